@@ -1,0 +1,334 @@
+"""The configuration tree: one validated pydantic model, loaded from YAML.
+
+YAML loading (with line numbers) lives in :mod:`hub.configfile`; this module only
+describes and validates, so tests can build settings from plain dicts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    model_validator,
+)
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+Ident = Annotated[str, Field(pattern=ID_PATTERN, description="A short identifier.")]
+
+LEVELS = ("district", "street", "community", "grid", "property")
+"""The five levels of the district tree, top to bottom."""
+
+
+class Role(StrEnum):
+    """What a user may do; see :mod:`hub.policy` for the route table."""
+
+    ADMIN = "admin"
+    DISPATCHER = "dispatcher"
+    COORDINATOR = "coordinator"
+    WORKER = "worker"
+    VIEWER = "viewer"
+
+
+class Strict(BaseModel):
+    """Base for every config section: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ServerConfig(Strict):
+    """Where the hub listens and how it shuts down."""
+
+    host: str = Field("127.0.0.1", description="Address to bind. Keep loopback unless behind a proxy.")
+    port: int = Field(8080, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    shutdown_timeout_s: float = Field(
+        5.0, gt=0, le=120, description="How long shutdown waits for services to drain before cancelling."
+    )
+    ws_queue_events: int = Field(
+        512, ge=8, le=100_000, description="Per-client send queue of a WebSocket feed, in events."
+    )
+    ice_addresses: list[str] = Field(
+        default_factory=list,
+        description="Host addresses announced in ICE; SKYHUB_ICE_ADDRESSES overrides. Empty: all but loopback.",
+    )
+
+
+class StorageConfig(Strict):
+    """Where the event log and state tables live."""
+
+    url: str | None = Field(
+        None,
+        description=(
+            "SQLAlchemy async URL (sqlite+aiosqlite:///… or postgresql+asyncpg://…). "
+            "Default: SQLite in the data directory. SKYHUB_STORAGE_URL overrides."
+        ),
+    )
+    batch_max_events: int = Field(
+        256, ge=1, le=10_000, description="Most appends committed together in one durable transaction."
+    )
+    redis_url: str | None = Field(
+        None, description="Redis for the bus between hub nodes; none runs the bus in-process. SKYHUB_REDIS_URL overrides."
+    )
+
+
+class UserConfig(Strict):
+    """A login."""
+
+    username: Ident = Field(description="Login name.")
+    roles: list[Role] = Field(min_length=1, description="Roles of this user.")
+    password_hash: str | None = Field(
+        None, description="argon2 hash of the password (make one with `skyhub hash-password`)."
+    )
+    person: str | None = Field(
+        None, description="The directory person this login belongs to (default: a person with the same id)."
+    )
+
+
+class AuthConfig(Strict):
+    """Token settings. The signing secret comes from SKYHUB_SECRET, never from this file."""
+
+    token_ttl_s: int = Field(8 * 3600, ge=60, le=30 * 86400, description="Lifetime of a login token.")
+    secret: SecretStr | None = Field(
+        None, exclude=True, description="Set from SKYHUB_SECRET; a value in the file is refused."
+    )
+
+
+class NodeConfig(Strict):
+    """One node of the district tree; its level is its depth (district at the top)."""
+
+    id: Ident = Field(description="Unique id across the whole tree.")
+    name: str = Field(min_length=1, max_length=200, description="Display name.")
+    leader: str | None = Field(None, description="Person id of this node's leader.")
+    neighbours: list[str] = Field(
+        default_factory=list, description="Grid ids next to this grid (used to suggest help)."
+    )
+    children: list[NodeConfig] = Field(default_factory=list, description="Nodes one level down.")
+
+
+class PersonConfig(Strict):
+    """Someone in the directory: a worker, a leader, a dispatcher."""
+
+    id: Ident = Field(description="Unique person id.")
+    name: str = Field(min_length=1, max_length=200, description="Display name.")
+    roles: list[Role] = Field(default_factory=list, description="Roles this person holds.")
+    grids: list[str] = Field(default_factory=list, description="Grid ids this person serves.")
+    on_duty: bool = Field(True, description="Whether the person is on duty now.")
+
+
+class DirectoryConfig(Strict):
+    """The district tree and its people."""
+
+    root: NodeConfig | None = Field(None, description="The district node, with streets below it.")
+    people: list[PersonConfig] = Field(default_factory=list, description="Everyone the hub knows.")
+
+
+class ZoneConfig(Strict):
+    """A region of a camera's picture with a rule attached."""
+
+    id: Ident = Field(description="Zone id, unique within its camera.")
+    kind: Literal["intrusion", "loitering", "crowd", "line", "ignore"] = Field(
+        description="What the zone watches for; `ignore` masks motion."
+    )
+    polygon: list[tuple[Annotated[float, Field(ge=0, le=1)], Annotated[float, Field(ge=0, le=1)]]] = Field(
+        min_length=2, description="Points (x, y) in 0..1 of the frame; a line zone takes two."
+    )
+    min_frames: int = Field(3, ge=1, le=1000, description="Frames of presence before an intrusion alert.")
+    dwell_s: float = Field(30.0, gt=0, le=86_400, description="Presence before a loitering alert.")
+    occupied_fraction: float = Field(0.3, gt=0, le=1, description="Share of the zone occupied to count as a crowd.")
+    duration_s: float = Field(5.0, gt=0, le=3600, description="How long a crowd must last.")
+    person_check: bool = Field(False, description="Confirm with the HOG people detector before alerting.")
+    direction: Literal["any", "left_to_right", "right_to_left", "up", "down"] = Field(
+        "any", description="For line zones: which crossing direction alerts."
+    )
+
+    @model_validator(mode="after")
+    def _polygon_shape(self) -> ZoneConfig:
+        if self.kind != "line" and len(self.polygon) < 3:
+            raise ValueError("a polygon needs at least 3 points")
+        if self.kind == "line" and len(self.polygon) != 2:
+            raise ValueError("a line zone takes exactly 2 points")
+        return self
+
+
+class AnalysisConfig(Strict):
+    """How a camera is analysed."""
+
+    enabled: bool = Field(True, description="Run frame analysis on this camera.")
+    fps: float = Field(5.0, gt=0, le=30, description="Frames analysed per second.")
+    width: int = Field(160, ge=32, le=1280, description="Width of the grayscale analysis frame, in pixels.")
+    height: int = Field(90, ge=18, le=720, description="Height of the grayscale analysis frame, in pixels.")
+    motion_threshold: int = Field(25, ge=1, le=255, description="Grey-level difference that counts as change.")
+    min_area_fraction: float = Field(
+        0.002, gt=0, le=1, description="Smallest moving blob, as a share of the frame."
+    )
+    cooldown_s: float = Field(30.0, ge=0, le=3600, description="Quiet time before the same alert may start again.")
+
+
+class CameraConfig(Strict):
+    """One camera of the sky net."""
+
+    id: Ident = Field(description="Unique camera id.")
+    name: str = Field("", max_length=200, description="Display name (default: the id).")
+    url: str = Field(
+        min_length=1,
+        description="rtsp://, rtsps://, http(s):// (MJPEG or JPEG), file:// or synthetic://. ${ENV} is expanded.",
+    )
+    analysis_url: str | None = Field(None, description="Optional low-resolution sub-stream for analysis.")
+    grid: str | None = Field(None, description="Grid id where the camera stands.")
+    property: str | None = Field(None, description="Optional property id under that grid.")
+    enabled: bool = Field(True, description="A disabled camera is not ingested.")
+    stall_timeout_s: float = Field(10.0, ge=0.5, le=600, description="No packet for this long means stalled.")
+    connect_timeout_s: float = Field(5.0, ge=0.5, le=120, description="Timeout to open the source.")
+    reconnect_max_s: float = Field(30.0, ge=0.5, le=3600, description="Cap of the reconnect backoff.")
+    preroll_s: float = Field(5.0, ge=0, le=120, description="Seconds of packets kept for clips before an alert.")
+    buffer_max_bytes: int = Field(
+        32 * 1024 * 1024, ge=64 * 1024, le=1024**3, description="Most bytes of packets kept per camera."
+    )
+    zones: list[ZoneConfig] = Field(default_factory=list, description="Zones and their rules.")
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="Analysis settings.")
+
+
+class Settings(Strict):
+    """The whole configuration of a hub."""
+
+    server: ServerConfig = Field(default_factory=ServerConfig, description="Listening and shutdown.")
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="Event log store and bus.")
+    data_dir: Path = Field(Path("./data"), description="SQLite file, caches, snapshots and clips.")
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="Login tokens.")
+    users: list[UserConfig] = Field(default_factory=list, description="Logins and their roles.")
+    directory: DirectoryConfig = Field(default_factory=DirectoryConfig, description="District tree and people.")
+    cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras to ingest.")
+
+    @model_validator(mode="after")
+    def _cross_checks(self, info: ValidationInfo) -> Settings:
+        # The YAML loader runs these itself so each problem gets its own line number.
+        if info.context and info.context.get("defer_cross_checks"):
+            return self
+        problems = cross_check(self)
+        if problems:
+            raise ValueError("; ".join(f"{_loc_text(loc)}: {msg}" for loc, msg in problems))
+        return self
+
+    def secret_value(self) -> str | None:
+        """The token signing secret, if one was provided."""
+        return self.auth.secret.get_secret_value() if self.auth.secret else None
+
+    def storage_url(self) -> str:
+        """The effective SQLAlchemy URL of the event store."""
+        if self.storage.url:
+            return self.storage.url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'skyhub.db').resolve()}"
+
+
+Loc = tuple[str | int, ...]
+
+
+def _loc_text(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top)"
+
+
+def walk_nodes(node: NodeConfig, loc: Loc, depth: int = 0) -> Iterator[tuple[NodeConfig, Loc, int]]:
+    """Every node under (and including) ``node`` with its config location and depth."""
+    yield node, loc, depth
+    for i, child in enumerate(node.children):
+        yield from walk_nodes(child, (*loc, "children", i), depth + 1)
+
+
+def cross_check(s: Settings) -> list[tuple[Loc, str]]:
+    """Checks that span sections: unique ids, references that resolve, tree depth."""
+    problems: list[tuple[Loc, str]] = []
+    nodes: dict[str, int] = {}
+    if s.directory.root is not None:
+        for node, loc, depth in walk_nodes(s.directory.root, ("directory", "root")):
+            if depth >= len(LEVELS):
+                problems.append((loc, f"the tree has only {len(LEVELS)} levels ({', '.join(LEVELS)})"))
+            if node.id in nodes:
+                problems.append(((*loc, "id"), f"duplicate node id {node.id!r}"))
+            nodes[node.id] = depth
+    grids = {n for n, d in nodes.items() if d == LEVELS.index("grid")}
+    people: set[str] = set()
+    for i, p in enumerate(s.directory.people):
+        if p.id in people:
+            problems.append((("directory", "people", i, "id"), f"duplicate person id {p.id!r}"))
+        people.add(p.id)
+        for j, g in enumerate(p.grids):
+            if g not in grids:
+                problems.append((("directory", "people", i, "grids", j), f"grid {g!r} does not exist"))
+    if s.directory.root is not None:
+        for node, loc, depth in walk_nodes(s.directory.root, ("directory", "root")):
+            if node.leader is not None and node.leader not in people:
+                problems.append(((*loc, "leader"), f"person {node.leader!r} does not exist"))
+            for j, nb in enumerate(node.neighbours):
+                if nb not in grids:
+                    problems.append(((*loc, "neighbours", j), f"grid {nb!r} does not exist"))
+    users: set[str] = set()
+    for i, u in enumerate(s.users):
+        if u.username in users:
+            problems.append((("users", i, "username"), f"duplicate username {u.username!r}"))
+        users.add(u.username)
+        if u.person is not None and u.person not in people:
+            problems.append((("users", i, "person"), f"person {u.person!r} does not exist"))
+    cams: set[str] = set()
+    for i, c in enumerate(s.cameras):
+        if c.id in cams:
+            problems.append((("cameras", i, "id"), f"duplicate camera id {c.id!r}"))
+        cams.add(c.id)
+        if c.grid is not None and c.grid not in grids:
+            problems.append((("cameras", i, "grid"), f"grid {c.grid!r} does not exist"))
+        if c.property is not None and nodes.get(c.property) != LEVELS.index("property"):
+            problems.append((("cameras", i, "property"), f"property {c.property!r} does not exist"))
+        zones: set[str] = set()
+        for j, z in enumerate(c.zones):
+            if z.id in zones:
+                problems.append((("cameras", i, "zones", j, "id"), f"duplicate zone id {z.id!r}"))
+            zones.add(z.id)
+    return problems
+
+
+_ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
+
+ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
+    "SKYHUB_SECRET": ("auth", "secret"),
+    "SKYHUB_STORAGE_URL": ("storage", "url"),
+    "SKYHUB_REDIS_URL": ("storage", "redis_url"),
+}
+
+
+def expand_env(text: str, env: dict[str, str] | os._Environ[str]) -> str:
+    """Replace ``${NAME}`` with the environment variable, so camera passwords stay out of the file."""
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in env:
+            raise ValueError(f"environment variable {m.group(1)} is not set")
+        return env[m.group(1)]
+
+    return _ENV_REF.sub(sub, text)
+
+
+def apply_env(data: dict[str, Any], env: dict[str, str] | os._Environ[str] | None = None) -> dict[str, Any]:
+    """Overlay secrets and deployment settings from the environment onto raw config data."""
+    env = os.environ if env is None else env
+    if isinstance(data.get("auth"), dict) and "secret" in data["auth"]:
+        raise ValueError("auth.secret must not be in the file; set SKYHUB_SECRET")
+    for var, path in ENV_OVERRIDES.items():
+        if env.get(var):
+            section = data.setdefault(path[0], {})
+            if isinstance(section, dict):
+                section[path[1]] = env[var]
+    if env.get("SKYHUB_ICE_ADDRESSES"):
+        server = data.setdefault("server", {})
+        if isinstance(server, dict):
+            server["ice_addresses"] = [a.strip() for a in env["SKYHUB_ICE_ADDRESSES"].split(",") if a.strip()]
+    return data

@@ -1,0 +1,49 @@
+"""Shared test helpers: components that must exist, free ports, process helpers."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_MEDIA = REPO.parent / "shared" / "media"
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(ok: bool, what: str) -> None:
+    """Skip when a component is missing on a developer machine; fail under CI=true."""
+    if ok:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI=true but is not available")
+    pytest.skip(f"{what} not available")
+
+
+def require_gstreamer() -> None:
+    """The Debian GStreamer RTSP server, driven by /usr/bin/python3."""
+    typelibs = list(Path("/usr/lib").glob("*/girepository-1.0/GstRtspServer-1.0.typelib"))
+    ok = Path("/usr/bin/python3").exists() and bool(typelibs)
+    require(ok, "GStreamer RTSP server (gir1.2-gst-rtsp-server-1.0)")
+
+
+def require_ffmpeg() -> None:
+    require(shutil.which("ffmpeg") is not None, "ffmpeg")
+
+
+def require_chromium() -> None:
+    require(Path("/usr/bin/chromium").exists(), "Chromium (/usr/bin/chromium)")
+
+
+def require_shared_media() -> None:
+    require(SHARED_MEDIA.is_dir(), f"shared media folder {SHARED_MEDIA}")
+
+
+def free_port() -> int:
+    """An unused TCP port on loopback."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
