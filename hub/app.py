@@ -1,0 +1,46 @@
+"""The app factory: composes routers, dependencies and the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import Depends, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from hub.config import Settings
+from hub.deps import authorize
+from hub.metrics import build_registry
+from hub.policy import unpoliced
+from hub.routers import auth, cameras, directory, events, ops, web
+from hub.services import Hub
+
+
+def create_app(settings: Settings, secret: str | None = None) -> FastAPI:
+    """A hub application; its lifespan starts and stops every service."""
+    secret = secret or settings.secret_value()
+    if not secret:
+        raise ValueError("no token secret: set SKYHUB_SECRET")
+    hub = Hub(settings, secret)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with hub.running():
+            yield
+
+    app = FastAPI(
+        title="skyhub",
+        summary="Command-center hub: cameras, events, incidents, calls and instructions.",
+        lifespan=lifespan,
+        # Every route, HTTP or WebSocket, passes the one policy table.
+        dependencies=[Depends(authorize)],
+    )
+    app.state.hub = hub
+    app.state.registry = build_registry(hub)
+    for module in (ops, auth, directory, events, cameras, web):
+        app.include_router(module.router)
+    app.mount("/web", StaticFiles(directory=web.WEB_DIR), name="web")
+    missing = unpoliced(app.routes)
+    if missing:  # fail at build time, not on the first unlucky request
+        raise RuntimeError(f"routes without an access policy in hub/policy.py: {missing}")
+    return app

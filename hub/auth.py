@@ -1,0 +1,100 @@
+"""Logins, password hashes and signed, expiring tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from hub.config import Role, Settings
+from hub.directory import Directory
+
+logger = logging.getLogger(__name__)
+
+TOKEN_ALGORITHM = "HS256"
+MIN_SECRET_CHARS = 32
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: the verified contents of a token."""
+
+    username: str
+    """Login name."""
+    roles: frozenset[Role]
+    """Roles granted."""
+    person: str
+    """Directory person id."""
+    grids: frozenset[str]
+    """Grids the person serves (what a worker may see)."""
+
+    @property
+    def is_worker_only(self) -> bool:
+        """A worker without any wider role: their view is narrowed to their grids."""
+        return self.roles <= {Role.WORKER, Role.VIEWER} and Role.WORKER in self.roles
+
+    def visible_grids(self) -> frozenset[str] | None:
+        """Grids this caller is limited to, or ``None`` for everything."""
+        return self.grids if self.is_worker_only else None
+
+
+class AuthError(Exception):
+    """Login or token refused; the message is safe to show."""
+
+
+class Authenticator:
+    """Checks passwords and issues/verifies tokens."""
+
+    def __init__(self, settings: Settings, directory: Directory, secret: str) -> None:
+        if len(secret) < MIN_SECRET_CHARS:
+            raise ValueError(f"SKYHUB_SECRET must be at least {MIN_SECRET_CHARS} characters")
+        self._secret = secret
+        self._ttl_s = settings.auth.token_ttl_s
+        self._hasher = PasswordHasher()
+        self._directory = directory
+        self._users = {u.username: u for u in settings.users}
+        # Verifying against this keeps the timing the same for unknown users.
+        self._dummy_hash = self._hasher.hash("skyhub-no-such-user")
+
+    def _verify(self, username: str, password: str) -> bool:
+        user = self._users.get(username)
+        stored = user.password_hash if user and user.password_hash else self._dummy_hash
+        try:
+            ok = self._hasher.verify(stored, password)
+        except (VerificationError, InvalidHashError):
+            ok = False
+        return ok and user is not None and user.password_hash is not None
+
+    async def login(self, username: str, password: str) -> str:
+        """A token for valid credentials; :class:`AuthError` otherwise (argon2 runs in a thread)."""
+        if not await asyncio.to_thread(self._verify, username, password):
+            logger.info("login refused for user %r", username[:64])
+            raise AuthError("wrong username or password")
+        now = int(time.time())
+        user = self._users[username]
+        claims = {"sub": username, "roles": [r.value for r in user.roles], "iat": now, "exp": now + self._ttl_s}
+        return jwt.encode(claims, self._secret, algorithm=TOKEN_ALGORITHM)
+
+    def verify(self, token: str) -> Principal:
+        """The caller behind a token; :class:`AuthError` if forged, expired or stale."""
+        try:
+            claims = jwt.decode(token, self._secret, algorithms=[TOKEN_ALGORITHM], options={"require": ["exp", "sub"]})
+        except jwt.ExpiredSignatureError:
+            raise AuthError("token expired") from None
+        except jwt.PyJWTError:
+            raise AuthError("invalid token") from None
+        user = self._users.get(str(claims["sub"]))
+        if user is None:
+            raise AuthError("invalid token")
+        person = user.person or user.username
+        # Roles come from the current config, not the token, so a removed role takes effect at once.
+        return Principal(user.username, frozenset(user.roles), person, self._directory.grids_of(person))
+
+    def hash_password(self, password: str) -> str:
+        """An argon2 hash for the config file."""
+        return self._hasher.hash(password)

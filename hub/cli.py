@@ -1,0 +1,144 @@
+"""The ``skyhub`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import os
+import sys
+from pathlib import Path
+
+from hub.configfile import ConfigError, load_settings
+
+logger = logging.getLogger("hub")
+
+
+def _setup_logging(level: str) -> None:
+    from hub import logsafe
+
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logsafe.install()
+
+
+def _serve(settings: object, secret: str, host: str, port: int) -> None:
+    import uvicorn
+
+    from hub.app import create_app
+    from hub.config import Settings
+
+    assert isinstance(settings, Settings)
+    app = create_app(settings, secret)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.server.shutdown_timeout_s) or 1,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+    )
+    uvicorn.Server(config).run()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run the hub on a config file."""
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    secret = settings.secret_value()
+    if not secret:
+        print(f"{args.config}: SKYHUB_SECRET is not set; it signs login tokens and is required by `run`", file=sys.stderr)
+        return 1
+    if args.data:
+        settings = settings.model_copy(update={"data_dir": Path(args.data)})
+    _serve(settings, secret, args.host or settings.server.host, args.port if args.port is not None else settings.server.port)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo district with generated cameras (and the shared clips when present)."""
+    from hub.demo import prepare_demo
+
+    try:
+        settings, secret, logins = prepare_demo(Path(args.data) if args.data else None)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    host = args.host or settings.server.host
+    port = args.port if args.port is not None else settings.server.port
+    print(f"\nskyhub demo: http://{host}:{port}/", flush=True)
+    print("logins (username / password):", flush=True)
+    for user, password in logins:
+        print(f"  {user:<12} {password}", flush=True)
+    print(flush=True)
+    _serve(settings, secret, host, port)
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a config file: every problem with its line, exit 1 on any."""
+    try:
+        settings = load_settings(args.path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        print(f"{args.path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"{args.path}: ok ({len(settings.cameras)} cameras, {len(settings.users)} users)")
+    return 0
+
+
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    """Print an argon2 hash for a user's ``password_hash``."""
+    from argon2 import PasswordHasher
+
+    password = sys.stdin.readline().rstrip("\n") if args.stdin else getpass.getpass("password: ")
+    if not password:
+        print("empty password refused", file=sys.stderr)
+        return 1
+    print(PasswordHasher().hash(password))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand."""
+    p = argparse.ArgumentParser(prog="skyhub", description="Command-center hub for a city district.")
+    p.add_argument("--log-level", default=os.environ.get("SKYHUB_LOG_LEVEL", "info"))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run the hub")
+    run.add_argument("--config", required=True)
+    run.add_argument("--host")
+    run.add_argument("--port", type=int)
+    run.add_argument("--data", help="data directory (default from config, ./data)")
+    run.set_defaults(func=cmd_run)
+
+    demo = sub.add_parser("demo", help="run the demo district")
+    demo.add_argument("--host")
+    demo.add_argument("--port", type=int)
+    demo.add_argument("--data", help="data directory (default ./data)")
+    demo.set_defaults(func=cmd_demo)
+
+    check = sub.add_parser("check-config", help="validate a config file")
+    check.add_argument("path")
+    check.set_defaults(func=cmd_check_config)
+
+    hp = sub.add_parser("hash-password", help="hash a password for the config")
+    hp.add_argument("--stdin", action="store_true", help="read the password from standard input")
+    hp.set_defaults(func=cmd_hash_password)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``skyhub`` script."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.log_level)
+    rc: int = args.func(args)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Loading the configuration from YAML, with errors that point at file and line."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from hub.config import Loc, Settings, apply_env, cross_check
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with a configuration file."""
+
+    path: str
+    """The file."""
+    line: int | None
+    """1-based line of the offending value, when known."""
+    where: str
+    """Dotted location inside the tree, e.g. ``cameras[2].grid``."""
+    message: str
+    """What is wrong, for a human."""
+
+    def __str__(self) -> str:
+        line = f":{self.line}" if self.line else ""
+        return f"{self.path}{line}: {self.where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration was refused; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[ConfigProblem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def _line_map(node: yaml.Node, loc: Loc, out: dict[Loc, int]) -> None:
+    out[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            _line_map(value, (*loc, key.value), out)
+            # A key's own errors point at the key line, not at its first child.
+            out[(*loc, key.value)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_map(item, (*loc, i), out)
+
+
+def _where(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top)"
+
+
+def _nearest_line(lines: dict[Loc, int], loc: Loc) -> int | None:
+    while True:
+        if loc in lines:
+            return lines[loc]
+        if not loc:
+            return None
+        loc = loc[:-1]
+
+
+def _clean_loc(loc: tuple[Any, ...]) -> Loc:
+    # pydantic puts validator names (e.g. "function-after[...]") and tuple indices into locs.
+    return tuple(p for p in loc if isinstance(p, int) or not str(p).startswith(("function-", "tagged-union")))
+
+
+def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settings:
+    """Read, validate and cross-check a YAML config; raise :class:`ConfigError` with every problem."""
+    path = Path(path)
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError([ConfigProblem(name, None, "(file)", f"cannot read: {exc.strerror or exc}")]) from None
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        raise ConfigError([ConfigProblem(name, line, "(syntax)", str(getattr(exc, "problem", exc)))]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError([ConfigProblem(name, 1, "(top)", "the file must hold a mapping of sections")])
+    lines: dict[Loc, int] = {}
+    if root is not None:
+        _line_map(root, (), lines)
+    try:
+        data = apply_env(data, os.environ if env is None else env)
+    except ValueError as exc:
+        raise ConfigError([ConfigProblem(name, _nearest_line(lines, ("auth", "secret")), "auth.secret", str(exc))]) from None
+    try:
+        settings = Settings.model_validate(data, context={"defer_cross_checks": True})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = _clean_loc(err["loc"])
+            problems.append(ConfigProblem(name, _nearest_line(lines, loc), _where(loc), err["msg"]))
+        raise ConfigError(problems) from None
+    cross = cross_check(settings)
+    if cross:
+        raise ConfigError([ConfigProblem(name, _nearest_line(lines, loc), _where(loc), msg) for loc, msg in cross])
+    return settings

@@ -1,0 +1,33 @@
+"""Keep secrets out of logs: tokens in query strings and passwords in URLs are masked."""
+
+from __future__ import annotations
+
+import logging
+import re
+
+_TOKEN = re.compile(r"((?:access_)?token=)[^&\s\"']+", re.IGNORECASE)
+_URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@", re.IGNORECASE)
+
+
+def mask(text: str) -> str:
+    """``text`` with token values and URL passwords replaced by ``***``."""
+    return _URL_PASSWORD.sub(r"\1***@", _TOKEN.sub(r"\1***", text))
+
+
+class SecretFilter(logging.Filter):
+    """A handler filter that masks secrets in the formatted message."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def install(handler: logging.Handler | None = None) -> None:
+    """Attach :class:`SecretFilter` to ``handler`` or to every root handler."""
+    handlers = [handler] if handler else logging.getLogger().handlers
+    for h in handlers:
+        if not any(isinstance(f, SecretFilter) for f in h.filters):
+            h.addFilter(SecretFilter())

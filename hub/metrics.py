@@ -1,0 +1,81 @@
+"""Prometheus figures, read from the live objects at scrape time (no global registry)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from hub.services import Hub
+
+CAMERA_GAUGES = {
+    "input_fps": "Frames per second arriving from the camera.",
+    "analysed_fps": "Frames per second decoded for analysis.",
+    "bitrate_bps": "Bitrate of the camera stream.",
+    "keyframe_interval_s": "Seconds between keyframes.",
+    "last_frame_age_s": "Seconds since the last packet.",
+    "viewers": "Subscribers to the camera's packets.",
+}
+CAMERA_COUNTERS = {
+    "reconnects": "Reconnections of the camera.",
+    "viewer_drops": "Packets dropped for slow viewers.",
+    "analysis_skipped": "Decoded frames analysis skipped because it fell behind.",
+}
+CAMERA_STATES = ("starting", "online", "stalled", "offline", "disabled")
+
+
+class HubCollector(Collector):
+    """Yields the hub's figures on each scrape."""
+
+    def __init__(self, hub: Hub) -> None:
+        self.hub = hub
+
+    def collect(self) -> Iterator[Metric]:
+        hub = self.hub
+        yield CounterMetricFamily("skyhub_events_appended", "Events appended to the log.", value=hub.log.stats.appended)
+        yield CounterMetricFamily("skyhub_eventlog_batches", "Transactions committed by the log.", value=hub.log.stats.batches)
+        yield GaugeMetricFamily("skyhub_eventlog_last_id", "Newest event id.", value=hub.log.last_id)
+        yield GaugeMetricFamily("skyhub_ws_clients", "WebSocket feed clients connected.", value=hub.feeds.clients)
+        yield CounterMetricFamily(
+            "skyhub_ws_resyncs", "Feed clients that fell behind and were told to resync.", value=hub.feeds.resyncs
+        )
+        yield CounterMetricFamily("skyhub_bus_queue_drops", "Live bus queues that overflowed.", value=hub.bus.drops)
+        if hub.cameras is None:
+            return
+        health = hub.cameras.health_all()
+        state = GaugeMetricFamily("skyhub_camera_state", "1 for the camera's current state.", labels=["camera", "state"])
+        for h in health:
+            for s in CAMERA_STATES:
+                state.add_metric([h["id"], s], 1.0 if h.get("state") == s else 0.0)
+        yield state
+        for key, doc in CAMERA_GAUGES.items():
+            g = GaugeMetricFamily(f"skyhub_camera_{key}", doc, labels=["camera"])
+            for h in health:
+                if isinstance(h.get(key), int | float):
+                    g.add_metric([h["id"]], float(h[key]))
+            yield g
+        for key, doc in CAMERA_COUNTERS.items():
+            c = CounterMetricFamily(f"skyhub_camera_{key}", doc, labels=["camera"])
+            for h in health:
+                value = h.get(key)
+                if isinstance(value, dict):
+                    value = value.get("total")
+                if isinstance(value, int | float):
+                    c.add_metric([h["id"]], float(value))
+            yield c
+
+
+def build_registry(hub: Hub) -> CollectorRegistry:
+    """A registry of this hub alone, so several hubs in one process do not mix."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(HubCollector(hub))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """The text exposition format."""
+    return generate_latest(registry)

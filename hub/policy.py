@@ -1,0 +1,79 @@
+"""Who may use which route: the one table, checked for every request.
+
+A route that is not in :data:`POLICY` is refused for everyone (fail closed), and
+``tests/hub/test_policy.py`` walks every route the app declares against every role,
+so a new route without an entry here fails the suite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Final
+
+from hub.config import Role
+
+PUBLIC: Final[frozenset[Role]] = frozenset()
+"""Marker: no token needed."""
+
+ALL: Final = frozenset(Role)
+STAFF: Final = frozenset({Role.ADMIN, Role.DISPATCHER, Role.COORDINATOR})
+WATCHERS: Final = STAFF | {Role.VIEWER}
+
+POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
+    # Operations and the public pages.
+    ("GET", "/healthz"): PUBLIC,
+    ("GET", "/metrics"): PUBLIC,
+    ("GET", "/"): PUBLIC,
+    ("MOUNT", "/web"): PUBLIC,
+    ("GET", "/docs"): PUBLIC,
+    ("GET", "/docs/oauth2-redirect"): PUBLIC,
+    ("GET", "/redoc"): PUBLIC,
+    ("GET", "/openapi.json"): PUBLIC,
+    # Login.
+    ("POST", "/api/auth/login"): PUBLIC,
+    ("GET", "/api/auth/me"): ALL,
+    # Directory (workers see only their own grids' part of it).
+    ("GET", "/api/directory"): ALL,
+    ("GET", "/api/directory/nodes/{node_id}/members"): ALL,
+    ("GET", "/api/directory/nodes/{node_id}/cameras"): ALL,
+    ("GET", "/api/directory/nodes/{node_id}/leaders"): ALL,
+    # Event log.
+    ("GET", "/api/events"): ALL,
+    ("WS", "/ws/events"): ALL,
+    ("POST", "/api/journal"): STAFF,
+    # Cameras (workers: their grids only).
+    ("GET", "/api/cameras"): ALL,
+    ("GET", "/api/cameras/{camera_id}"): ALL,
+    ("GET", "/api/cameras/{camera_id}/snapshot.jpg"): ALL,
+}
+
+
+def allowed(method: str, path: str) -> frozenset[Role] | None:
+    """Roles allowed on a route template (``PUBLIC`` when open), or ``None`` if it has no policy."""
+    return POLICY.get((method, path))
+
+
+def declared_routes(routes: Iterable[Any]) -> list[tuple[str, str]]:
+    """``(method, path template)`` of every route an app declares; ``WS`` and ``MOUNT`` for those kinds."""
+    from fastapi import routing as fr
+    from starlette.routing import Mount, WebSocketRoute
+
+    contexts: Iterable[Any] = routes
+    if hasattr(fr, "iter_route_contexts"):  # FastAPI >= 0.16x keeps included routers as branches
+        contexts = fr.iter_route_contexts(list(routes))
+    out: list[tuple[str, str]] = []
+    for ctx in contexts:
+        original = getattr(ctx, "original_route", ctx)
+        path = ctx.path
+        if isinstance(original, fr.APIWebSocketRoute | WebSocketRoute):
+            out.append(("WS", path))
+        elif isinstance(original, Mount):
+            out.append(("MOUNT", path))
+        else:
+            out.extend((m, path) for m in sorted(ctx.methods or ()) if m != "HEAD")
+    return out
+
+
+def unpoliced(routes: Iterable[Any]) -> list[tuple[str, str]]:
+    """Declared routes that have no entry in :data:`POLICY`."""
+    return [r for r in declared_routes(routes) if r not in POLICY]

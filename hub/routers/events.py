@@ -1,0 +1,141 @@
+"""The event log over HTTP and as a live WebSocket feed with resume."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
+from starlette.responses import JSONResponse
+
+from hub.bus import Subscription
+from hub.deps import CallerDep, HubDep, current_principal, get_hub
+from hub.events import Event, EventFilter
+from hub.schemas import EventOut, EventPage, JournalRequest
+from hub.services import Hub
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["events"])
+
+REPLAY_PAGE = 500
+WS_RESYNC = 4000
+"""Close code after a ``resync`` message: reconnect with ``since=last_id``."""
+WS_BAD_REQUEST = 4400
+
+TypeQuery = Annotated[list[str] | None, Query(alias="type", description="Type prefixes to keep, e.g. `camera.`")]
+
+
+def _filter(types: list[str] | None, subject: str | None, grids: frozenset[str] | None) -> EventFilter:
+    return EventFilter(tuple(t for t in (types or []) if t), subject, grids)
+
+
+@router.get("/api/events")
+async def list_events(
+    hub: HubDep,
+    who: CallerDep,
+    since: Annotated[int, Query(ge=0, description="Return events after this id.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    types: TypeQuery = None,
+    subject: Annotated[str | None, Query(max_length=128)] = None,
+) -> EventPage:
+    """A page of the log after ``since``; continue from ``last_id``."""
+    head = hub.log.last_id
+    if since > head:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, f"since={since} is beyond the end of the log ({head})")
+    events = await hub.log.read(since, limit, _filter(types, subject, who.visible_grids()))
+    last = events[-1].id if len(events) == limit else head
+    return EventPage(events=[EventOut(**e.as_dict()) for e in events], last_id=last, head_id=head)
+
+
+@router.post("/api/journal", status_code=status.HTTP_201_CREATED)
+async def journal(body: JournalRequest, hub: HubDep, who: CallerDep) -> EventOut:
+    """Write an entry into the duty log; it is an event like any other."""
+    if body.grid is not None and body.grid not in hub.directory.nodes:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"grid {body.grid!r} does not exist")
+    ev = await hub.log.append("journal.entry", body.subject, who.username, {"text": body.text}, grid=body.grid)
+    return EventOut(**ev.as_dict())
+
+
+async def _deny(ws: WebSocket, code: int, detail: str) -> None:
+    if "websocket.http.response" in ws.scope.get("extensions", {}):
+        await ws.send_denial_response(JSONResponse({"detail": detail}, status_code=code))
+    else:
+        await ws.close(WS_BAD_REQUEST, detail)
+
+
+@router.websocket("/ws/events")
+async def event_feed(
+    ws: WebSocket,
+    since: int | None = None,
+    types: TypeQuery = None,
+    subject: str | None = None,
+) -> None:
+    """Replay events after ``since``, then stream live; a client that falls behind gets ``resync``."""
+    hub = get_hub(ws)
+    who = current_principal(ws)
+    head = hub.log.last_id
+    if since is not None and (since < 0 or since > head):
+        await _deny(ws, status.HTTP_400_BAD_REQUEST, f"since={since} is outside the log (0..{head})")
+        return
+    flt = _filter(types, subject, who.visible_grids())
+    # Subscribe before replaying, so nothing committed during the replay is missed.
+    sub = hub.bus.subscribe(hub.settings.server.ws_queue_events, name=f"ws:{who.username}")
+    await ws.accept()
+    hub.feeds.clients += 1
+    cursor = head if since is None else since
+    try:
+        async with asyncio.TaskGroup() as tg:
+            sender = tg.create_task(_send(ws, hub, sub, flt, cursor, who.username))
+            receiver = tg.create_task(_drain_client(ws))
+            closing = tg.create_task(hub.closing.wait())
+            await asyncio.wait([sender, receiver, closing], return_when=asyncio.FIRST_COMPLETED)
+            for t in (sender, receiver, closing):
+                t.cancel()
+        if closing.done() and not closing.cancelled():
+            with contextlib.suppress(Exception):
+                await ws.close(1001, "hub shutting down")
+    except* (WebSocketDisconnect, ConnectionError, RuntimeError) as eg:
+        # The client left (or closed) while we were sending: nothing is lost, it resumes by id.
+        logger.debug("feed %s: ended: %r", who.username, eg.exceptions[0])
+    finally:
+        sub.close()
+        hub.feeds.clients -= 1
+
+
+async def _drain_client(ws: WebSocket) -> None:
+    # Clients do not talk on this feed; reading only notices when they leave.
+    while True:
+        msg = await ws.receive()
+        if msg["type"] == "websocket.disconnect":
+            return
+
+
+async def _send(ws: WebSocket, hub: Hub, sub: Subscription, flt: EventFilter, cursor: int, who: str) -> None:
+    while True:  # replay from the log
+        page = await hub.log.read(cursor, REPLAY_PAGE, flt)
+        for ev in page:
+            await ws.send_text(ev.wire)
+            cursor = ev.id
+            hub.feeds.sent += 1
+        if len(page) < REPLAY_PAGE:
+            break
+    await ws.send_text(json.dumps({"control": "live", "last_id": cursor}))
+    while True:
+        batch: list[Event] = await sub.get()
+        for ev in batch:
+            if ev.id <= cursor:
+                continue
+            if flt.matches(ev):
+                await ws.send_text(ev.wire)
+                hub.feeds.sent += 1
+            cursor = ev.id
+        if sub.overflowed:
+            hub.feeds.resyncs += 1
+            logger.info("feed %s: fell behind at id %d, asking it to resync", who, cursor)
+            await ws.send_text(json.dumps({"control": "resync", "last_id": cursor}))
+            await ws.close(WS_RESYNC, "fell behind; reconnect with since=last_id")
+            return

@@ -1,0 +1,61 @@
+"""HTTP request and response bodies (kept apart from the domain data)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LoginRequest(BaseModel):
+    """Credentials for ``POST /api/auth/login``."""
+
+    model_config = ConfigDict(extra="forbid")
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class TokenResponse(BaseModel):
+    """A bearer token."""
+
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int
+
+
+class MeResponse(BaseModel):
+    """Who the caller is."""
+
+    username: str
+    roles: list[str]
+    person: str
+    grids: list[str]
+
+
+class EventOut(BaseModel):
+    """One event of the log."""
+
+    id: int
+    ts: str
+    type: str
+    subject: str
+    actor: str
+    grid: str | None
+    data: dict[str, Any]
+
+
+class EventPage(BaseModel):
+    """A page of the log, and where to continue."""
+
+    events: list[EventOut]
+    last_id: int = Field(description="Pass as `since` to continue after this page.")
+    head_id: int = Field(description="The newest id in the log now.")
+
+
+class JournalRequest(BaseModel):
+    """A duty-log entry written by the command center."""
+
+    model_config = ConfigDict(extra="forbid")
+    subject: str = Field("duty", min_length=1, max_length=128, description="What the entry is about.")
+    text: str = Field(min_length=1, max_length=4000, description="The entry.")
+    grid: str | None = Field(None, max_length=64, description="Grid it concerns, if any.")

@@ -1,0 +1,85 @@
+"""The hub's long-lived services and the order they start and stop in."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from hub.auth import Authenticator
+from hub.bus import EventBus
+from hub.config import Settings
+from hub.directory import Directory
+from hub.eventlog import EventLog
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class FeedStats:
+    """Counters of the WebSocket feeds, for /metrics."""
+
+    clients: int = 0
+    """Feeds connected now."""
+    resyncs: int = 0
+    """Feeds told to resync because they fell behind."""
+    sent: int = 0
+    """Events sent over feeds."""
+
+
+class Hub:
+    """Owns every service of one hub node; :meth:`running` is the lifespan."""
+
+    def __init__(self, settings: Settings, secret: str) -> None:
+        self.settings = settings
+        self.bus = EventBus()
+        self.log = EventLog(settings.storage_url(), self.bus, settings.storage.batch_max_events)
+        self.directory = Directory(settings)
+        self.auth = Authenticator(settings, self.directory, secret)
+        self.feeds = FeedStats()
+        self.closing = asyncio.Event()
+        """Set when shutdown begins; feeds close themselves on it."""
+        self.cameras: Any = None
+        """The camera manager (``streams.manager.CameraManager``) while running."""
+
+    async def _camera_event(self, type: str, camera_id: str, data: dict[str, Any]) -> None:
+        cam = self.directory.cameras.get(camera_id)
+        await self.log.append(type, camera_id, "system", data, grid=cam.grid if cam else None)
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[Hub]:
+        """Start services in dependency order; stop them in reverse, each bounded in time."""
+        timeout_s = self.settings.server.shutdown_timeout_s
+        await self.log.open()
+        async with asyncio.TaskGroup() as tg:
+            self.log.start(tg)
+            await self._start_cameras()
+            await self.log.append("hub.started", "hub", data={"cameras": len(self.settings.cameras)})
+            try:
+                yield self
+            finally:
+                logger.info("hub: shutting down (%.1f s budget per stage)", timeout_s)
+                self.closing.set()
+                if self.cameras is not None:
+                    try:
+                        async with asyncio.timeout(timeout_s):
+                            await self.cameras.stop()
+                    except TimeoutError:
+                        logger.warning("hub: cameras did not stop within %.1f s", timeout_s)
+                try:
+                    await self.log.append("hub.stopped", "hub")
+                except Exception:  # the store may be what failed; shutdown goes on
+                    logger.exception("hub: could not log the stop")
+                await self.log.aclose(timeout_s)
+
+    async def _start_cameras(self) -> None:
+        enabled = [c for c in self.settings.cameras]
+        if not enabled:
+            return
+        from streams.manager import CameraManager  # media stack loads only when there are cameras
+
+        self.cameras = CameraManager(enabled, self._camera_event, self.settings.data_dir)
+        await self.cameras.start()

@@ -1,0 +1,238 @@
+"""The reader thread of one camera input: connect, demux, decode for analysis, reconnect.
+
+Everything blocking happens here, never on the event loop: opening the source, demuxing,
+decoding, scaling to a small gray frame. Results reach the loop through a :class:`LoopBridge`,
+which batches them so that a busy camera costs one loop wake-up per batch, not per packet.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, replace
+
+import av
+import numpy as np
+
+from streams import urls
+from streams.bridge import LoopBridge
+from streams.media import CLOCK_HZ, CodecInfo, Frame, Packet, parameter_sets
+from streams.sources import Source, SourceError, SourceOptions, SourcePacket, open_source
+
+log = logging.getLogger(__name__)
+
+BACKOFF_START_S = 0.5
+GOOD_CONNECTION_S = 60.0
+"""A connection that delivered packets this long resets the reconnect backoff."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The source is open and its first packet arrived."""
+
+    codec: CodecInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The source failed or ended; the reader retries after ``retry_in_s``."""
+
+    reason: str
+    retry_in_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class CodecChanged:
+    """The stream's parameters changed mid-way (new resolution, say)."""
+
+    old: CodecInfo
+    new: CodecInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Corrupt:
+    """Packets that failed to decode since the connection opened."""
+
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderSettings:
+    """What one reader does."""
+
+    camera_id: str
+    url: str
+    """The configured URL, possibly with ``${ENV}`` references."""
+    source: SourceOptions
+    reconnect_max_s: float = 30.0
+    relay: bool = True
+    """Forward packets (the main input)."""
+    analysis_fps: float | None = 5.0
+    """Decode and post gray frames at this rate; None decodes nothing."""
+    analysis_size: tuple[int, int] = (160, 90)
+    """Width and height of the gray frames."""
+
+
+class Reader:
+    """One thread per camera input; owns the connection and its reconnect loop."""
+
+    def __init__(self, settings: ReaderSettings, bridge: LoopBridge) -> None:
+        self.settings = settings
+        self._bridge = bridge
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._source: Source | None = None
+        self.attempts = 0
+        self.latest_picture: av.VideoFrame | None = None
+        """Newest decoded full-size frame (for snapshots), kept by reference only."""
+        self._frame_seq = 0
+        self._last_dts: int | None = None
+        """Last dts on the camera timeline; the next session continues after it."""
+        self.corrupt_packets = 0
+        """Packets that failed to decode, over the reader's life."""
+
+    def start(self) -> None:
+        """Start the thread."""
+        name = f"reader-{self.settings.camera_id}{'' if self.settings.relay else '-analysis'}"
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Ask the thread to end (it notices between packets or when a read times out)."""
+        self._stop.set()
+        source = self._source
+        if source is not None:
+            # Files and HTTP sources wake at once; RTSP ends at the next packet or read timeout.
+            source.interrupt()
+
+    def join(self, timeout_s: float) -> bool:
+        """Wait for the thread; False if it is still blocked after ``timeout_s``."""
+        if self._thread is None:
+            return True
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+    def _run(self) -> None:
+        cam = self.settings.camera_id
+        failures = 0
+        while not self._stop.is_set():
+            self.attempts += 1
+            started = time.monotonic()
+            got_packets = False
+            try:
+                url = urls.resolve(self.settings.url)
+            except ValueError as exc:
+                reason = f"cannot build the camera URL: {exc}"
+            else:
+                try:
+                    got_packets = self._session(url)
+                    reason = "the stream ended"
+                except SourceError as exc:
+                    reason = exc.reason
+                except Exception as exc:  # a bug or an unexpected library error must not kill the thread
+                    log.exception("camera %s: reader error", cam)
+                    reason = urls.scrub(f"internal error: {type(exc).__name__}: {exc}", url)
+                finally:
+                    self._close_source()
+            if self._stop.is_set():
+                break
+            if got_packets and time.monotonic() - started >= GOOD_CONNECTION_S:
+                failures = 0
+            base = min(self.settings.reconnect_max_s, BACKOFF_START_S * 2**failures)
+            delay = base * random.uniform(0.8, 1.0)
+            failures = min(failures + 1, 30)
+            log.info("camera %s: %s; reconnect in %.1f s", cam, reason, delay)
+            self._bridge.post(Failed(reason, delay))
+            if self._stop.wait(delay):
+                break
+        log.debug("camera %s: reader stopped", cam)
+
+    def _close_source(self) -> None:
+        source, self._source = self._source, None
+        if source is not None:
+            source.close()
+
+    def _session(self, url: str) -> bool:
+        """One connection: returns whether any packet arrived; raises SourceError on failure."""
+        s = self.settings
+        source = open_source(url, s.source)
+        self._source = source
+        if self._stop.is_set():
+            return False
+        codec = source.codec
+        decode = s.analysis_fps is not None
+        frame_interval_s = 1.0 / s.analysis_fps if s.analysis_fps else 0.0
+        intra_only = codec.codec == "mjpeg"
+        next_frame_at = 0.0
+        frame_ticks = int(CLOCK_HZ / (codec.fps or 25.0))
+        base_dts = self._last_dts + frame_ticks if self._last_dts is not None else 0
+        first_src: float | None = None
+        wall0 = time.monotonic()
+        got = False
+        for sp in source.packets():
+            if self._stop.is_set():
+                break
+            now = time.time()
+            # Inter-coded video needs every packet decoded; JPEGs only when a frame is due.
+            if decode and (not intra_only or now >= next_frame_at):
+                for frame in self._decode(source, sp):
+                    if (frame.width, frame.height) != (codec.width, codec.height):
+                        new = replace(codec, width=frame.width, height=frame.height)
+                        self._bridge.post(CodecChanged(codec, new))
+                        codec = new
+                    if now >= next_frame_at:
+                        next_frame_at = max(next_frame_at + frame_interval_s, now - frame_interval_s)
+                        self.latest_picture = frame
+                        self._post_frame(frame, now)
+            data = source.payload(sp)
+            if not data:
+                continue
+            # One continuous timeline per camera, across reconnects and file loops; RTSP's
+            # first packet has no timestamp, so fall back to the arrival time.
+            src = sp.dts_s if sp.dts_s is not None else sp.pts_s
+            if src is None:
+                src = (first_src or 0.0) + (time.monotonic() - wall0)
+            if first_src is None:
+                first_src = src
+            dts = base_dts + round((src - first_src) * CLOCK_HZ)
+            if self._last_dts is not None and dts <= self._last_dts:
+                dts = self._last_dts + 1
+            pts = dts + (round((sp.pts_s - src) * CLOCK_HZ) if sp.pts_s is not None else 0)
+            keyframe = sp.keyframe
+            if keyframe and codec.codec in ("h264", "hevc"):
+                params = parameter_sets(codec.codec, data)
+                if not params and codec.extradata:
+                    data = codec.extradata + data  # viewers joining here need SPS/PPS in front
+                elif params and params != codec.extradata:
+                    new = replace(codec, extradata=params)
+                    if codec.extradata and got:
+                        self._bridge.post(CodecChanged(codec, new))
+                    codec = new
+            first_of_session = not got
+            if first_of_session:
+                got = True
+                self._bridge.post(Connected(codec))
+            if s.relay:
+                self._bridge.post_packet(Packet(data, pts, dts, keyframe, now, codec, first_of_session))
+            else:
+                self._bridge.post_alive(now)
+            self._last_dts = dts
+        return got
+
+    def _decode(self, source: Source, sp: SourcePacket) -> list[av.VideoFrame]:
+        try:
+            return source.decode(sp)
+        except av.error.FFmpegError:
+            self.corrupt_packets += 1
+            self._bridge.post(Corrupt(self.corrupt_packets))
+            return []
+
+    def _post_frame(self, frame: av.VideoFrame, ts: float) -> None:
+        w, h = self.settings.analysis_size
+        gray = frame.reformat(width=w, height=h, format="gray")
+        plane = gray.planes[0]
+        arr = np.frombuffer(plane, np.uint8).reshape(h, plane.line_size)[:, :w]
+        self._frame_seq += 1
+        self._bridge.post_frame(Frame(np.ascontiguousarray(arr), ts, self._frame_seq))

@@ -1,0 +1,275 @@
+"""Camera sources: blocking readers that turn a URL into encoded packets, run in a reader thread.
+
+* ``rtsp://`` / ``rtsps://``: PyAV over TCP with open and read timeouts.
+* ``file://`` and ``synthetic://NAME``: PyAV, paced at the file's native rate and looped with
+  continuous timestamps, so a file behaves like a live camera.
+* ``http(s)://``: an MJPEG multipart stream, or a JPEG snapshot URL polled periodically
+  (see :mod:`streams.httpsource`).
+
+Every failure is a :class:`SourceError` whose reason is readable and never shows a password.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+import av
+
+from streams import urls
+from streams.media import CodecInfo, is_annexb
+from streams.synthetic import ensure_scene
+
+log = logging.getLogger(__name__)
+
+VIDEO_CODECS = frozenset({"h264", "hevc", "mjpeg"})
+"""Codecs the hub ingests; anything else is reported as not a camera stream."""
+RTSP_OPTIONS = {"rtsp_transport": "tcp", "allowed_media_types": "video"}
+
+
+class SourceError(Exception):
+    """A source failed; ``reason`` is fit to show to a dispatcher (password masked)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class SourcePacket:
+    """A demuxed packet before it gets the camera's timeline."""
+
+    data: bytes
+    """Annex B (H.264/H.265) or JPEG bytes."""
+    pts_s: float | None
+    """Presentation time in seconds on the source's own clock, if known."""
+    dts_s: float | None
+    """Decoding time in seconds, if known."""
+    keyframe: bool
+    """Whether decoding can start here."""
+    raw: Any = None
+    """What :meth:`Source.decode` needs (an ``av.Packet``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceOptions:
+    """How a source connects."""
+
+    connect_timeout_s: float = 5.0
+    """Give up opening after this long."""
+    read_timeout_s: float = 20.0
+    """Give up when no data arrives for this long (the watchdog reports a stall earlier)."""
+    data_dir: Path = Path("./data")
+    """Where synthetic scenes are cached."""
+    snapshot_interval_s: float = 1.0
+    """Polling period of JPEG snapshot URLs."""
+
+
+class Source(Protocol):
+    """An opened camera input."""
+
+    codec: CodecInfo
+
+    def packets(self) -> Iterator[SourcePacket]:
+        """Packets until the input ends or fails (raises :class:`SourceError`)."""
+        ...
+
+    def decode(self, packet: SourcePacket) -> list[av.VideoFrame]:
+        """Decode one packet (in order; every packet must be passed for inter-coded video)."""
+        ...
+
+    def payload(self, packet: SourcePacket) -> bytes:
+        """The bytes viewers get; call after :meth:`decode` (it may consume the packet)."""
+        ...
+
+    def interrupt(self) -> None:
+        """Make a blocked :meth:`packets` return soon; callable from any thread."""
+        ...
+
+    def close(self) -> None:
+        """Release the connection; safe to call twice; only from the reading thread."""
+        ...
+
+
+def describe_error(exc: BaseException, url: str, target: str) -> str:
+    """A readable reason for a failed open/read of ``url``; ``target`` names it for people."""
+    if isinstance(exc, SourceError):
+        return exc.reason
+    err = getattr(exc, "errno", None)
+    if isinstance(exc, av.error.HTTPUnauthorizedError) or "401" in str(exc):
+        text = f"authentication failed (401 Unauthorized) at {target}: check the user name and password"
+    elif isinstance(exc, av.error.HTTPForbiddenError):
+        text = f"access forbidden (403) at {target}"
+    elif isinstance(exc, av.error.HTTPNotFoundError):
+        text = f"not found (404) at {target}: check the path"
+    elif isinstance(exc, ConnectionRefusedError) or err == errno.ECONNREFUSED:
+        text = f"connection refused by {target}: nothing is listening there"
+    elif err in (errno.EHOSTUNREACH, errno.ENETUNREACH) or isinstance(exc, av.error.ExitError | TimeoutError):
+        text = f"{target} is unreachable or did not answer in time"
+    elif isinstance(exc, FileNotFoundError) or err == errno.ENOENT:
+        text = f"file not found: {target}"
+    elif isinstance(exc, av.error.InvalidDataError):
+        text = f"{target} is not a video stream (the data could not be understood)"
+    elif isinstance(exc, ConnectionError | EOFError):
+        text = f"the connection to {target} was closed"
+    else:
+        text = f"{target}: {getattr(exc, 'strerror', None) or exc}"
+    return urls.scrub(text, url)
+
+
+def _target(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme in ("file", "synthetic"):
+        return urls.mask_url(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+
+
+class AvSource:
+    """An input demuxed by PyAV: RTSP cameras, and files played as live cameras."""
+
+    def __init__(self, url: str, path_or_url: str, options: SourceOptions, realtime: bool) -> None:
+        self.url = url
+        self._open_arg = path_or_url
+        self._opts = options
+        self._realtime = realtime
+        self._container: Any = None
+        self._stream: Any = None
+        self._bsf: Any = None
+        self._closed = threading.Event()
+        self._open()
+        cc = self._stream.codec_context
+        extradata = bytes(cc.extradata or b"")
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        self.codec = CodecInfo(
+            codec=cc.name,
+            width=cc.width,
+            height=cc.height,
+            profile=cc.profile,
+            pix_fmt=cc.pix_fmt,
+            extradata=extradata if is_annexb(extradata) else b"",
+            fps=float(rate) if rate else None,
+        )
+
+    def _open(self) -> None:
+        target = _target(self.url)
+        is_rtsp = urls.scheme(self.url) in ("rtsp", "rtsps")
+        try:
+            self._container = av.open(
+                self._open_arg,
+                options=dict(RTSP_OPTIONS) if is_rtsp else {},
+                timeout=(self._opts.connect_timeout_s, self._opts.read_timeout_s),
+            )
+        except Exception as exc:
+            raise SourceError(describe_error(exc, self.url, target)) from None
+        videos = self._container.streams.video
+        name = videos[0].codec_context.name if videos else None
+        if name not in VIDEO_CODECS:
+            fmt = self._container.format.name
+            self._container.close()
+            what = f"codec {name}" if name else "no video track"
+            raise SourceError(urls.scrub(f"{target} is not a camera video stream ({fmt}, {what})", self.url))
+        self._stream = videos[0]
+        cc = self._stream.codec_context
+        cc.thread_count = 1  # one reader thread per camera already spreads the load
+        extradata = bytes(cc.extradata or b"")
+        if name in ("h264", "hevc") and extradata[:1] == b"\x01":
+            # MP4-style length-prefixed packets; viewers and the muxer want start codes.
+            self._bsf = av.BitStreamFilterContext(f"{name}_mp4toannexb", self._stream)
+        else:
+            self._bsf = None
+
+    def packets(self) -> Iterator[SourcePacket]:
+        """Demux until the end (files loop forever) or an error."""
+        offset_s = 0.0
+        wall0 = time.monotonic()
+        first: float | None = None
+        while not self._closed.is_set():
+            last = None
+            frame_s = 1.0 / (self.codec.fps or 25.0)
+            try:
+                for pkt in self._container.demux(self._stream):
+                    if pkt.size == 0:
+                        continue
+                    tb = pkt.time_base
+                    pts = float(pkt.pts * tb) + offset_s if pkt.pts is not None else None
+                    dts = float(pkt.dts * tb) + offset_s if pkt.dts is not None else pts
+                    if self._realtime and dts is not None:
+                        if first is None:
+                            first = dts
+                        delay = wall0 + (dts - first) - time.monotonic()
+                        if delay > 0 and self._closed.wait(delay):
+                            return
+                        last = dts
+                    yield SourcePacket(b"", pts, dts, bool(pkt.is_keyframe), pkt)
+            except av.error.FFmpegError as exc:
+                if self._closed.is_set():
+                    return
+                raise SourceError(describe_error(exc, self.url, _target(self.url))) from None
+            if not self._realtime:
+                raise SourceError(f"the connection to {_target(self.url)} was closed by the camera")
+            if last is None:
+                raise SourceError(f"{_target(self.url)} holds no video packets")
+            # Loop the file: reopen and continue the clock one frame after the last packet.
+            offset_s = last + frame_s
+            self._container.close()
+            self._open()
+
+    def payload(self, sp: SourcePacket) -> bytes:
+        """The packet's bytes with start codes (consumes ``sp.raw`` when filtering)."""
+        if self._bsf is None:
+            return bytes(sp.raw)
+        return b"".join(bytes(p) for p in self._bsf.filter(sp.raw))
+
+    def decode(self, packet: SourcePacket) -> list[av.VideoFrame]:
+        """Decode with the stream's own decoder (it holds the extradata)."""
+        return list(self._stream.codec_context.decode(packet.raw))
+
+    def interrupt(self) -> None:
+        """Stop pacing waits and demuxing at the next packet (closing here would race the demuxer)."""
+        self._closed.set()
+
+    def close(self) -> None:
+        """Close the container."""
+        self._closed.set()
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception:  # closing a broken connection may fail again; nothing to do
+                pass
+
+
+def file_path(url: str) -> str:
+    """Local path of a ``file://`` URL (``file:///abs/x.mp4`` or ``file://relative/x.mp4``)."""
+    parts = urlsplit(url)
+    return unquote(parts.netloc + parts.path) if parts.netloc not in ("", "localhost") else unquote(parts.path)
+
+
+def open_source(url: str, options: SourceOptions) -> Source:
+    """Open ``url`` (already ``${ENV}``-expanded). Blocking; raises :class:`SourceError`."""
+    kind = urls.scheme(url)
+    if kind in ("rtsp", "rtsps"):
+        return AvSource(url, url, options, realtime=False)
+    if kind == "file":
+        path = file_path(url)
+        if not Path(path).is_file():
+            raise SourceError(f"file not found: {path}")
+        return AvSource(url, path, options, realtime=True)
+    if kind == "synthetic":
+        name = urlsplit(url).netloc or urlsplit(url).path.strip("/")
+        try:
+            path = str(ensure_scene(name, options.data_dir))
+        except ValueError as exc:
+            raise SourceError(str(exc)) from None
+        return AvSource(url, path, options, realtime=True)
+    if kind in ("http", "https"):
+        from streams.httpsource import open_http  # here, not at the top: httpsource imports this module
+
+        return open_http(url, options)
+    raise SourceError(f"unsupported URL scheme {kind or '(none)'!r} in {urls.mask_url(url)}")

@@ -1,0 +1,150 @@
+"""Fixtures for hub tests: settings from dicts, a real hub server on a loopback port, logins."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from argon2 import PasswordHasher
+
+from hub.app import create_app
+from hub.config import Settings
+from tests.conftest import free_port
+
+SECRET = "test-secret-0123456789-abcdefghijklmnop"
+PASSWORD = "correct horse battery"
+_HASH = PasswordHasher().hash(PASSWORD)
+
+BASE_CONFIG: dict[str, Any] = {
+    "users": [
+        {"username": "admin", "roles": ["admin"]},
+        {"username": "dispatcher", "roles": ["dispatcher"]},
+        {"username": "coordinator", "roles": ["coordinator"]},
+        {"username": "worker1", "roles": ["worker"]},
+        {"username": "worker2", "roles": ["worker"]},
+        {"username": "viewer", "roles": ["viewer"]},
+    ],
+    "directory": {
+        "root": {
+            "id": "d",
+            "name": "District",
+            "leader": "chief",
+            "children": [
+                {
+                    "id": "s1",
+                    "name": "Street 1",
+                    "leader": "street-lead",
+                    "children": [
+                        {
+                            "id": "c1",
+                            "name": "Community 1",
+                            "leader": "comm-lead",
+                            "children": [
+                                {
+                                    "id": "g1",
+                                    "name": "Grid 1",
+                                    "leader": "worker1",
+                                    "neighbours": ["g2"],
+                                    "children": [{"id": "p1", "name": "Property 1"}],
+                                },
+                                {"id": "g2", "name": "Grid 2", "leader": "worker2", "neighbours": ["g1"]},
+                            ],
+                        }
+                    ],
+                },
+                {
+                    "id": "s2",
+                    "name": "Street 2",
+                    "children": [{"id": "c2", "name": "Community 2", "children": [{"id": "g3", "name": "Grid 3"}]}],
+                },
+            ],
+        },
+        "people": [
+            {"id": "chief", "name": "Chief", "roles": ["coordinator"]},
+            {"id": "street-lead", "name": "Street Lead", "roles": ["coordinator"]},
+            {"id": "comm-lead", "name": "Community Lead", "roles": ["worker"]},
+            {"id": "admin", "name": "Admin", "roles": ["admin"]},
+            {"id": "dispatcher", "name": "Dispatcher", "roles": ["dispatcher"]},
+            {"id": "coordinator", "name": "Coordinator", "roles": ["coordinator"]},
+            {"id": "viewer", "name": "Viewer", "roles": ["viewer"]},
+            {"id": "worker1", "name": "Worker One", "roles": ["worker"], "grids": ["g1"]},
+            {"id": "worker2", "name": "Worker Two", "roles": ["worker"], "grids": ["g2"], "on_duty": False},
+            {"id": "worker3", "name": "Worker Three", "roles": ["worker"], "grids": ["g3"]},
+        ],
+    },
+}
+
+
+def make_settings(tmp: Path, **overrides: Any) -> Settings:
+    """Settings with the test district, every user's password set to :data:`PASSWORD`."""
+    data = copy.deepcopy(BASE_CONFIG)
+    for u in data["users"]:
+        u["password_hash"] = _HASH
+    data["data_dir"] = str(tmp / "data")
+    data.update(overrides)
+    return Settings.model_validate(data)
+
+
+@dataclass
+class RunningHub:
+    """A hub served by uvicorn on a loopback port, in this event loop."""
+
+    url: str
+    port: int
+    app: Any
+    server: uvicorn.Server
+
+    @property
+    def hub(self) -> Any:
+        return self.app.state.hub
+
+    async def token(self, username: str, password: str = PASSWORD) -> str:
+        async with httpx.AsyncClient(base_url=self.url) as c:
+            r = await c.post("/api/auth/login", json={"username": username, "password": password})
+            r.raise_for_status()
+            return str(r.json()["access_token"])
+
+    async def client(self, username: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {await self.token(username)}"} if username else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
+
+
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[RunningHub]:
+    """Run a real hub server until the block ends, then shut it down (bounded)."""
+    app = create_app(settings, SECRET)
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=5, lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(30):
+            while not server.started:
+                if task.done():
+                    task.result()
+                    raise RuntimeError("server exited during startup")
+                await asyncio.sleep(0.02)
+        yield RunningHub(f"http://127.0.0.1:{port}", port, app, server)
+    finally:
+        server.should_exit = True
+        async with asyncio.timeout(30):
+            await task
+
+
+@pytest.fixture
+def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
+    return lambda **kw: make_settings(tmp_path, **kw)
+
+
+@pytest.fixture
+async def running(tmp_path: Path) -> AsyncIterator[RunningHub]:
+    async with serve(make_settings(tmp_path)) as rh:
+        yield rh

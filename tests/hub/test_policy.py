@@ -1,0 +1,99 @@
+"""Every route the app declares, against every role: the policy table decides, and nothing slips."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+import websockets
+from typing import Any
+
+from hub import policy
+from hub.config import Role
+from hub.policy import POLICY, PUBLIC
+from tests.hub.conftest import RunningHub
+
+PATH_VALUES = {"node_id": "g1", "camera_id": "cam-g1"}
+
+
+def declared_routes(app: Any) -> list[tuple[str, str]]:
+    return policy.declared_routes(app.routes)
+
+
+def fill(path: str) -> str:
+    return re.sub(r"\{(\w+)\}", lambda m: PATH_VALUES[m.group(1)], path)
+
+
+async def test_every_declared_route_has_a_policy(running: RunningHub) -> None:
+    routes = declared_routes(running.app)
+    assert len(routes) >= 10
+    missing = [r for r in routes if r not in POLICY]
+    assert not missing, f"routes without an entry in hub/policy.py: {missing}"
+
+
+async def test_every_route_against_every_role(running: RunningHub) -> None:
+    users = {Role.ADMIN: "admin", Role.DISPATCHER: "dispatcher", Role.COORDINATOR: "coordinator",
+             Role.WORKER: "worker1", Role.VIEWER: "viewer"}
+    tokens = {role: await running.token(name) for role, name in users.items()}
+    checked = 0
+    async with httpx.AsyncClient(base_url=running.url, timeout=30) as c:
+        for method, path in declared_routes(running.app):
+            allowed = POLICY[(method, path)]
+            if method == "MOUNT":
+                r = await c.get(path + "/style.css")
+                assert r.status_code == 200
+                continue
+            url = fill(path)
+            if method == "WS":
+                for role, token in [(None, None), *tokens.items()]:
+                    ok = allowed is PUBLIC or (role is not None and role in allowed)
+                    q = f"?token={token}" if token else ""
+                    try:
+                        async with websockets.connect(f"ws://127.0.0.1:{running.port}{url}{q}", open_timeout=10) as ws:
+                            await ws.close()
+                        connected = True
+                    except websockets.InvalidStatus as exc:
+                        connected = False
+                        assert exc.response.status_code in (401, 403), (path, role, exc.response.status_code)
+                    assert connected == ok, (method, path, role)
+                    checked += 1
+                continue
+            # Without a token: public routes answer, the rest say 401.
+            r = await c.request(method, url, json={} if method == "POST" else None)
+            if allowed is PUBLIC:
+                assert r.status_code not in (401, 403), (method, path, r.status_code)
+            else:
+                assert r.status_code == 401, (method, path, r.status_code)
+            for role, token in tokens.items():
+                r = await c.request(method, url, json={} if method == "POST" else None,
+                                    headers={"Authorization": f"Bearer {token}"})
+                if allowed is PUBLIC or role in allowed:
+                    assert r.status_code != 403 and r.status_code != 401, (method, path, role, r.text)
+                else:
+                    assert r.status_code == 403, (method, path, role, r.status_code)
+                checked += 1
+    assert checked > 40
+
+
+def test_routes_without_policy_are_refused() -> None:
+    # Fail closed: the lookup for an unknown route gives nothing, and authorize refuses it.
+    from hub.policy import allowed
+
+    assert allowed("GET", "/api/not-declared") is None
+    with pytest.raises(KeyError):
+        _ = POLICY[("DELETE", "/api/events")]
+
+
+def test_a_new_route_without_policy_is_caught() -> None:
+    from fastapi import APIRouter, FastAPI
+
+    app = FastAPI()
+    r = APIRouter(prefix="/api/new")
+
+    @r.get("/thing")
+    async def thing() -> dict[str, str]:
+        return {}
+
+    app.include_router(r)
+    assert ("GET", "/api/new/thing") in policy.unpoliced(app.routes)
