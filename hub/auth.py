@@ -65,7 +65,7 @@ class Authenticator:
         user = self._users.get(username)
         stored = user.password_hash if user and user.password_hash else self._dummy_hash
         try:
-            ok = self._hasher.verify(stored, password)
+            ok: bool = self._hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             ok = False
         return ok and user is not None and user.password_hash is not None

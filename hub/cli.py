@@ -50,11 +50,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     secret = settings.secret_value()
     if not secret:
-        print(f"{args.config}: SKYHUB_SECRET is not set; it signs login tokens and is required by `run`", file=sys.stderr)
+        print(
+            f"{args.config}: SKYHUB_SECRET is not set; it signs login tokens and is required by `run`", file=sys.stderr
+        )
         return 1
     if args.data:
         settings = settings.model_copy(update={"data_dir": Path(args.data)})
-    _serve(settings, secret, args.host or settings.server.host, args.port if args.port is not None else settings.server.port)
+    _serve(
+        settings,
+        secret,
+        args.host or settings.server.host,
+        args.port if args.port is not None else settings.server.port,
+    )
     return 0
 
 
@@ -105,28 +112,31 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--log-level", default=os.environ.get("SKYHUB_LOG_LEVEL", "info"), choices=["debug", "info", "warning", "error"]
+    )
     p = argparse.ArgumentParser(prog="skyhub", description="Command-center hub for a city district.")
-    p.add_argument("--log-level", default=os.environ.get("SKYHUB_LOG_LEVEL", "info"))
     sub = p.add_subparsers(dest="command", required=True)
 
-    run = sub.add_parser("run", help="run the hub")
+    run = sub.add_parser("run", help="run the hub", parents=[common])
     run.add_argument("--config", required=True)
     run.add_argument("--host")
     run.add_argument("--port", type=int)
     run.add_argument("--data", help="data directory (default from config, ./data)")
     run.set_defaults(func=cmd_run)
 
-    demo = sub.add_parser("demo", help="run the demo district")
+    demo = sub.add_parser("demo", help="run the demo district", parents=[common])
     demo.add_argument("--host")
     demo.add_argument("--port", type=int)
     demo.add_argument("--data", help="data directory (default ./data)")
     demo.set_defaults(func=cmd_demo)
 
-    check = sub.add_parser("check-config", help="validate a config file")
+    check = sub.add_parser("check-config", help="validate a config file", parents=[common])
     check.add_argument("path")
     check.set_defaults(func=cmd_check_config)
 
-    hp = sub.add_parser("hash-password", help="hash a password for the config")
+    hp = sub.add_parser("hash-password", help="hash a password for the config", parents=[common])
     hp.add_argument("--stdin", action="store_true", help="read the password from standard input")
     hp.set_defaults(func=cmd_hash_password)
     return p

@@ -76,7 +76,8 @@ class StorageConfig(Strict):
         256, ge=1, le=10_000, description="Most appends committed together in one durable transaction."
     )
     redis_url: str | None = Field(
-        None, description="Redis for the bus between hub nodes; none runs the bus in-process. SKYHUB_REDIS_URL overrides."
+        None,
+        description="Redis for the bus between hub nodes; none runs the bus in-process. SKYHUB_REDIS_URL overrides.",
     )
 
 
@@ -167,9 +168,7 @@ class AnalysisConfig(Strict):
     width: int = Field(160, ge=32, le=1280, description="Width of the grayscale analysis frame, in pixels.")
     height: int = Field(90, ge=18, le=720, description="Height of the grayscale analysis frame, in pixels.")
     motion_threshold: int = Field(25, ge=1, le=255, description="Grey-level difference that counts as change.")
-    min_area_fraction: float = Field(
-        0.002, gt=0, le=1, description="Smallest moving blob, as a share of the frame."
-    )
+    min_area_fraction: float = Field(0.002, gt=0, le=1, description="Smallest moving blob, as a share of the frame.")
     cooldown_s: float = Field(30.0, ge=0, le=3600, description="Quiet time before the same alert may start again.")
 
 
@@ -267,7 +266,7 @@ def cross_check(s: Settings) -> list[tuple[Loc, str]]:
             if g not in grids:
                 problems.append((("directory", "people", i, "grids", j), f"grid {g!r} does not exist"))
     if s.directory.root is not None:
-        for node, loc, depth in walk_nodes(s.directory.root, ("directory", "root")):
+        for node, loc, _depth in walk_nodes(s.directory.root, ("directory", "root")):
             if node.leader is not None and node.leader not in people:
                 problems.append(((*loc, "leader"), f"person {node.leader!r} does not exist"))
             for j, nb in enumerate(node.neighbours):

@@ -97,7 +97,9 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settin
     try:
         data = apply_env(data, os.environ if env is None else env)
     except ValueError as exc:
-        raise ConfigError([ConfigProblem(name, _nearest_line(lines, ("auth", "secret")), "auth.secret", str(exc))]) from None
+        raise ConfigError(
+            [ConfigProblem(name, _nearest_line(lines, ("auth", "secret")), "auth.secret", str(exc))]
+        ) from None
     try:
         settings = Settings.model_validate(data, context={"defer_cross_checks": True})
     except ValidationError as exc:

@@ -45,7 +45,13 @@ class Person:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
-        return {"id": self.id, "name": self.name, "roles": list(self.roles), "grids": list(self.grids), "on_duty": self.on_duty}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "roles": list(self.roles),
+            "grids": list(self.grids),
+            "on_duty": self.on_duty,
+        }
 
 
 class UnknownNode(KeyError):

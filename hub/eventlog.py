@@ -189,6 +189,7 @@ class EventLog:
             batch = [first]
             while len(batch) < self.batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
+            committed: list[Event] = []
             try:
                 committed = await self._commit(batch)
             except Exception as exc:  # the store itself failed: every caller learns it
@@ -196,7 +197,6 @@ class EventLog:
                 for p in batch:
                     if not p.future.done():
                         p.future.set_exception(exc)
-                committed = []
             finally:
                 for _ in batch:
                     self._queue.task_done()
@@ -247,10 +247,10 @@ class EventLog:
             if rows:
                 await conn.execute(events_table.insert(), rows)
         # Committed: only now do callers and the bus learn of it.
-        for p, exc in failed:
+        for p, error in failed:
             self.stats.failed_ops += 1
             if not p.future.done():
-                p.future.set_exception(exc)
+                p.future.set_exception(error)
         for p, ev in done:
             if not p.future.done():
                 p.future.set_result(ev)

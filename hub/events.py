@@ -46,7 +46,6 @@ class Event:
         }
 
 
-
 @dataclass(frozen=True, slots=True)
 class EventFilter:
     """What a reader wants from the log; empty fields match everything."""

@@ -37,7 +37,9 @@ class HubCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         hub = self.hub
         yield CounterMetricFamily("skyhub_events_appended", "Events appended to the log.", value=hub.log.stats.appended)
-        yield CounterMetricFamily("skyhub_eventlog_batches", "Transactions committed by the log.", value=hub.log.stats.batches)
+        yield CounterMetricFamily(
+            "skyhub_eventlog_batches", "Transactions committed by the log.", value=hub.log.stats.batches
+        )
         yield GaugeMetricFamily("skyhub_eventlog_last_id", "Newest event id.", value=hub.log.last_id)
         yield GaugeMetricFamily("skyhub_ws_clients", "WebSocket feed clients connected.", value=hub.feeds.clients)
         yield CounterMetricFamily(
@@ -47,7 +49,9 @@ class HubCollector(Collector):
         if hub.cameras is None:
             return
         health = hub.cameras.health_all()
-        state = GaugeMetricFamily("skyhub_camera_state", "1 for the camera's current state.", labels=["camera", "state"])
+        state = GaugeMetricFamily(
+            "skyhub_camera_state", "1 for the camera's current state.", labels=["camera", "state"]
+        )
         for h in health:
             for s in CAMERA_STATES:
                 state.add_metric([h["id"], s], 1.0 if h.get("state") == s else 0.0)

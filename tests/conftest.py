@@ -47,3 +47,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def require_postgres() -> str:
+    """A PostgreSQL admin DSN on loopback; skip (fail under CI) when none answers."""
+    dsn = os.environ.get("SKYHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    ok = False
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=2):
+            ok = True
+    except OSError:
+        pass
+    require(ok, "PostgreSQL on 127.0.0.1:5432")
+    return dsn

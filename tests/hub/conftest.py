@@ -122,7 +122,9 @@ async def serve(settings: Settings) -> AsyncIterator[RunningHub]:
     """Run a real hub server until the block ends, then shut it down (bounded)."""
     app = create_app(settings, SECRET)
     port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=5, lifespan="on")
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=5, lifespan="on"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:

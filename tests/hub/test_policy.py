@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import httpx
 import pytest
 import websockets
-from typing import Any
 
 from hub import policy
 from hub.config import Role
@@ -33,8 +33,13 @@ async def test_every_declared_route_has_a_policy(running: RunningHub) -> None:
 
 
 async def test_every_route_against_every_role(running: RunningHub) -> None:
-    users = {Role.ADMIN: "admin", Role.DISPATCHER: "dispatcher", Role.COORDINATOR: "coordinator",
-             Role.WORKER: "worker1", Role.VIEWER: "viewer"}
+    users = {
+        Role.ADMIN: "admin",
+        Role.DISPATCHER: "dispatcher",
+        Role.COORDINATOR: "coordinator",
+        Role.WORKER: "worker1",
+        Role.VIEWER: "viewer",
+    }
     tokens = {role: await running.token(name) for role, name in users.items()}
     checked = 0
     async with httpx.AsyncClient(base_url=running.url, timeout=30) as c:
@@ -66,8 +71,9 @@ async def test_every_route_against_every_role(running: RunningHub) -> None:
             else:
                 assert r.status_code == 401, (method, path, r.status_code)
             for role, token in tokens.items():
-                r = await c.request(method, url, json={} if method == "POST" else None,
-                                    headers={"Authorization": f"Bearer {token}"})
+                r = await c.request(
+                    method, url, json={} if method == "POST" else None, headers={"Authorization": f"Bearer {token}"}
+                )
                 if allowed is PUBLIC or role in allowed:
                     assert r.status_code != 403 and r.status_code != 401, (method, path, role, r.text)
                 else:

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The whole test suite: setup, lint, format check, type check, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy
+.venv/bin/pytest "$@"

@@ -1,0 +1,156 @@
+"""Config: the YAML loader, its line-numbered errors, env overrides, and `skyhub check-config`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from hub.config import Settings
+from hub.configfile import ConfigError, load_settings
+from tests.conftest import REPO
+
+GOOD = """\
+users:
+  - {username: admin, roles: [admin]}
+directory:
+  root:
+    id: d
+    name: D
+    children:
+      - id: s
+        name: S
+        children:
+          - id: c
+            name: C
+            children:
+              - {id: g1, name: G1}
+  people:
+    - {id: p1, name: P1, grids: [g1]}
+cameras:
+  - id: cam1
+    url: synthetic://street
+    grid: g1
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    p = tmp_path / "skyhub.yaml"
+    p.write_text(text)
+    return p
+
+
+def problems(tmp_path: Path, text: str) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, text), env={})
+    return [str(p) for p in info.value.problems]
+
+
+def test_shipped_configs_are_valid() -> None:
+    for name in ("demo.yaml", "example.yaml"):
+        s = load_settings(REPO / "configs" / name, env={})
+        assert s.cameras
+
+
+def test_good_config_loads_with_defaults(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, GOOD), env={})
+    assert s.server.port == 8080 and s.cameras[0].stall_timeout_s == 10.0
+    assert s.secret_value() is None
+
+
+def test_duplicate_ids_are_reported_with_their_lines(tmp_path: Path) -> None:
+    text = GOOD + "  - id: cam1\n    url: synthetic://plaza\n"
+    out = problems(tmp_path, text)
+    assert any(":21:" in p and "duplicate camera id 'cam1'" in p for p in out), out
+
+
+def test_camera_on_missing_grid(tmp_path: Path) -> None:
+    out = problems(tmp_path, GOOD.replace("grid: g1", "grid: g9"))
+    assert out == [f"{tmp_path / 'skyhub.yaml'}:20: cameras[0].grid: grid 'g9' does not exist"]
+
+
+def test_unknown_role_and_unknown_key_all_reported(tmp_path: Path) -> None:
+    text = GOOD.replace("roles: [admin]", "roles: [admiral]").replace(
+        "    grid: g1\n", "    grid: g1\n    colour: red\n"
+    )
+    out = problems(tmp_path, text)
+    assert len(out) == 2, out
+    assert ":2:" in out[0] and "users[0].roles[0]" in out[0] and "admin" in out[0]
+    assert ":21:" in out[1] and "cameras[0].colour" in out[1] and "Extra inputs" in out[1]
+
+
+def test_out_of_bounds_value(tmp_path: Path) -> None:
+    out = problems(tmp_path, GOOD + "    stall_timeout_s: 0\n")
+    assert any(":21:" in p and "stall_timeout_s" in p for p in out), out
+
+
+def test_yaml_syntax_error_has_a_line(tmp_path: Path) -> None:
+    out = problems(tmp_path, GOOD + "\tbad: 1\n")
+    assert len(out) == 1 and ":21:" in out[0] and "(syntax)" in out[0], out
+
+
+def test_secret_in_the_file_is_refused(tmp_path: Path) -> None:
+    out = problems(tmp_path, GOOD + "auth:\n  secret: hunter2hunter2\n")
+    assert any("SKYHUB_SECRET" in p for p in out), out
+    assert not any("hunter2" in p for p in out)
+
+
+def test_environment_overrides(tmp_path: Path) -> None:
+    env = {
+        "SKYHUB_SECRET": "s" * 40,
+        "SKYHUB_ICE_ADDRESSES": "127.0.0.1, 10.0.0.5",
+        "SKYHUB_STORAGE_URL": "sqlite+aiosqlite:///x.db",
+    }
+    s = load_settings(write(tmp_path, GOOD), env=env)
+    assert s.secret_value() == "s" * 40
+    assert s.server.ice_addresses == ["127.0.0.1", "10.0.0.5"]
+    assert s.storage_url() == "sqlite+aiosqlite:///x.db"
+    assert "s" * 40 not in s.model_dump_json()
+
+
+def test_dict_construction_runs_cross_checks() -> None:
+    with pytest.raises(ValidationError, match="grid 'nowhere' does not exist"):
+        Settings.model_validate({"cameras": [{"id": "a", "url": "file:///x.mp4", "grid": "nowhere"}]})
+
+
+def test_tree_deeper_than_five_levels(tmp_path: Path) -> None:
+    deep = GOOD.replace(
+        "- {id: g1, name: G1}",
+        "- id: g1\n                name: G1\n                children:\n"
+        "                  - id: p\n                    name: P\n                    children: [{id: x, name: X}]",
+    )
+    out = problems(tmp_path, deep)
+    assert any("only 5 levels" in p for p in out), out
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hub", *args], capture_output=True, text=True, timeout=60, cwd=REPO)
+
+
+def test_check_config_cli(tmp_path: Path) -> None:
+    ok = run_cli("check-config", str(write(tmp_path, GOOD)))
+    assert ok.returncode == 0, ok.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("grid: g1", "grid: g9") + "  - id: cam1\n    url: x\n")
+    out = run_cli("check-config", str(bad))
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert f"{bad}:20: cameras[0].grid: grid 'g9' does not exist" in lines
+    assert any(line.startswith(f"{bad}:21: cameras[1].id: duplicate camera id") for line in lines), lines
+    missing = run_cli("check-config", str(tmp_path / "nope.yaml"))
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
+
+
+def test_run_without_secret_is_refused(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "SKYHUB_SECRET"}
+    p = write(tmp_path, GOOD)
+    out = subprocess.run(
+        [sys.executable, "-m", "hub", "run", "--config", str(p)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 1
+    assert str(p) in out.stderr and "SKYHUB_SECRET" in out.stderr
