@@ -48,6 +48,10 @@ class Subscription:
         while not self._queue and not self.overflowed:
             self._wake.clear()
             await self._wake.wait()
+        return self.take()
+
+    def take(self) -> list[Event]:
+        """Take whatever is queued now, without waiting."""
         out = list(self._queue)
         self._queue.clear()
         return out

@@ -56,6 +56,12 @@ class ServerConfig(Strict):
     ws_queue_events: int = Field(
         512, ge=8, le=100_000, description="Per-client send queue of a WebSocket feed, in events."
     )
+    ws_flush_ms: float = Field(
+        20.0,
+        ge=0,
+        le=1000,
+        description="Least time between two feed messages to one client; events in between travel together.",
+    )
     ice_addresses: list[str] = Field(
         default_factory=list,
         description="Host addresses announced in ICE; SKYHUB_ICE_ADDRESSES overrides. Empty: all but loopback.",

@@ -15,10 +15,15 @@ WS_UNAUTHORIZED = 4401
 WS_FORBIDDEN = 4403
 
 
-def get_hub(conn: HTTPConnection) -> Hub:
-    """The running hub's services."""
+def hub_of(conn: HTTPConnection) -> Hub:
+    """The running hub's services, for code that has the connection at hand."""
     hub: Hub = conn.app.state.hub
     return hub
+
+
+async def get_hub(conn: HTTPConnection) -> Hub:
+    """Dependency: the running hub's services (async, so FastAPI does not hop to a thread)."""
+    return hub_of(conn)
 
 
 def _token(conn: HTTPConnection) -> str | None:
@@ -51,7 +56,7 @@ async def authorize(conn: HTTPConnection) -> Principal | None:
     if token is None:
         raise _refuse(conn, status.HTTP_401_UNAUTHORIZED, "login required")
     try:
-        who = get_hub(conn).auth.verify(token)
+        who = hub_of(conn).auth.verify(token)
     except AuthError as exc:
         raise _refuse(conn, status.HTTP_401_UNAUTHORIZED, str(exc)) from None
     if not who.roles & roles:
@@ -60,12 +65,17 @@ async def authorize(conn: HTTPConnection) -> Principal | None:
     return who
 
 
-def current_principal(conn: HTTPConnection) -> Principal:
+def principal_of(conn: HTTPConnection) -> Principal:
     """The caller, as verified by :func:`authorize` (which runs first on every route)."""
     who: Principal | None = getattr(conn.state, "principal", None)
     if who is None:
         raise _refuse(conn, status.HTTP_401_UNAUTHORIZED, "login required")
     return who
+
+
+async def current_principal(conn: HTTPConnection) -> Principal:
+    """Dependency: the verified caller."""
+    return principal_of(conn)
 
 
 HubDep = Annotated[Hub, Depends(get_hub)]

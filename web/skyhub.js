@@ -35,14 +35,16 @@ export function followEvents({ since = 0, types = [], onEvent, onState = () => {
     ws.onopen = () => { delay = 500; onState("connected"); };
     ws.onmessage = (m) => {
       const msg = JSON.parse(m.data);
-      if (msg.control) {
+      if (!Array.isArray(msg)) {
         if (msg.control === "resync") last = Math.max(last, msg.last_id);
         if (msg.control === "live") onState("live");
         return;
       }
-      if (msg.id <= last) return;
-      last = msg.id;
-      onEvent(msg);
+      for (const ev of msg) {
+        if (ev.id <= last) continue;
+        last = ev.id;
+        onEvent(ev);
+      }
     };
     ws.onclose = () => {
       if (stopped) return;

@@ -12,7 +12,7 @@ from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconn
 from starlette.responses import JSONResponse
 
 from hub.bus import Subscription
-from hub.deps import CallerDep, HubDep, current_principal, get_hub
+from hub.deps import CallerDep, HubDep, hub_of, principal_of
 from hub.events import Event, EventFilter
 from hub.schemas import EventOut, EventPage, JournalRequest
 from hub.services import Hub
@@ -74,9 +74,15 @@ async def event_feed(
     types: TypeQuery = None,
     subject: str | None = None,
 ) -> None:
-    """Replay events after ``since``, then stream live; a client that falls behind gets ``resync``."""
-    hub = get_hub(ws)
-    who = current_principal(ws)
+    """Replay events after ``since``, then stream live; a client that falls behind gets ``resync``.
+
+    Each message is either a JSON array of events in id order, or a control object:
+    ``{"control": "live", "last_id": N}`` once the replay is done, and
+    ``{"control": "resync", "last_id": N}`` before closing (code 4000) a client that fell
+    behind — it reconnects with ``since=N`` and misses nothing.
+    """
+    hub = hub_of(ws)
+    who = principal_of(ws)
     head = hub.log.last_id
     if since is not None and (since < 0 or since > head):
         await _deny(ws, status.HTTP_400_BAD_REQUEST, f"since={since} is outside the log (0..{head})")
@@ -114,25 +120,56 @@ async def _drain_client(ws: WebSocket) -> None:
             return
 
 
+FRAME_MAX_CHARS = 256 * 1024
+"""Largest feed message we build; well under common client limits (1 MiB)."""
+
+
+def _frames(events: list[Event]) -> list[str]:
+    # One WebSocket message carries the events ready at that moment: under load that turns
+    # thousands of tiny frames per second into a few larger ones, bounded in size.
+    frames: list[str] = []
+    part: list[str] = []
+    size = 0
+    for ev in events:
+        if part and size + len(ev.wire) > FRAME_MAX_CHARS:
+            frames.append("[" + ",".join(part) + "]")
+            part, size = [], 0
+        part.append(ev.wire)
+        size += len(ev.wire) + 1
+    if part:
+        frames.append("[" + ",".join(part) + "]")
+    return frames
+
+
 async def _send(ws: WebSocket, hub: Hub, sub: Subscription, flt: EventFilter, cursor: int, who: str) -> None:
     while True:  # replay from the log
         page = await hub.log.read(cursor, REPLAY_PAGE, flt)
-        for ev in page:
-            await ws.send_text(ev.wire)
-            cursor = ev.id
-            hub.feeds.sent += 1
+        for frame in _frames(page):
+            await ws.send_text(frame)
+        if page:
+            cursor = page[-1].id
+            hub.feeds.sent += len(page)
         if len(page) < REPLAY_PAGE:
             break
     await ws.send_text(json.dumps({"control": "live", "last_id": cursor}))
+    flush_s = hub.settings.server.ws_flush_ms / 1000
+    loop = asyncio.get_running_loop()
+    last_send = 0.0
     while True:
-        batch: list[Event] = await sub.get()
-        for ev in batch:
-            if ev.id <= cursor:
-                continue
-            if flt.matches(ev):
-                await ws.send_text(ev.wire)
-                hub.feeds.sent += 1
-            cursor = ev.id
+        batch = await sub.get()
+        # At low rates an event goes out at once; at high rates one message per flush interval.
+        wait_s = last_send + flush_s - loop.time()
+        if wait_s > 0 and not sub.overflowed:
+            await asyncio.sleep(wait_s)
+            batch += sub.take()
+        last_send = loop.time()
+        batch = [ev for ev in batch if ev.id > cursor]
+        if batch:
+            out = [ev for ev in batch if flt.matches(ev)]
+            for frame in _frames(out):
+                await ws.send_text(frame)
+            hub.feeds.sent += len(out)
+            cursor = batch[-1].id
         if sub.overflowed:
             hub.feeds.resyncs += 1
             logger.info("feed %s: fell behind at id %d, asking it to resync", who, cursor)

@@ -26,9 +26,10 @@ async def recv_until(ws: websockets.ClientConnection, pred: Any, within_s: float
     async with asyncio.timeout(within_s):
         while True:
             msg = json.loads(await ws.recv())
-            out.append(msg)
-            if pred(msg):
-                return out
+            for item in msg if isinstance(msg, list) else [msg]:
+                out.append(item)
+                if pred(item):
+                    return out
 
 
 async def journal(c: httpx.AsyncClient, text: str, grid: str | None = None, subject: str = "duty") -> int:
@@ -129,11 +130,11 @@ async def test_slow_client_gets_resync_and_loses_nothing(tmp_path: Path) -> None
             async with asyncio.timeout(60):
                 async for raw in ws:
                     msg = json.loads(raw)
-                    if msg.get("control") == "resync":
+                    if isinstance(msg, list):
+                        got += [e["id"] for e in msg]
+                    elif msg.get("control") == "resync":
                         resync_at = msg["last_id"]
                         break
-                    if "id" in msg:
-                        got.append(msg["id"])
         except websockets.ConnectionClosed:
             pass
         assert resync_at is not None, "a client that fell behind must be told to resync"

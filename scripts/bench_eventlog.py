@@ -1,0 +1,397 @@
+"""Benchmark of the event log and the live feed, each beside a floor measured in the same run.
+
+1. Durable appends per second: the hub's EventLog (batched, synchronous=FULL, WAL) against
+   bare sqlite3 doing the same inserts one commit per event and in batches.
+2. Appends per second over HTTP (POST /api/journal) to a real hub process.
+3. Append-to-delivery latency on live WebSocket clients at a fixed rate: the real hub
+   (HTTP append -> durable commit -> /ws/events fan-out) against a bare websockets server
+   broadcasting the same messages at the same rate (no log, no auth).
+
+Run: .venv/bin/python scripts/bench_eventlog.py [--clients 100] [--rate 500] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+SECRET = "bench-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+PASSWORD = "bench-password"
+FLUSH_S = 0.020
+"""The hub's default ``server.ws_flush_ms``; the bare floor frames its messages the same way."""
+
+
+def pct(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) of values, nearest rank."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+
+
+# ---------------------------------------------------------------- 1. appends in process
+
+
+def bare_sqlite(path: Path, n: int, batch: int) -> float:
+    """Inserts per second with bare sqlite3, ``batch`` rows per durable commit."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS e (id INTEGER PRIMARY KEY, ts REAL, type TEXT, subject TEXT, actor TEXT,"
+        " grid TEXT, data TEXT)"
+    )
+    rows = [(None, time.time(), "bench.append", "s", "bench", None, json.dumps({"i": i})) for i in range(n)]
+    t = time.perf_counter()
+    for i in range(0, n, batch):
+        db.execute("BEGIN IMMEDIATE")
+        db.executemany("INSERT INTO e VALUES (?,?,?,?,?,?,?)", rows[i : i + batch])
+        db.execute("COMMIT")
+    dt = time.perf_counter() - t
+    db.close()
+    return n / dt
+
+
+async def hub_log_rate(path: Path, seconds: float, in_flight: int) -> float:
+    """Appends per second through the hub's EventLog with many concurrent appenders."""
+    from hub.bus import EventBus
+    from hub.eventlog import EventLog
+
+    log = EventLog(f"sqlite+aiosqlite:///{path}", EventBus())
+    await log.open()
+    done = 0
+    async with asyncio.TaskGroup() as tg:
+        log.start(tg)
+        deadline = time.perf_counter() + seconds
+
+        async def appender() -> None:
+            nonlocal done
+            while time.perf_counter() < deadline:
+                await log.append("bench.append", "s", "bench", {"i": done})
+                done += 1
+
+        t = time.perf_counter()
+        await asyncio.gather(*(appender() for _ in range(in_flight)))
+        dt = time.perf_counter() - t
+        await log.aclose()
+    return done / dt
+
+
+# ---------------------------------------------------------------- a real hub process
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User+system CPU seconds a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_hub(tmp: Path, port: int, queue_events: int) -> subprocess.Popen[bytes]:
+    from argon2 import PasswordHasher
+
+    cfg = tmp / "bench.yaml"
+    h = PasswordHasher().hash(PASSWORD)
+    cfg.write_text(
+        "server: {ws_queue_events: %d}\nusers:\n  - {username: bench, roles: [dispatcher], password_hash: '%s'}\n"
+        % (queue_events, h)
+    )
+    env = {**os.environ, "SKYHUB_SECRET": SECRET}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "hub",
+            "run",
+            "--config",
+            str(cfg),
+            "--port",
+            str(port),
+            "--data",
+            str(tmp / "data"),
+            "--log-level",
+            "warning",
+        ],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+async def wait_http(url: str) -> None:
+    import httpx
+
+    async with httpx.AsyncClient() as c:
+        for _ in range(300):
+            try:
+                if (await c.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+async def login(base: str) -> str:
+    import httpx
+
+    async with httpx.AsyncClient(base_url=base) as c:
+        r = await c.post("/api/auth/login", json={"username": "bench", "password": PASSWORD})
+        r.raise_for_status()
+        return str(r.json()["access_token"])
+
+
+class RawHttp:
+    """A minimal HTTP/1.1 keep-alive client: the load generator must cost far less than the hub."""
+
+    def __init__(self, host: str, port: int, token: str) -> None:
+        self.host, self.port, self.token = host, port, token
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post_json(self, path: str, body: bytes) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {self.token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode() + body)
+        status_line = await self.reader.readline()
+        length = 0
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        await self.reader.readexactly(length)
+        return int(status_line.split()[1])
+
+
+def _http_appender(port: int, token: str, seconds: float, concurrency: int, rate: float, out: Any) -> None:
+    """Child process: POST journal entries (paced at ``rate``/s if > 0), report the count."""
+
+    async def main() -> int:
+        sent = 0
+        start = time.perf_counter()
+        deadline = start + seconds
+
+        async def worker(k: int) -> None:
+            nonlocal sent
+            conn = RawHttp("127.0.0.1", port, token)
+            i = k
+            while True:
+                if rate > 0:  # event i is due at start + i / rate
+                    delay = start + i / rate - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                if time.perf_counter() >= deadline:
+                    return
+                status = await conn.post_json("/api/journal", json.dumps({"text": repr(time.time())}).encode())
+                assert status == 201, status
+                sent += 1
+                i += concurrency
+
+        await asyncio.gather(*(worker(k) for k in range(concurrency)))
+        return sent
+
+    out.put(asyncio.run(main()))
+
+
+def _ws_clients(url: str, n: int, seconds: float, ready: Any, out: Any, bare: bool) -> None:
+    """Child process: ``n`` WebSocket clients recording send-to-receive latency of every event."""
+    import websockets
+
+    async def main() -> list[float]:
+        lat: list[float] = []
+        resyncs = 0
+
+        async def client() -> None:
+            nonlocal resyncs
+            async with websockets.connect(url, max_queue=None) as ws:
+                ready.put(1)
+                end = time.time() + seconds
+                while time.time() < end:
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), 1.0)
+                    except TimeoutError:
+                        continue
+                    except websockets.ConnectionClosed:
+                        return
+                    now = time.time()
+                    msg = json.loads(raw)
+                    if isinstance(msg, dict):
+                        resyncs += msg.get("control") == "resync"
+                        continue
+                    for ev in msg:
+                        lat.append(now - (ev["sent"] if bare else float(ev["data"]["text"])))
+
+        await asyncio.gather(*(client() for _ in range(n)))
+        if resyncs:
+            print(f"  ({resyncs} resyncs in this client process)", file=sys.stderr)
+        return lat
+
+    lat = asyncio.run(main())
+    out.put((lat, time.process_time()))
+
+
+def _bare_broadcaster(port: int, rate: float, seconds: float, clients: int, flush_s: float) -> None:
+    """Child process: the floor — a bare websockets server broadcasting timestamps at ``rate``/s."""
+    import websockets
+
+    async def main() -> None:
+        conns: set[Any] = set()
+
+        async def handler(ws: Any) -> None:
+            conns.add(ws)
+            try:
+                await ws.wait_closed()
+            finally:
+                conns.discard(ws)
+
+        async with websockets.serve(handler, "127.0.0.1", port):
+            while len(conns) < clients:
+                await asyncio.sleep(0.05)
+            start = time.perf_counter()
+            i = 0
+            last_send = 0.0
+            pending: list[str] = []
+            while time.perf_counter() < start + seconds:
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                pending.append(json.dumps({"sent": time.time(), "i": i}))
+                i += 1
+                # The same framing as the hub's feed: at most one message per flush interval.
+                if time.perf_counter() - last_send >= flush_s:
+                    websockets.broadcast(conns, "[" + ",".join(pending) + "]")
+                    pending, last_send = [], time.perf_counter()
+            await asyncio.sleep(4)
+
+    asyncio.run(main())
+
+
+def run_latency(ws_url: str, clients: int, seconds: float, procs: int, start_load: Any, bare: bool) -> list[float]:
+    ctx = mp.get_context("spawn")
+    ready, out = ctx.Queue(), ctx.Queue()
+    per = [clients // procs + (1 if k < clients % procs else 0) for k in range(procs)]
+    ps = [ctx.Process(target=_ws_clients, args=(ws_url, n, seconds + 2, ready, out, bare)) for n in per]
+    for p in ps:
+        p.start()
+    for _ in range(clients):
+        ready.get(timeout=60)
+    start_load()
+    lat: list[float] = []
+    cpu = 0.0
+    for _ in ps:
+        got, cpu_s = out.get(timeout=seconds + 60)
+        lat += got
+        cpu += cpu_s
+    for p in ps:
+        p.join(10)
+    print(f"   (client processes used {cpu:.1f} CPU-s)")
+    return lat
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--clients", type=int, default=100)
+    ap.add_argument("--rate", type=float, default=500.0)
+    ap.add_argument("--client-procs", type=int, default=2)
+    args = ap.parse_args()
+    from tests.conftest import free_port
+
+    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        print("\n1. durable appends per second (SQLite WAL, synchronous=FULL)")
+        n = 3000
+        one = bare_sqlite(tmp / "bare1.db", n, 1)
+        batched = bare_sqlite(tmp / "bare256.db", 20 * n, 256)
+        hub_rates = [asyncio.run(hub_log_rate(tmp / f"hub{k}.db", args.seconds / 2, 512)) for k in range(3)]
+        hub = statistics.median(hub_rates)
+        print(f"   floor: bare sqlite3, 1 event/commit      {one:>10,.0f} /s")
+        print(f"   floor: bare sqlite3, 256 events/commit   {batched:>10,.0f} /s")
+        print(
+            f"   hub EventLog (median of 3, 512 in flight) {hub:>9,.0f} /s   = {hub / batched:.2f}x the batched floor"
+            f", {hub / one:.1f}x one-per-commit   (target >= 2,000 /s)"
+        )
+
+        port = free_port()
+        proc = start_hub(tmp, port, queue_events=4096)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            asyncio.run(wait_http(base + "/healthz"))
+            token = asyncio.run(login(base))
+            ctx = mp.get_context("spawn")
+            out = ctx.Queue()
+            print("\n2. appends per second over HTTP (POST /api/journal, 64 concurrent, separate process)")
+            p = ctx.Process(target=_http_appender, args=(port, token, args.seconds / 2, 64, 0.0, out))
+            p.start()
+            sent = out.get(timeout=args.seconds + 60)
+            p.join()
+            print(f"   hub over HTTP  {sent / (args.seconds / 2):>10,.0f} /s")
+
+            print(
+                f"\n3. append-to-delivery latency, {args.clients} WebSocket clients, {args.rate:.0f} events/s,"
+                f" {args.seconds:.0f} s"
+            )
+            ws_url = f"ws://127.0.0.1:{port}/ws/events?token={token}"
+            appender: list[Any] = []
+
+            def start_hub_load() -> None:
+                q = ctx.Queue()
+                pr = ctx.Process(target=_http_appender, args=(port, token, args.seconds, 16, args.rate, q))
+                pr.start()
+                appender.append((pr, q))
+
+            cpu0 = proc_cpu_s(proc.pid)
+            hub_lat = run_latency(ws_url, args.clients, args.seconds, args.client_procs, start_hub_load, bare=False)
+            print(f"   (hub process used {proc_cpu_s(proc.pid) - cpu0:.1f} CPU-s)")
+            pr, q = appender[0]
+            appended = q.get(timeout=60)
+            pr.join()
+        finally:
+            proc.terminate()
+            proc.wait(20)
+
+        bport = free_port()
+        bp = ctx.Process(target=_bare_broadcaster, args=(bport, args.rate, args.seconds, args.clients, FLUSH_S))
+        bp.start()
+        bare_lat = run_latency(
+            f"ws://127.0.0.1:{bport}/", args.clients, args.seconds, args.client_procs, lambda: None, bare=True
+        )
+        bp.join(30)
+
+        expected = appended * args.clients
+        print(
+            f"   events appended {appended} ({appended / args.seconds:.0f}/s), deliveries {len(hub_lat)}"
+            f" of {expected} expected"
+        )
+        for name, lat in (
+            ("floor: bare websockets broadcast", bare_lat),
+            ("hub: HTTP append -> commit -> feed", hub_lat),
+        ):
+            print(f"   {name:<36} p50 {pct(lat, 0.5) * 1000:7.2f} ms   p99 {pct(lat, 0.99) * 1000:7.2f} ms")
+        print(
+            f"   ratio hub/floor: p50 {pct(hub_lat, 0.5) / pct(bare_lat, 0.5):.1f}x,"
+            f" p99 {pct(hub_lat, 0.99) / pct(bare_lat, 0.99):.1f}x   (target: hub p99 < 50 ms)"
+        )
+
+
+if __name__ == "__main__":
+    main()
