@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -106,8 +108,12 @@ def start_hub(tmp: Path, port: int, queue_events: int) -> subprocess.Popen[bytes
     cfg = tmp / "bench.yaml"
     h = PasswordHasher().hash(PASSWORD)
     cfg.write_text(
-        "server: {ws_queue_events: %d}\nusers:\n  - {username: bench, roles: [dispatcher], password_hash: '%s'}\n"
-        % (queue_events, h)
+        yaml.safe_dump(
+            {
+                "server": {"ws_queue_events": queue_events},
+                "users": [{"username": "bench", "roles": ["dispatcher"], "password_hash": h}],
+            }
+        )
     )
     env = {**os.environ, "SKYHUB_SECRET": SECRET}
     return subprocess.Popen(
@@ -254,17 +260,19 @@ def _bare_broadcaster(port: int, rate: float, seconds: float, clients: int, flus
 
     async def main() -> None:
         conns: set[Any] = set()
+        all_in = asyncio.Event()
 
         async def handler(ws: Any) -> None:
             conns.add(ws)
+            if len(conns) >= clients:
+                all_in.set()
             try:
                 await ws.wait_closed()
             finally:
                 conns.discard(ws)
 
         async with websockets.serve(handler, "127.0.0.1", port):
-            while len(conns) < clients:
-                await asyncio.sleep(0.05)
+            await all_in.wait()
             start = time.perf_counter()
             i = 0
             last_send = 0.0
