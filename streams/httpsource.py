@@ -20,7 +20,7 @@ import av
 
 from streams import urls
 from streams.media import CodecInfo
-from streams.sources import SourceError, SourceOptions, SourcePacket, describe_error
+from streams.sources import SourceError, SourceOptions, SourcePacket, check_host, describe_error
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,7 @@ class HttpSource:
             self._headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
         self._closed = threading.Event()
         self._conn: http.client.HTTPConnection | None = None
+        check_host(url)
         self._decoder = av.CodecContext.create("mjpeg", "r")
         resp = self._request()
         ctype = (resp.getheader("Content-Type") or "").lower()
@@ -58,6 +59,13 @@ class HttpSource:
             self._boundary = self._parse_boundary(ctype)
             self._first = self._next_part()
         elif ctype.startswith("image/jpeg"):
+            self._first = self._read_body(resp)
+        elif ctype in ("", "application/octet-stream") and resp.peek(2)[:2] == b"--":
+            # Some servers (ffmpeg's own) send multipart without saying so: take the boundary line.
+            self._boundary = resp.readline(200).strip()
+            self._boundary_seen = True
+            self._first = self._next_part()
+        elif ctype in ("", "application/octet-stream") and resp.peek(2)[:2] == b"\xff\xd8":
             self._first = self._read_body(resp)
         else:
             self.close()

@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, replace
 
 import av
-import numpy as np
 
 from streams import urls
 from streams.bridge import LoopBridge
@@ -87,6 +86,7 @@ class Reader:
         self.attempts = 0
         self.latest_picture: av.VideoFrame | None = None
         """Newest decoded full-size frame (for snapshots), kept by reference only."""
+        self.latest_picture_ts = 0.0
         self._frame_seq = 0
         self._last_dts: int | None = None
         """Last dts on the camera timeline; the next session continues after it."""
@@ -166,6 +166,7 @@ class Reader:
         frame_interval_s = 1.0 / s.analysis_fps if s.analysis_fps else 0.0
         intra_only = codec.codec == "mjpeg"
         next_frame_at = 0.0
+        slack_s = frame_interval_s / 4  # arrival jitter must not skip a due frame
         frame_ticks = int(CLOCK_HZ / (codec.fps or 25.0))
         base_dts = self._last_dts + frame_ticks if self._last_dts is not None else 0
         first_src: float | None = None
@@ -176,15 +177,16 @@ class Reader:
                 break
             now = time.time()
             # Inter-coded video needs every packet decoded; JPEGs only when a frame is due.
-            if decode and (not intra_only or now >= next_frame_at):
+            if decode and (not intra_only or now >= next_frame_at - slack_s):
                 for frame in self._decode(source, sp):
                     if (frame.width, frame.height) != (codec.width, codec.height):
                         new = replace(codec, width=frame.width, height=frame.height)
                         self._bridge.post(CodecChanged(codec, new))
                         codec = new
-                    if now >= next_frame_at:
+                    if now >= next_frame_at - slack_s:
                         next_frame_at = max(next_frame_at + frame_interval_s, now - frame_interval_s)
                         self.latest_picture = frame
+                        self.latest_picture_ts = now
                         self._post_frame(frame, now)
             data = source.payload(sp)
             if not data:
@@ -231,8 +233,7 @@ class Reader:
 
     def _post_frame(self, frame: av.VideoFrame, ts: float) -> None:
         w, h = self.settings.analysis_size
+        # The Y plane scaled down: far cheaper than converting to BGR and resizing.
         gray = frame.reformat(width=w, height=h, format="gray")
-        plane = gray.planes[0]
-        arr = np.frombuffer(plane, np.uint8).reshape(h, plane.line_size)[:, :w]
         self._frame_seq += 1
-        self._bridge.post_frame(Frame(np.ascontiguousarray(arr), ts, self._frame_seq))
+        self._bridge.post_frame(Frame(gray.to_ndarray(), ts, self._frame_seq))

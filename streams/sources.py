@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -31,7 +32,13 @@ log = logging.getLogger(__name__)
 
 VIDEO_CODECS = frozenset({"h264", "hevc", "mjpeg"})
 """Codecs the hub ingests; anything else is reported as not a camera stream."""
-RTSP_OPTIONS = {"rtsp_transport": "tcp", "allowed_media_types": "video"}
+RTSP_OPTIONS = {
+    "rtsp_transport": "tcp",
+    "allowed_media_types": "video",
+    # The SDP already carries SPS/PPS; long probing only delays going online (1.2 s → 0.4 s).
+    "analyzeduration": "300000",
+    "probesize": "65536",
+}
 
 
 class SourceError(Exception):
@@ -124,6 +131,17 @@ def describe_error(exc: BaseException, url: str, target: str) -> str:
     return urls.scrub(text, url)
 
 
+def check_host(url: str) -> None:
+    """Resolve the URL's host first: FFmpeg reports a failed lookup only as an I/O error."""
+    host = urlsplit(url).hostname
+    if not host:
+        raise SourceError(f"no host in {urls.mask_url(url)}")
+    try:
+        socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise SourceError(f"unknown host {host}: the name does not resolve") from None
+
+
 def _target(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme in ("file", "synthetic"):
@@ -140,8 +158,8 @@ class AvSource:
         self._opts = options
         self._realtime = realtime
         self._container: Any = None
-        self._stream: Any = None
-        self._bsf: Any = None
+        self._stream: Any
+        self._bsf: Any
         self._closed = threading.Event()
         self._open()
         cc = self._stream.codec_context
@@ -160,6 +178,9 @@ class AvSource:
     def _open(self) -> None:
         target = _target(self.url)
         is_rtsp = urls.scheme(self.url) in ("rtsp", "rtsps")
+        if is_rtsp:
+            check_host(self.url)
+        started = time.monotonic()
         try:
             self._container = av.open(
                 self._open_arg,
@@ -167,6 +188,9 @@ class AvSource:
                 timeout=(self._opts.connect_timeout_s, self._opts.read_timeout_s),
             )
         except Exception as exc:
+            if is_rtsp and time.monotonic() - started >= 0.9 * self._opts.connect_timeout_s:
+                # The timeout interrupts FFmpeg mid-reply, which it reports as "invalid data".
+                raise SourceError(f"{target} is unreachable or did not answer in time") from None
             raise SourceError(describe_error(exc, self.url, target)) from None
         videos = self._container.streams.video
         name = videos[0].codec_context.name if videos else None

@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+"""A stand-in RTSP camera server for tests and benchmarks (GStreamer's RTSP server).
+
+Run with Debian's own interpreter, not the virtualenv (it needs python3-gi and
+gir1.2-gst-rtsp-server-1.0)::
+
+    /usr/bin/python3 scripts/rtsp_server.py --port 8554 \\
+        --mount cam1=ball:1280x720@25 \\
+        --mount sub=smpte:640x360@10,bitrate=400 \\
+        --mount stalls=ball:320x240@10,stall_after=3 \\
+        --mount hevc=ball:320x240@10,codec=h265
+
+A mount spec is ``PATTERN:WxH@FPS`` (a ``videotestsrc`` pattern) followed by options:
+``codec=h264|h265``, ``bitrate=KBPS``, ``gop=FRAMES`` (keyframe interval, default 2 s),
+``stall_after=SECONDS`` (the
+picture stops flowing after that long while the connection stays open) and ``shared=1`` (all
+clients share one encoder, and any query on the mount, e.g. ``/main?cam=7``, reaches it: many
+camera URLs for the price of one encoder). ``--auth USER:PASSWORD`` makes every mount require
+those credentials (401 Unauthorized otherwise). SIGUSR1 toggles the stall of every mount. Binds
+127.0.0.1 only. Prints ``READY rtsp://127.0.0.1:PORT`` once serving.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+VALVES: list[Gst.Element] = []
+
+
+def parse_mount(text: str) -> tuple[str, dict[str, str]]:
+    """``name=pattern:WxH@FPS,key=value`` → (name, settings)."""
+    name, _, spec = text.partition("=")
+    head, *opts = spec.split(",")
+    pattern, _, geometry = head.partition(":")
+    size, _, fps = (geometry or "640x360@25").partition("@")
+    width, _, height = size.partition("x")
+    settings = {"pattern": pattern or "ball", "width": width, "height": height, "fps": fps or "25"}
+    for opt in opts:
+        key, _, value = opt.partition("=")
+        settings[key.strip()] = value.strip()
+    return name.strip("/"), settings
+
+
+def launch_line(s: dict[str, str]) -> str:
+    """The GStreamer pipeline of one mount."""
+    fps = int(s["fps"])
+    gop = int(s.get("gop", str(2 * fps)))
+    kbps = int(s.get("bitrate", "1000"))
+    src = (
+        f"videotestsrc is-live=true pattern={s['pattern']} ! "
+        f"video/x-raw,format=I420,width={s['width']},height={s['height']},framerate={fps}/1 ! "
+        "valve name=valve drop=false ! "
+    )
+    if s.get("codec", "h264") == "h265":
+        enc = (
+            f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={kbps} ! "
+            "rtph265pay name=pay0 pt=96"
+        )
+    else:
+        enc = (
+            f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={gop} bitrate={kbps} ! "
+            "video/x-h264,profile=constrained-baseline ! rtph264pay name=pay0 pt=96"
+        )
+    return f"( {src}{enc} )"
+
+
+class SharedFactory(GstRtspServer.RTSPMediaFactory):
+    """A factory whose one media serves every path below its mount."""
+
+    def do_gen_key(self, url: GstRtspServer.RTSPUrl) -> str:
+        return "shared"
+
+
+def make_factory(s: dict[str, str], role: str | None) -> GstRtspServer.RTSPMediaFactory:
+    shared = s.get("shared") == "1"
+    factory = SharedFactory() if shared else GstRtspServer.RTSPMediaFactory()
+    factory.set_launch(launch_line(s))
+    factory.set_shared(shared)
+    if "stall_after" in s:
+        delay_ms = int(float(s["stall_after"]) * 1000)
+
+        def on_configure(_factory: object, media: GstRtspServer.RTSPMedia) -> None:
+            valve = media.get_element().get_by_name("valve")
+            VALVES.append(valve)
+            GLib.timeout_add(delay_ms, lambda: valve.set_property("drop", True) and False)
+
+        factory.connect("media-configure", on_configure)
+    else:
+        factory.connect("media-configure", lambda _f, m: VALVES.append(m.get_element().get_by_name("valve")))
+    if role is not None:
+        text = f"{role}, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+        factory.add_role_from_structure(Gst.Structure.from_string(text)[0])
+    return factory
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--port", type=int, default=8554)
+    parser.add_argument("--mount", action="append", default=[], help="NAME=PATTERN:WxH@FPS[,key=value...]")
+    parser.add_argument("--auth", help="USER:PASSWORD required for every mount")
+    args = parser.parse_args()
+    Gst.init(None)
+    mounts = [parse_mount(m) for m in args.mount] or [parse_mount("cam=ball:640x360@25")]
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(args.port))
+    role = None
+    if args.auth:
+        role, _, password = args.auth.partition(":")
+        auth = GstRtspServer.RTSPAuth()
+        token = GstRtspServer.RTSPToken()
+        token.set_string("media.factory.role", role)
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(role, password), token)
+        server.set_auth(auth)
+    points = server.get_mount_points()
+    for name, s in mounts:
+        points.add_factory(f"/{name}", make_factory(s, role))
+    if server.attach(None) == 0:
+        print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
+        return 1
+    loop = GLib.MainLoop()
+
+    def toggle() -> bool:
+        for valve in VALVES:
+            valve.set_property("drop", not valve.get_property("drop"))
+        return True
+
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGUSR1, toggle)
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGTERM, lambda: loop.quit() or False)
+    GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, lambda: loop.quit() or False)
+    print(f"READY rtsp://127.0.0.1:{args.port} mounts={','.join(n for n, _ in mounts)}", flush=True)
+    loop.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

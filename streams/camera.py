@@ -1,0 +1,345 @@
+"""One camera: its reader thread(s), packet relay, clip buffer, analysis frames and health.
+
+The reader thread does all blocking work; everything here runs on the event loop and only moves
+references around. Snapshots and clips are encoded/remuxed in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from hub.config import CameraConfig
+from streams import urls
+from streams.bridge import BridgePump, Gap, LoopBridge
+from streams.clips import ClipError, PacketRing, remux
+from streams.frames import FrameSlot
+from streams.media import CLOCK_HZ, CameraState, CodecInfo, Frame, Packet
+from streams.reader import CodecChanged, Connected, Corrupt, Failed, Reader, ReaderSettings
+from streams.relay import DEFAULT_QUEUE_PACKETS, PacketRelay, PacketSubscription, SubscriptionClosed
+from streams.snapshot import SnapshotError, encode_jpeg, keyframe_to_jpeg
+from streams.sources import SourceOptions
+from streams.supervisor import EmitFn, Supervisor
+
+log = logging.getLogger(__name__)
+
+JOIN_TIMEOUT_S = 3.0
+"""How long stop() waits for a reader thread (one blocked in a network read is abandoned)."""
+RATE_WINDOW_S = 2.0
+MAX_CLIP_S = 300.0
+
+
+class _Meter:
+    """Counts events (and their sizes) and turns them into rates every couple of seconds."""
+
+    __slots__ = ("count", "total", "count_rate", "total_rate", "_t0", "_c0", "_n0")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0
+        self.count_rate = 0.0
+        self.total_rate = 0.0
+        self._t0 = time.monotonic()
+        self._c0 = 0
+        self._n0 = 0
+
+    def add(self, size: int = 0) -> None:
+        self.count += 1
+        self.total += size
+
+    def roll(self, now: float) -> None:
+        dt = now - self._t0
+        if dt >= RATE_WINDOW_S:
+            self.count_rate = (self.count - self._c0) / dt
+            self.total_rate = (self.total - self._n0) / dt
+            self._t0, self._c0, self._n0 = now, self.count, self.total
+
+    def rates(self, now: float) -> tuple[float, float]:
+        """(events per second, size per second); zero once the events stop."""
+        if now - self._t0 > 2 * RATE_WINDOW_S:
+            return 0.0, 0.0
+        return self.count_rate, self.total_rate
+
+
+class CameraStream:
+    """Ingest of one configured camera: start/stop, viewers, frames, snapshots, clips, health."""
+
+    def __init__(self, config: CameraConfig, emit: EmitFn, data_dir: Path, pump: BridgePump | None = None) -> None:
+        self.config = config
+        self._pump = pump
+        self.id = config.id
+        self.data_dir = Path(data_dir)
+        self.relay = PacketRelay(config.id)
+        self.ring = PacketRing(config.preroll_s, config.buffer_max_bytes)
+        info = {"name": config.name or config.id, "url": urls.mask_url(config.url)}
+        self.supervisor = Supervisor(config.id, config.stall_timeout_s, emit, info)
+        self.codec: CodecInfo | None = None
+        self._slots: list[FrameSlot] = []
+        self._latest: Frame | None = None
+        self._readers: list[Reader] = []
+        self._bridges: list[LoopBridge] = []
+        self._packets = _Meter()
+        self._frames = _Meter()
+        self._last_key_pts: int | None = None
+        self.keyframe_interval_s: float | None = None
+        self._problem: str | None = None
+        self.analysis_reason: str | None = None
+        self._started = False
+
+    @property
+    def state(self) -> CameraState:
+        """Current state."""
+        return self.supervisor.state
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the reader thread(s) and the supervisor; a disabled camera only says so."""
+        if self._started:
+            return
+        self._started = True
+        cfg = self.config
+        if not cfg.enabled:
+            self.supervisor.start(disabled=True)
+            return
+        loop = asyncio.get_running_loop()
+        analysis_fps = cfg.analysis.fps if cfg.analysis.enabled else None
+        size = (cfg.analysis.width, cfg.analysis.height)
+        read_timeout = max(2 * cfg.stall_timeout_s, cfg.stall_timeout_s + 5.0)
+        opts = SourceOptions(cfg.connect_timeout_s, read_timeout, self.data_dir)
+        base = ReaderSettings(cfg.id, cfg.url, opts, cfg.reconnect_max_s, analysis_size=size)
+        main = LoopBridge(loop, self._on_main, cfg.id, self._pump)
+        self._bridges.append(main)
+        decode_main = analysis_fps if cfg.analysis_url is None else None
+        self._readers.append(Reader(replace(base, analysis_fps=decode_main), main))
+        if cfg.analysis_url is not None and analysis_fps is not None:
+            sub = LoopBridge(loop, self._on_analysis, cfg.id, self._pump)
+            self._bridges.append(sub)
+            settings = replace(base, url=cfg.analysis_url, relay=False, analysis_fps=analysis_fps)
+            self._readers.append(Reader(settings, sub))
+        self.supervisor.start()
+        for reader in self._readers:
+            reader.start()
+
+    async def stop(self) -> None:
+        """Stop readers (bounded wait), end subscriptions and frame slots, flush state events."""
+        if not self._started:
+            return
+        self._started = False
+        for reader in self._readers:
+            reader.stop()
+        for reader in self._readers:
+            if not await asyncio.to_thread(reader.join, JOIN_TIMEOUT_S):
+                log.warning("camera %s: reader thread did not stop within %.0f s; abandoned", self.id, JOIN_TIMEOUT_S)
+        for bridge in self._bridges:
+            bridge.close()
+        self.relay.close()
+        for slot in list(self._slots):
+            slot.close()
+        await self.supervisor.stop()
+
+    # -- reader output (event loop) ------------------------------------------------------------
+
+    def _on_main(self, items: list[object], frame: Frame | None, alive: float) -> None:
+        now = time.monotonic()
+        for item in items:
+            if type(item) is Packet:
+                self._on_packet(item)
+            elif isinstance(item, Connected):
+                self._on_connected(item.codec)
+            elif isinstance(item, Failed):
+                self.relay.gap()
+                self.supervisor.failed(item.reason, item.retry_in_s)
+            elif isinstance(item, CodecChanged):
+                self._on_codec_changed(item)
+            elif isinstance(item, Corrupt):
+                self._on_corrupt(item.count)
+            elif isinstance(item, Gap):
+                self.relay.gap()
+                self.ring.clear()
+        if frame is not None:
+            self._on_frame(frame)
+        self._packets.roll(now)
+        self._frames.roll(now)
+        if alive:
+            self.supervisor.alive(alive)
+
+    def _on_analysis(self, items: list[object], frame: Frame | None, alive: float) -> None:
+        for item in items:
+            if isinstance(item, Failed):
+                self.analysis_reason = f"analysis stream: {item.reason}"
+                self.supervisor.note(self.analysis_reason)
+            elif isinstance(item, Connected):
+                self.analysis_reason = None
+                self.supervisor.note(self._online_reason())
+        if frame is not None:
+            self._on_frame(frame)
+        self._frames.roll(time.monotonic())
+
+    def _on_packet(self, packet: Packet) -> None:
+        self.codec = packet.codec
+        self.relay.publish(packet)
+        self.ring.add(packet)
+        self._packets.add(packet.size)
+        if packet.keyframe:
+            if self._last_key_pts is not None and not packet.discontinuity:
+                self.keyframe_interval_s = round((packet.pts - self._last_key_pts) / CLOCK_HZ, 3)
+            self._last_key_pts = packet.pts
+
+    def _on_frame(self, frame: Frame) -> None:
+        self._latest = frame
+        self._frames.add()
+        for slot in self._slots:
+            slot.put(frame)
+
+    def _on_connected(self, codec: CodecInfo) -> None:
+        if self.codec is not None and (self.codec.width, self.codec.height) != (codec.width, codec.height):
+            self.ring.clear()
+        self.codec = codec
+        self._last_key_pts = None
+        self.supervisor.connected(self._online_reason(), codec=codec.codec, width=codec.width, height=codec.height)
+
+    def _on_codec_changed(self, change: CodecChanged) -> None:
+        old, new = change.old, change.new
+        self.codec = new
+        if (old.width, old.height) != (new.width, new.height):
+            self.ring.clear()  # a clip cannot mix resolutions
+            self._problem = f"resolution changed mid-stream from {old.width}x{old.height} to {new.width}x{new.height}"
+            log.warning("camera %s: %s", self.id, self._problem)
+            self.supervisor.note(self._online_reason())
+
+    def _on_corrupt(self, count: int) -> None:
+        if count in (1, 10, 100) or count % 1000 == 0:
+            self._problem = f"damaged video: {count} packets could not be decoded and were skipped"
+            self.supervisor.note(self._online_reason())
+
+    def _online_reason(self) -> str:
+        parts = [p for p in (self.codec.unplayable_reason if self.codec else None, self._problem, self.analysis_reason)]
+        return "; ".join(p for p in parts if p)
+
+    # -- consumers -----------------------------------------------------------------------------
+
+    def subscribe(self, maxsize: int = DEFAULT_QUEUE_PACKETS, name: str | None = None) -> PacketSubscription:
+        """A viewer's packet queue, starting with the cached keyframe group (codec in ``.codec``)."""
+        return self.relay.subscribe(maxsize, name)
+
+    def unsubscribe(self, sub: PacketSubscription) -> None:
+        """Stop a viewer's packets."""
+        self.relay.unsubscribe(sub)
+
+    def latest_frame(self) -> Frame | None:
+        """The newest small gray analysis frame (``.image``, ``.ts``), or None before the first."""
+        return self._latest
+
+    def frames(self) -> FrameSlot:
+        """A latest-only slot of analysis frames for one consumer; close it when done."""
+        slot = FrameSlot(self.id)
+        self._slots.append(slot)
+        original_close = slot.close
+
+        def close() -> None:
+            original_close()
+            if slot in self._slots:
+                self._slots.remove(slot)
+
+        slot.close = close  # type: ignore[method-assign]
+        return slot
+
+    async def snapshot_jpeg(self, timeout_s: float = 5.0) -> bytes:
+        """The camera's picture as JPEG: the newest decoded frame, else a keyframe decoded now.
+
+        Raises :class:`SnapshotError` when no picture arrives within ``timeout_s``.
+        """
+        gop = self.relay.keyframe_group()
+        picture, picture_ts = None, 0.0
+        for reader in reversed(self._readers):
+            if reader.latest_picture is not None:
+                picture, picture_ts = reader.latest_picture, reader.latest_picture_ts
+                break
+        if picture is not None and (not gop or picture_ts >= gop[0].ts):
+            return await asyncio.to_thread(encode_jpeg, picture)
+        if not gop:
+            sub = self.relay.subscribe(maxsize=8, name="snapshot")
+            try:
+                gop = [await asyncio.wait_for(sub.get(), timeout_s)]
+            except (TimeoutError, SubscriptionClosed):
+                raise SnapshotError(
+                    f"camera {self.id} has no picture ({self.state.value}: {self.supervisor.reason})"
+                ) from None
+            finally:
+                sub.close()
+        return await asyncio.to_thread(keyframe_to_jpeg, gop[:1])
+
+    async def save_clip(self, path: Path, start_ts: float, end_ts: float) -> Path:
+        """Remux the packets between ``start_ts`` and ``end_ts`` (wall clock) to MP4, no re-encode.
+
+        Starts at the keyframe before ``start_ts`` (from the pre-roll buffer); when ``end_ts`` is
+        in the future, waits for it (bounded) while collecting live packets.
+        """
+        if end_ts <= start_ts or end_ts - start_ts > MAX_CLIP_S:
+            raise ClipError(f"a clip must last between 0 and {MAX_CLIP_S:.0f} s")
+        packets = self.ring.select(start_ts, end_ts)
+        if time.time() < end_ts:
+            sub = self.relay.subscribe(maxsize=DEFAULT_QUEUE_PACKETS, name="clip", replay=False)
+            try:
+                deadline = end_ts + self.config.stall_timeout_s
+                while True:
+                    remaining = deadline - time.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        packet = await asyncio.wait_for(sub.get(), remaining)
+                    except (TimeoutError, SubscriptionClosed):
+                        break
+                    if packet.ts > end_ts:
+                        break
+                    if packets or packet.keyframe:
+                        packets.append(packet)
+            finally:
+                sub.close()
+        return await asyncio.to_thread(remux, packets, Path(path))
+
+    # -- health --------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """Figures for the API and /metrics; JSON-serialisable, passwords masked."""
+        cfg = self.config
+        now_m = time.monotonic()
+        codec = self.codec
+        last = self.supervisor.last_alive
+        main = self._readers[0] if self._readers else None
+        subs = self.relay.subscribers
+        pps, bytes_ps = self._packets.rates(now_m)
+        return {
+            "id": cfg.id,
+            "name": cfg.name or cfg.id,
+            "url": urls.mask_url(cfg.url),
+            "analysis_url": urls.mask_url(cfg.analysis_url) if cfg.analysis_url else None,
+            "grid": cfg.grid,
+            "state": self.state.value,
+            "reason": self.supervisor.reason,
+            "state_since": self.supervisor.since,
+            "input_fps": round(pps, 2),
+            "analysed_fps": round(self._frames.rates(now_m)[0], 2),
+            "bitrate_bps": round(bytes_ps * 8),
+            "keyframe_interval_s": self.keyframe_interval_s,
+            "width": codec.width if codec else None,
+            "height": codec.height if codec else None,
+            "codec": codec.codec if codec else None,
+            "profile": codec.profile if codec else None,
+            "browser_playable": codec.browser_playable if codec else None,
+            "reconnects": max(0, main.attempts - 1) if main else 0,
+            "last_frame_age_s": round(time.time() - last, 3) if last is not None else None,
+            "viewers": len([s for s in subs if s.name not in ("clip", "snapshot")]),
+            "viewer_drops": self.relay.dropped_total(),
+            "viewer_queues": [s.stats() for s in subs],
+            "analysis_skipped": sum(s.skipped for s in self._slots) + sum(b.frames_replaced for b in self._bridges),
+            "corrupt_packets": sum(r.corrupt_packets for r in self._readers),
+            "loop_drops": sum(b.packets_dropped for b in self._bridges),
+            "buffer_bytes": self.ring.bytes,
+            "buffer_seconds": round(self.ring.seconds, 2),
+        }

@@ -1,0 +1,49 @@
+"""JPEG snapshots of a camera: from the newest decoded picture, or by decoding a keyframe.
+
+Both functions block (decoding, colour conversion, JPEG encoding): run them in a thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import av
+import cv2
+
+from streams.media import Packet
+
+JPEG_QUALITY = 85
+
+
+class SnapshotError(Exception):
+    """No picture could be produced."""
+
+
+def encode_jpeg(frame: av.VideoFrame, quality: int = JPEG_QUALITY) -> bytes:
+    """``frame`` as JPEG bytes."""
+    image = frame.to_ndarray(format="bgr24")
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise SnapshotError("JPEG encoding failed")
+    return bytes(buf)
+
+
+def keyframe_to_jpeg(packets: list[Packet]) -> bytes:
+    """Decode the first keyframe in ``packets`` (a keyframe group) and encode it as JPEG."""
+    key = next((p for p in packets if p.keyframe), None)
+    if key is None:
+        raise SnapshotError("no keyframe to decode")
+    if key.codec.codec == "mjpeg":
+        return key.data  # already a JPEG
+    ctx: Any = av.CodecContext.create(key.codec.codec, "r")
+    ctx.thread_count = 1
+    frames: list[av.VideoFrame] = []
+    try:
+        frames.extend(ctx.decode(av.Packet(key.data)))
+        if not frames:
+            frames.extend(ctx.decode(None))  # flush: the decoder may hold the frame back
+    except av.error.FFmpegError as exc:
+        raise SnapshotError(f"the keyframe could not be decoded: {exc}") from None
+    if not frames:
+        raise SnapshotError("the keyframe gave no picture")
+    return encode_jpeg(frames[0])

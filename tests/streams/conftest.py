@@ -1,0 +1,222 @@
+"""Fixtures for camera ingest tests: real camera stand-ins on free ports, generated media, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+
+from hub.config import CameraConfig
+from streams.manager import CameraManager
+from streams.synthetic import ensure_scene
+from tests.conftest import REPO, free_port, require_ffmpeg, require_gstreamer
+
+RTSP_SERVER = REPO / "scripts" / "rtsp_server.py"
+READY_TIMEOUT_S = 15.0
+
+
+async def wait_until(pred: Callable[[], bool], timeout_s: float, what: str, period_s: float = 0.05) -> float:
+    """Poll ``pred`` until true; returns the seconds it took, fails the test after ``timeout_s``."""
+    t0 = time.monotonic()
+    while not pred():
+        if time.monotonic() - t0 > timeout_s:
+            pytest.fail(f"timed out after {timeout_s:.1f} s waiting for {what}")
+        await asyncio.sleep(period_s)
+    return time.monotonic() - t0
+
+
+@dataclass
+class EventLog:
+    """Records emitted camera events, like the hub's event log would."""
+
+    events: list[tuple[str, str, dict[str, Any]]] = field(default_factory=list)
+
+    async def emit(self, event_type: str, camera_id: str, data: dict[str, Any]) -> None:
+        self.events.append((event_type, camera_id, data))
+
+    def of(self, camera_id: str) -> list[str]:
+        return [t for t, c, _ in self.events if c == camera_id]
+
+    def last(self, camera_id: str, event_type: str) -> dict[str, Any]:
+        return [d for t, c, d in self.events if c == camera_id and t == event_type][-1]
+
+
+@pytest.fixture
+def events() -> EventLog:
+    return EventLog()
+
+
+@pytest.fixture(scope="session")
+def scene_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir with both synthetic scenes rendered once per session."""
+    data = tmp_path_factory.mktemp("data")
+    for name in ("street", "plaza"):
+        ensure_scene(name, data)
+    return data
+
+
+ManagerFactory = Callable[..., Awaitable[CameraManager]]
+
+
+@pytest.fixture
+async def make_manager(events: EventLog, scene_dir: Path) -> AsyncIterator[ManagerFactory]:
+    """Build and start a CameraManager from camera dicts; stopped at the end of the test."""
+    managers: list[CameraManager] = []
+
+    async def make(*cameras: dict[str, Any]) -> CameraManager:
+        configs = [CameraConfig.model_validate(c) for c in cameras]
+        m = CameraManager(configs, events.emit, scene_dir)
+        managers.append(m)
+        await m.start()
+        return m
+
+    yield make
+    for m in managers:
+        await m.stop()
+
+
+class RtspServer:
+    """The GStreamer RTSP stand-in as a subprocess on a free port."""
+
+    def __init__(self, mounts: list[str], auth: str | None = None, port: int | None = None) -> None:
+        self.mounts = mounts
+        self.auth = auth
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path: Path | None = None
+
+    def url(self, mount: str, credentials: str | None = None) -> str:
+        who = f"{credentials}@" if credentials else ""
+        return f"rtsp://{who}127.0.0.1:{self.port}/{mount}"
+
+    def start(self) -> RtspServer:
+        cmd = ["/usr/bin/python3", str(RTSP_SERVER), "--port", str(self.port)]
+        for m in self.mounts:
+            cmd += ["--mount", m]
+        if self.auth:
+            cmd += ["--auth", self.auth]
+        # Output goes to a file, not a pipe: a pipe nobody drains would block the server.
+        log = tempfile.NamedTemporaryFile(prefix="rtsp-", suffix=".log", delete=False)  # noqa: SIM115
+        self.log_path = Path(log.name)
+        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if "READY" in self.log_path.read_text(errors="replace"):
+                return self
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        text = self.log_path.read_text(errors="replace")
+        self.kill()
+        pytest.fail(f"RTSP stand-in did not start: {text[-2000:]}")
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    def kill(self) -> None:
+        """Kill it hard (a camera losing power)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
+        if self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def rtsp_server() -> Iterator[Callable[..., RtspServer]]:
+    """Factory: ``rtsp_server(["cam=ball:320x240@10"], auth=None)`` → a started server; always cleaned up."""
+    require_gstreamer()
+    servers: list[RtspServer] = []
+
+    def start(mounts: list[str], auth: str | None = None, port: int | None = None) -> RtspServer:
+        server = RtspServer(mounts, auth, port)
+        servers.append(server)  # before starting, so a failed start is cleaned up too
+        return server.start()
+
+    yield start
+    for s in servers:
+        s.kill()
+
+
+@pytest.fixture
+def mjpeg_server() -> Iterator[Callable[[], str]]:
+    """Factory: starts Debian's ffmpeg serving one MJPEG client; returns the URL."""
+    require_ffmpeg()
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start() -> str:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/cam.mjpg"
+        cmd = ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=10"]
+        cmd += ["-f", "mpjpeg", "-q:v", "5", "-listen", "1", url]
+        procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        return url
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGKILL)
+            p.wait(5)
+
+
+def make_video(
+    path: Path,
+    *,
+    codec: str = "libx264",
+    size: tuple[int, int] = (320, 240),
+    fps: int = 10,
+    seconds: float = 2.0,
+    gop: int | None = None,
+    fmt: str | None = None,
+    sizes: list[tuple[int, int]] | None = None,
+) -> Path:
+    """Encode a moving test pattern with PyAV. ``sizes`` makes segments of different resolutions."""
+    segments = sizes or [size]
+    n = int(fps * seconds)
+    with av.open(str(path), "w", format=fmt) as out:
+        name = {"libx264": "h264", "libx265": "hevc"}.get(codec, codec)
+        stream = out.add_mux_stream(name, width=segments[0][0], height=segments[0][1])
+        stream.time_base = Fraction(1, fps)
+        pts = 0
+        for w, h in segments:
+            enc: Any = av.CodecContext.create(codec, "w")
+            enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+            enc.time_base = Fraction(1, fps)
+            enc.framerate = Fraction(fps, 1)
+            enc.gop_size = gop or fps
+            enc.options = {"bf": "0", "preset": "ultrafast"} if "x26" in codec else {}
+            if codec == "libx265":
+                enc.options = {"preset": "ultrafast", "x265-params": f"keyint={gop or fps}:bframes=0:log-level=error"}
+            for i in range(n):
+                img = np.zeros((h, w, 3), np.uint8)
+                x = (i * 7) % max(1, w - 40)
+                img[h // 3 : h // 3 + 40, x : x + 40] = (255, 255, 255)
+                img[:, :, 2] = (i * 5) % 255
+                frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+                frame.pts = i
+                for p in enc.encode(frame):
+                    p.stream = stream
+                    p.pts, p.dts = p.pts + pts, p.dts + pts
+                    p.time_base = Fraction(1, fps)
+                    out.mux(p)
+            for p in enc.encode(None):
+                p.stream = stream
+                p.pts, p.dts = p.pts + pts, p.dts + pts
+                p.time_base = Fraction(1, fps)
+                out.mux(p)
+            pts += n
+    return path

@@ -1,0 +1,59 @@
+"""The camera manager: many cameras at once, health for the API, masked passwords."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from streams.media import CameraState
+from tests.streams.conftest import ManagerFactory, RtspServer, wait_until
+
+HEALTH_KEYS = {
+    "id", "name", "url", "grid", "state", "reason", "input_fps", "analysed_fps", "bitrate_bps",
+    "keyframe_interval_s", "width", "height", "codec", "profile", "browser_playable", "reconnects",
+    "last_frame_age_s", "viewers", "viewer_drops", "analysis_skipped",
+}  # fmt: skip
+
+
+async def test_ten_cameras_one_broken_nine_unaffected(
+    make_manager: ManagerFactory, rtsp_server: Callable[..., RtspServer]
+) -> None:
+    server = rtsp_server(["shared=ball:320x240@10,shared=1"])
+    cams = [{"id": f"cam{i}", "url": server.url(f"shared?cam={i}"), "analysis": {"fps": 2}} for i in range(9)]
+    cams.append({"id": "broken", "url": "rtsp://127.0.0.1:1/nothing", "reconnect_max_s": 0.5})
+    m = await make_manager(*cams)
+    ok = [m.get(f"cam{i}") for i in range(9)]
+    await wait_until(lambda: all(c is not None and c.state == CameraState.ONLINE for c in ok), 20, "nine online")
+    await wait_until(lambda: all(h["input_fps"] >= 8 for h in m.health_all()[:9]), 10, "all nine at full rate")
+    health = {h["id"]: h for h in m.health_all()}
+    assert health["broken"]["state"] == "offline" and "refused" in health["broken"]["reason"]
+    for i in range(9):
+        h = health[f"cam{i}"]
+        assert h["state"] == "online" and h["reconnects"] == 0 and h["analysed_fps"] > 0
+    assert m.ids() == [f"cam{i}" for i in range(9)] + ["broken"]
+
+
+async def test_health_is_json_with_masked_password(make_manager: ManagerFactory, monkeypatch: object) -> None:
+    m = await make_manager(
+        {"id": "a", "url": "rtsp://admin:hunter2@127.0.0.1:1/live", "grid": None, "reconnect_max_s": 0.5},
+        {"id": "b", "url": "synthetic://street"},
+    )
+    await wait_until(lambda: m.health("a")["state"] == "offline", 5, "offline")
+    await wait_until(lambda: m.health("b")["state"] == "online", 15, "online")
+    text = json.dumps(m.health_all())
+    assert "hunter2" not in text
+    assert m.health("a")["url"] == "rtsp://admin:***@127.0.0.1:1/live"
+    for h in m.health_all():
+        assert HEALTH_KEYS <= set(h)
+    assert m.get("nope") is None
+
+
+async def test_stop_is_bounded_and_idempotent(make_manager: ManagerFactory) -> None:
+    import time
+
+    m = await make_manager({"id": "s", "url": "synthetic://plaza"}, {"id": "t", "url": "rtsp://127.0.0.1:1/x"})
+    await wait_until(lambda: m.health("s")["state"] == "online", 15, "online")
+    t0 = time.monotonic()
+    await m.stop()
+    await m.stop()
+    assert time.monotonic() - t0 < 5

@@ -1,0 +1,189 @@
+"""Sources and bad input: every failure is a camera state with a readable reason, never a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from streams.media import CameraState
+from tests.streams.conftest import EventLog, ManagerFactory, RtspServer, make_video, wait_until
+
+
+async def _offline_reason(m_factory: ManagerFactory, url: str, **extra: object) -> str:
+    m = await m_factory({"id": "bad", "url": url, "reconnect_max_s": 1, "connect_timeout_s": 1, **extra})
+    cam = m.get("bad")
+    assert cam is not None
+    await wait_until(lambda: cam.state == CameraState.OFFLINE, 10, f"offline for {url}")
+    return cam.supervisor.reason
+
+
+async def test_file_loops_with_continuous_timestamps(make_manager: ManagerFactory, tmp_path: Path) -> None:
+    path = make_video(tmp_path / "short.mp4", fps=10, seconds=1.0)
+    m = await make_manager({"id": "f", "url": f"file://{path}", "analysis": {"fps": 2}})
+    cam = m.get("f")
+    assert cam is not None
+    sub = cam.subscribe()
+    dts = []
+    async with asyncio.timeout(15):
+        while len(dts) < 25:  # two and a half passes over a 10-frame file
+            dts.append((await sub.get()).dts)
+    steps = [b - a for a, b in zip(dts, dts[1:], strict=False)]
+    assert all(8000 <= s <= 10000 for s in steps), steps  # 100 ms apart at 90 kHz, even across the loop
+    assert cam.state == CameraState.ONLINE and cam.health()["reconnects"] == 0
+
+
+async def test_missing_file(make_manager: ManagerFactory) -> None:
+    reason = await _offline_reason(make_manager, "file:///no/such/clip.mp4")
+    assert reason == "file not found: /no/such/clip.mp4"
+
+
+async def test_file_that_is_not_video(make_manager: ManagerFactory, tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("minutes of the meeting\n" * 200)
+    reason = await _offline_reason(make_manager, f"file://{text}")
+    assert "not a camera video stream" in reason or "not a video stream" in reason
+
+
+async def test_refused_connection(make_manager: ManagerFactory) -> None:
+    from tests.conftest import free_port
+
+    reason = await _offline_reason(make_manager, f"rtsp://127.0.0.1:{free_port()}/cam")
+    assert "connection refused" in reason
+
+
+async def test_unknown_host(make_manager: ManagerFactory) -> None:
+    reason = await _offline_reason(make_manager, "rtsp://camera-17.invalid/live")
+    assert reason == "unknown host camera-17.invalid: the name does not resolve"
+
+
+@pytest.fixture
+def silent_listener() -> Iterator[int]:
+    """A host that accepts TCP but never answers (a hung camera)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(16)
+    yield s.getsockname()[1]
+    s.close()
+
+
+async def test_host_that_never_answers(make_manager: ManagerFactory, silent_listener: int) -> None:
+    reason = await _offline_reason(make_manager, f"rtsp://127.0.0.1:{silent_listener}/cam")
+    assert "unreachable or did not answer in time" in reason
+
+
+async def test_rtsp_401_masks_password_everywhere(
+    make_manager: ManagerFactory,
+    rtsp_server: Callable[..., RtspServer],
+    events: EventLog,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = rtsp_server(["cam=ball:320x240@10"], auth="admin:right-one")
+    monkeypatch.setenv("CAM_PASSWORD", "Wr0ng-s3cret")
+    url = server.url("cam", "admin:${CAM_PASSWORD}")
+    reason = await _offline_reason(make_manager, url)
+    assert "401" in reason and "authentication failed" in reason
+    shown = reason + repr(events.events) + caplog.text
+    assert "Wr0ng-s3cret" not in shown
+    assert "admin:***@" in events.last("bad", "camera.offline")["url"]
+
+
+async def test_rtsp_with_password_from_env_comes_online(
+    make_manager: ManagerFactory, rtsp_server: Callable[..., RtspServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = rtsp_server(["cam=ball:320x240@10"], auth="admin:right-one")
+    monkeypatch.setenv("CAM_PASSWORD", "right-one")
+    m = await make_manager({"id": "ok", "url": server.url("cam", "admin:${CAM_PASSWORD}")})
+    cam = m.get("ok")
+    assert cam is not None
+    await wait_until(lambda: cam.state == CameraState.ONLINE, 10, "online with credentials")
+    assert cam.health()["url"].endswith(f"admin:***@127.0.0.1:{server.port}/cam")
+
+
+async def test_missing_env_variable(make_manager: ManagerFactory) -> None:
+    reason = await _offline_reason(make_manager, "rtsp://admin:${NOT_SET_ANYWHERE}@127.0.0.1:1/x")
+    assert "NOT_SET_ANYWHERE is not set" in reason
+
+
+@pytest.fixture
+def html_server() -> Iterator[str]:
+    """A web server that answers with a web page, not video."""
+
+    class Page(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            body = b"<html><body>login</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/index.html"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(5)
+
+
+async def test_http_url_that_is_not_video(make_manager: ManagerFactory, html_server: str) -> None:
+    reason = await _offline_reason(make_manager, html_server)
+    assert "is not a video stream (it sends text/html)" in reason
+
+
+async def test_corrupt_packets_are_skipped_and_reported(make_manager: ManagerFactory, tmp_path: Path) -> None:
+    path = make_video(tmp_path / "damaged.ts", fmt="mpegts", fps=10, seconds=3, size=(320, 240))
+    data = bytearray(path.read_bytes())
+    for off in range(len(data) // 3, 2 * len(data) // 3, 188 * 3):  # smash payload bytes, keep TS headers
+        data[off + 8 : off + 120] = bytes(range(112))
+    path.write_bytes(bytes(data))
+    m = await make_manager({"id": "dmg", "url": f"file://{path}", "analysis": {"fps": 10}})
+    cam = m.get("dmg")
+    assert cam is not None
+    await wait_until(lambda: cam.health()["corrupt_packets"] > 0, 15, "corrupt packets counted")
+    assert cam.state == CameraState.ONLINE
+    assert "damaged video" in cam.supervisor.reason
+    n = cam.health()["analysed_fps"]
+    await wait_until(lambda: cam.latest_frame() is not None, 5, "frames still decoded")
+    assert n >= 0
+
+
+async def test_resolution_change_mid_stream(make_manager: ManagerFactory, tmp_path: Path, events: EventLog) -> None:
+    path = make_video(tmp_path / "switch.ts", fmt="mpegts", fps=10, seconds=1.5, sizes=[(320, 240), (480, 272)])
+    m = await make_manager({"id": "rc", "url": f"file://{path}", "analysis": {"fps": 10}})
+    cam = m.get("rc")
+    assert cam is not None
+    await wait_until(lambda: "resolution changed" in cam.supervisor.reason, 15, "resolution change noticed")
+    assert "320x240" in cam.supervisor.reason and "480x272" in cam.supervisor.reason
+    assert cam.state == CameraState.ONLINE
+    frame = cam.latest_frame()
+    assert frame is not None and frame.image.shape == (90, 160)  # analysis keeps its size
+    assert any("resolution changed" in d["reason"] for t, c, d in events.events if c == "rc")
+
+
+async def test_h265_camera_is_analysed_but_not_browser_playable(
+    make_manager: ManagerFactory, rtsp_server: Callable[..., RtspServer]
+) -> None:
+    server = rtsp_server(["hevc=ball:320x240@10,codec=h265"])
+    m = await make_manager({"id": "h", "url": server.url("hevc"), "analysis": {"fps": 5}})
+    cam = m.get("h")
+    assert cam is not None
+    await wait_until(lambda: cam.state == CameraState.ONLINE, 15, "H.265 camera online")
+    await wait_until(lambda: cam.latest_frame() is not None, 10, "analysis frames from H.265")
+    h = cam.health()
+    assert h["codec"] == "hevc" and h["browser_playable"] is False
+    assert "H.265" in h["reason"] and "browsers" in h["reason"]
+    jpeg = await cam.snapshot_jpeg()
+    assert jpeg[:2] == b"\xff\xd8"
