@@ -5,23 +5,31 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from alerts.clock import Clock
+from alerts.incidents import DeskError
 from hub.config import Settings
 from hub.deps import authorize
 from hub.metrics import build_registry
 from hub.policy import unpoliced
-from hub.routers import auth, cameras, directory, events, ops, web
+from hub.routers import auth, cameras, directory, events, incidents, ops, reports, web
 from hub.services import Hub
 
 
-def create_app(settings: Settings, secret: str | None = None) -> FastAPI:
-    """A hub application; its lifespan starts and stops every service."""
+async def _desk_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, DeskError)
+    return JSONResponse({"detail": exc.detail, **exc.extra}, status_code=exc.status)
+
+
+def create_app(settings: Settings, secret: str | None = None, clock: Clock | None = None) -> FastAPI:
+    """A hub application; its lifespan starts and stops every service (``clock``: for tests)."""
     secret = secret or settings.secret_value()
     if not secret:
         raise ValueError("no token secret: set SKYHUB_SECRET")
-    hub = Hub(settings, secret)
+    hub = Hub(settings, secret, clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -37,7 +45,8 @@ def create_app(settings: Settings, secret: str | None = None) -> FastAPI:
     )
     app.state.hub = hub
     app.state.registry = build_registry(hub)
-    for module in (ops, auth, directory, events, cameras, web):
+    app.add_exception_handler(DeskError, _desk_error)
+    for module in (ops, auth, directory, events, incidents, reports, cameras, web):
         app.include_router(module.router)
     app.mount("/web", StaticFiles(directory=web.WEB_DIR), name="web")
     missing = unpoliced(app.routes)

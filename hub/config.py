@@ -202,6 +202,49 @@ class CameraConfig(Strict):
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="Analysis settings.")
 
 
+class DeadlinesConfig(Strict):
+    """How long each step of handling may take at one severity."""
+
+    ack_s: float = Field(gt=0, le=30 * 86400, description="From assignment to acknowledgement.")
+    arrive_s: float = Field(gt=0, le=30 * 86400, description="From acknowledgement to arriving on site.")
+    resolve_s: float = Field(gt=0, le=90 * 86400, description="From assignment to resolution.")
+
+
+SeverityKey = Literal["P1", "P2", "P3", "P4"]
+
+
+def _default_deadlines() -> dict[SeverityKey, DeadlinesConfig]:
+    return {
+        "P1": DeadlinesConfig(ack_s=120, arrive_s=600, resolve_s=3600),
+        "P2": DeadlinesConfig(ack_s=300, arrive_s=1800, resolve_s=4 * 3600),
+        "P3": DeadlinesConfig(ack_s=1800, arrive_s=4 * 3600, resolve_s=24 * 3600),
+        "P4": DeadlinesConfig(ack_s=4 * 3600, arrive_s=24 * 3600, resolve_s=72 * 3600),
+    }
+
+
+class IncidentsConfig(Strict):
+    """The incident desk: deadlines, reopening, and the public report endpoint."""
+
+    deadlines: dict[SeverityKey, DeadlinesConfig] = Field(
+        default_factory=_default_deadlines, description="Deadlines per severity (P1 most urgent)."
+    )
+    reopen_window_s: float = Field(
+        7 * 86400, ge=0, le=365 * 86400, description="How long after closing a reopen is allowed."
+    )
+    photo_max_bytes: int = Field(
+        5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024, description="Largest photo accepted, in bytes."
+    )
+    public_text_max_chars: int = Field(2000, ge=10, le=20_000, description="Longest resident report text.")
+    public_rate_per_min: int = Field(5, ge=1, le=10_000, description="Resident reports per minute from one address.")
+
+    @model_validator(mode="after")
+    def _all_severities(self) -> IncidentsConfig:
+        missing = {"P1", "P2", "P3", "P4"} - set(self.deadlines)
+        if missing:
+            raise ValueError(f"deadlines missing for {', '.join(sorted(missing))}")
+        return self
+
+
 class Settings(Strict):
     """The whole configuration of a hub."""
 
@@ -212,6 +255,7 @@ class Settings(Strict):
     users: list[UserConfig] = Field(default_factory=list, description="Logins and their roles.")
     directory: DirectoryConfig = Field(default_factory=DirectoryConfig, description="District tree and people.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras to ingest.")
+    incidents: IncidentsConfig = Field(default_factory=IncidentsConfig, description="The incident desk.")
 
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> Settings:

@@ -41,8 +41,24 @@ events_table = sa.Table(
     sa.Column("data", sa.Text, nullable=False),
 )
 
-Op = Callable[[AsyncConnection], Awaitable[dict[str, Any] | None]]
-"""SQL run in the append's transaction; may return extra fields for the event's data."""
+@dataclass
+class EventDraft:
+    """The event an append will write; an ``op`` may fill it in from what it finds in the tables."""
+
+    type: str
+    """Dotted kind."""
+    subject: str
+    """What it is about."""
+    actor: str
+    """Who caused it."""
+    grid: str | None
+    """The grid it concerns."""
+    data: dict[str, Any]
+    """Details."""
+
+
+Op = Callable[[AsyncConnection, EventDraft], Awaitable[None]]
+"""SQL run in the append's transaction (its own savepoint); raising refuses the append."""
 
 PG_APPEND_LOCK = 0x5C7_0B5
 """Advisory lock id that serialises appends across hub nodes sharing one PostgreSQL."""
@@ -57,11 +73,7 @@ class LogClosed(RuntimeError):
 
 @dataclass
 class _Pending:
-    type: str
-    subject: str
-    actor: str
-    grid: str | None
-    data: dict[str, Any]
+    draft: EventDraft
     op: Op | None
     future: asyncio.Future[Event] = field(repr=False)
 
@@ -160,11 +172,16 @@ class EventLog:
         grid: str | None = None,
         op: Op | None = None,
     ) -> Event:
-        """Append one event (with ``op`` in the same transaction) and return it once durable."""
+        """Append one event (with ``op`` in the same transaction) and return it once durable.
+
+        ``op(conn, draft)`` runs first, inside a savepoint of the batch's transaction: it may
+        change tables and fill in the draft (e.g. the id of a row it inserted as the subject);
+        if it raises, neither its changes nor the event are written and the caller gets the error.
+        """
         if not self._accepting:
             raise LogClosed("the event log is not accepting appends")
         fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(type, subject, actor, grid, dict(data or {}), op, fut))
+        await self._queue.put(_Pending(EventDraft(type, subject, actor, grid, dict(data or {})), op, fut))
         return await fut
 
     async def read(self, since: int, limit: int = 500, flt: EventFilter | None = None) -> list[Event]:
@@ -217,20 +234,18 @@ class EventLog:
             rows: list[dict[str, Any]] = []
             now = time.time()
             for p in batch:
-                data = p.data
+                d = p.draft
                 if p.op is not None:
                     if rows:  # keep insertion in id order around the savepoint
                         await conn.execute(events_table.insert(), rows)
                         rows = []
                     try:
                         async with conn.begin_nested():
-                            extra = await p.op(conn)
+                            await p.op(conn, d)
                     except Exception as exc:
                         failed.append((p, exc))
                         continue
-                    if extra:
-                        data = {**data, **extra}
-                ev = Event(next_id, now, p.type, p.subject, p.actor, p.grid, data)
+                ev = Event(next_id, now, d.type, d.subject, d.actor, d.grid, d.data)
                 next_id += 1
                 rows.append(
                     {

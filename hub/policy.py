@@ -41,6 +41,17 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/events"): ALL,
     ("WS", "/ws/events"): ALL,
     ("POST", "/api/journal"): STAFF,
+    # Incidents (workers: their grids', their own and their reports; steps checked by the desk).
+    ("GET", "/api/incidents"): ALL,
+    ("POST", "/api/incidents"): STAFF,
+    ("GET", "/api/incidents/{incident_id}"): ALL,
+    ("POST", "/api/incidents/{incident_id}/transitions"): STAFF | {Role.WORKER},
+    ("GET", "/api/incidents/{incident_id}/suggestions"): STAFF,
+    ("POST", "/api/incidents/{incident_id}/evidence"): STAFF | {Role.WORKER},
+    ("GET", "/api/incidents/{incident_id}/evidence/{evidence_id}"): ALL,
+    ("POST", "/api/reports"): STAFF | {Role.WORKER},
+    ("POST", "/api/public/reports"): PUBLIC,
+    ("GET", "/api/public/reports/{receipt}"): PUBLIC,
     # Cameras (workers: their grids only).
     ("GET", "/api/cameras"): ALL,
     ("GET", "/api/cameras/{camera_id}"): ALL,

@@ -9,11 +9,15 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from alerts.clock import Clock
+from alerts.deadlines import DeadlineScheduler
+from alerts.incidents import IncidentDesk
 from hub.auth import Authenticator
 from hub.bus import EventBus
 from hub.config import Settings
 from hub.directory import Directory
 from hub.eventlog import EventLog
+from hub.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +37,15 @@ class FeedStats:
 class Hub:
     """Owns every service of one hub node; :meth:`running` is the lifespan."""
 
-    def __init__(self, settings: Settings, secret: str) -> None:
+    def __init__(self, settings: Settings, secret: str, clock: Clock | None = None) -> None:
         self.settings = settings
         self.bus = EventBus()
         self.log = EventLog(settings.storage_url(), self.bus, settings.storage.batch_max_events)
         self.directory = Directory(settings)
         self.auth = Authenticator(settings, self.directory, secret)
+        self.desk = IncidentDesk(self.log, self.directory, settings.incidents, clock)
+        self.deadlines = DeadlineScheduler(self.desk)
+        self.public_limiter = RateLimiter(settings.incidents.public_rate_per_min)
         self.feeds = FeedStats()
         self.closing = asyncio.Event()
         """Set when shutdown begins; feeds close themselves on it."""
@@ -56,6 +63,7 @@ class Hub:
         await self.log.open()
         async with asyncio.TaskGroup() as tg:
             self.log.start(tg)
+            deadlines = tg.create_task(self.deadlines.run(), name="deadlines")
             await self._start_cameras()
             await self.log.append("hub.started", "hub", data={"cameras": len(self.settings.cameras)})
             try:
@@ -63,6 +71,7 @@ class Hub:
             finally:
                 logger.info("hub: shutting down (%.1f s budget per stage)", timeout_s)
                 self.closing.set()
+                deadlines.cancel()
                 if self.cameras is not None:
                     try:
                         async with asyncio.timeout(timeout_s):

@@ -1,0 +1,117 @@
+"""Deadlines that escalate: a missed one moves responsibility one level up the tree.
+
+Deadlines live in the database, not in memory, so they survive a restart; firing one is a
+compare-and-set on its ``fired_at`` in the same transaction as its ``incident.escalated``
+event, so it fires exactly once even with several hub nodes running this scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerts.incident_model import Severity, subject_of
+from alerts.incidents import Conflict, IncidentDesk, deadlines_table, incidents_table
+from hub.eventlog import EventDraft
+
+logger = logging.getLogger(__name__)
+
+FIRE_BATCH = 100
+"""Deadlines fired per pass; the loop comes straight back for more."""
+
+
+class AlreadyHandled(Conflict):
+    """The deadline was fired or cancelled by someone else first."""
+
+
+class DeadlineScheduler:
+    """Fires due deadlines; owned by the hub's lifespan."""
+
+    def __init__(self, desk: IncidentDesk) -> None:
+        self.desk = desk
+        self.fired = 0
+        """Deadlines this node has fired."""
+        self._wake = asyncio.Event()
+        desk.deadlines_changed = self._wake
+
+    async def run(self) -> None:
+        """Loop: fire what is due, then sleep until the next deadline or until woken."""
+        while True:
+            self._wake.clear()
+            try:
+                await self.fire_due()
+                next_due = await self._next_due()
+            except Exception:  # a store hiccup must not end the loop; deadlines are still stored
+                logger.exception("deadlines: pass failed, retrying in 1 s")
+                next_due = self.desk.clock.now() + 1.0
+            await self.desk.clock.sleep_until(next_due, self._wake)
+
+    async def _next_due(self) -> float | None:
+        d = deadlines_table
+        assert self.desk.log.read_engine is not None
+        async with self.desk.log.read_engine.connect() as conn:
+            value = (await conn.execute(sa.select(sa.func.min(d.c.due_at))
+                                        .where(d.c.fired_at.is_(None), d.c.cancelled_at.is_(None)))).scalar()
+        return None if value is None else float(value)
+
+    async def fire_due(self) -> int:
+        """Fire every deadline due now; returns how many this call fired."""
+        count = 0
+        while True:
+            now = self.desk.clock.now()
+            d = deadlines_table
+            assert self.desk.log.read_engine is not None
+            async with self.desk.log.read_engine.connect() as conn:
+                rows = (await conn.execute(
+                    sa.select(d.c.id, d.c.incident_id, d.c.kind).where(
+                        d.c.fired_at.is_(None), d.c.cancelled_at.is_(None), d.c.due_at <= now)
+                    .order_by(d.c.due_at).limit(FIRE_BATCH))).all()
+            if not rows:
+                return count
+            for row in rows:
+                if await self._fire(row.id, row.incident_id, row.kind, now):
+                    count += 1
+
+    async def _fire(self, deadline_id: int, incident_id: int, kind: str, now: float) -> bool:
+        desk = self.desk
+        inc = await desk.get(incident_id)
+
+        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
+            d, t = deadlines_table, incidents_table
+            r = await conn.execute(d.update().where(d.c.id == deadline_id, d.c.fired_at.is_(None),
+                                                    d.c.cancelled_at.is_(None)).values(fired_at=now))
+            if r.rowcount != 1:
+                raise AlreadyHandled("deadline already handled")
+            row = (await conn.execute(sa.select(t.c.responsible, t.c.severity).where(t.c.id == incident_id))).one()
+            level = row.responsible
+            parent = desk.directory.nodes[level].parent if level in desk.directory.nodes else None
+            data: dict[str, Any] = {"deadline": kind, "from": level, "to": parent or level, "due_at": now}
+            if parent is not None:
+                leader = desk.directory.nodes[parent].leader
+                await conn.execute(t.update().where(t.c.id == incident_id).values(responsible=parent, updated_at=now))
+                # The next level gets the same time to act before it climbs again.
+                duration = _duration(desk, Severity(row.severity), kind)
+                await conn.execute(d.insert().values(incident_id=incident_id, kind=kind, level=parent,
+                                                     due_at=now + duration))
+                data.update(level=desk.directory.nodes[parent].level, leader=leader,
+                            notify=[leader] if leader else [])
+            else:
+                data.update(level="top", leader=None, notify=[])
+            draft.data = data
+
+        try:
+            await desk.log.append("incident.escalated", subject_of(incident_id), "system", grid=inc.grid, op=op)
+        except AlreadyHandled:
+            return False
+        self.fired += 1
+        logger.info("incident %d: %s deadline missed, escalated", incident_id, kind)
+        return True
+
+
+def _duration(desk: IncidentDesk, severity: Severity, kind: str) -> float:
+    dl = desk.config.deadlines[severity.value]
+    return float({"ack": dl.ack_s, "arrive": dl.arrive_s, "resolve": dl.resolve_s}[kind])

@@ -1,0 +1,575 @@
+"""The incident desk: one closed loop for every problem, whichever entrance it came by.
+
+Every change is an append to the event log whose ``op`` updates the incident tables in
+the same transaction: a transition is a compare-and-set on ``version``; refusals raise
+before anything is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from alerts.clock import Clock, SystemClock
+from alerts.incident_model import (
+    EVENT_TYPES,
+    OPEN_STATES,
+    REVIEW_STEPS,
+    TRANSITIONS,
+    WORKER_STEPS,
+    Incident,
+    Severity,
+    Source,
+    State,
+    alert_severity,
+    subject_of,
+)
+from hub.auth import Principal
+from hub.config import IncidentsConfig, Role
+from hub.directory import Directory
+from hub.eventlog import EventDraft, EventLog, metadata
+from hub.events import Event, EventFilter
+
+logger = logging.getLogger(__name__)
+
+incidents_table = sa.Table(
+    "incidents",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("category", sa.String(64), nullable=False),
+    sa.Column("severity", sa.String(2), nullable=False, index=True),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, default=""),
+    sa.Column("state", sa.String(16), nullable=False, index=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("node", sa.String(64)),
+    sa.Column("grid", sa.String(64), index=True),
+    sa.Column("path", sa.Text, nullable=False, default="[]"),
+    sa.Column("lat", sa.Float),
+    sa.Column("lon", sa.Float),
+    sa.Column("assignee_person", sa.String(64)),
+    sa.Column("assignee_grid", sa.String(64)),
+    sa.Column("responsible", sa.String(64)),
+    sa.Column("camera", sa.String(64)),
+    sa.Column("zone", sa.String(64)),
+    # Set while the incident is open, so two alerts racing cannot open two incidents.
+    sa.Column("open_fold_key", sa.String(200), unique=True),
+    sa.Column("count", sa.Integer, nullable=False, default=1),
+    sa.Column("first_seen", sa.Float, nullable=False),
+    sa.Column("last_seen", sa.Float, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False, index=True),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("closed_at", sa.Float),
+    sa.Column("feedback", sa.Text),
+    sa.Column("merged_into", sa.Integer),
+    sa.Column("reporter", sa.String(64), nullable=False),
+    sa.Column("receipt", sa.String(32), unique=True),
+    sa.Column("extra", sa.Text, nullable=False, default="{}"),
+)
+
+deadlines_table = sa.Table(
+    "incident_deadlines",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("level", sa.String(64)),
+    sa.Column("due_at", sa.Float, nullable=False, index=True),
+    sa.Column("fired_at", sa.Float),
+    sa.Column("cancelled_at", sa.Float),
+)
+
+evidence_table = sa.Table(
+    "incident_evidence",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("incident_id", sa.Integer, nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("path", sa.Text),
+    sa.Column("content_type", sa.String(64)),
+    sa.Column("size", sa.Integer),
+    sa.Column("ref", sa.String(128)),
+    sa.Column("added_by", sa.String(64), nullable=False),
+    sa.Column("added_at", sa.Float, nullable=False),
+)
+
+
+class DeskError(Exception):
+    """A refused request; ``status`` is the HTTP answer, ``detail`` is safe to show."""
+
+    status = 400
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(DeskError):
+    """No such incident."""
+
+    status = 404
+
+
+class Forbidden(DeskError):
+    """The caller's role or grids do not allow this."""
+
+    status = 403
+
+
+class Conflict(DeskError):
+    """Illegal transition or stale version; ``extra`` says what is allowed or current."""
+
+    status = 409
+
+
+class Invalid(DeskError):
+    """A field is wrong."""
+
+    status = 422
+
+
+@dataclass(frozen=True)
+class Assignee:
+    """Whom an incident is assigned to: a person or a grid."""
+
+    person: str | None = None
+    """Person id."""
+    grid: str | None = None
+    """Grid id."""
+
+
+def _row_incident(r: Any) -> Incident:
+    return Incident(
+        id=r.id,
+        category=r.category,
+        severity=Severity(r.severity),
+        title=r.title,
+        description=r.description or "",
+        state=State(r.state),
+        version=r.version,
+        source=Source(r.source),
+        node=r.node,
+        grid=r.grid,
+        path=json.loads(r.path or "[]"),
+        lat=r.lat,
+        lon=r.lon,
+        assignee_person=r.assignee_person,
+        assignee_grid=r.assignee_grid,
+        responsible=r.responsible,
+        camera=r.camera,
+        zone=r.zone,
+        count=r.count,
+        first_seen=r.first_seen,
+        last_seen=r.last_seen,
+        created_at=r.created_at,
+        updated_at=r.updated_at,
+        closed_at=r.closed_at,
+        feedback=r.feedback,
+        merged_into=r.merged_into,
+        reporter=r.reporter,
+        extra=json.loads(r.extra or "{}"),
+    )
+
+
+async def _load(conn: AsyncConnection, incident_id: int) -> Incident:
+    row = (await conn.execute(sa.select(incidents_table).where(incidents_table.c.id == incident_id))).first()
+    if row is None:
+        raise NotFound(f"no incident {incident_id}")
+    return _row_incident(row)
+
+
+class IncidentDesk:
+    """Opens, moves and escalates incidents; the only writer of the incident tables."""
+
+    def __init__(
+        self, log: EventLog, directory: Directory, config: IncidentsConfig, clock: Clock | None = None
+    ) -> None:
+        self.log = log
+        self.directory = directory
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        self.deadlines_changed: asyncio.Event | None = None
+        """Set by the scheduler: wakes it when deadlines are armed."""
+
+    # ------------------------------------------------------------------ reading
+
+    async def get(self, incident_id: int) -> Incident:
+        """One incident, or :class:`NotFound`."""
+        assert self.log.read_engine is not None
+        async with self.log.read_engine.connect() as conn:
+            return await _load(conn, incident_id)
+
+    async def find(
+        self,
+        *,
+        states: list[str] | None = None,
+        severities: list[str] | None = None,
+        node: str | None = None,
+        since_ts: float | None = None,
+        until_ts: float | None = None,
+        text: str | None = None,
+        grids: frozenset[str] | None = None,
+        person: str | None = None,
+        username: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Incident]:
+        """Incidents matching every given filter, newest first; ``grids``/``person`` narrow a worker's view."""
+        t = incidents_table
+        q = sa.select(t).order_by(t.c.id.desc()).limit(limit).offset(offset)
+        if states:
+            q = q.where(t.c.state.in_(states))
+        if severities:
+            q = q.where(t.c.severity.in_(severities))
+        if node is not None:
+            under = self.directory.subtree(node)
+            q = q.where(sa.or_(t.c.node.in_(under), t.c.grid.in_(under)))
+        if since_ts is not None:
+            q = q.where(t.c.created_at >= since_ts)
+        if until_ts is not None:
+            q = q.where(t.c.created_at < until_ts)
+        if text:
+            like = f"%{text}%"
+            q = q.where(sa.or_(t.c.title.ilike(like), t.c.description.ilike(like), t.c.category.ilike(like)))
+        if grids is not None:
+            q = q.where(sa.or_(t.c.grid.in_(sorted(grids)), t.c.assignee_grid.in_(sorted(grids)),
+                               t.c.assignee_person == (person or ""), t.c.reporter == (username or "")))
+        assert self.log.read_engine is not None
+        async with self.log.read_engine.connect() as conn:
+            return [_row_incident(r) for r in (await conn.execute(q)).all()]
+
+    async def history(self, incident_id: int) -> list[Event]:
+        """Every event of the incident, oldest first: its history is the log."""
+        out: list[Event] = []
+        since = 0
+        while True:
+            page = await self.log.read(since, 1000, EventFilter(subject=subject_of(incident_id)))
+            out += page
+            if len(page) < 1000:
+                return out
+            since = page[-1].id
+
+    async def evidence(self, incident_id: int) -> list[dict[str, Any]]:
+        """Evidence linked to the incident."""
+        t = evidence_table
+        assert self.log.read_engine is not None
+        async with self.log.read_engine.connect() as conn:
+            rows = (await conn.execute(sa.select(t).where(t.c.incident_id == incident_id).order_by(t.c.id))).all()
+        return [dict(r._mapping) for r in rows]
+
+    async def by_receipt(self, receipt: str) -> Incident:
+        """The incident a resident's receipt number refers to."""
+        assert self.log.read_engine is not None
+        async with self.log.read_engine.connect() as conn:
+            row = (await conn.execute(sa.select(incidents_table).where(incidents_table.c.receipt == receipt))).first()
+        if row is None:
+            raise NotFound("no report with this receipt")
+        return _row_incident(row)
+
+    # ------------------------------------------------------------------ who may do what
+
+    def can_see(self, inc: Incident, who: Principal) -> bool:
+        """Staff and viewers see everything; a worker sees their grids' and their own incidents."""
+        grids = who.visible_grids()
+        if grids is None:
+            return True
+        return (inc.grid in grids or inc.assignee_grid in grids or inc.assignee_person == who.person
+                or inc.reporter == who.username)
+
+    def _acts_as_assignee(self, inc: Incident, who: Principal) -> bool:
+        if inc.assignee_person is not None:
+            return inc.assignee_person == who.person
+        return inc.assignee_grid is not None and inc.assignee_grid in who.grids
+
+    def permitted(self, inc: Incident, to: State, who: Principal) -> str | None:
+        """Why ``who`` may not move ``inc`` to ``to``, or ``None`` when allowed."""
+        staff = bool(who.roles & {Role.ADMIN, Role.DISPATCHER, Role.COORDINATOR})
+        if to in REVIEW_STEPS:
+            return None if who.roles & {Role.ADMIN, Role.DISPATCHER} else "closing needs a dispatcher's review"
+        if to in WORKER_STEPS:
+            if staff or (Role.WORKER in who.roles and self._acts_as_assignee(inc, who)):
+                return None
+            return "only the assigned worker (or their grid) can do this"
+        return None if staff else "only the command center can do this"
+
+    def allowed_for(self, inc: Incident, who: Principal) -> list[str]:
+        """The transitions ``who`` could make now."""
+        return sorted(s.value for s in TRANSITIONS[inc.state] if self.permitted(inc, s, who) is None)
+
+    def suggestions(self, inc: Incident) -> list[dict[str, Any]]:
+        """Whom to send: on-duty workers of the incident's grid, then of neighbouring grids in its community."""
+        if inc.grid is None:
+            return []
+        out: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        grid = self.directory.node(inc.grid)
+        community = grid.parent
+        neighbours = [g for g in grid.neighbours if self.directory.nodes[g].parent == community]
+        for rank, g in enumerate([inc.grid, *neighbours]):
+            for p in self.directory.members(g, on_duty_only=True):
+                if p.id in seen or Role.WORKER not in p.roles or g not in p.grids:
+                    continue
+                seen.add(p.id)
+                out.append({**p.as_dict(), "grid": g, "reason": "own grid" if rank == 0 else "neighbouring grid"})
+        return out
+
+    # ------------------------------------------------------------------ writing
+
+    def _place(self, node: str | None) -> tuple[str | None, list[str]]:
+        if node is None:
+            return None, []
+        if node not in self.directory.nodes:
+            raise Invalid(f"node {node!r} does not exist", field="node")
+        path = self.directory.path(node)
+        grid = next((n for n in path if self.directory.nodes[n].level == "grid"), None)
+        return grid, path
+
+    async def create(
+        self,
+        *,
+        category: str,
+        severity: Severity,
+        title: str,
+        source: Source,
+        actor: str,
+        description: str = "",
+        node: str | None = None,
+        lat: float | None = None,
+        lon: float | None = None,
+        camera: str | None = None,
+        zone: str | None = None,
+        fold_key: str | None = None,
+        receipt: bool = False,
+        extra: dict[str, Any] | None = None,
+        initial: State = State.NEW,
+    ) -> tuple[Incident, Event]:
+        """Open an incident (``new``, or ``verified`` for a trusted source) and log ``incident.created``."""
+        grid, path = self._place(node)
+        now = self.clock.now()
+        values: dict[str, Any] = {
+            "category": category, "severity": severity.value, "title": title, "description": description,
+            "state": initial.value, "version": 1, "source": source.value, "node": node, "grid": grid,
+            "path": json.dumps(path), "lat": lat, "lon": lon, "responsible": grid or node, "camera": camera,
+            "zone": zone, "open_fold_key": fold_key, "count": 1, "first_seen": now, "last_seen": now,
+            "created_at": now, "updated_at": now, "reporter": actor,
+            "receipt": _receipt() if receipt else None, "extra": json.dumps(extra or {}),
+        }
+
+        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
+            new_id = (await conn.execute(incidents_table.insert().values(**values).returning(incidents_table.c.id))
+                      ).scalar_one()
+            inc = await _load(conn, new_id)
+            draft.subject = subject_of(new_id)
+            draft.data = {"incident": inc.as_dict(), "state": inc.state.value, "version": inc.version}
+            if receipt:
+                draft.data["receipt"] = values["receipt"]
+
+        ev = await self.log.append("incident.created", "incident:?", actor, grid=grid, op=op)
+        inc = Incident(**{**ev.data["incident"], "state": initial, "severity": severity, "source": source})
+        logger.info("incident %d: opened by %s (%s, %s)", inc.id, actor, source.value, category)
+        return inc, ev
+
+    async def on_alert(self, alert: dict[str, Any]) -> Event:
+        """A camera alert started: open an incident, or fold into the open one for the same camera/zone/kind."""
+        camera, zone, kind = str(alert["camera"]), alert.get("zone"), str(alert["kind"])
+        key = f"{camera}/{zone or '-'}/{kind}"
+        cam = self.directory.cameras.get(camera)
+        for _attempt in range(3):
+            if await self._open_by_key(key) is not None:
+                try:
+                    return await self._fold(key, alert)
+                except NotFound:
+                    continue  # it was closed meanwhile: open a new one
+            try:
+                name = (cam.name if cam else "") or camera
+                _, ev = await self.create(
+                    category=kind, severity=alert_severity(kind),
+                    title=f"{kind.replace('_', ' ')} at {name}" + (f" / {zone}" if zone else ""),
+                    source=Source.CAMERA, actor="camera", node=(cam.property or cam.grid) if cam else None,
+                    camera=camera, zone=zone, fold_key=key,
+                    extra={"alerts": [alert.get("alert_id")], "score": alert.get("score")},
+                )
+                return ev
+            except sa.exc.IntegrityError:
+                continue  # another alert opened it first: fold instead
+        raise Conflict(f"could not file alert for {key}")
+
+    async def _open_by_key(self, key: str) -> int | None:
+        assert self.log.read_engine is not None
+        async with self.log.read_engine.connect() as conn:
+            row = (await conn.execute(sa.select(incidents_table.c.id).where(incidents_table.c.open_fold_key == key))
+                   ).first()
+        return None if row is None else int(row.id)
+
+    async def _fold(self, key: str, alert: dict[str, Any]) -> Event:
+        now = self.clock.now()
+        t = incidents_table
+
+        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
+            row = (await conn.execute(sa.select(t.c.id, t.c.count.label("n"), t.c.grid)
+                                      .where(t.c.open_fold_key == key))).first()
+            if row is None:
+                raise NotFound(key)
+            await conn.execute(t.update().where(t.c.id == row.id).values(count=row.n + 1, last_seen=now))
+            draft.subject, draft.grid = subject_of(row.id), row.grid
+            draft.data = {"count": row.n + 1, "last_seen": now, "alert": alert.get("alert_id"),
+                          "score": alert.get("score")}
+
+        return await self.log.append("incident.folded", "incident:?", "camera", op=op)
+
+    async def transition(
+        self,
+        incident_id: int,
+        to: State,
+        version: int,
+        who: Principal,
+        *,
+        note: str | None = None,
+        assignee: Assignee | None = None,
+        merge_into: int | None = None,
+    ) -> tuple[Incident, Event]:
+        """Move an incident, compare-and-set on ``version``; refusals raise a :class:`DeskError`."""
+        current = await self.get(incident_id)  # for the event's grid and early, cheap refusals
+        if not self.can_see(current, who):
+            raise NotFound(f"no incident {incident_id}")
+        self._check_args(to, note, assignee, merge_into)
+        now = self.clock.now()
+        dl = self.config.deadlines[current.severity.value]
+
+        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
+            inc = await _load(conn, incident_id)
+            if inc.version != version:
+                raise Conflict(f"stale version {version}; the incident is at version {inc.version}",
+                               current_version=inc.version, state=inc.state.value)
+            if to not in TRANSITIONS[inc.state]:
+                allowed = sorted(s.value for s in TRANSITIONS[inc.state])
+                raise Conflict(f"cannot go from {inc.state.value} to {to.value}", state=inc.state.value,
+                               allowed=allowed)
+            why = self.permitted(inc, to, who)
+            if why is not None:
+                raise Forbidden(why)
+            if to is State.REOPENED and inc.state is State.CLOSED and (
+                    inc.closed_at is None or now - inc.closed_at > self.config.reopen_window_s):
+                raise Conflict("the reopen window has passed", state=inc.state.value, allowed=[])
+            values: dict[str, Any] = {"state": to.value, "version": inc.version + 1, "updated_at": now}
+            data: dict[str, Any] = {"from": inc.state.value, "to": to.value, "version": inc.version + 1}
+            if note:
+                data["note"] = note
+            if to is State.ASSIGNED:
+                assert assignee is not None
+                values.update(assignee_person=assignee.person, assignee_grid=assignee.grid)
+                data["assignee"] = {"person": assignee.person, "grid": assignee.grid}
+                data["notify"] = self._notify(assignee)
+                await _cancel(conn, incident_id, ("ack", "arrive"), now)
+                await _arm(conn, incident_id, "ack", inc.responsible, now + dl.ack_s)
+                if not await _pending(conn, incident_id, "resolve"):
+                    await _arm(conn, incident_id, "resolve", inc.responsible, now + dl.resolve_s)
+            elif to is State.ACKNOWLEDGED:
+                await _cancel(conn, incident_id, ("ack",), now)
+                await _arm(conn, incident_id, "arrive", inc.responsible, now + dl.arrive_s)
+            elif to is State.ON_SITE:
+                await _cancel(conn, incident_id, ("arrive",), now)
+            elif to is State.RESOLVED:
+                values["feedback"] = note
+                await _cancel(conn, incident_id, ("ack", "arrive", "resolve"), now)
+            elif to is State.MERGED:
+                assert merge_into is not None
+                if merge_into == incident_id:
+                    raise Invalid("an incident cannot be merged into itself", field="merge_into")
+                target = await _load(conn, merge_into)
+                if target.state not in OPEN_STATES:
+                    raise Conflict(f"incident {merge_into} is {target.state.value}; merge into an open one",
+                                   state=inc.state.value, allowed=sorted(s.value for s in TRANSITIONS[inc.state]))
+                values["merged_into"] = merge_into
+                data["merged_into"] = merge_into
+            if to in (State.CLOSED, State.DISMISSED, State.MERGED):
+                values["open_fold_key"] = None
+                await _cancel(conn, incident_id, ("ack", "arrive", "resolve"), now)
+            if to is State.CLOSED:
+                values["closed_at"] = now
+            if to is State.REOPENED:
+                await _cancel(conn, incident_id, ("ack", "arrive", "resolve"), now)
+            r = await conn.execute(incidents_table.update()
+                                   .where(incidents_table.c.id == incident_id, incidents_table.c.version == version)
+                                   .values(**values))
+            if r.rowcount != 1:
+                raise Conflict("stale version", current_version=inc.version + 1)
+            draft.data = data
+
+        ev = await self.log.append(EVENT_TYPES[to], subject_of(incident_id), who.username, grid=current.grid, op=op)
+        self._wake_scheduler()
+        return await self.get(incident_id), ev
+
+    def _check_args(self, to: State, note: str | None, assignee: Assignee | None, merge_into: int | None) -> None:
+        if to is State.RESOLVED and not (note and note.strip()):
+            raise Invalid("resolving needs a feedback note", field="note")
+        if to is State.ASSIGNED:
+            if assignee is None or (assignee.person is None) == (assignee.grid is None):
+                raise Invalid("assign to exactly one of a person or a grid", field="assignee")
+            if assignee.person is not None and assignee.person not in self.directory.people:
+                raise Invalid(f"person {assignee.person!r} does not exist", field="assignee")
+            if assignee.grid is not None and (
+                    assignee.grid not in self.directory.nodes or self.directory.nodes[assignee.grid].level != "grid"):
+                raise Invalid(f"grid {assignee.grid!r} does not exist", field="assignee")
+        if to is State.MERGED and merge_into is None:
+            raise Invalid("merging needs merge_into", field="merge_into")
+
+    def _notify(self, assignee: Assignee) -> list[str]:
+        if assignee.person is not None:
+            return [assignee.person]
+        assert assignee.grid is not None
+        return [p.id for p in self.directory.members(assignee.grid, on_duty_only=True)
+                if assignee.grid in p.grids]
+
+    def _wake_scheduler(self) -> None:
+        if self.deadlines_changed is not None:
+            self.deadlines_changed.set()
+
+    async def add_evidence(
+        self, incident_id: int, kind: str, who: str, *, path: str | None = None, content_type: str | None = None,
+        size: int | None = None, ref: str | None = None, grid: str | None = None,
+    ) -> Event:
+        """Link evidence (a photo, snapshot, clip or alert) to an incident, with its event."""
+        now = self.clock.now()
+
+        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
+            await _load(conn, incident_id)
+            eid = (await conn.execute(evidence_table.insert().values(
+                incident_id=incident_id, kind=kind, path=path, content_type=content_type, size=size, ref=ref,
+                added_by=who, added_at=now).returning(evidence_table.c.id))).scalar_one()
+            draft.data = {"evidence": eid, "kind": kind, "content_type": content_type, "size": size, "ref": ref}
+
+        return await self.log.append("incident.evidence_added", subject_of(incident_id), who, grid=grid, op=op)
+
+
+async def _arm(conn: AsyncConnection, incident_id: int, kind: str, level: str | None, due_at: float) -> None:
+    await conn.execute(deadlines_table.insert().values(incident_id=incident_id, kind=kind, level=level, due_at=due_at))
+
+
+async def _cancel(conn: AsyncConnection, incident_id: int, kinds: tuple[str, ...], now: float) -> None:
+    d = deadlines_table
+    await conn.execute(d.update().where(d.c.incident_id == incident_id, d.c.kind.in_(kinds), d.c.fired_at.is_(None),
+                                        d.c.cancelled_at.is_(None)).values(cancelled_at=now))
+
+
+async def _pending(conn: AsyncConnection, incident_id: int, kind: str) -> bool:
+    d = deadlines_table
+    row = (await conn.execute(sa.select(d.c.id).where(d.c.incident_id == incident_id, d.c.kind == kind,
+                                                       d.c.fired_at.is_(None), d.c.cancelled_at.is_(None)))).first()
+    return row is not None
+
+
+def _receipt() -> str:
+    # Unguessable, easy to read out over the phone: no 0/O or 1/I.
+    alphabet = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
+    raw = "".join(secrets.choice(alphabet) for _ in range(10))
+    return f"R-{raw[:5]}-{raw[5:]}"

@@ -1,0 +1,65 @@
+"""Evidence files (photos) on disk: checked, size-limited, written in a thread."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import HTTPException, UploadFile, status
+
+IMAGE_TYPES = {b"\xff\xd8\xff": ("image/jpeg", "jpg"), b"\x89PNG\r\n\x1a\n": ("image/png", "png")}
+READ_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A saved evidence file."""
+
+    relpath: str
+    """Path under the data directory."""
+    content_type: str
+    """MIME type found from its content."""
+    size: int
+    """Bytes."""
+
+
+def sniff_image(head: bytes) -> tuple[str, str] | None:
+    """``(content type, extension)`` when ``head`` starts a JPEG, PNG or WebP image."""
+    for magic, kind in IMAGE_TYPES.items():
+        if head.startswith(magic):
+            return kind
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp", "webp"
+    return None
+
+
+async def read_photo(upload: UploadFile, max_bytes: int) -> tuple[bytes, str, str]:
+    """The photo's bytes, type and extension; 413 when too large, 415 when not an image."""
+    data = bytearray()
+    while chunk := await upload.read(READ_CHUNK):
+        data += chunk
+        if len(data) > max_bytes:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
+                                f"photo {upload.filename!r} is larger than {max_bytes} bytes")
+    kind = sniff_image(bytes(data[:16]))
+    if kind is None:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+                            f"{upload.filename!r} is not a JPEG, PNG or WebP image")
+    return bytes(data), kind[0], kind[1]
+
+
+async def save(data_dir: Path, incident_id: int, data: bytes, content_type: str, ext: str) -> StoredFile:
+    """Write evidence under ``data_dir/evidence/<incident>/`` (in a thread; never on the loop)."""
+    rel = Path("evidence") / str(incident_id) / f"{uuid.uuid4().hex}.{ext}"
+
+    def write() -> None:
+        path = data_dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+
+    await asyncio.to_thread(write)
+    return StoredFile(str(rel), content_type, len(data))

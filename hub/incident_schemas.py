@@ -1,0 +1,51 @@
+"""HTTP bodies of the incident desk (kept apart from the domain in ``alerts.incident_model``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts.incident_model import Severity, State
+
+
+class AssigneeIn(BaseModel):
+    """A person or a grid (exactly one)."""
+
+    model_config = ConfigDict(extra="forbid")
+    person: str | None = Field(None, max_length=64)
+    grid: str | None = Field(None, max_length=64)
+
+
+class TransitionIn(BaseModel):
+    """``POST /api/incidents/{id}/transitions``."""
+
+    model_config = ConfigDict(extra="forbid")
+    to: State = Field(description="The state to move to.")
+    version: int = Field(ge=1, description="The version you saw; a newer one on the server gives 409.")
+    note: str | None = Field(None, max_length=4000, description="Feedback (required to resolve) or a remark.")
+    assignee: AssigneeIn | None = Field(None, description="Required when `to` is `assigned`.")
+    merge_into: int | None = Field(None, ge=1, description="Required when `to` is `merged`.")
+
+
+class IncidentIn(BaseModel):
+    """``POST /api/incidents``: an incident opened by hand in the command center."""
+
+    model_config = ConfigDict(extra="forbid")
+    category: str = Field(min_length=1, max_length=64)
+    severity: Severity = Severity.P3
+    title: str = Field(min_length=1, max_length=200)
+    description: str = Field("", max_length=4000)
+    node: str | None = Field(None, max_length=64, description="Where: a node of the district tree.")
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
+
+
+class IncidentOut(BaseModel):
+    """An incident, with what the caller may do next."""
+
+    incident: dict[str, Any]
+    allowed: list[str] = Field(description="Transitions the caller may make now.")
+    evidence: list[dict[str, Any]] = []
+    history: list[dict[str, Any]] = []
+    deadlines: list[dict[str, Any]] = []

@@ -1,0 +1,131 @@
+"""The incident desk over HTTP: list, open, fetch with history, move, evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
+from fastapi.responses import FileResponse
+
+from alerts.incident_model import Incident, Severity, Source, State
+from alerts.incidents import Assignee, IncidentDesk, NotFound, deadlines_table
+from hub import evidence as files
+from hub.auth import Principal
+from hub.deps import CallerDep, HubDep
+from hub.incident_schemas import IncidentIn, IncidentOut, TransitionIn
+
+router = APIRouter(prefix="/api/incidents", tags=["incidents"])
+
+MAX_PHOTOS = 5
+
+
+async def visible(desk: IncidentDesk, incident_id: int, who: Principal) -> Incident:
+    """The incident if the caller may see it; 404 otherwise (no hint that it exists)."""
+    inc = await desk.get(incident_id)
+    if not desk.can_see(inc, who):
+        raise NotFound(f"no incident {incident_id}")
+    return inc
+
+
+async def _deadlines(desk: IncidentDesk, incident_id: int) -> list[dict[str, Any]]:
+    d = deadlines_table
+    assert desk.log.read_engine is not None
+    async with desk.log.read_engine.connect() as conn:
+        rows = (await conn.execute(sa.select(d).where(d.c.incident_id == incident_id).order_by(d.c.id))).all()
+    return [dict(r._mapping) for r in rows]
+
+
+@router.get("")
+async def list_incidents(
+    hub: HubDep,
+    who: CallerDep,
+    state: Annotated[list[State] | None, Query()] = None,
+    severity: Annotated[list[Severity] | None, Query()] = None,
+    node: Annotated[str | None, Query(max_length=64, description="Incidents at or below this node.")] = None,
+    since_ts: Annotated[float | None, Query(description="Opened at or after (Unix seconds).")] = None,
+    until_ts: Annotated[float | None, Query(description="Opened before (Unix seconds).")] = None,
+    q: Annotated[str | None, Query(max_length=200, description="Text in title, description or category.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> list[dict[str, Any]]:
+    """Incidents matching the filters, newest first (a worker: their grids and their own)."""
+    if node is not None and node not in hub.directory.nodes:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"node {node!r} does not exist")
+    found = await hub.desk.find(
+        states=[s.value for s in state or []], severities=[s.value for s in severity or []], node=node,
+        since_ts=since_ts, until_ts=until_ts, text=q, grids=who.visible_grids(), person=who.person,
+        username=who.username,
+        limit=limit, offset=offset,
+    )
+    return [i.as_dict() for i in found]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def open_incident(body: IncidentIn, hub: HubDep, who: CallerDep) -> IncidentOut:
+    """Open an incident by hand (the command center's own entrance)."""
+    inc, _ = await hub.desk.create(category=body.category, severity=body.severity, title=body.title,
+                                   description=body.description, source=Source.MANUAL, actor=who.username,
+                                   node=body.node, lat=body.lat, lon=body.lon)
+    return IncidentOut(incident=inc.as_dict(), allowed=hub.desk.allowed_for(inc, who))
+
+
+@router.get("/{incident_id}")
+async def get_incident(incident_id: int, hub: HubDep, who: CallerDep) -> IncidentOut:
+    """One incident with its history (from the log), evidence, deadlines and the caller's next steps."""
+    inc = await visible(hub.desk, incident_id, who)
+    history = [e.as_dict() for e in await hub.desk.history(incident_id)]
+    return IncidentOut(incident=inc.as_dict(), allowed=hub.desk.allowed_for(inc, who),
+                       evidence=await hub.desk.evidence(incident_id), history=history,
+                       deadlines=await _deadlines(hub.desk, incident_id))
+
+
+@router.post("/{incident_id}/transitions")
+async def transition(incident_id: int, body: TransitionIn, hub: HubDep, who: CallerDep) -> IncidentOut:
+    """Move the incident; 409 lists what is allowed (or gives the current version)."""
+    assignee = Assignee(body.assignee.person, body.assignee.grid) if body.assignee else None
+    inc, _ = await hub.desk.transition(incident_id, body.to, body.version, who, note=body.note,
+                                       assignee=assignee, merge_into=body.merge_into)
+    return IncidentOut(incident=inc.as_dict(), allowed=hub.desk.allowed_for(inc, who))
+
+
+@router.get("/{incident_id}/suggestions")
+async def suggestions(incident_id: int, hub: HubDep, who: CallerDep) -> list[dict[str, Any]]:
+    """Whom to send: on-duty workers of its grid, then of neighbouring grids of the same community."""
+    return hub.desk.suggestions(await visible(hub.desk, incident_id, who))
+
+
+@router.post("/{incident_id}/evidence", status_code=status.HTTP_201_CREATED)
+async def add_photos(
+    incident_id: int, hub: HubDep, who: CallerDep, photos: Annotated[list[UploadFile], File()]
+) -> list[dict[str, Any]]:
+    """Attach up to 5 photos (JPEG, PNG or WebP) to an incident the caller may see."""
+    inc = await visible(hub.desk, incident_id, who)
+    if len(photos) > MAX_PHOTOS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"at most {MAX_PHOTOS} photos at a time")
+    return await attach_photos(hub, inc, photos, who.username)
+
+
+async def attach_photos(hub: Any, inc: Incident, photos: list[UploadFile], actor: str) -> list[dict[str, Any]]:
+    """Check every photo first (nothing is saved if one is refused), then save and link them."""
+    limit = hub.settings.incidents.photo_max_bytes
+    checked = [await files.read_photo(p, limit) for p in photos]
+    out = []
+    for data, ctype, ext in checked:
+        stored = await files.save(hub.settings.data_dir, inc.id, data, ctype, ext)
+        ev = await hub.desk.add_evidence(inc.id, "photo", actor, path=stored.relpath, content_type=ctype,
+                                         size=stored.size, grid=inc.grid)
+        out.append(ev.data)
+    return out
+
+
+@router.get("/{incident_id}/evidence/{evidence_id}", response_class=FileResponse)
+async def get_evidence(incident_id: int, evidence_id: int, hub: HubDep, who: CallerDep) -> FileResponse:
+    """An evidence file, only to those who may see the incident."""
+    await visible(hub.desk, incident_id, who)
+    for item in await hub.desk.evidence(incident_id):
+        if item["id"] == evidence_id and item["path"]:
+            path = (Path(hub.settings.data_dir) / item["path"]).resolve()
+            return FileResponse(path, media_type=item["content_type"] or "application/octet-stream")
+    raise NotFound(f"no evidence {evidence_id} on incident {incident_id}")
