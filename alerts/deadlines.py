@@ -54,8 +54,11 @@ class DeadlineScheduler:
         d = deadlines_table
         assert self.desk.log.read_engine is not None
         async with self.desk.log.read_engine.connect() as conn:
-            value = (await conn.execute(sa.select(sa.func.min(d.c.due_at))
-                                        .where(d.c.fired_at.is_(None), d.c.cancelled_at.is_(None)))).scalar()
+            value = (
+                await conn.execute(
+                    sa.select(sa.func.min(d.c.due_at)).where(d.c.fired_at.is_(None), d.c.cancelled_at.is_(None))
+                )
+            ).scalar()
         return None if value is None else float(value)
 
     async def fire_due(self) -> int:
@@ -66,10 +69,14 @@ class DeadlineScheduler:
             d = deadlines_table
             assert self.desk.log.read_engine is not None
             async with self.desk.log.read_engine.connect() as conn:
-                rows = (await conn.execute(
-                    sa.select(d.c.id, d.c.incident_id, d.c.kind).where(
-                        d.c.fired_at.is_(None), d.c.cancelled_at.is_(None), d.c.due_at <= now)
-                    .order_by(d.c.due_at).limit(FIRE_BATCH))).all()
+                rows = (
+                    await conn.execute(
+                        sa.select(d.c.id, d.c.incident_id, d.c.kind)
+                        .where(d.c.fired_at.is_(None), d.c.cancelled_at.is_(None), d.c.due_at <= now)
+                        .order_by(d.c.due_at)
+                        .limit(FIRE_BATCH)
+                    )
+                ).all()
             if not rows:
                 return count
             for row in rows:
@@ -82,23 +89,32 @@ class DeadlineScheduler:
 
         async def op(conn: AsyncConnection, draft: EventDraft) -> None:
             d, t = deadlines_table, incidents_table
-            r = await conn.execute(d.update().where(d.c.id == deadline_id, d.c.fired_at.is_(None),
-                                                    d.c.cancelled_at.is_(None)).values(fired_at=now))
+            r = await conn.execute(
+                d.update()
+                .where(d.c.id == deadline_id, d.c.fired_at.is_(None), d.c.cancelled_at.is_(None))
+                .values(fired_at=now)
+            )
             if r.rowcount != 1:
                 raise AlreadyHandled("deadline already handled")
             row = (await conn.execute(sa.select(t.c.responsible, t.c.severity).where(t.c.id == incident_id))).one()
             level = row.responsible
             parent = desk.directory.nodes[level].parent if level in desk.directory.nodes else None
-            data: dict[str, Any] = {"deadline": kind, "from": level, "to": parent or level, "due_at": now}
+            data: dict[str, Any] = {
+                "deadline": kind,
+                "deadline_id": deadline_id,
+                "from": level,
+                "to": parent or level,
+                "due_at": now,
+            }
             if parent is not None:
                 leader = desk.directory.nodes[parent].leader
                 await conn.execute(t.update().where(t.c.id == incident_id).values(responsible=parent, updated_at=now))
                 # The next level gets the same time to act before it climbs again.
                 duration = _duration(desk, Severity(row.severity), kind)
-                await conn.execute(d.insert().values(incident_id=incident_id, kind=kind, level=parent,
-                                                     due_at=now + duration))
-                data.update(level=desk.directory.nodes[parent].level, leader=leader,
-                            notify=[leader] if leader else [])
+                await conn.execute(
+                    d.insert().values(incident_id=incident_id, kind=kind, level=parent, due_at=now + duration)
+                )
+                data.update(level=desk.directory.nodes[parent].level, leader=leader, notify=[leader] if leader else [])
             else:
                 data.update(level="top", leader=None, notify=[])
             draft.data = data

@@ -54,9 +54,7 @@ TRANSITIONS: dict[State, frozenset[State]] = {
 }
 """Which states each state may move to (``assigned → assigned`` is a reassignment)."""
 
-OPEN_STATES = frozenset(
-    {State.NEW, State.VERIFIED, State.ASSIGNED, State.ACKNOWLEDGED, State.ON_SITE, State.REOPENED}
-)
+OPEN_STATES = frozenset({State.NEW, State.VERIFIED, State.ASSIGNED, State.ACKNOWLEDGED, State.ON_SITE, State.REOPENED})
 """States in which an incident still needs work (alerts fold into these)."""
 
 WORKER_STEPS = frozenset({State.ACKNOWLEDGED, State.ON_SITE, State.RESOLVED})

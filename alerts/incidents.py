@@ -241,8 +241,14 @@ class IncidentDesk:
             like = f"%{text}%"
             q = q.where(sa.or_(t.c.title.ilike(like), t.c.description.ilike(like), t.c.category.ilike(like)))
         if grids is not None:
-            q = q.where(sa.or_(t.c.grid.in_(sorted(grids)), t.c.assignee_grid.in_(sorted(grids)),
-                               t.c.assignee_person == (person or ""), t.c.reporter == (username or "")))
+            q = q.where(
+                sa.or_(
+                    t.c.grid.in_(sorted(grids)),
+                    t.c.assignee_grid.in_(sorted(grids)),
+                    t.c.assignee_person == (person or ""),
+                    t.c.reporter == (username or ""),
+                )
+            )
         assert self.log.read_engine is not None
         async with self.log.read_engine.connect() as conn:
             return [_row_incident(r) for r in (await conn.execute(q)).all()]
@@ -282,8 +288,12 @@ class IncidentDesk:
         grids = who.visible_grids()
         if grids is None:
             return True
-        return (inc.grid in grids or inc.assignee_grid in grids or inc.assignee_person == who.person
-                or inc.reporter == who.username)
+        return (
+            inc.grid in grids
+            or inc.assignee_grid in grids
+            or inc.assignee_person == who.person
+            or inc.reporter == who.username
+        )
 
     def _acts_as_assignee(self, inc: Incident, who: Principal) -> bool:
         if inc.assignee_person is not None:
@@ -356,17 +366,36 @@ class IncidentDesk:
         grid, path = self._place(node)
         now = self.clock.now()
         values: dict[str, Any] = {
-            "category": category, "severity": severity.value, "title": title, "description": description,
-            "state": initial.value, "version": 1, "source": source.value, "node": node, "grid": grid,
-            "path": json.dumps(path), "lat": lat, "lon": lon, "responsible": grid or node, "camera": camera,
-            "zone": zone, "open_fold_key": fold_key, "count": 1, "first_seen": now, "last_seen": now,
-            "created_at": now, "updated_at": now, "reporter": actor,
-            "receipt": _receipt() if receipt else None, "extra": json.dumps(extra or {}),
+            "category": category,
+            "severity": severity.value,
+            "title": title,
+            "description": description,
+            "state": initial.value,
+            "version": 1,
+            "source": source.value,
+            "node": node,
+            "grid": grid,
+            "path": json.dumps(path),
+            "lat": lat,
+            "lon": lon,
+            "responsible": grid or node,
+            "camera": camera,
+            "zone": zone,
+            "open_fold_key": fold_key,
+            "count": 1,
+            "first_seen": now,
+            "last_seen": now,
+            "created_at": now,
+            "updated_at": now,
+            "reporter": actor,
+            "receipt": _receipt() if receipt else None,
+            "extra": json.dumps(extra or {}),
         }
 
         async def op(conn: AsyncConnection, draft: EventDraft) -> None:
-            new_id = (await conn.execute(incidents_table.insert().values(**values).returning(incidents_table.c.id))
-                      ).scalar_one()
+            new_id = (
+                await conn.execute(incidents_table.insert().values(**values).returning(incidents_table.c.id))
+            ).scalar_one()
             inc = await _load(conn, new_id)
             draft.subject = subject_of(new_id)
             draft.data = {"incident": inc.as_dict(), "state": inc.state.value, "version": inc.version}
@@ -392,10 +421,15 @@ class IncidentDesk:
             try:
                 name = (cam.name if cam else "") or camera
                 _, ev = await self.create(
-                    category=kind, severity=alert_severity(kind),
+                    category=kind,
+                    severity=alert_severity(kind),
                     title=f"{kind.replace('_', ' ')} at {name}" + (f" / {zone}" if zone else ""),
-                    source=Source.CAMERA, actor="camera", node=(cam.property or cam.grid) if cam else None,
-                    camera=camera, zone=zone, fold_key=key,
+                    source=Source.CAMERA,
+                    actor="camera",
+                    node=(cam.property or cam.grid) if cam else None,
+                    camera=camera,
+                    zone=zone,
+                    fold_key=key,
                     extra={"alerts": [alert.get("alert_id")], "score": alert.get("score")},
                 )
                 return ev
@@ -406,8 +440,9 @@ class IncidentDesk:
     async def _open_by_key(self, key: str) -> int | None:
         assert self.log.read_engine is not None
         async with self.log.read_engine.connect() as conn:
-            row = (await conn.execute(sa.select(incidents_table.c.id).where(incidents_table.c.open_fold_key == key))
-                   ).first()
+            row = (
+                await conn.execute(sa.select(incidents_table.c.id).where(incidents_table.c.open_fold_key == key))
+            ).first()
         return None if row is None else int(row.id)
 
     async def _fold(self, key: str, alert: dict[str, Any]) -> Event:
@@ -415,14 +450,19 @@ class IncidentDesk:
         t = incidents_table
 
         async def op(conn: AsyncConnection, draft: EventDraft) -> None:
-            row = (await conn.execute(sa.select(t.c.id, t.c.count.label("n"), t.c.grid)
-                                      .where(t.c.open_fold_key == key))).first()
+            row = (
+                await conn.execute(sa.select(t.c.id, t.c.count.label("n"), t.c.grid).where(t.c.open_fold_key == key))
+            ).first()
             if row is None:
                 raise NotFound(key)
             await conn.execute(t.update().where(t.c.id == row.id).values(count=row.n + 1, last_seen=now))
             draft.subject, draft.grid = subject_of(row.id), row.grid
-            draft.data = {"count": row.n + 1, "last_seen": now, "alert": alert.get("alert_id"),
-                          "score": alert.get("score")}
+            draft.data = {
+                "count": row.n + 1,
+                "last_seen": now,
+                "alert": alert.get("alert_id"),
+                "score": alert.get("score"),
+            }
 
         return await self.log.append("incident.folded", "incident:?", "camera", op=op)
 
@@ -448,17 +488,24 @@ class IncidentDesk:
         async def op(conn: AsyncConnection, draft: EventDraft) -> None:
             inc = await _load(conn, incident_id)
             if inc.version != version:
-                raise Conflict(f"stale version {version}; the incident is at version {inc.version}",
-                               current_version=inc.version, state=inc.state.value)
+                raise Conflict(
+                    f"stale version {version}; the incident is at version {inc.version}",
+                    current_version=inc.version,
+                    state=inc.state.value,
+                )
             if to not in TRANSITIONS[inc.state]:
                 allowed = sorted(s.value for s in TRANSITIONS[inc.state])
-                raise Conflict(f"cannot go from {inc.state.value} to {to.value}", state=inc.state.value,
-                               allowed=allowed)
+                raise Conflict(
+                    f"cannot go from {inc.state.value} to {to.value}", state=inc.state.value, allowed=allowed
+                )
             why = self.permitted(inc, to, who)
             if why is not None:
                 raise Forbidden(why)
-            if to is State.REOPENED and inc.state is State.CLOSED and (
-                    inc.closed_at is None or now - inc.closed_at > self.config.reopen_window_s):
+            if (
+                to is State.REOPENED
+                and inc.state is State.CLOSED
+                and (inc.closed_at is None or now - inc.closed_at > self.config.reopen_window_s)
+            ):
                 raise Conflict("the reopen window has passed", state=inc.state.value, allowed=[])
             values: dict[str, Any] = {"state": to.value, "version": inc.version + 1, "updated_at": now}
             data: dict[str, Any] = {"from": inc.state.value, "to": to.value, "version": inc.version + 1}
@@ -487,8 +534,11 @@ class IncidentDesk:
                     raise Invalid("an incident cannot be merged into itself", field="merge_into")
                 target = await _load(conn, merge_into)
                 if target.state not in OPEN_STATES:
-                    raise Conflict(f"incident {merge_into} is {target.state.value}; merge into an open one",
-                                   state=inc.state.value, allowed=sorted(s.value for s in TRANSITIONS[inc.state]))
+                    raise Conflict(
+                        f"incident {merge_into} is {target.state.value}; merge into an open one",
+                        state=inc.state.value,
+                        allowed=sorted(s.value for s in TRANSITIONS[inc.state]),
+                    )
                 values["merged_into"] = merge_into
                 data["merged_into"] = merge_into
             if to in (State.CLOSED, State.DISMISSED, State.MERGED):
@@ -498,9 +548,11 @@ class IncidentDesk:
                 values["closed_at"] = now
             if to is State.REOPENED:
                 await _cancel(conn, incident_id, ("ack", "arrive", "resolve"), now)
-            r = await conn.execute(incidents_table.update()
-                                   .where(incidents_table.c.id == incident_id, incidents_table.c.version == version)
-                                   .values(**values))
+            r = await conn.execute(
+                incidents_table.update()
+                .where(incidents_table.c.id == incident_id, incidents_table.c.version == version)
+                .values(**values)
+            )
             if r.rowcount != 1:
                 raise Conflict("stale version", current_version=inc.version + 1)
             draft.data = data
@@ -518,7 +570,8 @@ class IncidentDesk:
             if assignee.person is not None and assignee.person not in self.directory.people:
                 raise Invalid(f"person {assignee.person!r} does not exist", field="assignee")
             if assignee.grid is not None and (
-                    assignee.grid not in self.directory.nodes or self.directory.nodes[assignee.grid].level != "grid"):
+                assignee.grid not in self.directory.nodes or self.directory.nodes[assignee.grid].level != "grid"
+            ):
                 raise Invalid(f"grid {assignee.grid!r} does not exist", field="assignee")
         if to is State.MERGED and merge_into is None:
             raise Invalid("merging needs merge_into", field="merge_into")
@@ -527,25 +580,45 @@ class IncidentDesk:
         if assignee.person is not None:
             return [assignee.person]
         assert assignee.grid is not None
-        return [p.id for p in self.directory.members(assignee.grid, on_duty_only=True)
-                if assignee.grid in p.grids]
+        return [p.id for p in self.directory.members(assignee.grid, on_duty_only=True) if assignee.grid in p.grids]
 
     def _wake_scheduler(self) -> None:
         if self.deadlines_changed is not None:
             self.deadlines_changed.set()
 
     async def add_evidence(
-        self, incident_id: int, kind: str, who: str, *, path: str | None = None, content_type: str | None = None,
-        size: int | None = None, ref: str | None = None, grid: str | None = None,
+        self,
+        incident_id: int,
+        kind: str,
+        who: str,
+        *,
+        path: str | None = None,
+        content_type: str | None = None,
+        size: int | None = None,
+        ref: str | None = None,
+        grid: str | None = None,
     ) -> Event:
         """Link evidence (a photo, snapshot, clip or alert) to an incident, with its event."""
         now = self.clock.now()
 
         async def op(conn: AsyncConnection, draft: EventDraft) -> None:
             await _load(conn, incident_id)
-            eid = (await conn.execute(evidence_table.insert().values(
-                incident_id=incident_id, kind=kind, path=path, content_type=content_type, size=size, ref=ref,
-                added_by=who, added_at=now).returning(evidence_table.c.id))).scalar_one()
+            eid = (
+                await conn.execute(
+                    evidence_table.insert()
+                    .values(
+                        incident_id=incident_id,
+                        kind=kind,
+                        path=path,
+                        content_type=content_type,
+                        size=size,
+                        ref=ref,
+                        added_by=who,
+                        added_at=now,
+                    )
+                    .returning(evidence_table.c.id)
+                )
+            ).scalar_one()
             draft.data = {"evidence": eid, "kind": kind, "content_type": content_type, "size": size, "ref": ref}
 
         return await self.log.append("incident.evidence_added", subject_of(incident_id), who, grid=grid, op=op)
@@ -557,14 +630,22 @@ async def _arm(conn: AsyncConnection, incident_id: int, kind: str, level: str | 
 
 async def _cancel(conn: AsyncConnection, incident_id: int, kinds: tuple[str, ...], now: float) -> None:
     d = deadlines_table
-    await conn.execute(d.update().where(d.c.incident_id == incident_id, d.c.kind.in_(kinds), d.c.fired_at.is_(None),
-                                        d.c.cancelled_at.is_(None)).values(cancelled_at=now))
+    await conn.execute(
+        d.update()
+        .where(d.c.incident_id == incident_id, d.c.kind.in_(kinds), d.c.fired_at.is_(None), d.c.cancelled_at.is_(None))
+        .values(cancelled_at=now)
+    )
 
 
 async def _pending(conn: AsyncConnection, incident_id: int, kind: str) -> bool:
     d = deadlines_table
-    row = (await conn.execute(sa.select(d.c.id).where(d.c.incident_id == incident_id, d.c.kind == kind,
-                                                       d.c.fired_at.is_(None), d.c.cancelled_at.is_(None)))).first()
+    row = (
+        await conn.execute(
+            sa.select(d.c.id).where(
+                d.c.incident_id == incident_id, d.c.kind == kind, d.c.fired_at.is_(None), d.c.cancelled_at.is_(None)
+            )
+        )
+    ).first()
     return row is not None
 
 

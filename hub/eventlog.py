@@ -41,6 +41,7 @@ events_table = sa.Table(
     sa.Column("data", sa.Text, nullable=False),
 )
 
+
 @dataclass
 class EventDraft:
     """The event an append will write; an ``op`` may fill it in from what it finds in the tables."""

@@ -41,12 +41,14 @@ async def read_photo(upload: UploadFile, max_bytes: int) -> tuple[bytes, str, st
     while chunk := await upload.read(READ_CHUNK):
         data += chunk
         if len(data) > max_bytes:
-            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE,
-                                f"photo {upload.filename!r} is larger than {max_bytes} bytes")
+            raise HTTPException(
+                status.HTTP_413_CONTENT_TOO_LARGE, f"photo {upload.filename!r} is larger than {max_bytes} bytes"
+            )
     kind = sniff_image(bytes(data[:16]))
     if kind is None:
-        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-                            f"{upload.filename!r} is not a JPEG, PNG or WebP image")
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, f"{upload.filename!r} is not a JPEG, PNG or WebP image"
+        )
     return bytes(data), kind[0], kind[1]
 
 

@@ -54,10 +54,17 @@ async def list_incidents(
     if node is not None and node not in hub.directory.nodes:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"node {node!r} does not exist")
     found = await hub.desk.find(
-        states=[s.value for s in state or []], severities=[s.value for s in severity or []], node=node,
-        since_ts=since_ts, until_ts=until_ts, text=q, grids=who.visible_grids(), person=who.person,
+        states=[s.value for s in state or []],
+        severities=[s.value for s in severity or []],
+        node=node,
+        since_ts=since_ts,
+        until_ts=until_ts,
+        text=q,
+        grids=who.visible_grids(),
+        person=who.person,
         username=who.username,
-        limit=limit, offset=offset,
+        limit=limit,
+        offset=offset,
     )
     return [i.as_dict() for i in found]
 
@@ -65,9 +72,17 @@ async def list_incidents(
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def open_incident(body: IncidentIn, hub: HubDep, who: CallerDep) -> IncidentOut:
     """Open an incident by hand (the command center's own entrance)."""
-    inc, _ = await hub.desk.create(category=body.category, severity=body.severity, title=body.title,
-                                   description=body.description, source=Source.MANUAL, actor=who.username,
-                                   node=body.node, lat=body.lat, lon=body.lon)
+    inc, _ = await hub.desk.create(
+        category=body.category,
+        severity=body.severity,
+        title=body.title,
+        description=body.description,
+        source=Source.MANUAL,
+        actor=who.username,
+        node=body.node,
+        lat=body.lat,
+        lon=body.lon,
+    )
     return IncidentOut(incident=inc.as_dict(), allowed=hub.desk.allowed_for(inc, who))
 
 
@@ -76,17 +91,22 @@ async def get_incident(incident_id: int, hub: HubDep, who: CallerDep) -> Inciden
     """One incident with its history (from the log), evidence, deadlines and the caller's next steps."""
     inc = await visible(hub.desk, incident_id, who)
     history = [e.as_dict() for e in await hub.desk.history(incident_id)]
-    return IncidentOut(incident=inc.as_dict(), allowed=hub.desk.allowed_for(inc, who),
-                       evidence=await hub.desk.evidence(incident_id), history=history,
-                       deadlines=await _deadlines(hub.desk, incident_id))
+    return IncidentOut(
+        incident=inc.as_dict(),
+        allowed=hub.desk.allowed_for(inc, who),
+        evidence=await hub.desk.evidence(incident_id),
+        history=history,
+        deadlines=await _deadlines(hub.desk, incident_id),
+    )
 
 
 @router.post("/{incident_id}/transitions")
 async def transition(incident_id: int, body: TransitionIn, hub: HubDep, who: CallerDep) -> IncidentOut:
     """Move the incident; 409 lists what is allowed (or gives the current version)."""
     assignee = Assignee(body.assignee.person, body.assignee.grid) if body.assignee else None
-    inc, _ = await hub.desk.transition(incident_id, body.to, body.version, who, note=body.note,
-                                       assignee=assignee, merge_into=body.merge_into)
+    inc, _ = await hub.desk.transition(
+        incident_id, body.to, body.version, who, note=body.note, assignee=assignee, merge_into=body.merge_into
+    )
     return IncidentOut(incident=inc.as_dict(), allowed=hub.desk.allowed_for(inc, who))
 
 
@@ -114,8 +134,9 @@ async def attach_photos(hub: Any, inc: Incident, photos: list[UploadFile], actor
     out = []
     for data, ctype, ext in checked:
         stored = await files.save(hub.settings.data_dir, inc.id, data, ctype, ext)
-        ev = await hub.desk.add_evidence(inc.id, "photo", actor, path=stored.relpath, content_type=ctype,
-                                         size=stored.size, grid=inc.grid)
+        ev = await hub.desk.add_evidence(
+            inc.id, "photo", actor, path=stored.relpath, content_type=ctype, size=stored.size, grid=inc.grid
+        )
         out.append(ev.data)
     return out
 

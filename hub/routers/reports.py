@@ -18,9 +18,16 @@ PUBLIC_MAX_BODY = 6 * 1024 * 1024
 """Whole request of a resident's report: one photo and some text."""
 
 PUBLIC_STATES = {
-    State.NEW: "received", State.VERIFIED: "accepted", State.ASSIGNED: "in progress",
-    State.ACKNOWLEDGED: "in progress", State.ON_SITE: "in progress", State.REOPENED: "in progress",
-    State.RESOLVED: "resolved", State.CLOSED: "closed", State.DISMISSED: "not taken up", State.MERGED: "in progress",
+    State.NEW: "received",
+    State.VERIFIED: "accepted",
+    State.ASSIGNED: "in progress",
+    State.ACKNOWLEDGED: "in progress",
+    State.ON_SITE: "in progress",
+    State.REOPENED: "in progress",
+    State.RESOLVED: "resolved",
+    State.CLOSED: "closed",
+    State.DISMISSED: "not taken up",
+    State.MERGED: "in progress",
 }
 """What a resident is told about their case (no names, no internal steps)."""
 
@@ -46,9 +53,18 @@ async def worker_report(
     for p in photos:  # refuse before opening anything
         await files.read_photo(p, limit)
         await p.seek(0)
-    inc, _ = await hub.desk.create(category=category, severity=severity, title=text.splitlines()[0][:200],
-                                   description=text, source=Source.WORKER, actor=who.username, node=place,
-                                   lat=lat, lon=lon, initial=State.VERIFIED)
+    inc, _ = await hub.desk.create(
+        category=category,
+        severity=severity,
+        title=text.splitlines()[0][:200],
+        description=text,
+        source=Source.WORKER,
+        actor=who.username,
+        node=place,
+        lat=lat,
+        lon=lon,
+        initial=State.VERIFIED,
+    )
     added = await attach_photos(hub, inc, photos, who.username)
     return {"incident": inc.as_dict(), "photos": added}
 
@@ -68,24 +84,37 @@ async def public_report(
     """A resident's report (no login): rate-limited per address; answers a receipt to follow the case."""
     wait_s = hub.public_limiter.check(request.client.host if request.client else "?")
     if wait_s > 0:
-        return JSONResponse({"detail": "too many reports; try again later"}, status.HTTP_429_TOO_MANY_REQUESTS,
-                            headers={"Retry-After": str(max(1, round(wait_s)))})
+        return JSONResponse(
+            {"detail": "too many reports; try again later"},
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(max(1, round(wait_s)))},
+        )
     cfg = hub.settings.incidents
     if len(text) > cfg.public_text_max_chars:
         raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"text is over {cfg.public_text_max_chars} characters")
     checked = await files.read_photo(photo, cfg.photo_max_bytes) if photo is not None else None
     if node is not None and node not in hub.directory.nodes:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"node {node!r} does not exist")
-    inc, ev = await hub.desk.create(category=category, severity=Severity.P3, title=text.splitlines()[0][:200],
-                                    description=text, source=Source.RESIDENT, actor="public", node=node, lat=lat,
-                                    lon=lon, receipt=True, extra={"location": location})
+    inc, ev = await hub.desk.create(
+        category=category,
+        severity=Severity.P3,
+        title=text.splitlines()[0][:200],
+        description=text,
+        source=Source.RESIDENT,
+        actor="public",
+        node=node,
+        lat=lat,
+        lon=lon,
+        receipt=True,
+        extra={"location": location},
+    )
     if checked is not None:
         data, ctype, ext = checked
         stored = await files.save(hub.settings.data_dir, inc.id, data, ctype, ext)
-        await hub.desk.add_evidence(inc.id, "photo", "public", path=stored.relpath, content_type=ctype,
-                                    size=stored.size, grid=inc.grid)
-    return JSONResponse({"receipt": ev.data["receipt"], "status": PUBLIC_STATES[State.NEW]},
-                        status.HTTP_201_CREATED)
+        await hub.desk.add_evidence(
+            inc.id, "photo", "public", path=stored.relpath, content_type=ctype, size=stored.size, grid=inc.grid
+        )
+    return JSONResponse({"receipt": ev.data["receipt"], "status": PUBLIC_STATES[State.NEW]}, status.HTTP_201_CREATED)
 
 
 @router.get("/api/public/reports/{receipt}")
@@ -93,8 +122,11 @@ async def public_report_status(receipt: str, request: Request, hub: HubDep) -> J
     """Where a resident's case stands, by its receipt number."""
     wait_s = hub.public_limiter.check("status:" + (request.client.host if request.client else "?"))
     if wait_s > 0:
-        return JSONResponse({"detail": "too many requests"}, status.HTTP_429_TOO_MANY_REQUESTS,
-                            headers={"Retry-After": str(max(1, round(wait_s)))})
+        return JSONResponse(
+            {"detail": "too many requests"},
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(max(1, round(wait_s)))},
+        )
     inc = await hub.desk.by_receipt(receipt[:32])
     body: dict[str, Any] = {"receipt": receipt, "status": PUBLIC_STATES[inc.state], "updated_at": inc.updated_at}
     if inc.state in (State.RESOLVED, State.CLOSED) and inc.feedback:

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from hub.bus import EventBus
-from hub.eventlog import EventLog, LogClosed, metadata
+from hub.eventlog import EventDraft, EventLog, LogClosed, metadata
 from hub.events import EventFilter
 from tests.conftest import require_postgres
 
@@ -91,13 +91,13 @@ async def test_op_and_event_commit_together_or_not_at_all(url: str) -> None:
             await conn.execute(counters.insert(), {"name": "x", "value": 0})
 
         def bump(expect: int) -> Any:
-            async def op(conn: AsyncConnection) -> dict[str, Any]:
+            async def op(conn: AsyncConnection, draft: EventDraft) -> None:
                 r = await conn.execute(
                     counters.update().where(counters.c.name == "x", counters.c.value == expect).values(value=expect + 1)
                 )
                 if r.rowcount != 1:
                     raise ValueError(f"version {expect} is stale")
-                return {"value": expect + 1}
+                draft.data["value"] = expect + 1
 
             return op
 

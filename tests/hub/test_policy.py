@@ -14,7 +14,13 @@ from hub.config import Role
 from hub.policy import POLICY, PUBLIC
 from tests.hub.conftest import RunningHub
 
-PATH_VALUES = {"node_id": "g1", "camera_id": "cam-g1", "incident_id": "1", "evidence_id": "1", "receipt": "R-AAAAA-BBBBB"}
+PATH_VALUES = {
+    "node_id": "g1",
+    "camera_id": "cam-g1",
+    "incident_id": "1",
+    "evidence_id": "1",
+    "receipt": "R-AAAAA-BBBBB",
+}
 
 
 def declared_routes(app: Any) -> list[tuple[str, str]]:

@@ -1,0 +1,200 @@
+"""The incident desk: the closed loop, CAS, roles, assignment, escalation, intake from alerts."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from alerts.incident_model import Severity, Source, State
+from alerts.incidents import Assignee, Conflict, Forbidden, Invalid, NotFound
+from tests.alerts.desk_fixtures import DeskRig, desk_rig, principal
+
+CAMERAS = [{"id": "cam-g1", "url": "synthetic://street", "grid": "g1", "property": "p1"}]
+
+
+@pytest.fixture
+async def rig(tmp_path: Path):  # type: ignore[no-untyped-def]
+    async with desk_rig(tmp_path, cameras=CAMERAS) as r:
+        yield r
+
+
+async def open_one(rig: DeskRig, severity: Severity = Severity.P2, node: str = "p1"):  # type: ignore[no-untyped-def]
+    inc, _ = await rig.desk.create(
+        category="fire", severity=severity, title="smoke", source=Source.MANUAL, actor="dispatcher", node=node
+    )
+    return inc
+
+
+async def test_full_loop_with_history(rig: DeskRig) -> None:
+    s = rig.settings
+    disp, w1 = principal(s, "dispatcher"), principal(s, "worker1")
+    inc = await open_one(rig)
+    assert (inc.state, inc.version, inc.grid, inc.path) == (State.NEW, 1, "g1", ["d", "s1", "c1", "g1", "p1"])
+    inc, _ = await rig.desk.transition(inc.id, State.VERIFIED, 1, disp)
+    inc, ev = await rig.desk.transition(inc.id, State.ASSIGNED, 2, disp, assignee=Assignee(grid="g1"))
+    assert ev.data["notify"] == ["worker1"]  # worker2 serves g2; g1's on-duty worker is told
+    inc, _ = await rig.desk.transition(inc.id, State.ACKNOWLEDGED, 3, w1)
+    inc, _ = await rig.desk.transition(inc.id, State.ON_SITE, 4, w1)
+    with pytest.raises(Invalid, match="feedback note"):
+        await rig.desk.transition(inc.id, State.RESOLVED, 5, w1)
+    inc, _ = await rig.desk.transition(inc.id, State.RESOLVED, 5, w1, note="extinguished, photos attached")
+    with pytest.raises(Forbidden, match="dispatcher"):
+        await rig.desk.transition(inc.id, State.CLOSED, 6, w1)
+    inc, _ = await rig.desk.transition(inc.id, State.CLOSED, 6, disp)
+    assert (inc.state, inc.version, inc.feedback) == (State.CLOSED, 7, "extinguished, photos attached")
+    history = await rig.desk.history(inc.id)
+    assert [e.type for e in history] == [
+        "incident.created",
+        "incident.verified",
+        "incident.assigned",
+        "incident.acknowledged",
+        "incident.on_site",
+        "incident.resolved",
+        "incident.closed",
+    ]
+    assert [e.actor for e in history][3:6] == ["worker1"] * 3
+
+
+async def test_illegal_and_stale_transitions_name_what_is_allowed(rig: DeskRig) -> None:
+    disp = principal(rig.settings, "dispatcher")
+    inc = await open_one(rig)
+    with pytest.raises(Conflict) as info:
+        await rig.desk.transition(inc.id, State.CLOSED, 1, disp)
+    assert info.value.extra["allowed"] == ["assigned", "dismissed", "merged", "verified"]
+    await rig.desk.transition(inc.id, State.VERIFIED, 1, disp)
+    with pytest.raises(Conflict) as info:
+        await rig.desk.transition(inc.id, State.DISMISSED, 1, disp)
+    assert info.value.extra["current_version"] == 2
+    with pytest.raises(NotFound):
+        await rig.desk.transition(9999, State.VERIFIED, 1, disp)
+    assert [e.type for e in await rig.desk.history(inc.id)] == ["incident.created", "incident.verified"]
+
+
+async def test_concurrent_transitions_one_wins(rig: DeskRig) -> None:
+    disp = principal(rig.settings, "dispatcher")
+    inc = await open_one(rig)
+    results = await asyncio.gather(
+        *(rig.desk.transition(inc.id, State.VERIFIED, 1, disp) for _ in range(10)), return_exceptions=True
+    )
+    assert sum(not isinstance(r, BaseException) for r in results) == 1
+    assert all(isinstance(r, Conflict) for r in results if isinstance(r, BaseException))
+    assert (await rig.desk.get(inc.id)).version == 2
+
+
+async def test_worker_acts_only_on_their_own(rig: DeskRig) -> None:
+    s = rig.settings
+    disp, w1, w2, viewer = (principal(s, u) for u in ("dispatcher", "worker1", "worker2", "viewer"))
+    inc = await open_one(rig)
+    with pytest.raises(NotFound):  # not their grid: they do not even see it
+        await rig.desk.transition(inc.id, State.VERIFIED, 1, w2)
+    with pytest.raises(Forbidden):
+        await rig.desk.transition(inc.id, State.VERIFIED, 1, w1)
+    await rig.desk.transition(inc.id, State.ASSIGNED, 1, disp, assignee=Assignee(person="worker2"))
+    with pytest.raises(Forbidden, match="assigned worker"):
+        await rig.desk.transition(inc.id, State.ACKNOWLEDGED, 2, w1)
+    with pytest.raises(Forbidden):
+        await rig.desk.transition(inc.id, State.DISMISSED, 2, viewer)
+    inc, _ = await rig.desk.transition(inc.id, State.ACKNOWLEDGED, 2, w2)
+    assert inc.state is State.ACKNOWLEDGED
+    assert rig.desk.allowed_for(inc, w2) == ["on_site", "resolved"]
+
+
+async def test_assignment_validation_and_suggestions(rig: DeskRig) -> None:
+    disp = principal(rig.settings, "dispatcher")
+    inc = await open_one(rig)
+    for bad in (None, Assignee(), Assignee(person="worker1", grid="g1"), Assignee(person="ghost"), Assignee(grid="c1")):
+        with pytest.raises(Invalid):
+            await rig.desk.transition(inc.id, State.ASSIGNED, 1, disp, assignee=bad)
+    # g1's on-duty worker first, then the neighbouring grid g2 (its worker is off duty: not suggested).
+    assert [p["id"] for p in rig.desk.suggestions(inc)] == ["worker1"]
+
+
+async def test_merge_and_reopen_window(rig: DeskRig) -> None:
+    disp = principal(rig.settings, "dispatcher")
+    a, b = await open_one(rig), await open_one(rig)
+    with pytest.raises(Invalid):
+        await rig.desk.transition(a.id, State.MERGED, 1, disp, merge_into=a.id)
+    a, _ = await rig.desk.transition(a.id, State.MERGED, 1, disp, merge_into=b.id)
+    assert (a.state, a.merged_into) == (State.MERGED, b.id)
+    b, _ = await rig.desk.transition(b.id, State.ASSIGNED, 1, disp, assignee=Assignee(person="worker1"))
+    b, _ = await rig.desk.transition(b.id, State.ACKNOWLEDGED, 2, disp)
+    b, _ = await rig.desk.transition(b.id, State.RESOLVED, 3, disp, note="done")
+    b, _ = await rig.desk.transition(b.id, State.CLOSED, 4, disp)
+    rig.clock.advance(rig.settings.incidents.reopen_window_s + 1)
+    with pytest.raises(Conflict, match="reopen window"):
+        await rig.desk.transition(b.id, State.REOPENED, 5, disp)
+
+
+async def test_missed_deadlines_climb_the_tree_once_each(rig: DeskRig) -> None:
+    disp, w1 = principal(rig.settings, "dispatcher"), principal(rig.settings, "worker1")
+    dl = rig.settings.incidents.deadlines["P1"]
+    inc = await open_one(rig, Severity.P1)
+    await rig.desk.transition(inc.id, State.ASSIGNED, 1, disp, assignee=Assignee(person="worker1"))
+    rig.clock.advance(dl.ack_s - 1)
+    assert await rig.scheduler.fire_due() == 0
+    rig.clock.advance(2)
+    assert await rig.scheduler.fire_due() == 1
+    assert await rig.scheduler.fire_due() == 0  # exactly once
+    inc = await rig.desk.get(inc.id)
+    assert inc.responsible == "c1"
+    esc = [e for e in await rig.desk.history(inc.id) if e.type == "incident.escalated"]
+    assert esc[0].data | {"due_at": 0, "deadline_id": 0} == {
+        "deadline": "ack",
+        "deadline_id": 0,
+        "from": "g1",
+        "to": "c1",
+        "level": "community",
+        "leader": "comm-lead",
+        "notify": ["comm-lead"],
+        "due_at": 0,
+    }
+    rig.clock.advance(dl.ack_s + 1)
+    assert await rig.scheduler.fire_due() == 1
+    assert (await rig.desk.get(inc.id)).responsible == "s1"
+    # Acknowledging stops the acknowledge deadline: no more ack escalations, ever.
+    await rig.desk.transition(inc.id, State.ACKNOWLEDGED, 2, w1)
+    rig.clock.advance(dl.ack_s * 10)
+    await rig.scheduler.fire_due()
+    fired_kinds = [e.data["deadline"] for e in await rig.desk.history(inc.id) if e.type == "incident.escalated"]
+    assert fired_kinds.count("ack") == 2 and "arrive" in fired_kinds
+
+
+async def test_scheduler_loop_fires_when_time_moves(rig: DeskRig) -> None:
+    disp = principal(rig.settings, "dispatcher")
+    inc = await open_one(rig, Severity.P1)
+    task = asyncio.create_task(rig.scheduler.run())
+    try:
+        await rig.desk.transition(inc.id, State.ASSIGNED, 1, disp, assignee=Assignee(grid="g1"))
+        rig.clock.advance(rig.settings.incidents.deadlines["P1"].ack_s + 1)
+        async with asyncio.timeout(10):
+            while rig.scheduler.fired < 1:
+                await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.wait([task])
+    assert (await rig.desk.get(inc.id)).responsible == "c1"
+
+
+async def test_alerts_fold_into_one_open_incident(rig: DeskRig) -> None:
+    alert = {"camera": "cam-g1", "zone": "gate", "kind": "intrusion", "score": 0.9}
+    evs = await asyncio.gather(*(rig.desk.on_alert({**alert, "alert_id": f"a{i}"}) for i in range(20)))
+    created = [e for e in evs if e.type == "incident.created"]
+    assert len(created) == 1 and sum(e.type == "incident.folded" for e in evs) == 19
+    inc = (await rig.desk.find())[0]
+    assert (inc.count, inc.state, inc.severity, inc.grid, inc.camera, inc.zone) == (
+        20,
+        State.NEW,
+        Severity.P2,
+        "g1",
+        "cam-g1",
+        "gate",
+    )
+    await rig.desk.on_alert({**alert, "kind": "loitering"})
+    assert len(await rig.desk.find()) == 2
+    # Once dismissed, the next alert opens a new incident.
+    await rig.desk.transition(inc.id, State.DISMISSED, 1, principal(rig.settings, "dispatcher"))
+    ev = await rig.desk.on_alert(alert)
+    assert ev.type == "incident.created"
+    assert len(await rig.desk.find()) == 3
