@@ -478,15 +478,15 @@ class IncidentDesk:
         merge_into: int | None = None,
     ) -> tuple[Incident, Event]:
         """Move an incident, compare-and-set on ``version``; refusals raise a :class:`DeskError`."""
-        current = await self.get(incident_id)  # for the event's grid and early, cheap refusals
-        if not self.can_see(current, who):
-            raise NotFound(f"no incident {incident_id}")
         self._check_args(to, note, assignee, merge_into)
         now = self.clock.now()
-        dl = self.config.deadlines[current.severity.value]
+        result: list[Incident] = []
 
         async def op(conn: AsyncConnection, draft: EventDraft) -> None:
             inc = await _load(conn, incident_id)
+            if not self.can_see(inc, who):
+                raise NotFound(f"no incident {incident_id}")
+            draft.grid = inc.grid
             if inc.version != version:
                 raise Conflict(
                     f"stale version {version}; the incident is at version {inc.version}",
@@ -507,6 +507,7 @@ class IncidentDesk:
                 and (inc.closed_at is None or now - inc.closed_at > self.config.reopen_window_s)
             ):
                 raise Conflict("the reopen window has passed", state=inc.state.value, allowed=[])
+            dl = self.config.deadlines[inc.severity.value]
             values: dict[str, Any] = {"state": to.value, "version": inc.version + 1, "updated_at": now}
             data: dict[str, Any] = {"from": inc.state.value, "to": to.value, "version": inc.version + 1}
             if note:
@@ -527,7 +528,6 @@ class IncidentDesk:
                 await _cancel(conn, incident_id, ("arrive",), now)
             elif to is State.RESOLVED:
                 values["feedback"] = note
-                await _cancel(conn, incident_id, ("ack", "arrive", "resolve"), now)
             elif to is State.MERGED:
                 assert merge_into is not None
                 if merge_into == incident_id:
@@ -543,10 +543,9 @@ class IncidentDesk:
                 data["merged_into"] = merge_into
             if to in (State.CLOSED, State.DISMISSED, State.MERGED):
                 values["open_fold_key"] = None
-                await _cancel(conn, incident_id, ("ack", "arrive", "resolve"), now)
             if to is State.CLOSED:
                 values["closed_at"] = now
-            if to is State.REOPENED:
+            if to in (State.RESOLVED, State.CLOSED, State.DISMISSED, State.MERGED, State.REOPENED):
                 await _cancel(conn, incident_id, ("ack", "arrive", "resolve"), now)
             r = await conn.execute(
                 incidents_table.update()
@@ -556,10 +555,14 @@ class IncidentDesk:
             if r.rowcount != 1:
                 raise Conflict("stale version", current_version=inc.version + 1)
             draft.data = data
+            for key, value in values.items():
+                if key != "open_fold_key":
+                    setattr(inc, key, State(value) if key == "state" else value)
+            result.append(inc)
 
-        ev = await self.log.append(EVENT_TYPES[to], subject_of(incident_id), who.username, grid=current.grid, op=op)
+        ev = await self.log.append(EVENT_TYPES[to], subject_of(incident_id), who.username, op=op)
         self._wake_scheduler()
-        return await self.get(incident_id), ev
+        return result[0], ev
 
     def _check_args(self, to: State, note: str | None, assignee: Assignee | None, merge_into: int | None) -> None:
         if to is State.RESOLVED and not (note and note.strip()):

@@ -126,8 +126,10 @@ class EventLog:
         if self.is_sqlite:
             # Writes take the lock at BEGIN; reads get their own engine with plain deferred BEGIN.
             _sqlite_tuning(self.engine, begin="BEGIN IMMEDIATE")
-            self.read_engine = create_async_engine(self.url)
-            _sqlite_tuning(self.read_engine, begin="BEGIN")
+            # Reads run in the driver's autocommit mode: each SELECT sees the latest commit,
+            # with no BEGIN/ROLLBACK round trips to the driver thread.
+            self.read_engine = create_async_engine(self.url, pool_reset_on_return=None)
+            _sqlite_tuning(self.read_engine, begin=None)
         else:
             self.read_engine = self.engine
         async with self.engine.begin() as conn:
@@ -231,7 +233,11 @@ class EventLog:
         async with self.engine.begin() as conn:
             if not self.is_sqlite:
                 await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_APPEND_LOCK})
-            next_id = await _max_id(conn) + 1
+            if self.is_sqlite:
+                # One SQLite file has one writer (this one, under BEGIN IMMEDIATE): no need to ask.
+                next_id = self._last_id + 1
+            else:
+                next_id = await _max_id(conn) + 1
             rows: list[dict[str, Any]] = []
             now = time.time()
             for p in batch:
@@ -285,7 +291,7 @@ def _safe_url(url: str) -> str:
     return sa.make_url(url).render_as_string(hide_password=True)
 
 
-def _sqlite_tuning(engine: AsyncEngine, begin: str) -> None:
+def _sqlite_tuning(engine: AsyncEngine, begin: str | None) -> None:
     """WAL, durable commits, and transactions that SQLAlchemy controls (so savepoints work)."""
 
     @sa_event.listens_for(engine.sync_engine, "connect")
@@ -297,6 +303,9 @@ def _sqlite_tuning(engine: AsyncEngine, begin: str) -> None:
         cur.execute("PRAGMA synchronous=FULL")
         cur.execute("PRAGMA busy_timeout=10000")
         cur.close()
+
+    if begin is None:
+        return
 
     @sa_event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:

@@ -19,30 +19,20 @@ import multiprocessing as mp
 import os
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
 
-SECRET = "bench-secret-0123456789abcdefghijklmnopqrstuvwxyz"
-PASSWORD = "bench-password"
+from loadgen import RawHttp, login, pct, proc_cpu_s, start_hub, wait_http  # noqa: E402
+
 FLUSH_S = 0.020
 """The hub's default ``server.ws_flush_ms``; the bare floor frames its messages the same way."""
-
-
-def pct(values: list[float], q: float) -> float:
-    """The q-quantile (0..1) of values, nearest rank."""
-    if not values:
-        return float("nan")
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
 # ---------------------------------------------------------------- 1. appends in process
@@ -94,97 +84,6 @@ async def hub_log_rate(path: Path, seconds: float, in_flight: int) -> float:
 
 
 # ---------------------------------------------------------------- a real hub process
-
-
-def proc_cpu_s(pid: int) -> float:
-    """User+system CPU seconds a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def start_hub(tmp: Path, port: int, queue_events: int) -> subprocess.Popen[bytes]:
-    from argon2 import PasswordHasher
-
-    cfg = tmp / "bench.yaml"
-    h = PasswordHasher().hash(PASSWORD)
-    cfg.write_text(
-        yaml.safe_dump(
-            {
-                "server": {"ws_queue_events": queue_events},
-                "users": [{"username": "bench", "roles": ["dispatcher"], "password_hash": h}],
-            }
-        )
-    )
-    env = {**os.environ, "SKYHUB_SECRET": SECRET}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "hub",
-            "run",
-            "--config",
-            str(cfg),
-            "--port",
-            str(port),
-            "--data",
-            str(tmp / "data"),
-            "--log-level",
-            "warning",
-        ],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-async def wait_http(url: str) -> None:
-    import httpx
-
-    async with httpx.AsyncClient() as c:
-        for _ in range(300):
-            try:
-                if (await c.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
-async def login(base: str) -> str:
-    import httpx
-
-    async with httpx.AsyncClient(base_url=base) as c:
-        r = await c.post("/api/auth/login", json={"username": "bench", "password": PASSWORD})
-        r.raise_for_status()
-        return str(r.json()["access_token"])
-
-
-class RawHttp:
-    """A minimal HTTP/1.1 keep-alive client: the load generator must cost far less than the hub."""
-
-    def __init__(self, host: str, port: int, token: str) -> None:
-        self.host, self.port, self.token = host, port, token
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def post_json(self, path: str, body: bytes) -> int:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nAuthorization: Bearer {self.token}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        self.writer.write(head.encode() + body)
-        status_line = await self.reader.readline()
-        length = 0
-        while (line := await self.reader.readline()) not in (b"\r\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":")[1])
-        await self.reader.readexactly(length)
-        return int(status_line.split()[1])
 
 
 def _http_appender(port: int, token: str, seconds: float, concurrency: int, rate: float, out: Any) -> None:
