@@ -15,7 +15,7 @@ from hub.config import Settings
 from hub.deps import authorize
 from hub.metrics import build_registry
 from hub.policy import unpoliced
-from hub.routers import auth, cameras, directory, events, incidents, ops, reports, web
+from hub.routers import auth, cameras, directory, events, incidents, instructions, ops, reports, web, worker
 from hub.services import Hub
 
 
@@ -46,7 +46,7 @@ def create_app(settings: Settings, secret: str | None = None, clock: Clock | Non
     app.state.hub = hub
     app.state.registry = build_registry(hub)
     app.add_exception_handler(DeskError, _desk_error)
-    for module in (ops, auth, directory, events, incidents, reports, cameras, web):
+    for module in (ops, auth, directory, events, incidents, reports, instructions, worker, cameras, web):
         app.include_router(module.router)
     app.mount("/web", StaticFiles(directory=web.WEB_DIR), name="web")
     missing = unpoliced(app.routes)

@@ -58,7 +58,7 @@ class Subscription:
 
     def close(self) -> None:
         """Stop receiving; idempotent."""
-        self._bus._subs.discard(self)
+        self._bus._unsubscribe(self)
 
 
 class EventBus:
@@ -66,21 +66,47 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subs: set[Subscription] = set()
+        # Subscribers of a few exact types (thousands of worker channels) are indexed by type,
+        # so a burst of other events costs them nothing.
+        self._typed: dict[str, set[Subscription]] = {}
+        self._types_of: dict[Subscription, frozenset[str]] = {}
         self.drops = 0
         """Subscriptions that overflowed (each one resyncs from the log)."""
 
-    def subscribe(self, maxsize: int, name: str = "?") -> Subscription:
-        """A new bounded subscription; close it when done."""
+    def subscribe(self, maxsize: int, name: str = "?", types: Iterable[str] | None = None) -> Subscription:
+        """A new bounded subscription to every event, or only to the exact ``types``; close it when done."""
         sub = Subscription(self, maxsize, name)
-        self._subs.add(sub)
+        if types is None:
+            self._subs.add(sub)
+        else:
+            self._types_of[sub] = frozenset(types)
+            for t in self._types_of[sub]:
+                self._typed.setdefault(t, set()).add(sub)
         return sub
 
+    def _unsubscribe(self, sub: Subscription) -> None:
+        self._subs.discard(sub)
+        for t in self._types_of.pop(sub, ()):
+            subs = self._typed.get(t)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._typed[t]
+
     def publish(self, events: list[Event]) -> None:
-        """Hand committed events to every subscriber; never blocks."""
+        """Hand committed events to every interested subscriber, in order; never blocks."""
         for sub in list(self._subs):
             sub._push(events)
+        if not self._typed:
+            return
+        per_sub: dict[Subscription, list[Event]] = {}
+        for ev in events:
+            for sub in self._typed.get(ev.type, ()):
+                per_sub.setdefault(sub, []).append(ev)
+        for sub, evs in per_sub.items():
+            sub._push(evs)
 
     @property
     def subscriber_count(self) -> int:
         """How many live subscriptions exist."""
-        return len(self._subs)
+        return len(self._subs) + len(self._types_of)

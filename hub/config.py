@@ -245,6 +245,77 @@ class IncidentsConfig(Strict):
         return self
 
 
+class InstructionsConfig(Strict):
+    """Broadcast instructions: limits and follow-up."""
+
+    text_max_chars: int = Field(2000, ge=10, le=20_000, description="Longest instruction or reply text.")
+    attachment_max_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024, description="Largest attachment (image or voice note)."
+    )
+    max_reply_options: int = Field(8, ge=0, le=32, description="Most canned reply options per instruction.")
+    escalate_after_s: float = Field(
+        300.0, gt=0, le=7 * 86400, description="After the acknowledge deadline, when grid leaders are told."
+    )
+    progress_interval_ms: float = Field(
+        500.0, ge=10, le=60_000, description="Least time between two progress events of one instruction."
+    )
+
+
+class IceServerConfig(Strict):
+    """A STUN or TURN server offered to peers (none by default: nothing public is contacted)."""
+
+    urls: list[str] = Field(
+        min_length=1, description="stun:host:port, turn:host:port?transport=udp|tcp or turns:host:port."
+    )
+    username: str | None = Field(None, max_length=256, description="TURN username.")
+    credential_env: str | None = Field(
+        None, pattern=r"^[A-Z_][A-Z0-9_]*$", description="Environment variable holding the TURN password."
+    )
+
+    @model_validator(mode="after")
+    def _schemes(self) -> IceServerConfig:
+        for url in self.urls:
+            if not url.startswith(("stun:", "stuns:", "turn:", "turns:")):
+                raise ValueError(f"{url!r} is not a stun:, stuns:, turn: or turns: URL")
+        return self
+
+
+class CallsConfig(Strict):
+    """Live video (WHEP), one-to-one calls and briefings over WebRTC."""
+
+    max_viewers_per_camera: int = Field(
+        32, ge=1, le=10_000, description="WHEP viewers one camera serves at once; more get 503 with Retry-After."
+    )
+    max_sessions: int = Field(
+        400, ge=1, le=100_000, description="Peer connections the hub holds at once (viewers, calls, briefings)."
+    )
+    ice_servers: list[IceServerConfig] = Field(
+        default_factory=list, description="Optional STUN/TURN servers; empty means host candidates only."
+    )
+    connect_timeout_s: float = Field(
+        15.0, ge=1, le=300, description="A peer that has not connected this long after its offer is dropped."
+    )
+    peer_timeout_s: float = Field(
+        3.0,
+        ge=0.5,
+        le=60,
+        description="A connected peer silent this long (no RTP, RTCP or DTLS) has vanished and is released.",
+    )
+    ring_timeout_s: float = Field(45.0, ge=1, le=600, description="How long a call rings before it is missed.")
+    viewer_queue_packets: int = Field(
+        240, ge=8, le=10_000, description="Per-viewer packet queue; a slower viewer skips to the next keyframe."
+    )
+    video_bitrate_bps: int = Field(
+        600_000, ge=50_000, le=20_000_000, description="Bitrate of video the hub encodes (calls, briefings)."
+    )
+    video_width: int = Field(640, ge=96, le=3840, description="Width of video the hub encodes, in pixels (even).")
+    video_height: int = Field(360, ge=96, le=2160, description="Height of video the hub encodes, in pixels (even).")
+    video_fps: float = Field(15.0, gt=0, le=60, description="Most frames per second the hub encodes.")
+    keyframe_interval_s: float = Field(
+        2.0, gt=0, le=30, description="Keyframe spacing of video the hub encodes (late joiners start there)."
+    )
+
+
 class Settings(Strict):
     """The whole configuration of a hub."""
 
@@ -256,6 +327,10 @@ class Settings(Strict):
     directory: DirectoryConfig = Field(default_factory=DirectoryConfig, description="District tree and people.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras to ingest.")
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig, description="The incident desk.")
+    calls: CallsConfig = Field(default_factory=CallsConfig, description="Live video, calls and briefings.")
+    instructions: InstructionsConfig = Field(
+        default_factory=InstructionsConfig, description="Broadcast instructions to people in the field."
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> Settings:

@@ -54,7 +54,12 @@ async def read_photo(upload: UploadFile, max_bytes: int) -> tuple[bytes, str, st
 
 async def save(data_dir: Path, incident_id: int, data: bytes, content_type: str, ext: str) -> StoredFile:
     """Write evidence under ``data_dir/evidence/<incident>/`` (in a thread; never on the loop)."""
-    rel = Path("evidence") / str(incident_id) / f"{uuid.uuid4().hex}.{ext}"
+    return await save_file(data_dir, Path("evidence") / str(incident_id), data, content_type, ext)
+
+
+async def save_file(data_dir: Path, folder: Path, data: bytes, content_type: str, ext: str) -> StoredFile:
+    """Write a file under ``data_dir/folder`` with a fresh name, atomically, in a thread."""
+    rel = folder / f"{uuid.uuid4().hex}.{ext}"
 
     def write() -> None:
         path = data_dir / rel

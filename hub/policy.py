@@ -52,6 +52,17 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/api/reports"): STAFF | {Role.WORKER},
     ("POST", "/api/public/reports"): PUBLIC,
     ("GET", "/api/public/reports/{receipt}"): PUBLIC,
+    # Instructions (a non-staff caller sees only what is addressed to them).
+    ("POST", "/api/instructions"): STAFF,
+    ("GET", "/api/instructions"): STAFF,
+    ("GET", "/api/instructions/{instruction_id}"): ALL,
+    ("POST", "/api/instructions/{instruction_id}/ack"): ALL,
+    ("POST", "/api/instructions/{instruction_id}/resend"): STAFF,
+    ("POST", "/api/instructions/{instruction_id}/cancel"): STAFF,
+    ("POST", "/api/instructions/{instruction_id}/amend"): STAFF,
+    ("POST", "/api/attachments"): STAFF,
+    ("GET", "/api/attachments/{attachment_id}"): ALL,
+    ("WS", "/ws/worker"): ALL,
     # Cameras (workers: their grids only).
     ("GET", "/api/cameras"): ALL,
     ("GET", "/api/cameras/{camera_id}"): ALL,

@@ -17,6 +17,7 @@ from hub.bus import EventBus
 from hub.config import Settings
 from hub.directory import Directory
 from hub.eventlog import EventLog
+from hub.instructions import InstructionDesk
 from hub.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ class Hub:
         self.desk = IncidentDesk(self.log, self.directory, settings.incidents, clock)
         self.deadlines = DeadlineScheduler(self.desk)
         self.public_limiter = RateLimiter(settings.incidents.public_rate_per_min)
+        self.instructions = InstructionDesk(self.log, self.directory, settings, clock)
         self.feeds = FeedStats()
         self.closing = asyncio.Event()
         """Set when shutdown begins; feeds close themselves on it."""
@@ -64,6 +66,7 @@ class Hub:
         async with asyncio.TaskGroup() as tg:
             self.log.start(tg)
             deadlines = tg.create_task(self.deadlines.run(), name="deadlines")
+            follow_up = tg.create_task(self.instructions.run(), name="instructions")
             await self._start_cameras()
             await self.log.append("hub.started", "hub", data={"cameras": len(self.settings.cameras)})
             try:
@@ -72,6 +75,7 @@ class Hub:
                 logger.info("hub: shutting down (%.1f s budget per stage)", timeout_s)
                 self.closing.set()
                 deadlines.cancel()
+                follow_up.cancel()
                 if self.cameras is not None:
                     try:
                         async with asyncio.timeout(timeout_s):

@@ -20,6 +20,8 @@ PATH_VALUES = {
     "incident_id": "1",
     "evidence_id": "1",
     "receipt": "R-AAAAA-BBBBB",
+    "instruction_id": "1",
+    "attachment_id": "1",
 }
 
 

@@ -1,0 +1,199 @@
+"""Instructions over HTTP: send, follow progress, acknowledge, re-send, amend, cancel, attachments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, File, HTTPException, UploadFile, status
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts.incidents import Forbidden, NotFound
+from hub import evidence as files
+from hub.auth import Principal
+from hub.config import Role
+from hub.deps import CallerDep, HubDep
+from hub.instruction_model import Priority, ReceiptState, Targets
+from hub.instructions import attachments_table, instructions_table
+
+router = APIRouter(tags=["instructions"])
+
+STAFF_ROLES = {Role.ADMIN, Role.DISPATCHER, Role.COORDINATOR}
+
+
+class TargetsIn(BaseModel):
+    """People, roles and nodes of the tree; the union of all of them."""
+
+    model_config = ConfigDict(extra="forbid")
+    people: list[str] = Field(default_factory=list, max_length=10_000)
+    roles: list[str] = Field(default_factory=list, max_length=16)
+    nodes: list[str] = Field(default_factory=list, max_length=1000)
+    on_duty_only: bool = False
+
+
+class InstructionIn(BaseModel):
+    """``POST /api/instructions``."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, description="The instruction.")
+    priority: Priority = Priority.ROUTINE
+    targets: TargetsIn
+    deadline_s: float | None = Field(None, gt=0, le=7 * 86400, description="Acknowledge within this time.")
+    reply_options: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list)
+    attachments: list[int] = Field(default_factory=list, max_length=4, description="Ids from POST /api/attachments.")
+
+
+class AckIn(BaseModel):
+    """``POST /api/instructions/{id}/ack``: confirm, or reply with an option or text."""
+
+    model_config = ConfigDict(extra="forbid")
+    reply: str | None = Field(None, max_length=4000)
+
+
+class AmendIn(BaseModel):
+    """``POST /api/instructions/{id}/amend``."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1)
+
+
+def _is_staff(who: Principal) -> bool:
+    return bool(who.roles & STAFF_ROLES)
+
+
+def _check_text(hub: Any, text: str) -> None:
+    limit = hub.settings.instructions.text_max_chars
+    if len(text) > limit:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"text is over {limit} characters")
+
+
+@router.post("/api/instructions", status_code=status.HTTP_201_CREATED)
+async def send_instruction(body: InstructionIn, hub: HubDep, who: CallerDep) -> dict[str, Any]:
+    """Resolve the targets, freeze the recipient list and send."""
+    _check_text(hub, body.text)
+    if not body.text.strip():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "text is empty")
+    if len(body.reply_options) > hub.settings.instructions.max_reply_options:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "too many reply options")
+    t = body.targets
+    inst, ev, unreachable = await hub.instructions.send(
+        text=body.text,
+        priority=body.priority,
+        targets=Targets(tuple(t.people), tuple(t.roles), tuple(t.nodes), t.on_duty_only),
+        who=who,
+        deadline_s=body.deadline_s,
+        reply_options=body.reply_options,
+        attachments=body.attachments,
+    )
+    return {"instruction": inst.as_dict(), "event": ev.id, "unreachable": unreachable}
+
+
+@router.get("/api/instructions")
+async def list_instructions(hub: HubDep, who: CallerDep, limit: int = 50) -> list[dict[str, Any]]:
+    """The most recent instructions, newest first."""
+    t = instructions_table
+    assert hub.log.read_engine is not None
+    async with hub.log.read_engine.connect() as conn:
+        rows = (
+            (await conn.execute(sa.select(t.c.id).order_by(t.c.id.desc()).limit(min(max(limit, 1), 500))))
+            .scalars()
+            .all()
+        )
+    return [(await hub.instructions.get(i)).as_dict() for i in rows]
+
+
+@router.get("/api/instructions/{instruction_id}")
+async def get_instruction(instruction_id: int, hub: HubDep, who: CallerDep) -> dict[str, Any]:
+    """The instruction with every receipt, counts per state and per node, and who has not confirmed."""
+    desk = hub.instructions
+    inst = await desk.get(instruction_id)
+    receipts = await desk.receipts(instruction_id)
+    if not _is_staff(who):
+        mine = [r for r in receipts if r["person"] == who.person]
+        if not mine:
+            raise NotFound(f"no instruction {instruction_id}")
+        return {"instruction": inst.as_dict(), "receipts": mine}
+    unacked = [r["person"] for r in receipts if r["state"] not in ("acknowledged", "replied")]
+    return {"instruction": inst.as_dict(), "receipts": receipts, **desk.progress(receipts), "unacknowledged": unacked}
+
+
+@router.post("/api/instructions/{instruction_id}/ack")
+async def acknowledge(instruction_id: int, hub: HubDep, who: CallerDep, body: AckIn | None = None) -> dict[str, Any]:
+    """Confirm (or reply to) an instruction addressed to you; repeating it changes nothing."""
+    reply = body.reply if body else None
+    step = ReceiptState.REPLIED if reply else ReceiptState.ACKNOWLEDGED
+    state = await hub.instructions.receipt(instruction_id, who.person, step, reply)
+    return {"instruction": instruction_id, "person": who.person, "state": state.value}
+
+
+@router.post("/api/instructions/{instruction_id}/resend")
+async def resend(instruction_id: int, hub: HubDep, who: CallerDep) -> dict[str, Any]:
+    """Notify everyone who has not confirmed yet, again."""
+    ev = await hub.instructions.resend(instruction_id, who)
+    return {"renotified": ev.data["persons"] if ev else []}
+
+
+@router.post("/api/instructions/{instruction_id}/cancel")
+async def cancel(instruction_id: int, hub: HubDep, who: CallerDep) -> dict[str, Any]:
+    """Cancel: recipients are told; no more receipts are taken."""
+    ev = await hub.instructions.cancel(instruction_id, who)
+    return {"event": ev.id}
+
+
+@router.post("/api/instructions/{instruction_id}/amend")
+async def amend(instruction_id: int, body: AmendIn, hub: HubDep, who: CallerDep) -> dict[str, Any]:
+    """Change the text; everyone who had the instruction gets the amendment."""
+    _check_text(hub, body.text)
+    ev = await hub.instructions.amend(instruction_id, body.text, who)
+    return {"event": ev.id, "amendments": ev.data["amendments"]}
+
+
+AUDIO_MAGIC = ((b"OggS", "audio/ogg", "ogg"), (b"\x1aE\xdf\xa3", "audio/webm", "webm"), (b"ID3", "audio/mpeg", "mp3"))
+
+
+def _sniff(head: bytes) -> tuple[str, str, str] | None:
+    image = files.sniff_image(head)
+    if image is not None:
+        return "image", image[0], image[1]
+    for magic, ctype, ext in AUDIO_MAGIC:
+        if head.startswith(magic):
+            return "audio", ctype, ext
+    if head[:4] == b"RIFF" and head[8:12] == b"WAVE":
+        return "audio", "audio/wav", "wav"
+    if head[4:8] == b"ftyp":
+        return "audio", "audio/mp4", "m4a"
+    return None
+
+
+@router.post("/api/attachments", status_code=status.HTTP_201_CREATED)
+async def upload_attachment(hub: HubDep, who: CallerDep, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
+    """Upload an image or a short voice note to attach to an instruction."""
+    limit = hub.settings.instructions.attachment_max_bytes
+    data = bytearray()
+    while chunk := await file.read(64 * 1024):
+        data += chunk
+        if len(data) > limit:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"attachment is larger than {limit} bytes")
+    kind = _sniff(bytes(data[:16]))
+    if kind is None:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "attach an image (JPEG/PNG/WebP) or audio")
+    stored = await files.save_file(hub.settings.data_dir, Path("attachments"), bytes(data), kind[1], kind[2])
+    aid = await hub.instructions.add_attachment(kind[0], stored.content_type, stored.size, stored.relpath, who)
+    return {"id": aid, "kind": kind[0], "content_type": kind[1], "size": len(data)}
+
+
+@router.get("/api/attachments/{attachment_id}", response_class=FileResponse)
+async def get_attachment(attachment_id: int, hub: HubDep, who: CallerDep) -> FileResponse:
+    """An attachment, for staff and for recipients of its instruction."""
+    a = attachments_table
+    assert hub.log.read_engine is not None
+    async with hub.log.read_engine.connect() as conn:
+        row = (await conn.execute(sa.select(a).where(a.c.id == attachment_id))).first()
+    if row is None:
+        raise NotFound(f"no attachment {attachment_id}")
+    if not _is_staff(who):
+        if row.instruction_id is None or who.person not in await hub.instructions.members(row.instruction_id):
+            raise Forbidden("this attachment is not addressed to you")
+    return FileResponse(Path(hub.settings.data_dir) / row.path, media_type=row.content_type)

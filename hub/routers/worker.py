@@ -1,0 +1,162 @@
+"""The worker channel: instructions for one person, resumable by event id, receipts back.
+
+Server → client messages (JSON objects):
+  ``{"type": "instruction", "cursor": N, "instruction": {...}}`` — new, for you;
+  ``{"type": "amended" | "cancelled" | "renotify", "cursor": N, "instruction": {...}}``;
+  ``{"type": "notice", "cursor": N, ...}`` — as a grid leader: people of yours have not confirmed;
+  ``{"type": "live", "cursor": N}`` — the replay after ``since`` is complete;
+  ``{"type": "receipt", "id": I, "state": S}`` / ``{"type": "error", ...}`` — answers to yours;
+  ``{"type": "resync", "cursor": N}`` — you fell behind: reconnect with ``since=N``.
+Client → server: ``{"type": "delivered" | "read" | "ack", "id": I}``, ``{"type": "reply", "id": I, "reply": "..."}``.
+Keep the last ``cursor`` and reconnect with ``since=cursor``: nothing addressed to you is missed;
+drop duplicates by instruction id and message type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+
+from alerts.incidents import DeskError
+from hub.auth import Principal
+from hub.bus import Subscription
+from hub.deps import hub_of, principal_of
+from hub.events import Event, EventFilter
+from hub.instruction_model import WORKER_FEED_TYPES, ReceiptState
+from hub.routers.events import WS_RESYNC, _deny
+from hub.services import Hub
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(tags=["worker"])
+
+REPLAY_PAGE = 500
+STEPS = {
+    "delivered": ReceiptState.DELIVERED,
+    "read": ReceiptState.READ,
+    "ack": ReceiptState.ACKNOWLEDGED,
+    "reply": ReceiptState.REPLIED,
+}
+KINDS = {
+    "instruction.sent": "instruction",
+    "instruction.amended": "amended",
+    "instruction.cancelled": "cancelled",
+    "instruction.renotified": "renotify",
+    "instruction.escalated": "notice",
+}
+
+
+async def message_for(hub: Hub, ev: Event, person: str) -> dict[str, Any] | None:
+    """The message ``person`` gets for ``ev``, or ``None`` when it is not theirs."""
+    kind = KINDS.get(ev.type)
+    if kind is None:
+        return None
+    iid = int(ev.subject.split(":", 1)[1])
+    if kind == "notice":
+        if ev.data.get("leader") != person:
+            return None
+        return {
+            "type": "notice",
+            "cursor": ev.id,
+            "id": iid,
+            "persons": ev.data["persons"],
+            "instruction": ev.data["instruction"],
+        }
+    if kind == "renotify":
+        if person not in ev.data["persons"]:
+            return None
+    elif person not in await hub.instructions.members(iid):
+        return None
+    msg: dict[str, Any] = {"type": kind, "cursor": ev.id, "id": iid}
+    if kind in ("instruction", "renotify"):
+        msg["instruction"] = ev.data["instruction"]
+    elif kind == "amended":
+        msg.update(text=ev.data["text"], amendments=ev.data["amendments"])
+    return msg
+
+
+@router.websocket("/ws/worker")
+async def worker_channel(ws: WebSocket, since: int | None = None) -> None:
+    """Instructions addressed to the caller, replayed after ``since`` and then live; receipts in."""
+    hub = hub_of(ws)
+    who = principal_of(ws)
+    head = hub.log.last_id
+    if since is not None and (since < 0 or since > head):
+        await _deny(ws, status.HTTP_400_BAD_REQUEST, f"since={since} is outside the log (0..{head})")
+        return
+    sub = hub.bus.subscribe(hub.settings.server.ws_queue_events, name=f"worker:{who.username}", types=WORKER_FEED_TYPES)
+    await ws.accept()
+    hub.feeds.clients += 1
+    send_lock = asyncio.Lock()
+    try:
+        async with asyncio.TaskGroup() as tg:
+            sender = tg.create_task(_send(ws, hub, sub, who, head if since is None else since, send_lock))
+            receiver = tg.create_task(_receive(ws, hub, who, send_lock))
+            closing = tg.create_task(hub.closing.wait())
+            await asyncio.wait([sender, receiver, closing], return_when=asyncio.FIRST_COMPLETED)
+            for t in (sender, receiver, closing):
+                t.cancel()
+        if closing.done() and not closing.cancelled():
+            with contextlib.suppress(Exception):
+                await ws.close(1001, "hub shutting down")
+    except* (WebSocketDisconnect, ConnectionError, RuntimeError) as eg:
+        logger.debug("worker channel %s: ended: %r", who.username, eg.exceptions[0])
+    finally:
+        sub.close()
+        hub.feeds.clients -= 1
+
+
+async def _send_json(ws: WebSocket, lock: asyncio.Lock, msg: dict[str, Any]) -> None:
+    async with lock:
+        await ws.send_text(json.dumps(msg, separators=(",", ":"), ensure_ascii=False))
+
+
+async def _send(ws: WebSocket, hub: Hub, sub: Subscription, who: Principal, cursor: int, lock: asyncio.Lock) -> None:
+    flt = EventFilter(type_prefixes=WORKER_FEED_TYPES)
+    while True:
+        page = await hub.log.read(cursor, REPLAY_PAGE, flt)
+        for ev in page:
+            msg = await message_for(hub, ev, who.person)
+            if msg is not None:
+                await _send_json(ws, lock, msg)
+            cursor = ev.id
+        if len(page) < REPLAY_PAGE:
+            break
+    await _send_json(ws, lock, {"type": "live", "cursor": cursor})
+    while True:
+        for ev in await sub.get():
+            if ev.id <= cursor:
+                continue
+            if ev.type in KINDS:
+                msg = await message_for(hub, ev, who.person)
+                if msg is not None:
+                    await _send_json(ws, lock, msg)
+            cursor = ev.id
+        if sub.overflowed:
+            hub.feeds.resyncs += 1
+            await _send_json(ws, lock, {"type": "resync", "cursor": cursor})
+            await ws.close(WS_RESYNC, "fell behind; reconnect with since=cursor")
+            return
+
+
+async def _receive(ws: WebSocket, hub: Hub, who: Principal, lock: asyncio.Lock) -> None:
+    while True:
+        raw = await ws.receive_text()
+        try:
+            msg = json.loads(raw)
+            step = STEPS[msg["type"]]
+            iid = int(msg["id"])
+        except (ValueError, KeyError, TypeError):
+            await _send_json(ws, lock, {"type": "error", "status": 422, "detail": "expected {type, id}"})
+            continue
+        try:
+            state = await hub.instructions.receipt(iid, who.person, step, msg.get("reply"))
+        except DeskError as exc:
+            await _send_json(ws, lock, {"type": "error", "id": iid, "status": exc.status, "detail": exc.detail})
+            continue
+        await _send_json(ws, lock, {"type": "receipt", "id": iid, "state": state.value})

@@ -1,0 +1,126 @@
+"""Simulated grid workers: many WebSocket clients in one process, as a phone app behaves.
+
+Each keeps its cursor, reconnects with ``since=cursor`` after any disconnect, drops duplicate
+instructions by id, answers every new instruction with ``delivered`` and ``ack``, and keeps
+those receipts in an outbox until the hub confirms them (re-sent after a reconnect).
+Used by the crash test and by ``scripts/bench_instructions.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import websockets
+
+
+@dataclass
+class SimWorker:
+    """One simulated phone."""
+
+    username: str
+    token: str
+    cursor: int = 0
+    seen: dict[int, float] = field(default_factory=dict)
+    """Instruction id -> when it first arrived (time.time())."""
+    raw_messages: int = 0
+    outbox: dict[tuple[int, str], str] = field(default_factory=dict)
+    confirmed: dict[int, str] = field(default_factory=dict)
+    connects: int = 0
+
+
+async def run_worker(
+    w: SimWorker, port: int, stop: asyncio.Event, live: asyncio.Event | None, received: Any = None
+) -> None:
+    """Stay connected (reconnecting as needed) until ``stop`` is set."""
+    while not stop.is_set():
+        try:
+            url = f"ws://127.0.0.1:{port}/ws/worker?since={w.cursor}&token={w.token}"
+            async with websockets.connect(url, open_timeout=10, max_queue=None) as ws:
+                w.connects += 1
+                for text in list(w.outbox.values()):
+                    await ws.send(text)
+                while not stop.is_set():
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), 0.5)
+                    except TimeoutError:
+                        continue
+                    msg = json.loads(raw)
+                    w.raw_messages += 1
+                    kind = msg.get("type")
+                    if kind == "live":
+                        w.cursor = max(w.cursor, msg["cursor"])
+                        if live is not None:
+                            live.set()
+                    elif kind == "instruction":
+                        iid = msg["id"]
+                        if iid not in w.seen:
+                            w.seen[iid] = time.time()
+                            if received is not None:
+                                with received.get_lock():
+                                    received.value += 1
+                            for step in ("delivered", "ack"):
+                                text = json.dumps({"type": step, "id": iid})
+                                w.outbox[(iid, step)] = text
+                                await ws.send(text)
+                        w.cursor = max(w.cursor, msg["cursor"])
+                    elif kind == "receipt":
+                        iid, state = msg["id"], msg["state"]
+                        w.confirmed[iid] = state
+                        w.outbox.pop((iid, "delivered"), None)
+                        if state in ("acknowledged", "replied"):
+                            w.outbox.pop((iid, "ack"), None)
+                    elif "cursor" in msg:
+                        w.cursor = max(w.cursor, msg["cursor"])
+        except (OSError, websockets.WebSocketException, TimeoutError):
+            await asyncio.sleep(0.2)
+
+
+def run_process(
+    port: int,
+    workers: list[tuple[str, str]],
+    ready: Any,
+    status: Any,
+    stop_after_s: float,
+    done_when: int | None = None,
+    received: Any = None,
+) -> None:
+    """Child process: run ``workers`` until each has ``done_when`` confirmed acks (or time runs out).
+
+    Puts ``len(workers)`` on ``ready`` once every client is live, then a summary dict on ``status``.
+    """
+
+    async def main() -> dict[str, Any]:
+        stop = asyncio.Event()
+        sims = [SimWorker(u, t) for u, t in workers]
+        lives = [asyncio.Event() for _ in sims]
+        tasks = [
+            asyncio.create_task(run_worker(s, port, stop, ev, received)) for s, ev in zip(sims, lives, strict=True)
+        ]
+        await asyncio.gather(*(ev.wait() for ev in lives))
+        ready.put(len(sims))
+        deadline = time.monotonic() + stop_after_s
+        while time.monotonic() < deadline:
+            if done_when is not None and all(
+                sum(1 for st in s.confirmed.values() if st in ("acknowledged", "replied")) >= done_when and not s.outbox
+                for s in sims
+            ):
+                break
+            await asyncio.sleep(0.2)
+        stop.set()
+        await asyncio.gather(*tasks)
+        return {
+            s.username: {
+                "seen": s.seen,
+                "raw": s.raw_messages,
+                "confirmed": s.confirmed,
+                "outbox": len(s.outbox),
+                "connects": s.connects,
+            }
+            for s in sims
+        }
+
+    status.put(asyncio.run(main()))
