@@ -100,6 +100,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_analyze(args: argparse.Namespace) -> int:
+    """Run the camera analysis on a video file as fast as possible; one JSON line per alert event."""
+    from alerts.offline import analyze_command
+
+    if args.camera and not args.config:
+        print("skyhub analyze: --camera needs --config", file=sys.stderr)
+        return 1
+    return analyze_command(Path(args.video), Path(args.config) if args.config else None, args.camera, args.json)
+
+
 def cmd_hash_password(args: argparse.Namespace) -> int:
     """Print an argon2 hash for a user's ``password_hash``."""
     from argon2 import PasswordHasher
@@ -137,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a config file", parents=[common])
     check.add_argument("path")
     check.set_defaults(func=cmd_check_config)
+
+    analyze = sub.add_parser("analyze", help="run the camera analysis on a video file", parents=[common])
+    analyze.add_argument("video")
+    analyze.add_argument("--config", help="config whose camera entry gives zones and thresholds")
+    analyze.add_argument("--camera", help="camera id in that config")
+    analyze.add_argument("--json", action="store_true", help="JSON lines only")
+    analyze.set_defaults(func=cmd_analyze)
 
     hp = sub.add_parser("hash-password", help="hash a password for the config", parents=[common])
     hp.add_argument("--stdin", action="store_true", help="read the password from standard input")

@@ -180,7 +180,8 @@ class InstructionDesk:
                 (await conn.execute(sa.select(r.c.person).where(r.c.instruction_id == instruction_id))).scalars().all()
             )
         found = frozenset(people)
-        self._remember(instruction_id, found)
+        if found:  # an id not sent yet must not be remembered as "nobody"
+            self._remember(instruction_id, found)
         return found
 
     def _remember(self, instruction_id: int, people: frozenset[str]) -> None:
@@ -341,11 +342,11 @@ class InstructionDesk:
         self, instruction_id: int, person: str, step: ReceiptState, reply: str | None = None
     ) -> ReceiptState:
         """Move one recipient's receipt forward and log the step; repeats change nothing."""
-        inst = await self.get(instruction_id)
-        if person not in await self.members(instruction_id):
+        members = await self.members(instruction_id)
+        if not members:
+            raise NotFound(f"no instruction {instruction_id}")
+        if person not in members:
             raise Forbidden("this instruction is not addressed to you")
-        if inst.cancelled:
-            raise Conflict("the instruction was cancelled")
         if step is ReceiptState.REPLIED:
             if not reply or not reply.strip():
                 raise Invalid("a reply needs its text or option", field="reply")
@@ -357,6 +358,9 @@ class InstructionDesk:
         current: list[str] = []
 
         async def op(conn: AsyncConnection, draft: EventDraft) -> None:
+            t = instructions_table
+            if (await conn.execute(sa.select(t.c.cancelled).where(t.c.id == instruction_id))).scalar():
+                raise Conflict("the instruction was cancelled")
             row = (
                 await conn.execute(
                     sa.select(r.c.state, r.c.grid).where(r.c.instruction_id == instruction_id, r.c.person == person)

@@ -1,0 +1,276 @@
+"""Motion on small grayscale frames, built for surveillance.
+
+Each frame is blurred and contrast-normalised (its mean and spread, measured on the pixels that
+were background in the previous frame, are mapped to fixed values), so a global gain or offset
+change — clouds, auto-exposure, a slow dusk ramp, the IR switch — leaves the normalised picture
+nearly unchanged. The normalised frame is compared with a running-average background that keeps
+a small tolerance for camera shake (the background's local min/max over a few pixels).
+Background pixels adapt quickly, foreground pixels very slowly, so a person who stands still
+stays foreground for minutes instead of melting into the background within seconds. A sudden
+change across most of the picture (lights switched, IR switch, lightning) recalibrates the
+background instead of reporting motion.
+
+Only OpenCV operations run per frame; no numpy reductions over the whole frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+NORM_MEAN = 128.0
+"""Grey level the normalised frame's mean is mapped to."""
+NORM_STD = 40.0
+"""Spread the normalised frame's standard deviation is mapped to."""
+MAX_GAIN = 12.0
+"""Most contrast stretch applied, so a flat dark scene does not turn noise into motion."""
+MIN_MATCH_SHARE = 0.3
+"""Least share of background pixels to match gain on; below it the whole frame is used."""
+FLAT_STD = 3.0
+"""A frame whose standard deviation is below this is flat (covered, black, white): no motion."""
+ALPHA_BG = 0.05
+"""Background learning rate of background pixels, per analysed frame."""
+ALPHA_FG = 0.0005
+"""Learning rate of foreground pixels: a still object is absorbed only after minutes (ghosts too)."""
+GLOBAL_CELLS = (8, 4)
+"""Grid (columns, rows) on which a sudden global change is judged."""
+GLOBAL_CELL_CHANGE = 12.0
+"""Change of a cell's normalised mean between two frames that counts as changed (grey levels)."""
+GLOBAL_RAW_CHANGE = 0.12
+"""Relative change of a cell's raw mean brightness between two frames that counts as changed."""
+GLOBAL_CELL_SHARE = 0.7
+"""Share of cells that must change together for a global change."""
+GLOBAL_FG_SHARE = 0.5
+"""Share of the frame in foreground that also counts as a global change."""
+NOISE_CAP = 16.0
+"""Per-pixel cap of the difference when the noise floor is measured (grey levels)."""
+NOISE_K = 5.0
+"""The threshold is at least this many times the noise floor."""
+SETTLE_FRAMES = 3
+"""Frames after a recalibration during which no motion is reported; they build the new background."""
+SETTLE_ALPHA = 0.4
+"""Learning rate of every pixel while settling."""
+RELEARN_FRAMES = 10
+"""Frames after a recalibration during which foreground pixels also adapt fast (clears ghosts)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    """One moving region of the analysis frame."""
+
+    x: int
+    """Left edge, pixels."""
+    y: int
+    """Top edge, pixels."""
+    w: int
+    """Width, pixels."""
+    h: int
+    """Height, pixels."""
+    area: float
+    """Contour area, pixels."""
+
+    @property
+    def centroid(self) -> tuple[float, float]:
+        """Centre of the bounding box, pixels."""
+        return (self.x + self.w / 2.0, self.y + self.h / 2.0)
+
+
+@dataclass(slots=True)
+class MotionResult:
+    """What the motion detector saw in one frame."""
+
+    mask: np.ndarray
+    """Foreground mask (0/255, ignore areas removed), analysis size."""
+    blobs: list[Blob]
+    """Moving regions at least the minimum area."""
+    recalibrated: bool = False
+    """A global change reset the background on this frame."""
+    flat: bool = False
+    """The frame has no contrast (black, white, covered); motion is not judged."""
+    settling: bool = False
+    """The background is new or was just reset; motion is not judged yet."""
+
+
+def masked_stats(img: np.ndarray, mask: np.ndarray | None) -> tuple[float, float]:
+    """Mean and standard deviation of a uint8 image over a 0/255 mask (all pixels when None).
+
+    Sums over the masked copy: OpenCV's own masked ``meanStdDev`` is several times slower.
+    """
+    if mask is None:
+        mean, std = cv2.meanStdDev(img)
+        return float(mean[0, 0]), float(std[0, 0])
+    n = cv2.countNonZero(mask)
+    if n == 0:
+        return 0.0, 0.0
+    kept = cv2.bitwise_and(img, img, mask=mask)
+    m = cv2.sumElems(kept)[0] / n
+    var = cv2.norm(kept, cv2.NORM_L2SQR) / n - m * m
+    return m, max(var, 0.0) ** 0.5
+
+
+class MotionDetector:
+    """Running-average background subtraction for one camera at a fixed analysis size."""
+
+    def __init__(
+        self,
+        camera_id: str,
+        width: int,
+        height: int,
+        threshold: int = 25,
+        min_area_fraction: float = 0.002,
+        ignore_mask: np.ndarray | None = None,
+        shake_px: int | None = None,
+    ) -> None:
+        if ignore_mask is not None and ignore_mask.shape != (height, width):
+            raise ValueError(
+                f"camera {camera_id}: ignore mask is {ignore_mask.shape[1]}x{ignore_mask.shape[0]}, "
+                f"the analysis frame is {width}x{height}"
+            )
+        self.camera_id = camera_id
+        self.width = width
+        self.height = height
+        self.threshold = threshold
+        self.min_area_px = max(4.0, min_area_fraction * width * height)
+        self._keep = None if ignore_mask is None else np.where(ignore_mask > 0, 0, 255).astype(np.uint8)
+        # Shake tolerance: about 1 % of the width, at least one pixel.
+        tol = shake_px if shake_px is not None else max(1, round(width / 100))
+        self._tol_kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (2 * tol + 1, 2 * tol + 1))
+        self._dilate_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+        self._protect_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (7, 7))
+        blur = max(3, (width // 48) | 1)
+        self._blur = (blur, blur)
+        self._bg: np.ndarray | None = None
+        self._bg_mask = np.full((height, width), 255, np.uint8)
+        self._cells: np.ndarray | None = None
+        self._raw_cells: np.ndarray | None = None
+        self._settle = 0
+        self._relearn = 0
+        self._gain = 1.0
+        self._offset = 0.0
+        self.recalibrations = 0
+        """Global changes absorbed so far."""
+
+    def reset(self) -> None:
+        """Forget the background (after a resolution change or a gap)."""
+        self._bg = None
+        self._cells = None
+        self._raw_cells = None
+        self._bg_mask[:] = 255
+
+    def normalise(self, gray: np.ndarray) -> np.ndarray | None:
+        """Blurred copy of ``gray`` matched in gain and offset to the background; None when flat.
+
+        The match is measured against the background model on the pixels that look like
+        background under the previous frame's gain (so a large object walking in does not shift
+        the whole picture), falling back to all pixels when few do (a real global change, which
+        recalibrates anyway). The first frame is mapped to a fixed mean and spread instead.
+        """
+        blurred = cv2.blur(gray, self._blur)
+        mean, std = cv2.meanStdDev(blurred)
+        if float(std[0, 0]) < FLAT_STD:
+            return None
+        if self._bg is None:
+            self._gain = min(NORM_STD / float(std[0, 0]), MAX_GAIN)
+            self._offset = NORM_MEAN - float(mean[0, 0]) * self._gain
+            return cv2.addWeighted(blurred, self._gain, blurred, 0.0, self._offset)
+        first = cv2.addWeighted(blurred, self._gain, blurred, 0.0, self._offset)
+        _, mask = cv2.threshold(
+            cv2.absdiff(first, cv2.convertScaleAbs(self._bg)), self.threshold, 255, cv2.THRESH_BINARY_INV
+        )
+        cv2.bitwise_and(mask, self._bg_mask, dst=mask)
+        use = mask if cv2.countNonZero(mask) >= MIN_MATCH_SHARE * mask.size else None
+        mf, sf = masked_stats(blurred, use)
+        mb, sb = masked_stats(cv2.convertScaleAbs(self._bg), use)
+        self._gain = min(max(sb / max(sf, 1e-3), 1.0 / MAX_GAIN), MAX_GAIN)
+        self._offset = mb - mf * self._gain
+        return cv2.addWeighted(blurred, self._gain, blurred, 0.0, self._offset)
+
+    def _global_change(self, gray: np.ndarray, norm: np.ndarray) -> bool:
+        # A sudden change of the raw brightness across most of the picture (lights, IR switch,
+        # exposure), or of the normalised picture (the scene itself changed everywhere).
+        raw = cv2.resize(gray, GLOBAL_CELLS, interpolation=cv2.INTER_AREA).astype(np.float32)
+        cells = cv2.resize(norm, GLOBAL_CELLS, interpolation=cv2.INTER_AREA).astype(np.float32)
+        prev_raw, prev = self._raw_cells, self._cells
+        self._raw_cells, self._cells = raw, cells
+        if prev is None or prev_raw is None:
+            return False
+        rel = cv2.divide(cv2.absdiff(raw, prev_raw), prev_raw + 8.0)
+        share = GLOBAL_CELL_SHARE * cells.size
+        _, raw_changed = cv2.threshold(rel, GLOBAL_RAW_CHANGE, 1.0, cv2.THRESH_BINARY)
+        if cv2.countNonZero(raw_changed) >= share:
+            return True
+        _, changed = cv2.threshold(cv2.absdiff(cells, prev), GLOBAL_CELL_CHANGE, 1.0, cv2.THRESH_BINARY)
+        return cv2.countNonZero(changed) >= share
+
+    def _recalibrate(self, norm: np.ndarray, why: str) -> None:
+        assert self._bg is not None
+        self._bg[:] = norm
+        self._bg_mask[:] = 255
+        self._settle = SETTLE_FRAMES
+        self._relearn = RELEARN_FRAMES
+        self.recalibrations += 1
+        log.info("camera %s: motion background recalibrated (%s)", self.camera_id, why)
+
+    def process(self, gray: np.ndarray) -> MotionResult:
+        """Foreground mask and moving blobs of one ``height x width`` uint8 frame."""
+        empty = np.zeros((self.height, self.width), np.uint8)
+        norm = self.normalise(gray)
+        if norm is None:
+            # Nothing to compare; start afresh when the picture comes back.
+            self.reset()
+            return MotionResult(empty, [], flat=True)
+        global_change = self._global_change(gray, norm)
+        if self._bg is None:
+            self._bg = norm.astype(np.float32)
+            self._settle = SETTLE_FRAMES
+            return MotionResult(empty, [], settling=True)
+        if self._settle > 0:
+            # Average a few frames into the fresh background, so its own noise is not the reference.
+            self._settle -= 1
+            cv2.accumulateWeighted(norm, self._bg, SETTLE_ALPHA)
+            return MotionResult(empty, [], settling=True)
+        bg8 = cv2.convertScaleAbs(self._bg)
+        hi = cv2.dilate(bg8, self._tol_kernel)
+        lo = cv2.erode(bg8, self._tol_kernel)
+        diff = cv2.max(cv2.subtract(norm, hi), cv2.subtract(lo, norm))
+        # Noise floor: the typical difference on last frame's background pixels, each capped so a
+        # person walking in does not raise it. Sensor noise at night then raises the threshold.
+        _, capped = cv2.threshold(diff, NOISE_CAP, NOISE_CAP, cv2.THRESH_TRUNC)
+        noise = masked_stats(capped, self._bg_mask)[0]
+        threshold = max(float(self.threshold), NOISE_K * noise)
+        _, fg = cv2.threshold(diff, threshold, 255, cv2.THRESH_BINARY)
+        fg = cv2.dilate(fg, self._dilate_kernel, iterations=2)
+        if global_change or cv2.countNonZero(fg) > GLOBAL_FG_SHARE * fg.size:
+            self._recalibrate(norm, "global change" if global_change else "most of the frame changed")
+            return MotionResult(empty, [], recalibrated=True)
+        # Protect more than the foreground from fast learning: the faint rim of a still person
+        # would otherwise be absorbed first and eat the person from the outside in (and leave a ghost).
+        _, protect = cv2.threshold(diff, threshold / 2, 255, cv2.THRESH_BINARY)
+        protect = cv2.bitwise_or(cv2.dilate(protect, self._protect_kernel), fg)
+        cv2.bitwise_not(protect, dst=self._bg_mask)
+        cv2.accumulateWeighted(norm, self._bg, ALPHA_BG, mask=self._bg_mask)
+        cv2.accumulateWeighted(norm, self._bg, ALPHA_BG if self._relearn > 0 else ALPHA_FG, mask=protect)
+        self._relearn = max(0, self._relearn - 1)
+        if self._keep is not None:
+            fg = cv2.bitwise_and(fg, self._keep)
+        contours, _ = cv2.findContours(fg, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        blobs: list[Blob] = []
+        for c in contours:
+            area = cv2.contourArea(c)
+            if area >= self.min_area_px:
+                x, y, w, h = cv2.boundingRect(c)
+                blobs.append(Blob(x, y, w, h, area))
+        if not blobs:
+            fg = empty
+        elif len(blobs) < len(contours):
+            # Keep only the blobs that count, so zones do not add up specks.
+            keep = np.zeros_like(fg)
+            for b in blobs:
+                keep[b.y : b.y + b.h, b.x : b.x + b.w] = 255
+            fg = cv2.bitwise_and(fg, keep)
+        return MotionResult(fg, blobs)

@@ -1,0 +1,168 @@
+"""The analysis of one camera: motion, zones, person check, tamper, and the alert lifecycle.
+
+:class:`CameraAnalyzer` is synchronous, pure CPU and holds all per-camera state; the live runner
+calls it from a worker thread, the offline runner in a plain loop. It never raises on odd frames
+from a working camera (a resolution change, a black or white picture, a jump in time): it resets
+what depends on the old picture and carries on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import cv2
+import numpy as np
+
+from alerts.events import CAMERA_ZONE, AlertEvent, AlertKind
+from alerts.geometry import ignore_mask_from
+from alerts.lifecycle import AlertBook
+from alerts.motion import MotionDetector, MotionResult
+from alerts.person import PersonDetector
+from alerts.tamper import TamperDetector
+from alerts.zones import ZoneRule, build_rules, ignore_mask
+from hub.config import CameraConfig
+
+log = logging.getLogger(__name__)
+
+PERSON_STICKY_S = 3.0
+"""A person confirmed in a zone is taken as still there while motion continues this long."""
+TIME_JUMP_S = 5.0
+"""A frame clock going back or jumping forward by more than this is a discontinuity."""
+
+
+class CameraAnalyzer:
+    """Turns one camera's small gray frames into alert events."""
+
+    def __init__(
+        self,
+        config: CameraConfig,
+        *,
+        extra_ignore: np.ndarray | None = None,
+        person_detector: PersonDetector | None = None,
+        tamper: bool = True,
+        cooldowns: Mapping[AlertKind, float] | None = None,
+    ) -> None:
+        a = config.analysis
+        self.camera_id = config.id
+        self.size = (a.width, a.height)
+        mask = ignore_mask(config.zones, a.width, a.height)
+        if extra_ignore is not None:
+            extra = ignore_mask_from(extra_ignore, a.width, a.height)
+            mask = extra if mask is None else cv2.bitwise_or(mask, extra)
+        self.motion = MotionDetector(config.id, a.width, a.height, a.motion_threshold, a.min_area_fraction, mask)
+        self.rules: list[ZoneRule] = build_rules(config.id, config.zones, a.width, a.height, self.motion.min_area_px)
+        self.person = person_detector
+        if self.person is None and any(r.person_check for r in self.rules):
+            self.person = PersonDetector(config.id)
+        self.tamper = TamperDetector(config.id, a.width, a.height) if tamper else None
+        self.book = AlertBook(config.id, a.cooldown_s, cooldowns)
+        self._confirmed: dict[str, float] = {}
+        self._input_shape: tuple[int, ...] | None = None
+        self._last_ts: float | None = None
+        self._tampered = False
+        self.frames = 0
+        """Frames analysed."""
+        self.resets = 0
+        """Times the detectors started afresh (resolution change, time jump)."""
+
+    def _reset(self, why: str) -> None:
+        log.warning("camera %s: analysis reset (%s)", self.camera_id, why)
+        self.resets += 1
+        self.motion.reset()
+        if self.tamper is not None:
+            self.tamper.reset()
+        for rule in self.rules:
+            rule.reset()
+        self._confirmed.clear()
+
+    def _prepare(self, gray: np.ndarray, ts: float) -> np.ndarray:
+        if not isinstance(gray, np.ndarray) or gray.size == 0:
+            raise TypeError(f"camera {self.camera_id}: a frame must be a non-empty numpy array")
+        if gray.ndim == 3 and gray.shape[2] in (3, 4):
+            gray = cv2.cvtColor(gray, cv2.COLOR_BGR2GRAY if gray.shape[2] == 3 else cv2.COLOR_BGRA2GRAY)
+        if gray.ndim != 2:
+            raise TypeError(f"camera {self.camera_id}: a frame must be 2-D gray, got shape {gray.shape}")
+        if gray.dtype != np.uint8:
+            gray = cv2.convertScaleAbs(gray)
+        if self._input_shape is not None and gray.shape != self._input_shape:
+            self._reset(
+                f"frame size changed from {self._input_shape[1]}x{self._input_shape[0]} "
+                f"to {gray.shape[1]}x{gray.shape[0]}"
+            )
+        elif self._last_ts is not None and not (-TIME_JUMP_S < ts - self._last_ts < TIME_JUMP_S):
+            self._reset(f"frame clock jumped by {ts - self._last_ts:.1f} s")
+        self._input_shape = gray.shape
+        self._last_ts = ts
+        if (gray.shape[1], gray.shape[0]) != self.size:
+            gray = cv2.resize(gray, self.size, interpolation=cv2.INTER_AREA)
+        return gray
+
+    def process(self, gray: np.ndarray, ts: float) -> list[AlertEvent]:
+        """Analyse one frame taken at ``ts`` (seconds); the alert events it causes, in order."""
+        frame = self._prepare(gray, ts)
+        self.frames += 1
+        events: list[AlertEvent] = []
+        seen: set[tuple[AlertKind, str]] = set()
+        tampered = False
+        motion = self.motion.process(frame)
+        if self.tamper is not None:
+            for f in self.tamper.process(frame, ts, quiet=not motion.blobs):
+                tampered = True
+                seen.add((f.kind, CAMERA_ZONE))
+                ev = self.book.seen(f.kind, CAMERA_ZONE, f.score, ts, f.details)
+                if ev is not None:
+                    events.append(ev)
+        if self._tampered and not tampered:
+            # The picture is back: what the background learnt meanwhile is worthless.
+            self.motion.reset()
+        self._tampered = tampered
+        if tampered or motion.recalibrated or motion.settling:
+            # No news about the scene: open zone alerts neither end nor grow.
+            self.book.hold(ts)
+        else:
+            events.extend(self._zones(frame, motion, ts, seen))
+        events.extend(self.book.expire(ts, seen))
+        return events
+
+    def _zones(
+        self, frame: np.ndarray, motion: MotionResult, ts: float, seen: set[tuple[AlertKind, str]]
+    ) -> list[AlertEvent]:
+        events: list[AlertEvent] = []
+        for rule in self.rules:
+            present = rule.is_present(motion)
+            if present and rule.person_check:
+                present = self._person_present(rule, frame, motion, ts)
+            signal = rule.update(motion, present, ts)
+            if signal is None:
+                continue
+            seen.add((rule.kind, rule.id))
+            ev = self.book.seen(rule.kind, rule.id, signal.score, ts, signal.details)
+            if ev is not None:
+                events.append(ev)
+        return events
+
+    def _person_present(self, rule: ZoneRule, frame: np.ndarray, motion: MotionResult, ts: float) -> bool:
+        last = self._confirmed.get(rule.id)
+        if last is not None and ts - last <= PERSON_STICKY_S:
+            self._confirmed[rule.id] = ts  # motion continues where a person was confirmed
+            return True
+        assert self.person is not None
+        if self.person.confirm(frame, rule.blobs_inside(motion)):
+            self._confirmed[rule.id] = ts
+            return True
+        self._confirmed.pop(rule.id, None)
+        return False
+
+    def signal_lost(self, lost: bool, ts: float, reason: str = "") -> list[AlertEvent]:
+        """Start (or keep) the signal-loss alert while ``lost``; end it when the signal is back."""
+        kind = AlertKind.TAMPER_SIGNAL_LOST
+        if lost:
+            ev = self.book.seen(kind, CAMERA_ZONE, 1.0, ts, {"reason": reason} if reason else {})
+            return [ev] if ev is not None else []
+        ev = self.book.end(kind, CAMERA_ZONE, ts)
+        return [ev] if ev is not None else []
+
+    def close(self, ts: float) -> list[AlertEvent]:
+        """End every open alert (end of the video, the analysis stopping)."""
+        return self.book.close(ts)

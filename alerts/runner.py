@@ -1,0 +1,270 @@
+"""Live analysis: every camera's frames through its :class:`CameraAnalyzer`, alerts to the log.
+
+One task per camera takes the newest analysis frame from the camera's latest-only frame slot
+(frames that arrive while the analysis is busy are skipped and counted by the slot), runs the
+analyzer in a bounded thread pool — never on the event loop — and publishes the alert events:
+``await emit("alert.started" | "alert.updated" | "alert.ended", camera_id, data)``. A started
+alert gets a snapshot JPEG at once and a clip from the pre-roll to a post-roll, remuxed by the
+camera (no re-encode) in a background task; the clip's path is announced with the start and
+confirmed by an ``alert.updated`` when it is written. A camera whose analysis crashes is
+restarted with a backoff and an ``analysis.restarted`` event. Signal loss (the camera stalled or
+offline) is a ``tamper.signal_lost`` alert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from alerts.events import AlertEvent, AlertType
+from alerts.pipeline import CameraAnalyzer
+from hub.config import CameraConfig
+
+log = logging.getLogger(__name__)
+
+EmitFn = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+AlertHook = Callable[[AlertEvent, dict[str, Any]], Awaitable[None] | None]
+"""Called after each alert event is emitted, with the event and its logged data."""
+
+SIGNAL_CHECK_S = 1.0
+"""How often a camera without frames is checked for signal loss."""
+POSTROLL_S = 5.0
+"""Seconds of video kept in an alert's clip after the alert starts."""
+SNAPSHOT_TIMEOUT_S = 2.0
+MAX_CLIP_TASKS = 8
+"""Clips being written at once; an alert beyond this gets no clip (counted in ``clips_dropped``)."""
+RESTART_BACKOFF_S = 1.0
+RESTART_BACKOFF_MAX_S = 30.0
+LOST_STATES = frozenset({"stalled", "offline"})
+
+
+class _CameraStats:
+    __slots__ = ("frames", "restarts", "alerts", "busy_s", "slot")
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.restarts = 0
+        self.alerts = 0
+        self.busy_s = 0.0
+        self.slot: Any = None
+
+
+class AnalysisRunner:
+    """Runs the frame analysis of every enabled camera and publishes its alerts."""
+
+    def __init__(
+        self,
+        cameras: Sequence[CameraConfig],
+        streams: Any,
+        emit: EmitFn,
+        data_dir: Path,
+        *,
+        workers: int = 2,
+        postroll_s: float = POSTROLL_S,
+        analyzer_factory: Callable[[CameraConfig], CameraAnalyzer] = CameraAnalyzer,
+    ) -> None:
+        self._cameras = [c for c in cameras if c.enabled and c.analysis.enabled]
+        self._streams = streams
+        self._emit = emit
+        self.alerts_dir = Path(data_dir) / "alerts"
+        self.postroll_s = postroll_s
+        self._factory = analyzer_factory
+        self._workers = max(1, workers)
+        self._pool: ThreadPoolExecutor | None = None
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._clip_tasks: set[asyncio.Task[None]] = set()
+        self._analyzers: dict[str, CameraAnalyzer] = {}
+        self._stats: dict[str, _CameraStats] = {c.id: _CameraStats() for c in self._cameras}
+        self.on_alert: list[AlertHook] = []
+        """Hooks called with every alert event after it is emitted (the incident desk)."""
+        self.clips_dropped = 0
+        """Alerts that got no clip because too many clips were being written."""
+        self.emit_failures = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start one analysis task per enabled camera."""
+        if self._pool is not None:
+            return
+        self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="analysis")
+        for cfg in self._cameras:
+            self._tasks[cfg.id] = asyncio.create_task(self._supervise(cfg), name=f"analysis-{cfg.id}")
+        log.info("analysis: %d cameras on %d worker threads", len(self._tasks), self._workers)
+
+    async def stop(self) -> None:
+        """Cancel the camera tasks and clips, end open alerts, release the pool. Idempotent."""
+        if self._pool is None:
+            return
+        pool, self._pool = self._pool, None
+        tasks = list(self._tasks.values()) + list(self._clip_tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.clear()
+        self._clip_tasks.clear()
+        now = time.time()
+        for camera_id, analyzer in list(self._analyzers.items()):
+            for ev in analyzer.close(now):
+                await self._publish_data(camera_id, ev, ev.to_data())
+        self._analyzers.clear()
+        # Running jobs finish on their own (a frame takes milliseconds); do not block the loop.
+        pool.shutdown(wait=False, cancel_futures=True)
+        log.info("analysis: stopped")
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per camera: frames analysed, frames skipped, restarts, alerts, busy seconds."""
+        out: dict[str, dict[str, Any]] = {}
+        for cam_id, s in self._stats.items():
+            out[cam_id] = {
+                "frames": s.frames,
+                "skipped": getattr(s.slot, "skipped", 0),
+                "restarts": s.restarts,
+                "alerts": s.alerts,
+                "busy_s": round(s.busy_s, 3),
+            }
+        return out
+
+    # -- per camera ----------------------------------------------------------------------------
+
+    async def _supervise(self, cfg: CameraConfig) -> None:
+        stats = self._stats[cfg.id]
+        while True:
+            try:
+                await self._run(cfg, stats)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                stats.restarts += 1
+                delay = min(RESTART_BACKOFF_S * 2 ** (stats.restarts - 1), RESTART_BACKOFF_MAX_S)
+                log.exception("camera %s: analysis crashed; restart %d in %.1f s", cfg.id, stats.restarts, delay)
+                analyzer = self._analyzers.pop(cfg.id, None)
+                if analyzer is not None:
+                    for ev in analyzer.book.close(time.time()):
+                        await self._publish_data(cfg.id, ev, ev.to_data())
+                data = {"error": f"{type(exc).__name__}: {exc}", "restarts": stats.restarts, "retry_in_s": delay}
+                await self._safe_emit("analysis.restarted", cfg.id, data)
+                await asyncio.sleep(delay)
+
+    async def _run(self, cfg: CameraConfig, stats: _CameraStats) -> None:
+        stream = self._streams.get(cfg.id)
+        if stream is None:
+            log.warning("camera %s: not ingested; no analysis", cfg.id)
+            return
+        loop = asyncio.get_running_loop()
+        assert self._pool is not None
+        analyzer = await loop.run_in_executor(self._pool, self._factory, cfg)
+        self._analyzers[cfg.id] = analyzer
+        slot = stream.frames()
+        stats.slot = slot
+        try:
+            while True:
+                try:
+                    frame = await asyncio.wait_for(slot.wait_new(), SIGNAL_CHECK_S)
+                except TimeoutError:
+                    await self._check_signal(cfg.id, stream, analyzer)
+                    continue
+                except Exception as exc:  # the slot was closed: the camera is gone
+                    if type(exc).__name__ == "FrameSlotClosed":
+                        log.info("camera %s: frames ended; analysis stops", cfg.id)
+                        return
+                    raise
+                await self._check_signal(cfg.id, stream, analyzer)
+                pool = self._pool
+                if pool is None:
+                    return
+                t0 = time.perf_counter()
+                events = await loop.run_in_executor(pool, analyzer.process, frame.image, frame.ts)
+                stats.busy_s += time.perf_counter() - t0
+                stats.frames += 1
+                for ev in events:
+                    await self._publish(cfg, stream, ev)
+        finally:
+            slot.close()
+
+    async def _check_signal(self, camera_id: str, stream: Any, analyzer: CameraAnalyzer) -> None:
+        state = getattr(getattr(stream, "state", None), "value", getattr(stream, "state", None))
+        lost = state in LOST_STATES
+        reason = str(getattr(getattr(stream, "supervisor", None), "reason", "") or state or "")
+        for ev in analyzer.signal_lost(lost, time.time(), reason if lost else ""):
+            await self._publish_data(camera_id, ev, ev.to_data())
+
+    # -- publishing ----------------------------------------------------------------------------
+
+    async def _publish(self, cfg: CameraConfig, stream: Any, ev: AlertEvent) -> None:
+        data = ev.to_data()
+        if ev.type is AlertType.STARTED:
+            self._stats[cfg.id].alerts += 1
+            folder = self.alerts_dir / cfg.id
+            data["snapshot"] = await self._snapshot(cfg.id, stream, folder / f"{ev.alert_id}.jpg")
+            data["clip"] = self._start_clip(cfg, stream, ev, folder / f"{ev.alert_id}.mp4")
+        await self._publish_data(cfg.id, ev, data)
+
+    async def _publish_data(self, camera_id: str, ev: AlertEvent, data: dict[str, Any]) -> None:
+        await self._safe_emit(ev.type.value, camera_id, data)
+        for hook in list(self.on_alert):
+            try:
+                result = hook(ev, data)
+                if inspect.isawaitable(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("camera %s: alert hook failed for %s", camera_id, ev.alert_id)
+
+    async def _safe_emit(self, event_type: str, camera_id: str, data: dict[str, Any]) -> None:
+        try:
+            await self._emit(event_type, camera_id, data)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.emit_failures += 1
+            log.exception("camera %s: could not emit %s", camera_id, event_type)
+
+    async def _snapshot(self, camera_id: str, stream: Any, path: Path) -> str | None:
+        try:
+            jpeg = await asyncio.wait_for(stream.snapshot_jpeg(), SNAPSHOT_TIMEOUT_S)
+            await asyncio.to_thread(_write, path, jpeg)
+            return str(path)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("camera %s: no snapshot for the alert (%s)", camera_id, exc)
+            return None
+
+    def _start_clip(self, cfg: CameraConfig, stream: Any, ev: AlertEvent, path: Path) -> str | None:
+        if len(self._clip_tasks) >= MAX_CLIP_TASKS:
+            self.clips_dropped += 1
+            log.warning("camera %s: %d clips being written; no clip for alert %s", cfg.id, MAX_CLIP_TASKS, ev.alert_id)
+            return None
+        task = asyncio.create_task(self._clip(cfg, stream, ev, path), name=f"clip-{cfg.id}-{ev.alert_id}")
+        self._clip_tasks.add(task)
+        task.add_done_callback(self._clip_tasks.discard)
+        return str(path)
+
+    async def _clip(self, cfg: CameraConfig, stream: Any, ev: AlertEvent, path: Path) -> None:
+        try:
+            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            saved = await stream.save_clip(path, ev.ts - cfg.preroll_s, ev.ts + self.postroll_s)
+            data = {**ev.to_data(), "clip": str(saved), "clip_ready": True}
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("camera %s: clip for alert %s failed (%s)", cfg.id, ev.alert_id, exc)
+            data = {**ev.to_data(), "clip": None, "clip_error": str(exc)}
+        update = AlertEvent(AlertType.UPDATED, ev.kind, ev.camera, ev.zone, ev.score, ev.ts, ev.alert_id, ev.details)
+        await self._publish_data(cfg.id, update, data)
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)

@@ -1,0 +1,71 @@
+"""Alert lifecycle: merge while open, quiet end, per-kind cool-down, throttled updates."""
+
+from __future__ import annotations
+
+from alerts.events import AlertKind, AlertType
+from alerts.lifecycle import QUIET_S, UPDATE_INTERVAL_S, AlertBook
+
+
+def test_repeats_while_open_update_one_alert_and_it_ends_after_quiet() -> None:
+    book = AlertBook("cam", cooldown_s=0.0)
+    ev = book.seen(AlertKind.INTRUSION, "gate", 0.1, 0.0, {})
+    assert ev is not None and ev.type is AlertType.STARTED
+    for i in range(1, 10):
+        more = book.seen(AlertKind.INTRUSION, "gate", 0.1, i * 0.2, {})
+        assert more is None or more.type is AlertType.UPDATED
+        assert more is None or more.alert_id == ev.alert_id
+    assert book.expire(1.8 + QUIET_S - 0.1) == []
+    ended = book.expire(1.8 + QUIET_S)
+    assert [e.type for e in ended] == [AlertType.ENDED] and ended[0].alert_id == ev.alert_id
+    assert ended[0].details["duration_s"] == round(1.8 + QUIET_S, 2)
+
+
+def test_kinds_and_zones_are_separate_alerts() -> None:
+    book = AlertBook("cam", cooldown_s=0.0)
+    a = book.seen(AlertKind.INTRUSION, "gate", 0.1, 0.0, {})
+    b = book.seen(AlertKind.INTRUSION, "door", 0.1, 0.0, {})
+    c = book.seen(AlertKind.LOITERING, "gate", 0.1, 0.0, {})
+    assert a and b and c and len({a.alert_id, b.alert_id, c.alert_id}) == 3
+
+
+def test_cooldown_stops_flapping() -> None:
+    book = AlertBook("cam", cooldown_s=30.0, cooldowns={AlertKind.TAMPER_FROZEN: 5.0})
+    assert book.seen(AlertKind.INTRUSION, "gate", 0.1, 0.0, {}) is not None
+    assert book.expire(QUIET_S)
+    # Flapping: back on and off within the cool-down — no new alert.
+    assert book.seen(AlertKind.INTRUSION, "gate", 0.1, 5.0, {}) is None
+    assert book.suppressed == 1
+    assert book.seen(AlertKind.INTRUSION, "gate", 0.1, QUIET_S + 30.0, {}) is not None
+    # A kind with its own cool-down.
+    assert book.seen(AlertKind.TAMPER_FROZEN, "camera", 1.0, 0.0, {}) is not None
+    book.end(AlertKind.TAMPER_FROZEN, "camera", 1.0)
+    assert book.seen(AlertKind.TAMPER_FROZEN, "camera", 1.0, 4.0, {}) is None
+    assert book.seen(AlertKind.TAMPER_FROZEN, "camera", 1.0, 6.5, {}) is not None
+
+
+def test_updates_are_throttled() -> None:
+    book = AlertBook("cam", cooldown_s=0.0)
+    book.seen(AlertKind.CROWD, "sq", 0.3, 0.0, {})
+    same = [book.seen(AlertKind.CROWD, "sq", 0.3, t * 0.2, {}) for t in range(1, 20)]
+    assert all(e is None for e in same)
+    grown = book.seen(AlertKind.CROWD, "sq", 0.5, 4.0, {})
+    assert grown is not None and grown.type is AlertType.UPDATED and grown.details["peak"] == 0.5
+    late = book.seen(AlertKind.CROWD, "sq", 0.5, 4.0 + UPDATE_INTERVAL_S, {})
+    assert late is not None and late.type is AlertType.UPDATED
+
+
+def test_hold_keeps_alerts_open_through_recalibration() -> None:
+    book = AlertBook("cam", cooldown_s=0.0)
+    book.seen(AlertKind.MOTION, "frame", 0.1, 0.0, {})
+    for t in (0.5, 1.0, 1.5, 2.0):
+        book.hold(t)
+        assert book.expire(t) == []
+    assert book.expire(2.0 + QUIET_S)
+
+
+def test_close_ends_everything() -> None:
+    book = AlertBook("cam", cooldown_s=0.0)
+    book.seen(AlertKind.MOTION, "frame", 0.1, 0.0, {})
+    book.seen(AlertKind.TAMPER_MOVED, "camera", 1.0, 0.0, {})
+    assert {e.kind for e in book.close(3.0)} == {AlertKind.MOTION, AlertKind.TAMPER_MOVED}
+    assert book.open_alerts() == []

@@ -1,0 +1,81 @@
+"""CameraAnalyzer end to end on synthetic frames, including the bad inputs of a live camera."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from alerts.events import AlertType
+from alerts.pipeline import CameraAnalyzer
+from tests.alerts.scene import FPS, H, Scene, W, camera, still, walk
+
+
+def lifecycle(a: CameraAnalyzer, frames: list[tuple[float, np.ndarray]]) -> list[tuple[str, str, float]]:
+    return [(ev.type.value, ev.kind.value, ts) for ts, img in frames for ev in a.process(img, ts)]
+
+
+def test_one_walk_is_one_alert_with_start_and_end() -> None:
+    a = CameraAnalyzer(camera())
+    scene = Scene()
+    got = lifecycle(a, still(scene, 0, 3) + walk(scene, 3, 7, 10, 140) + still(scene, 7, 12))
+    kinds = [(t, k) for t, k, _ in got if t != "alert.updated"]
+    assert kinds == [("alert.started", "motion"), ("alert.ended", "motion")]
+    started = next(ts for t, _, ts in got if t == "alert.started")
+    ended = next(ts for t, _, ts in got if t == "alert.ended")
+    assert 3.0 <= started <= 3.5 and 7.0 <= ended <= 9.5
+
+
+def test_events_carry_camera_zone_score_and_one_alert_id() -> None:
+    a = CameraAnalyzer(camera())
+    scene = Scene()
+    events = [
+        ev
+        for ts, img in still(scene, 0, 3) + walk(scene, 3, 7, 10, 140) + still(scene, 7, 12)
+        for ev in a.process(img, ts)
+    ]
+    assert {ev.alert_id for ev in events} == {events[0].alert_id}
+    start = events[0]
+    assert start.type is AlertType.STARTED and start.camera == "cam1" and start.zone == "frame"
+    assert 0 < start.score <= 1 and "box" in start.details
+    assert start.to_data()["kind"] == "motion"
+
+
+def test_resolution_change_mid_stream_resets_and_carries_on() -> None:
+    a = CameraAnalyzer(camera())
+    scene = Scene()
+    big = Scene(w=320, h=180)
+    lifecycle(a, still(scene, 0, 3))
+    got = lifecycle(a, [(3 + i / FPS, big.frame()) for i in range(20)])
+    assert a.resets == 1
+    assert [k for t, k, _ in got if t == "alert.started"] == []
+    got = lifecycle(a, walk(big, 7, 10, 20, 280, y=60))
+    assert "motion" in [k for t, k, _ in got if t == "alert.started"]
+
+
+def test_colour_and_odd_dtypes_are_accepted_and_garbage_is_refused() -> None:
+    a = CameraAnalyzer(camera())
+    scene = Scene()
+    bgr = np.dstack([scene.frame()] * 3)
+    assert a.process(bgr, 0.0) == []
+    assert a.process(scene.frame().astype(np.float32), 0.2) == []
+    with pytest.raises(TypeError):
+        a.process(np.zeros((H, W, 7), np.uint8), 0.4)
+    with pytest.raises(TypeError):
+        a.process(np.zeros((0,), np.uint8), 0.6)
+
+
+def test_a_jump_in_the_clock_resets_instead_of_alerting() -> None:
+    a = CameraAnalyzer(camera())
+    scene = Scene()
+    lifecycle(a, still(scene, 0, 3))
+    got = lifecycle(a, still(scene, 100, 103))
+    assert a.resets == 1 and got == []
+
+
+def test_signal_loss_alert_starts_and_ends() -> None:
+    a = CameraAnalyzer(camera())
+    started = a.signal_lost(True, 10.0, "stalled: no packets for 10 s")
+    assert [e.kind.value for e in started] == ["tamper.signal_lost"]
+    assert a.signal_lost(True, 11.0) == []
+    ended = a.signal_lost(False, 15.0)
+    assert [e.type for e in ended] == [AlertType.ENDED]

@@ -1,0 +1,213 @@
+"""Live runner against a stand-in camera at the streams boundary (its real frame slot)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+import alerts.runner as runner_mod
+from alerts.events import AlertEvent
+from alerts.pipeline import CameraAnalyzer
+from alerts.runner import AnalysisRunner
+from hub.config import CameraConfig
+from streams.frames import FrameSlot
+from streams.media import CameraState, Frame
+from tests.alerts.scene import Scene, camera, still, walk
+
+T_BASE = 1_700_000_000.0
+
+
+class StandInCamera:
+    """The public surface of streams' CameraStream that the runner uses."""
+
+    def __init__(self, camera_id: str) -> None:
+        self.id = camera_id
+        self.state = CameraState.ONLINE
+        self.supervisor = SimpleNamespace(reason="")
+        self.slots: list[FrameSlot] = []
+        self.clips: list[tuple[Path, float, float]] = []
+        self.seq = 0
+
+    def frames(self) -> FrameSlot:
+        slot = FrameSlot(self.id)
+        self.slots.append(slot)
+        return slot
+
+    def push(self, image: np.ndarray, ts: float) -> None:
+        self.seq += 1
+        for slot in self.slots:
+            slot.put(Frame(image, ts, self.seq))
+
+    async def snapshot_jpeg(self, timeout_s: float = 5.0) -> bytes:
+        return b"\xff\xd8 snapshot \xff\xd9"
+
+    async def save_clip(self, path: Path, start_ts: float, end_ts: float) -> Path:
+        self.clips.append((Path(path), start_ts, end_ts))
+        await asyncio.to_thread(Path(path).write_bytes, b"clip")
+        return Path(path)
+
+
+class Streams:
+    def __init__(self, *cams: StandInCamera) -> None:
+        self.cams = {c.id: c for c in cams}
+
+    def get(self, camera_id: str) -> StandInCamera | None:
+        return self.cams.get(camera_id)
+
+
+class Log:
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def emit(self, event_type: str, camera_id: str, data: dict[str, Any]) -> None:
+        self.events.append((event_type, camera_id, data))
+
+    def types(self) -> list[str]:
+        return [t for t, _, _ in self.events]
+
+
+async def until(cond: Callable[[], bool], within_s: float = 10.0) -> None:
+    """Wait for ``cond`` (generous bound: the machine may be loaded)."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not cond():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached")
+        await asyncio.sleep(0.01)
+
+
+async def feed(runner: AnalysisRunner, cam: StandInCamera, frames: list[tuple[float, np.ndarray]]) -> None:
+    """Push frames one by one, each after the previous one was analysed (no skips)."""
+    await until(lambda: bool(cam.slots) and not cam.slots[-1].closed)
+    for ts, img in frames:
+        done = runner.stats()[cam.id]["frames"]
+        cam.push(img, T_BASE + ts)
+        await until(lambda done=done: runner.stats()[cam.id]["frames"] > done)  # type: ignore[misc]
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[StandInCamera, Log, CameraConfig, Path]:
+    cfg = camera().model_copy(update={"preroll_s": 3.0})
+    return StandInCamera(cfg.id), Log(), cfg, tmp_path
+
+
+async def test_an_alert_is_published_with_snapshot_and_clip(setup: Any) -> None:
+    cam, log, cfg, data_dir = setup
+    runner = AnalysisRunner([cfg], Streams(cam), log.emit, data_dir, postroll_s=2.0)
+    hooked: list[AlertEvent] = []
+    runner.on_alert.append(lambda ev, data: hooked.append(ev))
+    await runner.start()
+    try:
+        scene = Scene()
+        await feed(runner, cam, still(scene, 0, 3) + walk(scene, 3, 6, 10, 140) + still(scene, 6, 9))
+        await until(lambda: "alert.ended" in log.types() and any(d.get("clip_ready") for _, _, d in log.events))
+    finally:
+        await runner.stop()
+    started = next(d for t, _, d in log.events if t == "alert.started")
+    assert started["kind"] == "motion" and started["zone"] == "frame" and started["camera"] == cfg.id
+    snapshot = await asyncio.to_thread(Path(started["snapshot"]).read_bytes)
+    assert snapshot.startswith(b"\xff\xd8")
+    assert Path(started["snapshot"]).parent == data_dir / "alerts" / cfg.id
+    clip_path, start_ts, end_ts = cam.clips[0]
+    assert str(clip_path) == started["clip"]
+    assert start_ts == pytest.approx(started["ts"] - 3.0) and end_ts == pytest.approx(started["ts"] + 2.0)
+    assert {ev.alert_id for ev in hooked} == {started["alert_id"]}
+    assert all(c == cfg.id for _, c, _ in log.events)
+
+
+async def test_a_crashing_analysis_is_restarted_and_reported(setup: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    cam, log, cfg, data_dir = setup
+    monkeypatch.setattr(runner_mod, "RESTART_BACKOFF_S", 0.01)
+    built: list[CameraAnalyzer] = []
+
+    def factory(c: CameraConfig) -> CameraAnalyzer:
+        a = CameraAnalyzer(c)
+        if not built:
+
+            def boom(gray: np.ndarray, ts: float) -> list[AlertEvent]:
+                raise RuntimeError("detector bug")
+
+            a.process = boom  # type: ignore[method-assign]
+        built.append(a)
+        return a
+
+    runner = AnalysisRunner([cfg], Streams(cam), log.emit, data_dir, analyzer_factory=factory)
+    await runner.start()
+    try:
+        scene = Scene()
+        await until(lambda: bool(cam.slots))
+        cam.push(scene.frame(), T_BASE)
+        await until(lambda: "analysis.restarted" in log.types())
+        await until(lambda: len(cam.slots) == 2)
+        await feed(runner, cam, still(scene, 1, 2))
+    finally:
+        await runner.stop()
+    restarted = next(d for t, _, d in log.events if t == "analysis.restarted")
+    assert "detector bug" in restarted["error"] and restarted["restarts"] == 1
+    assert runner.stats()[cfg.id]["restarts"] == 1 and len(built) == 2
+    assert cam.slots[0].closed  # the crashed loop let go of its frames
+
+
+async def test_signal_loss_is_an_alert(setup: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    cam, log, cfg, data_dir = setup
+    monkeypatch.setattr(runner_mod, "SIGNAL_CHECK_S", 0.05)
+    runner = AnalysisRunner([cfg], Streams(cam), log.emit, data_dir)
+    await runner.start()
+    try:
+        cam.state = CameraState.STALLED
+        cam.supervisor.reason = "no packets for 10 s"
+        await until(lambda: "alert.started" in log.types())
+        cam.state = CameraState.ONLINE
+        cam.push(Scene().frame(), T_BASE)
+        await until(lambda: "alert.ended" in log.types())
+    finally:
+        await runner.stop()
+    started = next(d for t, _, d in log.events if t == "alert.started")
+    assert started["kind"] == "tamper.signal_lost" and started["reason"] == "no packets for 10 s"
+
+
+async def test_frames_arriving_while_busy_are_skipped_and_counted(setup: Any) -> None:
+    cam, log, cfg, data_dir = setup
+    runner = AnalysisRunner([cfg], Streams(cam), log.emit, data_dir)
+    await runner.start()
+    try:
+        await until(lambda: bool(cam.slots))
+        scene = Scene()
+        for i in range(10):
+            cam.push(scene.frame(), T_BASE + i / 5)  # no await in between: the slot keeps only the newest
+        await until(lambda: runner.stats()[cfg.id]["frames"] >= 1)
+        await asyncio.sleep(0.1)
+    finally:
+        await runner.stop()
+    s = runner.stats()[cfg.id]
+    assert s["skipped"] >= 8 and s["frames"] + s["skipped"] == 10
+
+
+async def test_stop_is_idempotent_and_ends_open_alerts(setup: Any) -> None:
+    cam, log, cfg, data_dir = setup
+    runner = AnalysisRunner([cfg], Streams(cam), log.emit, data_dir)
+    await runner.start()
+    await runner.start()
+    scene = Scene()
+    await feed(runner, cam, still(scene, 0, 3) + walk(scene, 3, 4, 10, 60))
+    await until(lambda: "alert.started" in log.types())
+    await runner.stop()
+    await runner.stop()
+    assert log.types().count("alert.ended") == 1
+    assert all(slot.closed for slot in cam.slots)
+
+
+async def test_cameras_without_ingest_or_analysis_are_left_alone(tmp_path: Path) -> None:
+    log = Log()
+    off = camera().model_copy(update={"id": "off", "analysis": camera().analysis.model_copy(update={"enabled": False})})
+    missing = camera().model_copy(update={"id": "missing"})
+    runner = AnalysisRunner([off, missing], Streams(), log.emit, tmp_path)
+    await runner.start()
+    await asyncio.sleep(0.05)
+    await runner.stop()
+    assert log.events == [] and list(runner.stats()) == ["missing"]

@@ -1,0 +1,105 @@
+"""Zone rules and geometry: intrusion, loitering, crowd, line crossing, and bad zones refused."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from alerts.events import AlertKind, AlertType
+from alerts.geometry import ZoneError, ignore_mask_from, polygon_mask
+from alerts.pipeline import CameraAnalyzer
+from hub.config import ZoneConfig
+from tests.alerts.scene import H, Scene, W, camera, still, walk
+
+RIGHT_HALF = [(0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0)]
+
+
+def starts(analyzer: CameraAnalyzer, frames: list[tuple[float, np.ndarray]]) -> list[tuple[str, str, float]]:
+    out = []
+    for ts, img in frames:
+        for ev in analyzer.process(img, ts):
+            if ev.type is AlertType.STARTED:
+                out.append((ev.kind.value, ev.zone, ts))
+    return out
+
+
+def test_intrusion_only_inside_the_zone_and_after_min_frames() -> None:
+    zone = ZoneConfig(id="gate", kind="intrusion", polygon=RIGHT_HALF, min_frames=3)
+    a = CameraAnalyzer(camera([zone]), tamper=False)
+    scene = Scene()
+    frames = still(scene, 0, 3) + walk(scene, 3, 6, 10, 60) + walk(scene, 6, 9, 90, 140)
+    got = starts(a, frames)
+    assert [(k, z) for k, z, _ in got] == [("intrusion", "gate")]
+    assert 6.0 + 0.4 - 1e-6 <= got[0][2] <= 6.6  # the third frame inside
+
+
+def test_loitering_after_the_dwell_time() -> None:
+    zone = ZoneConfig(id="door", kind="loitering", polygon=RIGHT_HALF, dwell_s=5.0)
+    a = CameraAnalyzer(camera([zone]), tamper=False)
+    scene = Scene()
+    frames = still(scene, 0, 3) + [(3 + i / 5, scene.frame((110 + (i % 3), 30, 12, 40))) for i in range(50)]
+    got = starts(a, frames)
+    assert [(k, z) for k, z, _ in got] == [("loitering", "door")]
+    assert 8.0 - 1e-6 <= got[0][2] <= 8.6
+
+
+def test_crowd_when_occupied_share_lasts() -> None:
+    zone = ZoneConfig(id="square", kind="crowd", polygon=RIGHT_HALF, occupied_fraction=0.3, duration_s=2.0)
+    a = CameraAnalyzer(camera([zone]), tamper=False)
+    scene = Scene()
+    few = [(3 + i / 5, scene.frame((100, 30, 12, 40))) for i in range(20)]  # ~7 % of the zone
+    crowd = [(7 + i / 5, scene.frame((85, 10, 70, 75))) for i in range(20)]  # ~70 %
+    got = starts(a, still(scene, 0, 3) + few + crowd)
+    assert [(k, z) for k, z, _ in got] == [("crowd", "square")]
+    assert 9.0 - 1e-6 <= got[0][2] <= 9.6
+
+
+@pytest.mark.parametrize(
+    "direction,x0,x1,expected",
+    [("left_to_right", 20, 140, 1), ("left_to_right", 140, 20, 0), ("right_to_left", 140, 20, 1), ("any", 140, 20, 1)],
+)
+def test_line_crossing_with_direction(direction: str, x0: int, x1: int, expected: int) -> None:
+    line = ZoneConfig(id="fence", kind="line", polygon=[(0.5, 0.0), (0.5, 1.0)], direction=direction)  # type: ignore[arg-type]
+    a = CameraAnalyzer(camera([line]), tamper=False)
+    scene = Scene()
+    got = starts(a, still(scene, 0, 3) + walk(scene, 3, 8, x0, x1))
+    assert len([g for g in got if g[0] == AlertKind.LINE_CROSSING]) == expected
+
+
+def test_ignore_zone_masks_motion() -> None:
+    ignore = ZoneConfig(id="tree", kind="ignore", polygon=RIGHT_HALF)
+    a = CameraAnalyzer(camera([ignore]), tamper=False)
+    scene = Scene()
+    assert starts(a, still(scene, 0, 3) + walk(scene, 3, 8, 100, 140)) == []
+
+
+def test_no_zones_means_whole_frame_motion() -> None:
+    a = CameraAnalyzer(camera(), tamper=False)
+    scene = Scene()
+    got = starts(a, still(scene, 0, 3) + walk(scene, 3, 6, 20, 140))
+    assert [(k, z) for k, z, _ in got] == [("motion", "frame")]
+
+
+def test_bad_zones_are_refused_at_config_time() -> None:
+    with pytest.raises(ValidationError, match="at least 3 points"):
+        ZoneConfig(id="z", kind="intrusion", polygon=[(0.1, 0.1), (0.2, 0.2)])
+    with pytest.raises(ValidationError):
+        ZoneConfig(id="z", kind="intrusion", polygon=[(0.1, 0.1), (1.5, 0.2), (0.3, 0.9)])
+    with pytest.raises(ZoneError, match="no area"):
+        polygon_mask("flat", [(0.1, 0.1), (0.5, 0.5), (0.9, 0.9)], W, H)
+    with pytest.raises(ZoneError, match="outside the frame"):
+        polygon_mask("out", [(0.1, 0.1), (1.2, 0.5), (0.9, 0.9)], W, H)
+    flat = ZoneConfig(id="flat", kind="intrusion", polygon=[(0.1, 0.1), (0.5, 0.5), (0.9, 0.9)])
+    with pytest.raises(ZoneError, match="flat"):
+        CameraAnalyzer(camera([flat]))
+
+
+def test_ignore_masks_must_fit_the_frame() -> None:
+    assert ignore_mask_from(np.ones((180, 320), np.uint8), W, H).shape == (H, W)
+    with pytest.raises(ZoneError, match="does not fit"):
+        ignore_mask_from(np.ones((400, 300), np.uint8), W, H)
+    with pytest.raises(ZoneError, match="2-D"):
+        ignore_mask_from(np.ones((H, W, 3), np.uint8), W, H)
+    with pytest.raises(ZoneError):
+        CameraAnalyzer(camera(), extra_ignore=np.ones((500, 200), np.uint8))
