@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from alerts.incident_model import Severity, subject_of
 from alerts.incidents import Conflict, IncidentDesk, deadlines_table, incidents_table
@@ -52,13 +52,16 @@ class DeadlineScheduler:
 
     async def _next_due(self) -> float | None:
         d = deadlines_table
-        assert self.desk.log.read_engine is not None
-        async with self.desk.log.read_engine.connect() as conn:
+
+        def _read(conn: Connection) -> Any:
             value = (
-                await conn.execute(
+                conn.execute(
                     sa.select(sa.func.min(d.c.due_at)).where(d.c.fired_at.is_(None), d.c.cancelled_at.is_(None))
                 )
             ).scalar()
+            return value
+
+        value = await self.desk.log.query(_read)
         return None if value is None else float(value)
 
     async def fire_due(self) -> int:
@@ -67,16 +70,14 @@ class DeadlineScheduler:
         while True:
             now = self.desk.clock.now()
             d = deadlines_table
-            assert self.desk.log.read_engine is not None
-            async with self.desk.log.read_engine.connect() as conn:
-                rows = (
-                    await conn.execute(
-                        sa.select(d.c.id, d.c.incident_id, d.c.kind)
-                        .where(d.c.fired_at.is_(None), d.c.cancelled_at.is_(None), d.c.due_at <= now)
-                        .order_by(d.c.due_at)
-                        .limit(FIRE_BATCH)
-                    )
-                ).all()
+
+            q = (
+                sa.select(d.c.id, d.c.incident_id, d.c.kind)
+                .where(d.c.fired_at.is_(None), d.c.cancelled_at.is_(None), d.c.due_at <= now)
+                .order_by(d.c.due_at)
+                .limit(FIRE_BATCH)
+            )
+            rows = await self.desk.log.query(lambda conn, q=q: conn.execute(q).all())
             if not rows:
                 return count
             for row in rows:
@@ -87,16 +88,16 @@ class DeadlineScheduler:
         desk = self.desk
         inc = await desk.get(incident_id)
 
-        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
+        def op(conn: Connection, draft: EventDraft) -> None:
             d, t = deadlines_table, incidents_table
-            r = await conn.execute(
+            r = conn.execute(
                 d.update()
                 .where(d.c.id == deadline_id, d.c.fired_at.is_(None), d.c.cancelled_at.is_(None))
                 .values(fired_at=now)
             )
             if r.rowcount != 1:
                 raise AlreadyHandled("deadline already handled")
-            row = (await conn.execute(sa.select(t.c.responsible, t.c.severity).where(t.c.id == incident_id))).one()
+            row = (conn.execute(sa.select(t.c.responsible, t.c.severity).where(t.c.id == incident_id))).one()
             level = row.responsible
             parent = desk.directory.nodes[level].parent if level in desk.directory.nodes else None
             data: dict[str, Any] = {
@@ -108,12 +109,10 @@ class DeadlineScheduler:
             }
             if parent is not None:
                 leader = desk.directory.nodes[parent].leader
-                await conn.execute(t.update().where(t.c.id == incident_id).values(responsible=parent, updated_at=now))
+                conn.execute(t.update().where(t.c.id == incident_id).values(responsible=parent, updated_at=now))
                 # The next level gets the same time to act before it climbs again.
                 duration = _duration(desk, Severity(row.severity), kind)
-                await conn.execute(
-                    d.insert().values(incident_id=incident_id, kind=kind, level=parent, due_at=now + duration)
-                )
+                conn.execute(d.insert().values(incident_id=incident_id, kind=kind, level=parent, due_at=now + duration))
                 data.update(level=desk.directory.nodes[parent].level, leader=leader, notify=[leader] if leader else [])
             else:
                 data.update(level="top", leader=None, notify=[])

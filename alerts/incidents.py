@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from alerts.clock import Clock, SystemClock
 from alerts.incident_model import (
@@ -180,8 +180,8 @@ def _row_incident(r: Any) -> Incident:
     )
 
 
-async def _load(conn: AsyncConnection, incident_id: int) -> Incident:
-    row = (await conn.execute(sa.select(incidents_table).where(incidents_table.c.id == incident_id))).first()
+def _load(conn: Connection, incident_id: int) -> Incident:
+    row = (conn.execute(sa.select(incidents_table).where(incidents_table.c.id == incident_id))).first()
     if row is None:
         raise NotFound(f"no incident {incident_id}")
     return _row_incident(row)
@@ -204,9 +204,7 @@ class IncidentDesk:
 
     async def get(self, incident_id: int) -> Incident:
         """One incident, or :class:`NotFound`."""
-        assert self.log.read_engine is not None
-        async with self.log.read_engine.connect() as conn:
-            return await _load(conn, incident_id)
+        return await self.log.query(lambda conn: _load(conn, incident_id))
 
     async def find(
         self,
@@ -249,9 +247,7 @@ class IncidentDesk:
                     t.c.reporter == (username or ""),
                 )
             )
-        assert self.log.read_engine is not None
-        async with self.log.read_engine.connect() as conn:
-            return [_row_incident(r) for r in (await conn.execute(q)).all()]
+        return await self.log.query(lambda conn: [_row_incident(r) for r in conn.execute(q)])
 
     async def history(self, incident_id: int) -> list[Event]:
         """Every event of the incident, oldest first: its history is the log."""
@@ -267,16 +263,13 @@ class IncidentDesk:
     async def evidence(self, incident_id: int) -> list[dict[str, Any]]:
         """Evidence linked to the incident."""
         t = evidence_table
-        assert self.log.read_engine is not None
-        async with self.log.read_engine.connect() as conn:
-            rows = (await conn.execute(sa.select(t).where(t.c.incident_id == incident_id).order_by(t.c.id))).all()
-        return [dict(r._mapping) for r in rows]
+        q = sa.select(t).where(t.c.incident_id == incident_id).order_by(t.c.id)
+        return await self.log.query(lambda conn: [dict(r._mapping) for r in conn.execute(q)])
 
     async def by_receipt(self, receipt: str) -> Incident:
         """The incident a resident's receipt number refers to."""
-        assert self.log.read_engine is not None
-        async with self.log.read_engine.connect() as conn:
-            row = (await conn.execute(sa.select(incidents_table).where(incidents_table.c.receipt == receipt))).first()
+        q = sa.select(incidents_table).where(incidents_table.c.receipt == receipt)
+        row = await self.log.query(lambda conn: conn.execute(q).first())
         if row is None:
             raise NotFound("no report with this receipt")
         return _row_incident(row)
@@ -392,11 +385,11 @@ class IncidentDesk:
             "extra": json.dumps(extra or {}),
         }
 
-        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
+        def op(conn: Connection, draft: EventDraft) -> None:
             new_id = (
-                await conn.execute(incidents_table.insert().values(**values).returning(incidents_table.c.id))
+                conn.execute(incidents_table.insert().values(**values).returning(incidents_table.c.id))
             ).scalar_one()
-            inc = await _load(conn, new_id)
+            inc = _load(conn, new_id)
             draft.subject = subject_of(new_id)
             draft.data = {"incident": inc.as_dict(), "state": inc.state.value, "version": inc.version}
             if receipt:
@@ -438,24 +431,21 @@ class IncidentDesk:
         raise Conflict(f"could not file alert for {key}")
 
     async def _open_by_key(self, key: str) -> int | None:
-        assert self.log.read_engine is not None
-        async with self.log.read_engine.connect() as conn:
-            row = (
-                await conn.execute(sa.select(incidents_table.c.id).where(incidents_table.c.open_fold_key == key))
-            ).first()
+        q = sa.select(incidents_table.c.id).where(incidents_table.c.open_fold_key == key)
+        row = await self.log.query(lambda conn: conn.execute(q).first())
         return None if row is None else int(row.id)
 
     async def _fold(self, key: str, alert: dict[str, Any]) -> Event:
         now = self.clock.now()
         t = incidents_table
 
-        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
+        def op(conn: Connection, draft: EventDraft) -> None:
             row = (
-                await conn.execute(sa.select(t.c.id, t.c.count.label("n"), t.c.grid).where(t.c.open_fold_key == key))
+                conn.execute(sa.select(t.c.id, t.c.count.label("n"), t.c.grid).where(t.c.open_fold_key == key))
             ).first()
             if row is None:
                 raise NotFound(key)
-            await conn.execute(t.update().where(t.c.id == row.id).values(count=row.n + 1, last_seen=now))
+            conn.execute(t.update().where(t.c.id == row.id).values(count=row.n + 1, last_seen=now))
             draft.subject, draft.grid = subject_of(row.id), row.grid
             draft.data = {
                 "count": row.n + 1,
@@ -482,8 +472,8 @@ class IncidentDesk:
         now = self.clock.now()
         result: list[Incident] = []
 
-        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
-            inc = await _load(conn, incident_id)
+        def op(conn: Connection, draft: EventDraft) -> None:
+            inc = _load(conn, incident_id)
             if not self.can_see(inc, who):
                 raise NotFound(f"no incident {incident_id}")
             draft.grid = inc.grid
@@ -517,22 +507,22 @@ class IncidentDesk:
                 values.update(assignee_person=assignee.person, assignee_grid=assignee.grid)
                 data["assignee"] = {"person": assignee.person, "grid": assignee.grid}
                 data["notify"] = self._notify(assignee)
-                await _cancel(conn, incident_id, ("ack", "arrive"), now)
-                await _arm(conn, incident_id, "ack", inc.responsible, now + dl.ack_s)
-                if not await _pending(conn, incident_id, "resolve"):
-                    await _arm(conn, incident_id, "resolve", inc.responsible, now + dl.resolve_s)
+                _cancel(conn, incident_id, ("ack", "arrive"), now)
+                _arm(conn, incident_id, "ack", inc.responsible, now + dl.ack_s)
+                if not _pending(conn, incident_id, "resolve"):
+                    _arm(conn, incident_id, "resolve", inc.responsible, now + dl.resolve_s)
             elif to is State.ACKNOWLEDGED:
-                await _cancel(conn, incident_id, ("ack",), now)
-                await _arm(conn, incident_id, "arrive", inc.responsible, now + dl.arrive_s)
+                _cancel(conn, incident_id, ("ack",), now)
+                _arm(conn, incident_id, "arrive", inc.responsible, now + dl.arrive_s)
             elif to is State.ON_SITE:
-                await _cancel(conn, incident_id, ("arrive",), now)
+                _cancel(conn, incident_id, ("arrive",), now)
             elif to is State.RESOLVED:
                 values["feedback"] = note
             elif to is State.MERGED:
                 assert merge_into is not None
                 if merge_into == incident_id:
                     raise Invalid("an incident cannot be merged into itself", field="merge_into")
-                target = await _load(conn, merge_into)
+                target = _load(conn, merge_into)
                 if target.state not in OPEN_STATES:
                     raise Conflict(
                         f"incident {merge_into} is {target.state.value}; merge into an open one",
@@ -546,8 +536,8 @@ class IncidentDesk:
             if to is State.CLOSED:
                 values["closed_at"] = now
             if to in (State.RESOLVED, State.CLOSED, State.DISMISSED, State.MERGED, State.REOPENED):
-                await _cancel(conn, incident_id, ("ack", "arrive", "resolve"), now)
-            r = await conn.execute(
+                _cancel(conn, incident_id, ("ack", "arrive", "resolve"), now)
+            r = conn.execute(
                 incidents_table.update()
                 .where(incidents_table.c.id == incident_id, incidents_table.c.version == version)
                 .values(**values)
@@ -604,10 +594,10 @@ class IncidentDesk:
         """Link evidence (a photo, snapshot, clip or alert) to an incident, with its event."""
         now = self.clock.now()
 
-        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
-            await _load(conn, incident_id)
+        def op(conn: Connection, draft: EventDraft) -> None:
+            _load(conn, incident_id)
             eid = (
-                await conn.execute(
+                conn.execute(
                     evidence_table.insert()
                     .values(
                         incident_id=incident_id,
@@ -627,23 +617,23 @@ class IncidentDesk:
         return await self.log.append("incident.evidence_added", subject_of(incident_id), who, grid=grid, op=op)
 
 
-async def _arm(conn: AsyncConnection, incident_id: int, kind: str, level: str | None, due_at: float) -> None:
-    await conn.execute(deadlines_table.insert().values(incident_id=incident_id, kind=kind, level=level, due_at=due_at))
+def _arm(conn: Connection, incident_id: int, kind: str, level: str | None, due_at: float) -> None:
+    conn.execute(deadlines_table.insert().values(incident_id=incident_id, kind=kind, level=level, due_at=due_at))
 
 
-async def _cancel(conn: AsyncConnection, incident_id: int, kinds: tuple[str, ...], now: float) -> None:
+def _cancel(conn: Connection, incident_id: int, kinds: tuple[str, ...], now: float) -> None:
     d = deadlines_table
-    await conn.execute(
+    conn.execute(
         d.update()
         .where(d.c.incident_id == incident_id, d.c.kind.in_(kinds), d.c.fired_at.is_(None), d.c.cancelled_at.is_(None))
         .values(cancelled_at=now)
     )
 
 
-async def _pending(conn: AsyncConnection, incident_id: int, kind: str) -> bool:
+def _pending(conn: Connection, incident_id: int, kind: str) -> bool:
     d = deadlines_table
     row = (
-        await conn.execute(
+        conn.execute(
             sa.select(d.c.id).where(
                 d.c.incident_id == incident_id, d.c.kind == kind, d.c.fired_at.is_(None), d.c.cancelled_at.is_(None)
             )

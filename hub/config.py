@@ -74,7 +74,7 @@ class StorageConfig(Strict):
     url: str | None = Field(
         None,
         description=(
-            "SQLAlchemy async URL (sqlite+aiosqlite:///… or postgresql+asyncpg://…). "
+            "SQLAlchemy URL (sqlite:///… or postgresql://…; the log runs its SQL in threads). "
             "Default: SQLite in the data directory. SKYHUB_STORAGE_URL overrides."
         ),
     )
@@ -350,7 +350,7 @@ class Settings(Strict):
         """The effective SQLAlchemy URL of the event store."""
         if self.storage.url:
             return self.storage.url
-        return f"sqlite+aiosqlite:///{(self.data_dir / 'skyhub.db').resolve()}"
+        return f"sqlite:///{(self.data_dir / 'skyhub.db').resolve()}"
 
 
 Loc = tuple[str | int, ...]

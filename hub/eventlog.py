@@ -5,6 +5,11 @@ transaction for many appends), assigns ids under a write lock so they become vis
 order, and only then answers the callers and wakes the bus. An append may carry an
 ``op``: SQL run in the same transaction (inside its own savepoint), so state tables and
 the event that explains them change together or not at all.
+
+The SQL itself runs in threads, never on the event loop: a whole batch — every op and the
+event inserts — is one call into the writer thread, and each read is one call into a
+small reader pool. (Driving the database statement by statement from the loop made each
+statement wait for a busy loop; a batch of a few hundred receipts took seconds.)
 """
 
 from __future__ import annotations
@@ -13,14 +18,15 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.engine import Connection, Engine
 
 from hub.bus import EventBus
 from hub.events import Event, EventFilter
@@ -58,14 +64,31 @@ class EventDraft:
     """Details."""
 
 
-Op = Callable[[AsyncConnection, EventDraft], Awaitable[None]]
-"""SQL run in the append's transaction (its own savepoint); raising refuses the append."""
+Op = Callable[[Connection, EventDraft], None]
+"""SQL run in the append's transaction (its own savepoint, in the writer thread); raising refuses the append."""
+
+T = TypeVar("T")
 
 PG_APPEND_LOCK = 0x5C7_0B5
 """Advisory lock id that serialises appends across hub nodes sharing one PostgreSQL."""
 
 WRITE_QUEUE_MAX = 10_000
 """Appends waiting for the writer; beyond this, callers wait (back-pressure, never a drop)."""
+
+READ_THREADS = 4
+"""Threads that run reads (each holds one pooled connection)."""
+
+_SYNC_DRIVERS = {
+    "sqlite+aiosqlite": "sqlite",
+    "postgresql+asyncpg": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+}
+
+
+def sync_url(url: str) -> str:
+    """The URL with a synchronous driver (the log runs its SQL in threads)."""
+    scheme, rest = url.split("://", 1)
+    return f"{_SYNC_DRIVERS.get(scheme, scheme)}://{rest}"
 
 
 class LogClosed(RuntimeError):
@@ -92,19 +115,21 @@ class LogStats:
 
 
 class EventLog:
-    """The log: ``append`` to write, ``read`` to replay, a bus to follow live."""
+    """The log: ``append`` to write, ``read`` to replay, ``query`` for state tables, a bus to follow live."""
 
     def __init__(self, url: str, bus: EventBus, batch_max: int = 256) -> None:
-        self.url = url
+        self.url = sync_url(url)
         self.bus = bus
         self.batch_max = batch_max
         self.stats = LogStats()
-        self.engine: AsyncEngine | None = None
-        self.read_engine: AsyncEngine | None = None
+        self.engine: Engine | None = None
+        self.read_engine: Engine | None = None
         self._last_id = 0
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(WRITE_QUEUE_MAX)
         self._accepting = False
         self._task: asyncio.Task[None] | None = None
+        self._writer_thread: ThreadPoolExecutor | None = None
+        self._readers: ThreadPoolExecutor | None = None
 
     @property
     def is_sqlite(self) -> bool:
@@ -118,24 +143,37 @@ class EventLog:
 
     async def open(self) -> None:
         """Connect, create tables, and learn the newest id."""
+        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="eventlog-writer")
+        self._readers = ThreadPoolExecutor(READ_THREADS, thread_name_prefix="eventlog-reader")
+        await self._in(self._writer_thread, self._open_sync)
+        logger.info("event log %s: open, last id %d", _safe_url(self.url), self._last_id)
+
+    def _open_sync(self) -> None:
         if self.is_sqlite:
             db_path = self.url.split("///", 1)[-1]
             if db_path and db_path != ":memory:":
-                await asyncio.to_thread(Path(db_path).parent.mkdir, parents=True, exist_ok=True)
-        self.engine = create_async_engine(self.url, pool_pre_ping=not self.is_sqlite)
-        if self.is_sqlite:
-            # Writes take the lock at BEGIN; reads get their own engine with plain deferred BEGIN.
+                Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+            args = {"check_same_thread": False}
+            self.engine = sa.create_engine(self.url, connect_args=args, pool_size=1, max_overflow=0)
             _sqlite_tuning(self.engine, begin="BEGIN IMMEDIATE")
-            # Reads run in the driver's autocommit mode: each SELECT sees the latest commit,
-            # with no BEGIN/ROLLBACK round trips to the driver thread.
-            self.read_engine = create_async_engine(self.url, pool_reset_on_return=None)
+            # Reads run in the driver's autocommit mode: each SELECT sees the latest commit.
+            self.read_engine = sa.create_engine(
+                self.url, connect_args=args, pool_size=READ_THREADS, pool_reset_on_return=None
+            )
             _sqlite_tuning(self.read_engine, begin=None)
         else:
-            self.read_engine = self.engine
-        async with self.engine.begin() as conn:
-            await conn.run_sync(metadata.create_all)
-            self._last_id = await _max_id(conn)
-        logger.info("event log %s: open, last id %d", _safe_url(self.url), self._last_id)
+            self.engine = sa.create_engine(self.url, pool_pre_ping=True, pool_size=2)
+            self.read_engine = sa.create_engine(
+                self.url, pool_pre_ping=True, pool_size=READ_THREADS, isolation_level="AUTOCOMMIT"
+            )
+        with self.engine.begin() as conn:
+            metadata.create_all(conn)
+            self._last_id = _max_id(conn)
+
+    async def _in(self, pool: ThreadPoolExecutor | None, fn: Callable[..., T], *args: Any) -> T:
+        if pool is None:
+            raise LogClosed("the event log is not open")
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
 
     def start(self, tg: asyncio.TaskGroup) -> None:
         """Run the writer as a task of the lifespan's task group."""
@@ -143,7 +181,7 @@ class EventLog:
         self._task = tg.create_task(self._writer(), name="eventlog-writer")
 
     async def aclose(self, timeout_s: float = 5.0) -> None:
-        """Stop taking appends, commit what is queued (bounded), then close the engine."""
+        """Stop taking appends, commit what is queued (bounded), then close the engines."""
         self._accepting = False
         if self._task is not None and not self._task.done():
             try:
@@ -158,12 +196,15 @@ class EventLog:
             p = self._queue.get_nowait()
             if not p.future.done():
                 p.future.set_exception(LogClosed("the event log is shutting down"))
-        if self.read_engine is not None and self.read_engine is not self.engine:
-            await self.read_engine.dispose()
-        self.read_engine = None
-        if self.engine is not None:
-            await self.engine.dispose()
-            self.engine = None
+        writer, readers = self._writer_thread, self._readers
+        self._writer_thread = self._readers = None
+        for engine in (self.read_engine, self.engine):
+            if engine is not None:
+                await asyncio.to_thread(engine.dispose)
+        self.engine = self.read_engine = None
+        for pool in (writer, readers):
+            if pool is not None:
+                pool.shutdown(wait=False)
 
     async def append(
         self,
@@ -177,9 +218,10 @@ class EventLog:
     ) -> Event:
         """Append one event (with ``op`` in the same transaction) and return it once durable.
 
-        ``op(conn, draft)`` runs first, inside a savepoint of the batch's transaction: it may
-        change tables and fill in the draft (e.g. the id of a row it inserted as the subject);
-        if it raises, neither its changes nor the event are written and the caller gets the error.
+        ``op(conn, draft)`` runs first, in the writer thread inside a savepoint of the batch's
+        transaction: it may change tables and fill in the draft (e.g. the id of a row it
+        inserted as the subject); if it raises, neither its changes nor the event are written
+        and the caller gets the error.
         """
         if not self._accepting:
             raise LogClosed("the event log is not accepting appends")
@@ -187,9 +229,18 @@ class EventLog:
         await self._queue.put(_Pending(EventDraft(type, subject, actor, grid, dict(data or {})), op, fut))
         return await fut
 
+    async def query(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn(conn)`` on a read connection in a reader thread; its result."""
+
+        def run() -> T:
+            assert self.read_engine is not None, "log not open"
+            with self.read_engine.connect() as conn:
+                return fn(conn)
+
+        return await self._in(self._readers, run)
+
     async def read(self, since: int, limit: int = 500, flt: EventFilter | None = None) -> list[Event]:
         """Events with id > ``since`` in id order, at most ``limit``, filtered."""
-        assert self.read_engine is not None, "log not open"
         t = events_table
         q = sa.select(t).where(t.c.id > since).order_by(t.c.id).limit(limit)
         if flt is not None:
@@ -199,9 +250,7 @@ class EventLog:
                 q = q.where(t.c.subject == flt.subject)
             if flt.grids is not None:
                 q = q.where(t.c.grid.in_(sorted(flt.grids)))
-        async with self.read_engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
-        return [_row_event(r) for r in rows]
+        return await self.query(lambda conn: [_row_event(r) for r in conn.execute(q)])
 
     async def _writer(self) -> None:
         while True:
@@ -209,49 +258,54 @@ class EventLog:
             batch = [first]
             while len(batch) < self.batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
-            committed: list[Event] = []
+            outcomes: list[Event | BaseException] = []
             try:
-                committed = await self._commit(batch)
+                outcomes = await self._in(self._writer_thread, self._commit, batch)
             except Exception as exc:  # the store itself failed: every caller learns it
                 logger.exception("event log: batch of %d failed", len(batch))
-                for p in batch:
-                    if not p.future.done():
-                        p.future.set_exception(exc)
+                outcomes = [exc] * len(batch)
             finally:
                 for _ in batch:
                     self._queue.task_done()
+            committed = [o for o in outcomes if isinstance(o, Event)]
+            # Committed: only now do callers and the bus learn of it.
+            for p, outcome in zip(batch, outcomes, strict=True):
+                if p.future.done():
+                    continue
+                if isinstance(outcome, Event):
+                    p.future.set_result(outcome)
+                else:
+                    self.stats.failed_ops += 1
+                    p.future.set_exception(outcome)
             if committed:
                 self._last_id = committed[-1].id
                 self.stats.appended += len(committed)
                 self.stats.batches += 1
                 self.bus.publish(committed)
 
-    async def _commit(self, batch: list[_Pending]) -> list[Event]:
+    def _commit(self, batch: list[_Pending]) -> list[Event | BaseException]:
+        """One transaction for the whole batch (writer thread)."""
         assert self.engine is not None
-        done: list[tuple[_Pending, Event]] = []
-        failed: list[tuple[_Pending, BaseException]] = []
-        async with self.engine.begin() as conn:
+        outcomes: list[Event | BaseException] = []
+        with self.engine.begin() as conn:
             if not self.is_sqlite:
-                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_APPEND_LOCK})
-            if self.is_sqlite:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_APPEND_LOCK})
+                next_id = _max_id(conn) + 1
+            else:
                 # One SQLite file has one writer (this one, under BEGIN IMMEDIATE): no need to ask.
                 next_id = self._last_id + 1
-            else:
-                next_id = await _max_id(conn) + 1
             rows: list[dict[str, Any]] = []
             now = time.time()
             for p in batch:
                 d = p.draft
                 if p.op is not None:
-                    if rows:  # keep insertion in id order around the savepoint
-                        await conn.execute(events_table.insert(), rows)
-                        rows = []
                     try:
-                        async with conn.begin_nested():
-                            await p.op(conn, d)
+                        with conn.begin_nested():
+                            p.op(conn, d)
                     except Exception as exc:
-                        failed.append((p, exc))
+                        outcomes.append(exc)
                         continue
+                data_json = json.dumps(d.data, separators=(",", ":"), ensure_ascii=False)
                 ev = Event(next_id, now, d.type, d.subject, d.actor, d.grid, d.data)
                 next_id += 1
                 rows.append(
@@ -262,25 +316,17 @@ class EventLog:
                         "subject": ev.subject,
                         "actor": ev.actor,
                         "grid": ev.grid,
-                        "data": json.dumps(ev.data, separators=(",", ":"), ensure_ascii=False),
+                        "data": data_json,
                     }
                 )
-                done.append((p, ev))
+                outcomes.append(ev)
             if rows:
-                await conn.execute(events_table.insert(), rows)
-        # Committed: only now do callers and the bus learn of it.
-        for p, error in failed:
-            self.stats.failed_ops += 1
-            if not p.future.done():
-                p.future.set_exception(error)
-        for p, ev in done:
-            if not p.future.done():
-                p.future.set_result(ev)
-        return [ev for _, ev in done]
+                conn.execute(events_table.insert(), rows)
+        return outcomes
 
 
-async def _max_id(conn: AsyncConnection) -> int:
-    return int((await conn.execute(sa.select(sa.func.coalesce(sa.func.max(events_table.c.id), 0)))).scalar_one())
+def _max_id(conn: Connection) -> int:
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(events_table.c.id), 0))).scalar_one())
 
 
 def _row_event(r: sa.Row[Any]) -> Event:
@@ -291,10 +337,10 @@ def _safe_url(url: str) -> str:
     return sa.make_url(url).render_as_string(hide_password=True)
 
 
-def _sqlite_tuning(engine: AsyncEngine, begin: str | None) -> None:
+def _sqlite_tuning(engine: Engine, begin: str | None) -> None:
     """WAL, durable commits, and transactions that SQLAlchemy controls (so savepoints work)."""
 
-    @sa_event.listens_for(engine.sync_engine, "connect")
+    @sa_event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy, not the driver, decide where transactions begin.
         dbapi_conn.isolation_level = None
@@ -307,6 +353,6 @@ def _sqlite_tuning(engine: AsyncEngine, begin: str | None) -> None:
     if begin is None:
         return
 
-    @sa_event.listens_for(engine.sync_engine, "begin")
+    @sa_event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql(begin)

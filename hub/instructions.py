@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from alerts.clock import Clock, SystemClock
 from alerts.incidents import Conflict, DeskError, Forbidden, Invalid, NotFound
@@ -158,11 +158,12 @@ class InstructionDesk:
 
     async def get(self, instruction_id: int) -> Instruction:
         """One instruction, or :class:`NotFound`."""
-        assert self.log.read_engine is not None
-        async with self.log.read_engine.connect() as conn:
-            row = (
-                await conn.execute(sa.select(instructions_table).where(instructions_table.c.id == instruction_id))
-            ).first()
+
+        def _read(conn: Connection) -> Any:
+            row = (conn.execute(sa.select(instructions_table).where(instructions_table.c.id == instruction_id))).first()
+            return row
+
+        row = await self.log.query(_read)
         if row is None:
             raise NotFound(f"no instruction {instruction_id}")
         return _row_instruction(row)
@@ -174,11 +175,12 @@ class InstructionDesk:
             self._members.move_to_end(instruction_id)
             return cached
         r = recipients_table
-        assert self.log.read_engine is not None
-        async with self.log.read_engine.connect() as conn:
-            people = (
-                (await conn.execute(sa.select(r.c.person).where(r.c.instruction_id == instruction_id))).scalars().all()
-            )
+
+        def _read(conn: Connection) -> Any:
+            people = (conn.execute(sa.select(r.c.person).where(r.c.instruction_id == instruction_id))).scalars().all()
+            return people
+
+        people = await self.log.query(_read)
         found = frozenset(people)
         if found:  # an id not sent yet must not be remembered as "nobody"
             self._remember(instruction_id, found)
@@ -192,11 +194,12 @@ class InstructionDesk:
     async def receipts(self, instruction_id: int) -> list[dict[str, Any]]:
         """Every recipient's receipt."""
         r = recipients_table
-        assert self.log.read_engine is not None
-        async with self.log.read_engine.connect() as conn:
-            rows = (
-                await conn.execute(sa.select(r).where(r.c.instruction_id == instruction_id).order_by(r.c.person))
-            ).all()
+
+        def _read(conn: Connection) -> Any:
+            rows = (conn.execute(sa.select(r).where(r.c.instruction_id == instruction_id).order_by(r.c.person))).all()
+            return rows
+
+        rows = await self.log.query(_read)
         return [{k: v for k, v in row._mapping.items() if k not in ("instruction_id", "rank")} for row in rows]
 
     def progress(self, receipts: Iterable[dict[str, Any]]) -> dict[str, Any]:
@@ -237,11 +240,11 @@ class InstructionDesk:
         grid_of = {p.id: (p.grids[0] if p.grids else None) for p in people}
         result: list[Instruction] = []
 
-        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
+        def op(conn: Connection, draft: EventDraft) -> None:
             a = attachments_table
             if attachments:
                 found = (
-                    (await conn.execute(sa.select(a.c.id).where(a.c.id.in_(attachments), a.c.instruction_id.is_(None))))
+                    (conn.execute(sa.select(a.c.id).where(a.c.id.in_(attachments), a.c.instruction_id.is_(None))))
                     .scalars()
                     .all()
                 )
@@ -249,7 +252,7 @@ class InstructionDesk:
                 if missing:
                     raise Invalid(f"unknown or already used attachments {missing}", field="attachments")
             new_id = (
-                await conn.execute(
+                conn.execute(
                     instructions_table.insert()
                     .values(
                         text=text,
@@ -268,7 +271,7 @@ class InstructionDesk:
                     .returning(instructions_table.c.id)
                 )
             ).scalar_one()
-            await conn.execute(
+            conn.execute(
                 recipients_table.insert(),
                 [
                     {"instruction_id": new_id, "person": p.id, "grid": grid_of[p.id], "state": "queued", "rank": 0}
@@ -276,7 +279,7 @@ class InstructionDesk:
                 ],
             )
             if attachments:
-                await conn.execute(a.update().where(a.c.id.in_(attachments)).values(instruction_id=new_id))
+                conn.execute(a.update().where(a.c.id.in_(attachments)).values(instruction_id=new_id))
             inst = Instruction(
                 new_id,
                 text,
@@ -316,9 +319,9 @@ class InstructionDesk:
         a = attachments_table
         ids: list[int] = []
 
-        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
+        def op(conn: Connection, draft: EventDraft) -> None:
             aid = (
-                await conn.execute(
+                conn.execute(
                     a.insert()
                     .values(
                         kind=kind, content_type=content_type, size=size, path=path, added_by=who.username, added_at=now
@@ -357,19 +360,19 @@ class InstructionDesk:
         r = recipients_table
         current: list[str] = []
 
-        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
+        def op(conn: Connection, draft: EventDraft) -> None:
             t = instructions_table
-            if (await conn.execute(sa.select(t.c.cancelled).where(t.c.id == instruction_id))).scalar():
+            if (conn.execute(sa.select(t.c.cancelled).where(t.c.id == instruction_id))).scalar():
                 raise Conflict("the instruction was cancelled")
             row = (
-                await conn.execute(
+                conn.execute(
                     sa.select(r.c.state, r.c.grid).where(r.c.instruction_id == instruction_id, r.c.person == person)
                 )
             ).one()
             values: dict[str, Any] = {"state": step.value, "rank": RANK[step], column: now}
             if step is ReceiptState.REPLIED:
                 values["reply"] = reply
-            res = await conn.execute(
+            res = conn.execute(
                 r.update()
                 .where(r.c.instruction_id == instruction_id, r.c.person == person, r.c.rank < RANK[step])
                 .values(**values)
@@ -397,8 +400,8 @@ class InstructionDesk:
     ) -> Event:
         t = instructions_table
 
-        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
-            row = (await conn.execute(sa.select(t.c.cancelled, t.c.amendments).where(t.c.id == instruction_id))).first()
+        def op(conn: Connection, draft: EventDraft) -> None:
+            row = (conn.execute(sa.select(t.c.cancelled, t.c.amendments).where(t.c.id == instruction_id))).first()
             if row is None:
                 raise NotFound(f"no instruction {instruction_id}")
             if row.cancelled:
@@ -406,7 +409,7 @@ class InstructionDesk:
             if type == "instruction.amended":
                 values["amendments"] = row.amendments + 1
                 draft.data["amendments"] = row.amendments + 1
-            await conn.execute(t.update().where(t.c.id == instruction_id).values(**values))
+            conn.execute(t.update().where(t.c.id == instruction_id).values(**values))
 
         return await self.log.append(type, subject_of(instruction_id), who.username, dict(data), op=op)
 
@@ -461,10 +464,10 @@ class InstructionDesk:
 
     async def _next_due(self) -> float | None:
         t = instructions_table
-        assert self.log.read_engine is not None
-        async with self.log.read_engine.connect() as conn:
+
+        def _read(conn: Connection) -> Any:
             a = (
-                await conn.execute(
+                conn.execute(
                     sa.select(sa.func.min(t.c.deadline_at)).where(
                         t.c.renotified_at.is_(None),
                         t.c.deadline_at.is_not(None),
@@ -474,7 +477,7 @@ class InstructionDesk:
                 )
             ).scalar()
             b = (
-                await conn.execute(
+                conn.execute(
                     sa.select(sa.func.min(t.c.escalate_at)).where(
                         t.c.escalated_at.is_(None),
                         t.c.escalate_at.is_not(None),
@@ -483,6 +486,9 @@ class InstructionDesk:
                     )
                 )
             ).scalar()
+            return (a, b)
+
+        a, b = await self.log.query(_read)
         due = [float(x) for x in (a, b) if x is not None]
         return min(due) if due else None
 
@@ -490,11 +496,11 @@ class InstructionDesk:
         """Handle every deadline due now; returns how many steps were taken."""
         now = self.clock.now()
         t = instructions_table
-        assert self.log.read_engine is not None
-        async with self.log.read_engine.connect() as conn:
+
+        def _read(conn: Connection) -> Any:
             renotify = (
                 (
-                    await conn.execute(
+                    conn.execute(
                         sa.select(t.c.id).where(
                             t.c.renotified_at.is_(None),
                             t.c.deadline_at <= now,
@@ -508,7 +514,7 @@ class InstructionDesk:
             )
             escalate = (
                 (
-                    await conn.execute(
+                    conn.execute(
                         sa.select(t.c.id).where(
                             t.c.escalated_at.is_(None),
                             t.c.escalate_at <= now,
@@ -520,6 +526,9 @@ class InstructionDesk:
                 .scalars()
                 .all()
             )
+            return (renotify, escalate)
+
+        renotify, escalate = await self.log.query(_read)
         done = 0
         for iid in renotify:
             done += await self._once(iid, "renotified_at", now)
@@ -539,8 +548,8 @@ class InstructionDesk:
                     leader = self.directory.nodes[rec["grid"]].leader if rec["grid"] in self.directory.nodes else None
                     leaders.setdefault(leader or "(none)", []).append(rec["person"])
 
-        async def op(conn: AsyncConnection, draft: EventDraft) -> None:
-            res = await conn.execute(
+        def op(conn: Connection, draft: EventDraft) -> None:
+            res = conn.execute(
                 t.update().where(t.c.id == instruction_id, getattr(t.c, column).is_(None)).values(**{column: now})
             )
             if res.rowcount != 1:

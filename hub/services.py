@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -53,6 +54,8 @@ class Hub:
         """Set when shutdown begins; feeds close themselves on it."""
         self.cameras: Any = None
         """The camera manager (``streams.manager.CameraManager``) while running."""
+        self.analysis: Any = None
+        """The frame analysis (``alerts.runner.AnalysisRunner``) while running."""
 
     async def _camera_event(self, type: str, camera_id: str, data: dict[str, Any]) -> None:
         cam = self.directory.cameras.get(camera_id)
@@ -68,6 +71,7 @@ class Hub:
             deadlines = tg.create_task(self.deadlines.run(), name="deadlines")
             follow_up = tg.create_task(self.instructions.run(), name="instructions")
             await self._start_cameras()
+            await self._start_analysis()
             await self.log.append("hub.started", "hub", data={"cameras": len(self.settings.cameras)})
             try:
                 yield self
@@ -76,6 +80,12 @@ class Hub:
                 self.closing.set()
                 deadlines.cancel()
                 follow_up.cancel()
+                if self.analysis is not None:
+                    try:
+                        async with asyncio.timeout(timeout_s):
+                            await self.analysis.stop()
+                    except TimeoutError:
+                        logger.warning("hub: analysis did not stop within %.1f s", timeout_s)
                 if self.cameras is not None:
                     try:
                         async with asyncio.timeout(timeout_s):
@@ -96,3 +106,40 @@ class Hub:
 
         self.cameras = CameraManager(enabled, self._camera_event, self.settings.data_dir)
         await self.cameras.start()
+
+    async def _start_analysis(self) -> None:
+        if self.cameras is None:
+            return
+        from alerts.runner import AnalysisRunner
+
+        self.analysis = AnalysisRunner(self.settings.cameras, self.cameras, self._camera_event, self.settings.data_dir)
+        self.analysis.on_alert.append(self._alert_to_incident)
+        await self.analysis.start()
+
+    async def _alert_to_incident(self, alert: Any, data: dict[str, Any]) -> None:
+        """Every alert that starts opens an incident, or folds into the open one (many entrances, one exit)."""
+        if getattr(alert, "type", None) != "alert.started":
+            return
+        ev = await self.desk.on_alert(data)
+        incident_id = int(ev.subject.split(":", 1)[1])
+        for kind in ("snapshot", "clip"):
+            rel = _under(data.get(kind), self.settings.data_dir)
+            if rel is None:
+                continue
+            await self.desk.add_evidence(
+                incident_id,
+                kind,
+                "camera",
+                path=rel,
+                content_type="image/jpeg" if kind == "snapshot" else "video/mp4",
+                ref=data.get("alert_id"),
+                grid=ev.grid,
+            )
+
+
+def _under(path: str | None, base: object) -> str | None:
+    """``path`` relative to ``base`` (string work, no disk access), or ``None`` if outside it."""
+    if not path:
+        return None
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(str(base)))
+    return None if rel.startswith("..") else rel

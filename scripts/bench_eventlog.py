@@ -63,7 +63,7 @@ async def hub_log_rate(path: Path, seconds: float, in_flight: int) -> float:
     from hub.bus import EventBus
     from hub.eventlog import EventLog
 
-    log = EventLog(f"sqlite+aiosqlite:///{path}", EventBus())
+    log = EventLog(f"sqlite:///{path}", EventBus())
     await log.open()
     done = 0
     async with asyncio.TaskGroup() as tg:

@@ -163,7 +163,7 @@ async def storm_section(alerts: int, seconds: float, cameras: int) -> None:
         settings = Settings.model_validate(
             {"cameras": [{"id": f"cam{i}", "url": "synthetic://street"} for i in range(cameras)]}
         )
-        log = EventLog(f"sqlite+aiosqlite:///{d}/storm.db", EventBus())
+        log = EventLog(f"sqlite:///{d}/storm.db", EventBus())
         await log.open()
         desk = IncidentDesk(log, Directory(settings), settings.incidents, SystemClock())
         rng = random.Random(7)

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
 from fastapi.responses import FileResponse
+from sqlalchemy.engine import Connection
 
 from alerts.incident_model import Incident, Severity, Source, State
 from alerts.incidents import Assignee, IncidentDesk, NotFound, deadlines_table
@@ -31,9 +32,12 @@ async def visible(desk: IncidentDesk, incident_id: int, who: Principal) -> Incid
 
 async def _deadlines(desk: IncidentDesk, incident_id: int) -> list[dict[str, Any]]:
     d = deadlines_table
-    assert desk.log.read_engine is not None
-    async with desk.log.read_engine.connect() as conn:
-        rows = (await conn.execute(sa.select(d).where(d.c.incident_id == incident_id).order_by(d.c.id))).all()
+
+    def _read(conn: Connection) -> Any:
+        rows = (conn.execute(sa.select(d).where(d.c.incident_id == incident_id).order_by(d.c.id))).all()
+        return rows
+
+    rows = await desk.log.query(_read)
     return [dict(r._mapping) for r in rows]
 
 

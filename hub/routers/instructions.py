@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, File, HTTPException, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.engine import Connection
 
 from alerts.incidents import Forbidden, NotFound
 from hub import evidence as files
@@ -94,13 +95,12 @@ async def send_instruction(body: InstructionIn, hub: HubDep, who: CallerDep) -> 
 async def list_instructions(hub: HubDep, who: CallerDep, limit: int = 50) -> list[dict[str, Any]]:
     """The most recent instructions, newest first."""
     t = instructions_table
-    assert hub.log.read_engine is not None
-    async with hub.log.read_engine.connect() as conn:
-        rows = (
-            (await conn.execute(sa.select(t.c.id).order_by(t.c.id.desc()).limit(min(max(limit, 1), 500))))
-            .scalars()
-            .all()
-        )
+
+    def _read(conn: Connection) -> Any:
+        rows = (conn.execute(sa.select(t.c.id).order_by(t.c.id.desc()).limit(min(max(limit, 1), 500)))).scalars().all()
+        return rows
+
+    rows = await hub.log.query(_read)
     return [(await hub.instructions.get(i)).as_dict() for i in rows]
 
 
@@ -188,9 +188,12 @@ async def upload_attachment(hub: HubDep, who: CallerDep, file: Annotated[UploadF
 async def get_attachment(attachment_id: int, hub: HubDep, who: CallerDep) -> FileResponse:
     """An attachment, for staff and for recipients of its instruction."""
     a = attachments_table
-    assert hub.log.read_engine is not None
-    async with hub.log.read_engine.connect() as conn:
-        row = (await conn.execute(sa.select(a).where(a.c.id == attachment_id))).first()
+
+    def _read(conn: Connection) -> Any:
+        row = (conn.execute(sa.select(a).where(a.c.id == attachment_id))).first()
+        return row
+
+    row = await hub.log.query(_read)
     if row is None:
         raise NotFound(f"no attachment {attachment_id}")
     if not _is_staff(who):

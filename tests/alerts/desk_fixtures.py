@@ -42,7 +42,7 @@ def principal(settings: Settings, username: str) -> Principal:
 async def desk_rig(tmp: Path, **overrides: object) -> AsyncIterator[DeskRig]:
     """Open a log and a desk; close them at the end (bounded)."""
     settings = make_settings(tmp, **overrides)
-    log = EventLog(f"sqlite+aiosqlite:///{tmp / 'desk.db'}", EventBus())
+    log = EventLog(f"sqlite:///{tmp / 'desk.db'}", EventBus())
     await log.open()
     clock = ManualClock()
     desk = IncidentDesk(log, Directory(settings), settings.incidents, clock)

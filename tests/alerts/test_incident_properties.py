@@ -89,9 +89,8 @@ async def check_invariants(rig: DeskRig) -> None:
         assert (inc.state.value, inc.version, inc.responsible) == (r["state"], r["version"], r["responsible"])
     assert len(fired_ids) == len(set(fired_ids)), "a deadline fired twice"
     d = deadlines_table
-    assert rig.log.read_engine is not None
-    async with rig.log.read_engine.connect() as conn:
-        fired_rows = (await conn.execute(sa.select(d.c.id).where(d.c.fired_at.is_not(None)))).scalars().all()
+    q = sa.select(d.c.id).where(d.c.fired_at.is_not(None))
+    fired_rows = await rig.log.query(lambda conn: conn.execute(q).scalars().all())
     assert sorted(fired_rows) == sorted(fired_ids)
 
 

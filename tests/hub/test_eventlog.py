@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import psycopg
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.engine import Connection
 
 from hub.bus import EventBus
 from hub.eventlog import EventDraft, EventLog, LogClosed, metadata
@@ -42,22 +42,20 @@ async def closed(log: EventLog, tg: asyncio.TaskGroup) -> None:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite+aiosqlite:///{tmp_path / 'log.db'}"
+    return f"sqlite:///{tmp_path / 'log.db'}"
 
 
 @pytest.fixture
 async def pg_url() -> AsyncIterator[str]:
     admin = require_postgres()
     name = f"skyhub_test_{uuid.uuid4().hex[:10]}"
-    conn = await asyncpg.connect(admin)
-    await conn.execute(f'CREATE DATABASE "{name}"')
-    await conn.close()
+    async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     finally:
-        conn = await asyncpg.connect(admin)
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.close()
+        async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -86,13 +84,15 @@ async def test_ids_increase_without_gaps_and_bus_sees_commits(url: str) -> None:
 async def test_op_and_event_commit_together_or_not_at_all(url: str) -> None:
     log, tg = await opened(url)
     try:
-        assert log.engine is not None
-        async with log.engine.begin() as conn:
-            await conn.execute(counters.insert(), {"name": "x", "value": 0})
+
+        def seed(conn: Connection, draft: EventDraft) -> None:
+            conn.execute(counters.insert(), {"name": "x", "value": 0})
+
+        await log.append("counter.created", "x", op=seed)
 
         def bump(expect: int) -> Any:
-            async def op(conn: AsyncConnection, draft: EventDraft) -> None:
-                r = await conn.execute(
+            def op(conn: Connection, draft: EventDraft) -> None:
+                r = conn.execute(
                     counters.update().where(counters.c.name == "x", counters.c.value == expect).values(value=expect + 1)
                 )
                 if r.rowcount != 1:
@@ -110,10 +110,9 @@ async def test_op_and_event_commit_together_or_not_at_all(url: str) -> None:
         assert isinstance(results[1], ValueError)
         assert results[0].data == {"value": 1}  # type: ignore[union-attr]
         events = await log.read(0, 10)
-        assert [e.type for e in events] == ["counter.bumped", "plain"]
-        assert [e.id for e in events] == [1, 2]
-        async with log.engine.connect() as conn:
-            assert (await conn.execute(sa.select(counters.c.value))).scalar_one() == 1
+        assert [e.type for e in events] == ["counter.created", "counter.bumped", "plain"]
+        assert [e.id for e in events] == [1, 2, 3]
+        assert await log.query(lambda conn: conn.execute(sa.select(counters.c.value)).scalar_one()) == 1
     finally:
         await closed(log, tg)
 

@@ -59,6 +59,7 @@ def hub_process(tmp_path: Path) -> Iterator[HubProcess]:
     hp.kill()
 
 
+@pytest.mark.timeout(300)
 async def test_sigkill_mid_broadcast(hub_process: HubProcess) -> None:
     hub_process.start()
     await hub_process.wait_ready()
