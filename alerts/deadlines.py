@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from functools import partial
 from typing import Any
 
 import sqlalchemy as sa
@@ -77,7 +78,7 @@ class DeadlineScheduler:
                 .order_by(d.c.due_at)
                 .limit(FIRE_BATCH)
             )
-            rows = await self.desk.log.query(lambda conn, q=q: conn.execute(q).all())
+            rows = await self.desk.log.query(partial(_all_rows, q))
             if not rows:
                 return count
             for row in rows:
@@ -130,3 +131,7 @@ class DeadlineScheduler:
 def _duration(desk: IncidentDesk, severity: Severity, kind: str) -> float:
     dl = desk.config.deadlines[severity.value]
     return float({"ack": dl.ack_s, "arrive": dl.arrive_s, "resolve": dl.resolve_s}[kind])
+
+
+def _all_rows(query: Any, conn: Connection) -> list[Any]:
+    return list(conn.execute(query).all())
