@@ -15,7 +15,8 @@ A mount spec is ``PATTERN:WxH@FPS`` (a ``videotestsrc`` pattern) followed by opt
 ``stall_after=SECONDS`` (the
 picture stops flowing after that long while the connection stays open) and ``shared=1`` (all
 clients share one encoder, and any query on the mount, e.g. ``/main?cam=7``, reaches it: many
-camera URLs for the price of one encoder). ``--auth USER:PASSWORD`` makes every mount require
+camera URLs for the price of one encoder; the server keeps a shared mount's pipeline prepared from
+start to exit, see :func:`keep_prepared`). ``--auth USER:PASSWORD`` makes every mount require
 those credentials (401 Unauthorized otherwise). SIGUSR1 toggles the stall of every mount. Binds
 127.0.0.1 only. Prints ``READY rtsp://127.0.0.1:PORT`` once serving.
 """
@@ -29,8 +30,9 @@ import sys
 import gi
 
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 VALVES: list[Gst.Element] = []
 
@@ -101,6 +103,28 @@ def make_factory(s: dict[str, str], role: str | None) -> GstRtspServer.RTSPMedia
     return factory
 
 
+def keep_prepared(
+    server: GstRtspServer.RTSPServer, factory: GstRtspServer.RTSPMediaFactory, url: str
+) -> GstRtspServer.RTSPMedia:
+    """Prepare a shared mount's media now and hold it prepared until the server exits.
+
+    Without this the media is torn down when its last client leaves, and it stays in the factory's
+    cache while it is being torn down: clients arriving in that window (a benchmark starting its
+    next phase at once) are handed the dying media, their PLAY is answered but no packet ever
+    comes. Holding one preparation of our own means the media is never torn down; with no client
+    playing, the live pipeline idles. (So on a shared mount ``stall_after`` counts from server
+    start, not from the first client.)
+    """
+    ok, parsed = GstRtsp.RTSPUrl.parse(url)
+    if ok != GstRtsp.RTSPResult.OK:
+        raise ValueError(f"bad mount URL {url}")
+    media = factory.construct(parsed)
+    thread = server.get_thread_pool().get_thread(GstRtspServer.RTSPThreadType.MEDIA, GstRtspServer.RTSPContext())
+    if media is None or not media.prepare(thread):
+        raise RuntimeError(f"cannot prepare {url}")
+    return media
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--port", type=int, default=8554)
@@ -121,11 +145,17 @@ def main() -> int:
         auth.add_basic(GstRtspServer.RTSPAuth.make_basic(role, password), token)
         server.set_auth(auth)
     points = server.get_mount_points()
-    for name, s in mounts:
-        points.add_factory(f"/{name}", make_factory(s, role))
+    factories = {name: make_factory(s, role) for name, s in mounts}
+    for name, factory in factories.items():
+        points.add_factory(f"/{name}", factory)
     if server.attach(None) == 0:
         print(f"cannot listen on 127.0.0.1:{args.port}", file=sys.stderr, flush=True)
         return 1
+    held = [
+        keep_prepared(server, factories[name], f"rtsp://127.0.0.1:{args.port}/{name}")
+        for name, s in mounts
+        if s.get("shared") == "1"
+    ]
     loop = GLib.MainLoop()
 
     def toggle() -> bool:
@@ -138,6 +168,7 @@ def main() -> int:
     GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, lambda: loop.quit() or False)
     print(f"READY rtsp://127.0.0.1:{args.port} mounts={','.join(n for n, _ in mounts)}", flush=True)
     loop.run()
+    del held
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -43,8 +44,6 @@ class LoopBridge:
     ) -> None:
         self._loop = loop
         self._pump = pump
-        if pump is not None:
-            pump.register(self)
         self._handler = handler
         self._camera_id = camera_id
         self._lock = threading.Lock()
@@ -85,12 +84,6 @@ class LoopBridge:
             self._pending_packets += 1
             self._schedule()
 
-    def post_alive(self, ts: float) -> None:
-        """Note that data arrives (for inputs whose packets are not relayed)."""
-        with self._lock:
-            self._alive = ts
-            self._schedule()
-
     def post_frame(self, frame: Frame) -> None:
         """Offer the newest analysis frame; an untaken older one is replaced."""
         with self._lock:
@@ -106,6 +99,7 @@ class LoopBridge:
             return
         if self._pump is not None:
             self._scheduled = True  # the pump drains it on its next tick: no cross-thread wake-up
+            self._pump.ready.append(self)
             return
         self._scheduled = True
         self.wakeups += 1
@@ -113,10 +107,6 @@ class LoopBridge:
             self._loop.call_soon_threadsafe(self._flush)
         except RuntimeError:  # the loop is closed: the hub is shutting down
             self.closed = True
-
-    def pending(self) -> bool:
-        """Whether anything waits for the loop (read without the lock: a hint for the pump)."""
-        return self._scheduled
 
     def _flush(self) -> None:
         with self._lock:
@@ -135,8 +125,6 @@ class LoopBridge:
             self.closed = True
             self._items = []
             self._frame = None
-        if self._pump is not None:
-            self._pump.unregister(self)
 
 
 class BridgePump:
@@ -149,17 +137,9 @@ class BridgePump:
 
     def __init__(self, interval_s: float = 0.01) -> None:
         self.interval_s = interval_s
-        self._bridges: list[LoopBridge] = []
+        self.ready: deque[LoopBridge] = deque()
+        """Bridges with something to deliver, appended by reader threads (deque appends are atomic)."""
         self._task: asyncio.Task[None] | None = None
-
-    def register(self, bridge: LoopBridge) -> None:
-        """Drain ``bridge`` on every tick."""
-        self._bridges.append(bridge)
-
-    def unregister(self, bridge: LoopBridge) -> None:
-        """Stop draining ``bridge``."""
-        if bridge in self._bridges:
-            self._bridges.remove(bridge)
 
     def start(self) -> None:
         """Start the draining task on the running loop."""
@@ -167,14 +147,16 @@ class BridgePump:
             self._task = asyncio.create_task(self._run(), name="bridge-pump")
 
     async def _run(self) -> None:
+        ready = self.ready
         while True:
             await asyncio.sleep(self.interval_s)
-            for bridge in list(self._bridges):
-                if bridge.pending():
-                    try:
-                        bridge._flush()
-                    except Exception:  # one camera's bug must not stop every other camera
-                        log.exception("camera %s: error handling reader output", bridge._camera_id)
+            # Only the bridges that posted since the last tick: idle cameras cost nothing here.
+            for _ in range(len(ready)):
+                bridge = ready.popleft()
+                try:
+                    bridge._flush()
+                except Exception:  # one camera's bug must not stop every other camera
+                    log.exception("camera %s: error handling reader output", bridge._camera_id)
 
     async def stop(self) -> None:
         """Cancel the task and wait for it."""

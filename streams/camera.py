@@ -146,9 +146,10 @@ class CameraStream:
 
     def _on_main(self, items: list[object], frame: Frame | None, alive: float) -> None:
         now = time.monotonic()
+        on_packet = self._on_packet
         for item in items:
             if type(item) is Packet:
-                self._on_packet(item)
+                on_packet(item)
             elif isinstance(item, Connected):
                 self._on_connected(item.codec)
             elif isinstance(item, Failed):
@@ -184,7 +185,9 @@ class CameraStream:
         self.codec = packet.codec
         self.relay.publish(packet)
         self.ring.add(packet)
-        self._packets.add(packet.size)
+        meter = self._packets
+        meter.count += 1
+        meter.total += len(packet.data)
         if packet.keyframe:
             if self._last_key_pts is not None and not packet.discontinuity:
                 self.keyframe_interval_s = round((packet.pts - self._last_key_pts) / CLOCK_HZ, 3)

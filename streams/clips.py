@@ -32,6 +32,8 @@ class PacketRing:
         self.preroll_s = preroll_s
         self.max_bytes = max_bytes
         self._gops: deque[list[Packet]] = deque()
+        self._gop_bytes: deque[int] = deque()
+        """Bytes of each group in ``_gops`` (so dropping one does not walk its packets)."""
         self.bytes = 0
         """Bytes held now."""
         self.trimmed = 0
@@ -39,14 +41,17 @@ class PacketRing:
 
     def add(self, packet: Packet) -> None:
         """Append a packet; old keyframe groups go once the newer ones cover the pre-roll."""
+        gops = self._gops
+        size = len(packet.data)
         if packet.keyframe:
-            self._gops.append([packet])
-        elif self._gops:
-            self._gops[-1].append(packet)
+            gops.append([packet])
+            self._gop_bytes.append(size)
+        elif gops:
+            gops[-1].append(packet)
+            self._gop_bytes[-1] += size
         else:
             return  # no keyframe yet: nothing decodable to keep
-        self.bytes += packet.size
-        gops = self._gops
+        self.bytes += size
         # The second group starting before (newest - preroll) means the first is not needed.
         while len(gops) > 1 and gops[1][0].ts <= packet.ts - self.preroll_s:
             self._drop_first()
@@ -56,12 +61,13 @@ class PacketRing:
             self._drop_first()
 
     def _drop_first(self) -> None:
-        gop = self._gops.popleft()
-        self.bytes -= sum(p.size for p in gop)
+        self._gops.popleft()
+        self.bytes -= self._gop_bytes.popleft()
 
     def clear(self) -> None:
         """Forget everything (the stream's parameters changed)."""
         self._gops.clear()
+        self._gop_bytes.clear()
         self.bytes = 0
 
     @property

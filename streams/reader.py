@@ -67,7 +67,7 @@ class ReaderSettings:
     source: SourceOptions
     reconnect_max_s: float = 30.0
     relay: bool = True
-    """Forward packets (the main input)."""
+    """Forward packets (the main input); False for an analysis-only input, which only decodes."""
     analysis_fps: float | None = 5.0
     """Decode and post gray frames at this rate; None decodes nothing."""
     analysis_size: tuple[int, int] = (160, 90)
@@ -188,6 +188,13 @@ class Reader:
                         self.latest_picture = frame
                         self.latest_picture_ts = now
                         self._post_frame(frame, now)
+            if not s.relay:
+                # An analysis-only input: nothing per packet goes to the loop (the frames say that
+                # data flows), so no copy of the bytes and no timeline.
+                if not got:
+                    got = True
+                    self._bridge.post(Connected(codec))
+                continue
             data = source.payload(sp)
             if not data:
                 continue
@@ -216,10 +223,7 @@ class Reader:
             if first_of_session:
                 got = True
                 self._bridge.post(Connected(codec))
-            if s.relay:
-                self._bridge.post_packet(Packet(data, pts, dts, keyframe, now, codec, first_of_session))
-            else:
-                self._bridge.post_alive(now)
+            self._bridge.post_packet(Packet(data, pts, dts, keyframe, now, codec, first_of_session))
             self._last_dts = dts
         return got
 

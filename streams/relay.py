@@ -165,7 +165,7 @@ class PacketRelay:
         elif packet.discontinuity:
             self.gap()
         elif self._gop:
-            self._gop_bytes += packet.size
+            self._gop_bytes += len(packet.data)
             if self._gop_bytes > GOP_CACHE_MAX_BYTES:
                 self._gop = []
             else:

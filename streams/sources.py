@@ -217,13 +217,16 @@ class AvSource:
         while not self._closed.is_set():
             last = None
             frame_s = 1.0 / (self.codec.fps or 25.0)
+            # Demuxed packets carry their stream's time base; a float product per packet costs
+            # ~0.1 µs where Fraction arithmetic (pkt.time_base) costs ~10 µs.
+            tb = float(self._stream.time_base)
             try:
                 for pkt in self._container.demux(self._stream):
                     if pkt.size == 0:
                         continue
-                    tb = pkt.time_base
-                    pts = float(pkt.pts * tb) + offset_s if pkt.pts is not None else None
-                    dts = float(pkt.dts * tb) + offset_s if pkt.dts is not None else pts
+                    raw_pts, raw_dts = pkt.pts, pkt.dts
+                    pts = raw_pts * tb + offset_s if raw_pts is not None else None
+                    dts = raw_dts * tb + offset_s if raw_dts is not None else pts
                     if self._realtime and dts is not None:
                         if first is None:
                             first = dts

@@ -57,12 +57,16 @@ def test_ring_keeps_whole_keyframe_groups_and_respects_bytes() -> None:
     for i in range(100):  # 10 fps, keyframe every second, 100 bytes each
         ring.add(Packet(b"x" * 100, i, i, i % 10 == 0, t0 + i / 10, codec))
     assert 2.0 <= ring.seconds < 3.1
+    assert ring.bytes == sum(p.size for p in ring.select(0, t0 + 100))
     sel = ring.select(t0 + 8.5, t0 + 9.0)
     assert sel[0].keyframe and sel[0].ts == t0 + 8.0 and sel[-1].ts <= t0 + 9.0
     small = PacketRing(preroll_s=60, max_bytes=1000)
     for i in range(100):
         small.add(Packet(b"x" * 100, i, i, i % 5 == 0, t0 + i / 10, codec))
-    assert small.bytes <= 1000
+    assert 0 < small.bytes <= 1000
+    assert small.bytes == sum(p.size for p in small.select(0, t0 + 100))
+    small.clear()
+    assert small.bytes == 0 and small.select(0, t0 + 100) == []
 
 
 def test_remux_refuses_empty_or_headless_input(tmp_path: Path) -> None:

@@ -57,3 +57,35 @@ async def test_stop_is_bounded_and_idempotent(make_manager: ManagerFactory) -> N
     await m.stop()
     await m.stop()
     assert time.monotonic() - t0 < 5
+
+
+async def test_analysis_substream_and_new_clients_right_after_the_last_left(
+    make_manager: ManagerFactory, rtsp_server: Callable[..., RtspServer]
+) -> None:
+    # Main stream relayed, sub-stream decoded for analysis; then a second hub connects the moment
+    # the first one has left (the benchmark's phase change, which used to get no video at all).
+    server = rtsp_server(["main=ball:320x240@10,shared=1", "sub=ball:160x120@10,shared=1"])
+    cams = [
+        {"id": f"c{i}", "url": server.url(f"main?cam={i}"), "analysis_url": server.url(f"sub?cam={i}")}
+        for i in range(3)
+    ]
+
+    async def connect(round_: int) -> None:
+        m = await make_manager(*cams)
+        await wait_until(
+            lambda: all(h["input_fps"] >= 8 and h["analysed_fps"] >= 3 for h in m.health_all()),
+            15,
+            f"round {round_}: every camera relaying and analysing",
+        )
+        cam = m.get("c0")
+        assert cam is not None
+        slot = cam.frames()
+        frame = await slot.wait_new()
+        slot.close()
+        assert frame.image.shape == (90, 160)
+        for h in m.health_all():
+            assert (h["state"], h["reason"], h["width"], h["height"]) == ("online", "", 320, 240)
+        await m.stop()
+
+    await connect(1)
+    await connect(2)  # at once: the stand-in's shared media must still be serving
