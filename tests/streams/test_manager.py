@@ -24,7 +24,11 @@ async def test_ten_cameras_one_broken_nine_unaffected(
     m = await make_manager(*cams)
     ok = [m.get(f"cam{i}") for i in range(9)]
     await wait_until(lambda: all(c is not None and c.state == CameraState.ONLINE for c in ok), 20, "nine online")
-    await wait_until(lambda: all(h["input_fps"] >= 8 for h in m.health_all()[:9]), 10, "all nine at full rate")
+    await wait_until(
+        lambda: all(h["input_fps"] >= 8 and h["analysed_fps"] > 0 for h in m.health_all()[:9]),
+        15,
+        "all nine at full rate and analysed",
+    )
     health = {h["id"]: h for h in m.health_all()}
     assert health["broken"]["state"] == "offline" and "refused" in health["broken"]["reason"]
     for i in range(9):
