@@ -11,17 +11,36 @@ from fastapi.staticfiles import StaticFiles
 
 from alerts.clock import Clock
 from alerts.incidents import DeskError
+from hub.calls.errors import CallError
 from hub.config import Settings
 from hub.deps import authorize
 from hub.metrics import build_registry
 from hub.policy import unpoliced
-from hub.routers import auth, cameras, directory, events, incidents, instructions, ops, reports, web, worker
+from hub.routers import (
+    auth,
+    calls,
+    cameras,
+    directory,
+    events,
+    incidents,
+    instructions,
+    ops,
+    reports,
+    web,
+    whep,
+    worker,
+)
 from hub.services import Hub
 
 
 async def _desk_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DeskError)
     return JSONResponse({"detail": exc.detail, **exc.extra}, status_code=exc.status)
+
+
+async def _call_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CallError)
+    return JSONResponse({"detail": exc.detail, **exc.extra}, status_code=exc.status, headers=exc.headers)
 
 
 def create_app(settings: Settings, secret: str | None = None, clock: Clock | None = None) -> FastAPI:
@@ -46,7 +65,8 @@ def create_app(settings: Settings, secret: str | None = None, clock: Clock | Non
     app.state.hub = hub
     app.state.registry = build_registry(hub)
     app.add_exception_handler(DeskError, _desk_error)
-    for module in (ops, auth, directory, events, incidents, reports, instructions, worker, cameras, web):
+    app.add_exception_handler(CallError, _call_error)
+    for module in (ops, auth, directory, events, incidents, reports, instructions, worker, cameras, whep, calls, web):
         app.include_router(module.router)
     app.mount("/web", StaticFiles(directory=web.WEB_DIR), name="web")
     missing = unpoliced(app.routes)

@@ -67,6 +67,21 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/cameras"): ALL,
     ("GET", "/api/cameras/{camera_id}"): ALL,
     ("GET", "/api/cameras/{camera_id}/snapshot.jpg"): ALL,
+    # Calls and live video (membership and grids checked by hub.calls).
+    ("POST", "/whep/{camera_id}"): ALL,
+    ("DELETE", "/whep/{camera_id}/{session_id}"): ALL,
+    ("POST", "/api/calls"): STAFF,
+    ("POST", "/api/briefings"): STAFF,
+    ("GET", "/api/calls"): ALL,
+    ("GET", "/api/calls/{call_id}"): ALL,
+    ("POST", "/api/calls/{call_id}/accept"): ALL,
+    ("POST", "/api/calls/{call_id}/decline"): ALL,
+    ("POST", "/api/calls/{call_id}/hangup"): ALL,
+    ("POST", "/api/calls/{call_id}/camera"): STAFF,
+    ("POST", "/api/calls/{call_id}/floor"): ALL,
+    ("POST", "/api/calls/{call_id}/media"): ALL,
+    ("DELETE", "/api/calls/{call_id}/media/{session_id}"): ALL,
+    ("WS", "/ws/calls"): ALL,
 }
 
 

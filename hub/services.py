@@ -15,6 +15,7 @@ from alerts.deadlines import DeadlineScheduler
 from alerts.incidents import IncidentDesk
 from hub.auth import Authenticator
 from hub.bus import EventBus
+from hub.calls.service import CallService
 from hub.config import Settings
 from hub.directory import Directory
 from hub.eventlog import EventLog
@@ -56,6 +57,8 @@ class Hub:
         """The camera manager (``streams.manager.CameraManager``) while running."""
         self.analysis: Any = None
         """The frame analysis (``alerts.runner.AnalysisRunner``) while running."""
+        self.calls = CallService(settings, self.log, self.directory, lambda: self.cameras)
+        """Live video (WHEP), calls and briefings."""
 
     async def _camera_event(self, type: str, camera_id: str, data: dict[str, Any]) -> None:
         cam = self.directory.cameras.get(camera_id)
@@ -72,6 +75,7 @@ class Hub:
             follow_up = tg.create_task(self.instructions.run(), name="instructions")
             await self._start_cameras()
             await self._start_analysis()
+            await self.calls.start()
             await self.log.append("hub.started", "hub", data={"cameras": len(self.settings.cameras)})
             try:
                 yield self
@@ -80,6 +84,11 @@ class Hub:
                 self.closing.set()
                 deadlines.cancel()
                 follow_up.cancel()
+                try:  # peers first: they hold camera subscriptions and log call events
+                    async with asyncio.timeout(timeout_s):
+                        await self.calls.aclose()
+                except TimeoutError:
+                    logger.warning("hub: calls did not stop within %.1f s", timeout_s)
                 if self.analysis is not None:
                     try:
                         async with asyncio.timeout(timeout_s):

@@ -124,9 +124,17 @@ def _ws_clients(url: str, n: int, seconds: float, ready: Any, out: Any, bare: bo
         lat: list[float] = []
         resyncs = 0
 
+        async def connect() -> Any:
+            for _ in range(100):  # the server may still be starting
+                try:
+                    return await websockets.connect(url, max_queue=None)
+                except OSError:
+                    await asyncio.sleep(0.1)
+            raise RuntimeError(f"cannot connect to {url}")
+
         async def client() -> None:
             nonlocal resyncs
-            async with websockets.connect(url, max_queue=None) as ws:
+            async with await connect() as ws:
                 ready.put(1)
                 end = time.time() + seconds
                 while time.time() < end:

@@ -1,36 +1,72 @@
-// The start page: log in, show cameras and follow the event feed (resuming by id).
+// The start page: log in, show cameras live (WHEP) and follow the event feed (resuming by id).
 import { login, api, followEvents } from "/web/skyhub.js";
+import { whepPlay } from "/web/rtc.js";
 
 const $ = (sel) => document.querySelector(sel);
+
+// One tile per camera: live WHEP video when the camera is online and browser-playable,
+// otherwise its state and reason. Tiles survive refreshes; a failed player retries later.
+export const tiles = new Map();
+window.skyhubTiles = tiles; // for diagnostics (and the browser tests)
+
+function caption(tile, c) {
+  const cap = tile.querySelector(".cap");
+  cap.innerHTML = `<b></b> <span class="state-${c.state}">${c.state}</span> <small></small>`;
+  cap.querySelector("b").textContent = c.name;
+  cap.querySelector("small").textContent = tile.dataset.error || c.reason || "";
+}
+
+async function play(tile, c) {
+  const entry = tiles.get(c.id);
+  if (entry.player || entry.starting || Date.now() < entry.retryAt) return;
+  entry.starting = true;
+  try {
+    entry.player = await whepPlay(c.id, tile.querySelector("video"));
+    delete tile.dataset.error;
+    entry.player.pc.addEventListener("connectionstatechange", () => {
+      const s = entry.player && entry.player.pc.connectionState;
+      if (s === "failed" || s === "closed") { entry.player.stop(); entry.player = null; entry.retryAt = Date.now() + 2000; }
+    });
+  } catch (err) {
+    tile.dataset.error = err.message;
+    entry.retryAt = Date.now() + (err.retryAfter || 5) * 1000;
+    caption(tile, c);
+  } finally {
+    entry.starting = false;
+  }
+}
+
+async function poster(tile, c) {
+  try {
+    const blob = await api(`/api/cameras/${c.id}/snapshot.jpg`, { raw: true });
+    const video = tile.querySelector("video");
+    if (video.poster) URL.revokeObjectURL(video.poster);
+    video.poster = URL.createObjectURL(blob);
+  } catch { /* keeps its last picture */ }
+}
 
 async function showCameras() {
   const cams = await api("/api/cameras");
   const box = $("#cameras");
-  box.replaceChildren();
   for (const c of cams) {
-    const tile = document.createElement("div");
-    tile.className = "tile";
-    tile.dataset.camera = c.id;
-    const img = document.createElement("img");
-    img.alt = c.name;
-    const cap = document.createElement("div");
-    cap.innerHTML = `<b></b> <span class="state-${c.state}">${c.state}</span> <small></small>`;
-    cap.querySelector("b").textContent = c.name;
-    cap.querySelector("small").textContent = c.reason || "";
-    tile.append(img, cap);
-    box.append(tile);
-  }
-}
-
-async function refreshSnapshots() {
-  for (const tile of document.querySelectorAll(".tile")) {
-    try {
-      const blob = await api(`/api/cameras/${tile.dataset.camera}/snapshot.jpg`, { raw: true });
-      const img = tile.querySelector("img");
-      const old = img.src;
-      img.src = URL.createObjectURL(blob);
-      if (old) URL.revokeObjectURL(old);
-    } catch { /* a camera without a picture keeps its last one */ }
+    let entry = tiles.get(c.id);
+    if (!entry) {
+      const tile = document.createElement("div");
+      tile.className = "tile";
+      tile.dataset.camera = c.id;
+      const video = document.createElement("video");
+      Object.assign(video, { autoplay: true, muted: true, playsInline: true });
+      video.title = c.name;
+      const cap = document.createElement("div");
+      cap.className = "cap";
+      tile.append(video, cap);
+      box.append(tile);
+      entry = { tile, player: null, starting: false, retryAt: 0 };
+      tiles.set(c.id, entry);
+    }
+    caption(entry.tile, c);
+    if (c.state === "online" && c.browser_playable !== false) play(entry.tile, c);
+    else if (c.state === "online") poster(entry.tile, c); // H.265/MJPEG: a snapshot instead of video
   }
 }
 
@@ -52,8 +88,6 @@ $("#login").addEventListener("submit", async (e) => {
     $("#login").hidden = true;
     $("#desk").hidden = false;
     await showCameras();
-    refreshSnapshots();
-    setInterval(refreshSnapshots, 2000);
     setInterval(showCameras, 5000);
     followEvents({ since: 0, onEvent: showEvent, onState: (s) => { $("#feed-state").textContent = s; } });
   } catch (err) {

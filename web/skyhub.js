@@ -56,3 +56,8 @@ export function followEvents({ since = 0, types = [], onEvent, onState = () => {
   connect();
   return { stop() { stopped = true; ws.close(); }, get last() { return last; } };
 }
+
+// The bearer token of the logged-in user (for modules that call fetch or WebSocket themselves).
+export function bearer() {
+  return token;
+}

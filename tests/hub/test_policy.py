@@ -22,6 +22,10 @@ PATH_VALUES = {
     "receipt": "R-AAAAA-BBBBB",
     "instruction_id": "1",
     "attachment_id": "1",
+    "call_id": "no-such-call",
+    "session_id": "no-such-session",
+    "camera": "cam-g1",
+    "camera_id_or_user": "cam-g1",
 }
 
 

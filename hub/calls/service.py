@@ -1,0 +1,343 @@
+"""The calls service: peer sessions, call table, media joins and the wiring between members.
+
+One :class:`CallService` per hub, started and stopped by :class:`hub.services.Hub`. Every peer
+connection goes through its :class:`~hub.calls.sessions.SessionRegistry`; the kind-specific rules
+live in :mod:`hub.calls.calls` (one to one) and :mod:`hub.calls.briefing` (one to many).
+
+Media topology: each member has one peer connection to the hub. What a member sends is held once
+(:class:`~hub.calls.feeds.EncodedFeed` for video, :class:`~hub.calls.tracks.AudioFanout` for voice);
+what the hub sends a member are switchable tracks pointed at those by :meth:`CallService.rewire`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from aiortc import MediaStreamTrack
+
+from hub.auth import Principal
+from hub.calls import briefing, calls
+from hub.calls.errors import CallError
+from hub.calls.feeds import EncodedFeed, EncoderSettings
+from hub.calls.model import Call, CallKind, CallState, Member, MemberState
+from hub.calls.peer import add_video, answer, new_peer_connection, parse_offer, require_h264_video
+from hub.calls.presence import Presence
+from hub.calls.sessions import PeerSession, SessionRegistry
+from hub.calls.tracks import AudioFanout, AudioSwitch, PassthroughTrack, SharedPacketizer
+from hub.calls.whep import Source, check_source
+from hub.config import Settings
+from hub.directory import Directory
+from hub.eventlog import EventLog, LogClosed
+from streams.media import CameraState
+from streams.relay import PacketRelay
+
+log = logging.getLogger(__name__)
+
+ENCODE_THREADS = 2
+"""Threads encoding the hub's own video, for all calls and briefings together."""
+ENDED_KEPT = 200
+"""Ended calls kept for ``GET /api/calls/{id}`` (the log keeps them for ever)."""
+
+Slot = tuple[str, str, str | None]
+"""(m-line kind, the hub's direction, the Member attribute of the track the hub sends)."""
+
+
+class CallService:
+    """Peer sessions, calls and briefings of one hub node."""
+
+    def __init__(self, settings: Settings, log_: EventLog, directory: Directory, cameras: Callable[[], Any]) -> None:
+        self.config = settings.calls
+        self.ice_addresses = list(settings.server.ice_addresses)
+        self.settings = settings
+        self.log = log_
+        self.directory = directory
+        self._cameras = cameras
+        self.users = {u.username: u for u in settings.users}
+        self.sessions = SessionRegistry(
+            self.config.max_sessions, self.config.connect_timeout_s, self.config.peer_timeout_s
+        )
+        self.presence = Presence()
+        self.calls: dict[str, Call] = {}
+        self.ended: OrderedDict[str, Call] = OrderedDict()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self.packetizer = SharedPacketizer()
+        """Packetises each passthrough packet once for all viewers."""
+        self.encode_pool: ThreadPoolExecutor | None = None
+        """Threads that encode the hub's own video (shared by every feed, bounded)."""
+        c = self.config
+        self.encoder = EncoderSettings(
+            c.video_width // 2 * 2, c.video_height // 2 * 2, c.video_fps, c.video_bitrate_bps, c.keyframe_interval_s
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start watching peer liveness."""
+        self.encode_pool = ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="hub-encode")
+        self.sessions.start()
+
+    async def aclose(self) -> None:
+        """End every call, release every peer connection, cancel owned tasks. Idempotent."""
+        for call in list(self.calls.values()):
+            await self.end(call, "hub shutting down", "system")
+        await self.sessions.aclose()
+        tasks, self._tasks = list(self._tasks), set()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        pool, self.encode_pool = self.encode_pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, wait=True)
+
+    def spawn(self, coro: Any, name: str) -> None:
+        """Run ``coro`` in a task this service owns (from callbacks that cannot await)."""
+        task = asyncio.create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- what viewers can watch ----------------------------------------------------------------
+
+    def source(self, source_id: str) -> Source | None:
+        """A camera by id, or ``@username``: that member's live call video."""
+        if source_id.startswith("@"):
+            username = source_id[1:]
+            for call in self.calls.values():
+                m = call.members.get(username)
+                if m is not None and m.video_in is not None:
+                    return Source(source_id, m.video_in.relay, CameraState.ONLINE, "", None)
+            return None
+        cameras = self._cameras()
+        stream = cameras.get(source_id) if cameras is not None else None
+        if stream is None:
+            return None
+        return Source(source_id, stream.relay, stream.state, stream.supervisor.reason, stream.codec)
+
+    def camera_relay(self, camera_id: str) -> PacketRelay:
+        """The packet relay of a camera that can go into a call (404/503/415 otherwise)."""
+        src = self.source(camera_id) if not camera_id.startswith("@") else None
+        if src is None:
+            raise CallError(404, f"no camera {camera_id!r}")
+        check_source(src)
+        return src.relay
+
+    # -- calls: common rules -------------------------------------------------------------------
+
+    def new_call(self, kind: CallKind, owner: str, members: dict[str, Member], **kw: Any) -> Call:
+        """Register a call."""
+        call = Call(secrets.token_urlsafe(9), kind, owner, members, **kw)
+        self.calls[call.id] = call
+        return call
+
+    def find(self, call_id: str) -> Call:
+        """A call (live or recently ended), or 404."""
+        call = self.calls.get(call_id) or self.ended.get(call_id)
+        if call is None:
+            raise CallError(404, f"no call {call_id!r}")
+        return call
+
+    def member_of(self, call_id: str, who: Principal) -> tuple[Call, Member]:
+        """The call and the caller's place in it; 403 for someone not invited."""
+        call = self.find(call_id)
+        member = call.members.get(who.username)
+        if member is None:
+            raise CallError(403, "you were not invited to this call")
+        return call, member
+
+    def busy(self, username: str) -> bool:
+        """Whether ``username`` is ringing or talking in a call now."""
+        for call in self.calls.values():
+            m = call.members.get(username)
+            if m is not None and m.state in (MemberState.INVITED, MemberState.ACCEPTED):
+                return True
+        return False
+
+    def calls_of(self, username: str) -> list[Call]:
+        """Live calls ``username`` is part of."""
+        return [c for c in self.calls.values() if username in c.members]
+
+    async def event(self, call: Call, type_: str, actor: str, **data: Any) -> None:
+        """Append a call event to the log (during shutdown the log may already be closed)."""
+        try:
+            await self.log.append(type_, call.id, actor, {"kind": call.kind.value, **data}, grid=call.grid)
+        except LogClosed:
+            log.warning("call %s: %s not logged, the event log is closed", call.id, type_)
+
+    def notify(self, call: Call) -> None:
+        """Send the call's current state to every member's open call pages."""
+        msg = {"op": "call", "call": call.as_dict()}
+        for username in call.members:
+            self.presence.send(username, msg)
+
+    async def end(self, call: Call, reason: str, actor: str) -> None:
+        """End a call: release every member's media, log and notify. Idempotent."""
+        if call.state == CallState.ENDED:
+            return
+        call.state = CallState.ENDED
+        call.ended_reason = reason
+        if call.ring_timer is not None:
+            call.ring_timer.cancel()
+            call.ring_timer = None
+        self.calls.pop(call.id, None)
+        self.ended[call.id] = call
+        while len(self.ended) > ENDED_KEPT:
+            self.ended.popitem(last=False)
+        for m in call.members.values():
+            if m.session is not None:
+                await self.sessions.close(m.session, f"call ended: {reason}")
+        log.info("call %s (%s by %s): ended: %s", call.id, call.kind.value, call.owner, reason)
+        await self.event(call, "call.ended", actor, reason=reason)
+        self.notify(call)
+
+    def arm_ring_timer(self, call: Call) -> None:
+        """End the call as missed if it still rings after ``ring_timeout_s``."""
+        loop = asyncio.get_running_loop()
+
+        def missed() -> None:
+            call.ring_timer = None
+            if call.state == CallState.RINGING:
+                self.spawn(self.end(call, "no answer", "system"), f"ring-timeout:{call.id}")
+
+        call.ring_timer = loop.call_later(self.config.ring_timeout_s, missed)
+
+    # -- media ---------------------------------------------------------------------------------
+
+    def layout(self, call: Call, member: Member) -> list[Slot]:
+        """The m-lines a member's offer must have, in order."""
+        if call.kind == CallKind.CALL:
+            return [("audio", "sendrecv", "audio_out"), ("video", "sendrecv", "video_out")]
+        if member.role == "speaker":
+            return [("audio", "sendrecv", "audio_out"), ("video", "recvonly", None)]
+        return [
+            ("audio", "sendrecv", "audio_out"),
+            ("audio", "sendonly", "floor_out"),
+            ("video", "sendonly", "video_out"),
+        ]
+
+    async def join_media(self, call_id: str, who: Principal, offer_sdp: str) -> tuple[PeerSession, str]:
+        """Answer a member's offer: their peer connection to the hub for this call."""
+        call, member = self.member_of(call_id, who)
+        if call.state == CallState.ENDED:
+            raise CallError(409, f"the call has ended ({call.ended_reason})")
+        if member.state in (MemberState.DECLINED, MemberState.LEFT):
+            raise CallError(403, f"you have {member.state.value} this call")
+        offer, kinds = parse_offer(offer_sdp)
+        slots = self.layout(call, member)
+        wanted = [k for k, _, _ in slots]
+        if [k for k in kinds if k in ("audio", "video")] != wanted:
+            raise CallError(400, f"this call needs an offer with m-lines {', '.join(wanted)} in that order")
+        require_h264_video(offer_sdp)
+        if self.sessions.full():
+            raise CallError(503, "the hub holds as many peer connections as it may", {"Retry-After": "10"})
+        if member.state == MemberState.INVITED:
+            await calls.accept(self, call, member)  # joining with media answers the call
+        old = member.session
+        if old is not None:  # a reload: the new connection replaces the old one
+            member.session = None
+            await self.sessions.close(old, "replaced by a new connection")
+        pc = new_peer_connection(self.config)
+        session = self.sessions.add(pc, call.kind.value, who.username, call.id)
+        name = f"{call.id}:{who.username}"
+        for kind, direction, attr in slots:
+            track: PassthroughTrack | AudioSwitch | None = None
+            if attr == "video_out":
+                track = PassthroughTrack(None, f"call:{name}", self.config.viewer_queue_packets)
+            elif attr is not None:
+                track = AudioSwitch(f"{attr}:{name}")
+            if attr is not None:
+                setattr(member, attr, track)
+            if kind == "video":
+                add_video(pc, track if isinstance(track, PassthroughTrack) else None, direction, self.packetizer)
+            else:
+                pc.addTransceiver(track or "audio", direction=direction)
+
+        @pc.on("track")
+        def on_track(remote: MediaStreamTrack) -> None:
+            if member.session is not session:
+                return
+            if remote.kind == "audio" and member.audio_in is None:
+                member.audio_in = AudioFanout(remote, name)
+                member.audio_in.start()
+            elif remote.kind == "video" and member.video_in is None:
+                assert self.encode_pool is not None
+                member.video_in = EncodedFeed(name, remote, self.encoder, self.encode_pool)
+                member.video_in.start()
+            self.rewire(call)
+
+        @pc.on("connectionstatechange")
+        def on_state() -> None:
+            if pc.connectionState == "connected" and member.session is session and not member.connected:
+                member.connected = True
+                self.notify(call)
+
+        session.on_close.append(lambda s: self._member_media_gone(call, member, s))
+        member.session = session
+        try:
+            sdp = await answer(pc, offer, self.ice_addresses)
+        except BaseException:
+            await self.sessions.close(session, "offer refused")
+            raise
+        self.rewire(call)
+        await self.event(call, "call.joined", who.username, member=who.username, role=member.role)
+        self.notify(call)
+        return session, sdp
+
+    async def _release_media(self, member: Member) -> None:
+        for attr in ("video_out", "audio_out", "floor_out"):
+            track = getattr(member, attr)
+            if track is not None:
+                track.stop()
+                setattr(member, attr, None)
+        feed, fan = member.video_in, member.audio_in
+        member.video_in = member.audio_in = None
+        member.connected = False
+        if feed is not None:
+            await feed.aclose()
+        if fan is not None:
+            await fan.aclose()
+
+    async def _member_media_gone(self, call: Call, member: Member, session: PeerSession) -> None:
+        if member.session is not session:
+            return  # replaced by a newer connection, which keeps the media
+        member.session = None
+        await self._release_media(member)
+        if call.state == CallState.ENDED:
+            return
+        # Every state change first, without awaiting, so no reader sees a half-left member.
+        reason = session.reason or "left"
+        if member.state == MemberState.ACCEPTED:
+            member.state = MemberState.LEFT
+        ends = call.kind == CallKind.CALL or member.username == call.owner
+        change = call.floor.release(member.username) if call.floor is not None and not ends else None
+        self.rewire(call)
+        await self.event(call, "call.left", member.username, member=member.username, reason=reason)
+        if ends:
+            await self.end(call, f"{member.username} left ({reason})", member.username)
+            return
+        if change is not None:
+            await briefing.apply_floor_change(self, call, change, member.username)
+        self.notify(call)
+
+    async def leave_media(self, call_id: str, session_id: str, who: Principal) -> None:
+        """A member hangs up their media connection (the call itself may go on)."""
+        call, member = self.member_of(call_id, who)
+        session = self.sessions.get(session_id)
+        if session is None or session.subject != call.id or session.owner != who.username:
+            raise CallError(404, "no such media session")
+        await self.sessions.close(session, "deleted by the member")
+
+    def rewire(self, call: Call) -> None:
+        """Point every member's outgoing tracks at what they should see and hear now."""
+        if call.kind == CallKind.CALL:
+            calls.wire(self, call)
+        else:
+            briefing.wire(self, call)
+
+    def stats(self) -> dict[str, Any]:
+        """Figures for the API and /metrics."""
+        return {**self.sessions.stats(), "calls": len(self.calls), "call_pages": self.presence.count()}

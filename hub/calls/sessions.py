@@ -1,0 +1,223 @@
+"""Peer connections the hub holds, and noticing quickly when the other side has gone.
+
+Every peer connection (a WHEP viewer, a call member, a briefing listener) is a
+:class:`PeerSession` in one :class:`SessionRegistry`. A session ends — and releases everything it
+holds through its ``on_close`` callbacks: relay subscriptions, feeds, tasks — when it is deleted,
+when aiortc reports the connection ``failed`` or ``closed`` (a DTLS close from the browser), when it
+never connects, or when a connected peer falls silent. Silence is what a vanished browser looks
+like (a killed tab, a phone that lost its network): browsers send RTCP at least every second, so
+``peer_timeout_s`` of nothing catches it in seconds rather than after ICE's 30 s consent timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import itertools
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import RTCPeerConnection
+
+log = logging.getLogger(__name__)
+
+WATCH_PERIOD_S = 0.25
+"""How often the registry looks at every session's liveness."""
+CLOSE_TIMEOUT_S = 5.0
+"""Longest one session's close may take before it is abandoned."""
+
+CloseCallback = Callable[["PeerSession"], Awaitable[None] | None]
+_seq = itertools.count(1)
+
+
+@dataclass(eq=False)
+class PeerSession:
+    """One peer connection and what it holds."""
+
+    id: str
+    """Random, unguessable id (it appears in the WHEP resource URL)."""
+    kind: str
+    """``whep``, ``call`` or ``briefing``."""
+    owner: str
+    """Username of the peer."""
+    subject: str
+    """What it is attached to: a camera or feed id, a call id."""
+    pc: RTCPeerConnection
+    """The aiortc peer connection."""
+    created_m: float = field(default_factory=time.monotonic)
+    """When the offer arrived (monotonic)."""
+    connected_m: float | None = None
+    """When the connection first reached ``connected``."""
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once everything is released."""
+    reason: str | None = None
+    """Why it ended."""
+    on_close: list[CloseCallback] = field(default_factory=list)
+    """Release steps, run in reverse order of registration."""
+    rx_packets: int = 0
+    """Datagrams last seen from the peer."""
+    rx_m: float = 0.0
+    """When that count last grew (monotonic)."""
+    seq: int = field(default_factory=lambda: next(_seq))
+
+    def received_packets(self) -> int:
+        """Datagrams received from the peer so far (DTLS, SRTP and SRTCP; not ICE checks)."""
+        total = 0
+        for transport in {t.sender.transport for t in self.pc.getTransceivers() if t.sender.transport}:
+            for stats in transport._get_stats().values():  # RTCTransportStats, synchronous
+                total += getattr(stats, "packetsReceived", 0) or 0
+        return total
+
+
+class SessionRegistry:
+    """All peer sessions of the hub: limits, liveness watching, bounded release."""
+
+    def __init__(self, max_sessions: int, connect_timeout_s: float, peer_timeout_s: float) -> None:
+        self.max_sessions = max_sessions
+        self.connect_timeout_s = connect_timeout_s
+        self.peer_timeout_s = peer_timeout_s
+        self._sessions: dict[str, PeerSession] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._watch: asyncio.Task[None] | None = None
+        self.released = 0
+        """Sessions ended so far."""
+        self.vanished = 0
+        """Sessions ended because the peer went silent or failed."""
+
+    def start(self) -> None:
+        """Start watching liveness (idempotent)."""
+        if self._watch is None:
+            self._watch = asyncio.create_task(self._watch_loop(), name="peer-sessions-watch")
+
+    def __len__(self) -> int:
+        return len(self._sessions)
+
+    def get(self, session_id: str) -> PeerSession | None:
+        """A live session by id."""
+        return self._sessions.get(session_id)
+
+    def count(self, kind: str | None = None, subject: str | None = None) -> int:
+        """Live sessions of a kind and/or subject."""
+        return sum(
+            1
+            for s in self._sessions.values()
+            if (kind is None or s.kind == kind) and (subject is None or s.subject == subject)
+        )
+
+    def all(self) -> list[PeerSession]:
+        """Live sessions, oldest first."""
+        return list(self._sessions.values())
+
+    def full(self) -> bool:
+        """Whether another session would exceed the cap."""
+        return len(self._sessions) >= self.max_sessions
+
+    def add(self, pc: RTCPeerConnection, kind: str, owner: str, subject: str) -> PeerSession:
+        """Register a new peer connection; the caller adds release steps to ``on_close``."""
+        session = PeerSession(secrets.token_urlsafe(12), kind, owner, subject, pc)
+        self._sessions[session.id] = session
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            state = pc.connectionState
+            log.debug("session %s (%s %s): %s", session.id, kind, owner, state)
+            if state == "connected" and session.connected_m is None:
+                session.connected_m = time.monotonic()
+                session.rx_m = session.connected_m
+            elif state in ("failed", "closed"):
+                self.close_soon(session, f"connection {state}", vanished=True)
+
+        return session
+
+    def close_soon(self, session: PeerSession, reason: str, vanished: bool = False) -> None:
+        """Release ``session`` in an owned task (from callbacks that cannot await)."""
+        if session.id not in self._sessions:
+            return
+        if vanished:
+            self.vanished += 1
+        task = asyncio.create_task(self.close(session, reason), name=f"close-session:{session.id}")
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    async def close(self, session: PeerSession, reason: str) -> None:
+        """Release everything ``session`` holds (idempotent; bounded)."""
+        if self._sessions.pop(session.id, None) is None:
+            await session.closed.wait()
+            return
+        session.reason = reason
+        self.released += 1
+        log.info(
+            "session %s (%s %s on %s): closed: %s", session.id, session.kind, session.owner, session.subject, reason
+        )
+        try:
+            for callback in reversed(session.on_close):
+                try:
+                    result = callback(session)
+                    if inspect.isawaitable(result):
+                        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                            await result
+                except Exception:
+                    log.exception("session %s: a release step failed", session.id)
+            try:
+                async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                    await session.pc.close()
+                    # When the browser closed first, aiortc runs close() in a task of its own and
+                    # our call returns at once; wait for that task so nothing outlives the session.
+                    inner = getattr(session.pc, "_RTCPeerConnection__closeTask", None)
+                    if inner is not None:
+                        await asyncio.wait({inner})
+            except TimeoutError:
+                log.warning("session %s: peer connection did not close within %.0f s", session.id, CLOSE_TIMEOUT_S)
+        finally:
+            session.on_close.clear()
+            session.closed.set()
+
+    async def _watch_loop(self) -> None:
+        while True:
+            await asyncio.sleep(WATCH_PERIOD_S)
+            now = time.monotonic()
+            for session in list(self._sessions.values()):
+                if session.connected_m is None:
+                    if now - session.created_m > self.connect_timeout_s:
+                        self.close_soon(session, "never connected", vanished=True)
+                    continue
+                try:
+                    rx = session.received_packets()
+                except Exception:  # a transport being torn down
+                    continue
+                if rx != session.rx_packets:
+                    session.rx_packets, session.rx_m = rx, now
+                elif now - session.rx_m > self.peer_timeout_s:
+                    self.close_soon(session, f"peer silent for {self.peer_timeout_s:.1f} s", vanished=True)
+
+    async def aclose(self) -> None:
+        """Stop watching and release every session, concurrently; if the caller's time budget
+        runs out (we are cancelled), the releases still running are cancelled and awaited, so no
+        task outlives the registry."""
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
+        for session in list(self._sessions.values()):
+            self.close_soon(session, "hub shutting down")
+        tasks = list(self._closing)
+        if not tasks:
+            return
+        try:
+            await asyncio.wait(tasks)
+        except asyncio.CancelledError:
+            for t in tasks:
+                t.cancel()
+            await asyncio.wait(tasks)
+            raise
+
+    def stats(self) -> dict[str, Any]:
+        """Counts for /metrics and the API."""
+        kinds: dict[str, int] = {}
+        for s in self._sessions.values():
+            kinds[s.kind] = kinds.get(s.kind, 0) + 1
+        return {"sessions": len(self._sessions), "by_kind": kinds, "released": self.released, "vanished": self.vanished}

@@ -1,0 +1,90 @@
+"""Watching a camera (or a live call feed) over WHEP: one peer connection per viewer, passthrough.
+
+``POST /whep/{camera}`` with an SDP offer gives a viewer a :class:`~hub.calls.tracks.PassthroughTrack`
+on the camera's packet relay: the camera's own H.264, packetised by aiortc and never re-encoded,
+starting at the cached keyframe group. The viewer is a :class:`~hub.calls.sessions.PeerSession`;
+deleting it, or the browser vanishing, ends the subscription.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hub.calls.errors import CallError
+from hub.calls.peer import add_video, answer, new_peer_connection, parse_offer, require_h264_video
+from hub.calls.sessions import PeerSession, SessionRegistry
+from hub.calls.tracks import PassthroughTrack, SharedPacketizer
+from hub.config import CallsConfig
+from streams.media import CameraState, CodecInfo
+from streams.relay import PacketRelay
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 10
+"""Retry-After sent with a 503 when a camera or the hub has no room for another viewer."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Something a WHEP viewer can watch: a camera or a live feed from a call."""
+
+    id: str
+    """Camera id, or ``@username`` for a call member's video."""
+    relay: PacketRelay
+    """Where its encoded packets come from."""
+    state: CameraState
+    """Camera state (a live feed is always ``online``)."""
+    reason: str
+    """Why it is in that state."""
+    codec: CodecInfo | None
+    """Codec in force, once known."""
+
+
+def check_source(source: Source) -> None:
+    """503 when the source has no picture, 415 when browsers cannot play its codec."""
+    if source.state in (CameraState.OFFLINE, CameraState.DISABLED, CameraState.STALLED):
+        raise CallError(
+            503,
+            f"camera {source.id} is {source.state.value}: {source.reason or 'no picture'}",
+            {"Retry-After": str(RETRY_AFTER_S)},
+            state=source.state.value,
+        )
+    if source.codec is not None and not source.codec.browser_playable:
+        raise CallError(415, f"camera {source.id}: {source.codec.unplayable_reason}", codec=source.codec.codec)
+
+
+async def open_viewer(
+    registry: SessionRegistry,
+    config: CallsConfig,
+    ice_addresses: Sequence[str],
+    source: Source,
+    viewer: str,
+    offer_sdp: str,
+    packetizer: SharedPacketizer | None = None,
+) -> tuple[PeerSession, str]:
+    """Answer a WHEP offer for ``source``; returns the session and the answer SDP."""
+    offer, _kinds = parse_offer(offer_sdp)
+    require_h264_video(offer_sdp)
+    check_source(source)
+    if registry.count("whep", source.id) >= config.max_viewers_per_camera:
+        raise CallError(
+            503,
+            f"camera {source.id} already has {config.max_viewers_per_camera} viewers (calls.max_viewers_per_camera)",
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )
+    if registry.full():
+        raise CallError(503, "the hub holds as many peer connections as it may", {"Retry-After": str(RETRY_AFTER_S)})
+    pc = new_peer_connection(config)
+    session = registry.add(pc, "whep", viewer, source.id)
+    track = PassthroughTrack(source.relay, f"whep:{viewer}:{session.id[:6]}", config.viewer_queue_packets)
+    session.on_close.append(lambda _s: track.stop())
+    try:
+        add_video(pc, track, "sendonly", packetizer)
+        sdp = await answer(pc, offer, ice_addresses)
+    except BaseException:
+        await registry.close(session, "offer refused")
+        raise
+    log.info("whep %s: viewer %s joined (session %s)", source.id, viewer, session.id)
+    return session, sdp

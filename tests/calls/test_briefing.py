@@ -1,0 +1,152 @@
+"""A briefing to five listeners with real aiortc peers: one encode for all, floor control."""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.calls.conftest import BoxVideoTrack, ToneTrack, api, calls_settings, poll
+from tests.hub.conftest import _HASH, BASE_CONFIG, serve
+
+LISTENERS = [f"l{i}" for i in range(1, 6)]
+TONE = {"dispatcher": 2000.0, **{u: 300.0 + 200 * i for i, u in enumerate(LISTENERS)}}
+
+
+def _settings(tmp: Path) -> Any:
+    users = copy.deepcopy(BASE_CONFIG["users"]) + [{"username": u, "roles": ["worker"]} for u in LISTENERS]
+    for u in users:
+        u["password_hash"] = _HASH
+    directory = copy.deepcopy(BASE_CONFIG["directory"])
+    directory["people"] += [{"id": u, "name": u, "roles": ["worker"], "grids": ["g1"]} for u in LISTENERS]
+    return calls_settings(tmp, users=users, directory=directory)
+
+
+def listener_slots(username: str) -> list[Any]:
+    return [("audio", "sendrecv", ToneTrack(TONE[username])), ("audio", "recvonly", None), ("video", "recvonly", None)]
+
+
+def near(hz: float, want: float) -> bool:
+    return abs(hz - want) < 30 if want else hz == 0.0
+
+
+async def test_briefing_to_five_listeners_with_floor_control(tmp_path: Path, peers: Any) -> None:
+    async with serve(_settings(tmp_path)) as rh:
+        svc = rh.hub.calls
+        clients = {u: await api(rh, u) for u in ["dispatcher", *LISTENERS]}
+        d = clients["dispatcher"]
+        try:
+            r = await d.post("/api/briefings", json={"node": "g1"})
+            assert r.status_code == 201, r.text
+            call = r.json()
+            invited = {m["username"] for m in call["members"]}
+            assert set(LISTENERS) <= invited and "worker2" not in invited  # worker2 is off duty (g2 anyway)
+            cid = call["id"]
+            speaker = peers(
+                [("audio", "sendrecv", ToneTrack(TONE["dispatcher"])), ("video", "sendonly", BoxVideoTrack())]
+            )
+            assert (await speaker.connect(d, f"/api/calls/{cid}/media")).status_code == 201
+            listeners = {}
+            for u in LISTENERS[:4]:
+                listeners[u] = peers(listener_slots(u))
+                r = await listeners[u].connect(clients[u], f"/api/calls/{cid}/media")
+                assert r.status_code == 201, r.text
+            await poll(lambda: all(p.frames.get(2, 0) >= 10 for p in listeners.values()), 60, "4 listeners decoding")
+            # A late joiner starts at a keyframe and decodes at once.
+            listeners["l5"] = late = peers(listener_slots("l5"))
+            assert (await late.connect(clients["l5"], f"/api/calls/{cid}/media")).status_code == 201
+            await poll(lambda: late.frames.get(2, 0) >= 5, 20, "the late joiner's first frames")
+            await poll(lambda: all(p.frames.get(2, 0) >= 20 for p in listeners.values()), 60, "5 listeners decoding")
+
+            # Encoded once: one feed, every listener forwards the same relay.
+            live = svc.calls[cid]
+            feed = live.members["dispatcher"].video_in
+            assert feed is not None and feed.encoded > 0
+            assert all(live.members[u].video_out.source is feed.relay for u in LISTENERS)
+            assert all(live.members[u].video_in is None for u in LISTENERS)
+            encoded, received = feed.encoded, feed.received
+            assert encoded <= received  # never more encodes than input frames, whatever the audience
+
+            def heard(u: str, index: int) -> float:
+                return listeners[u].heard_hz(index)
+
+            # Everyone hears the speaker; the floor track is silent while nobody holds it.
+            await poll(lambda: all(near(heard(u, 0), TONE["dispatcher"]) for u in LISTENERS), 30, "the speaker")
+            await poll(lambda: all(near(heard(u, 1), 0) for u in LISTENERS), 20, "a silent floor")
+
+            async def floor(who: str, **body: Any) -> dict[str, Any]:
+                r = await clients[who].post(f"/api/calls/{cid}/floor", json=body)
+                assert r.status_code == 200, r.text
+                return dict(r.json())
+
+            async def floor_is(holder: str | None) -> None:
+                want = TONE[holder] if holder else 0.0
+                others = [u for u in LISTENERS if u != holder]
+                await poll(lambda: all(near(heard(u, 1), want) for u in others), 30, f"the group hearing {holder}")
+                await poll(lambda: near(speaker.heard_hz(0), want), 30, f"the speaker hearing {holder}")
+
+            # l2 asks, the speaker grants: only l2's voice reaches the group.
+            assert (await floor("l2", action="request"))["floor"] == {"holder": None, "waiting": {"l2": 0}}
+            r = await clients["l3"].post(f"/api/calls/{cid}/floor", json={"action": "grant", "to": "l3"})
+            assert r.status_code == 403  # listeners cannot grant
+            assert (await floor("dispatcher", action="grant", to="l2"))["floor"]["holder"] == "l2"
+            await floor_is("l2")
+            # l4 asks with a higher priority: it preempts l2.
+            assert (await floor("l4", action="request", priority=2))["floor"]["holder"] == "l4"
+            await floor_is("l4")
+            # l1 asks with a normal priority: it waits.
+            assert (await floor("l1", action="request"))["floor"]["holder"] == "l4"
+            # The speaker revokes: silence again.
+            assert (await floor("dispatcher", action="revoke"))["floor"]["holder"] is None
+            await floor_is(None)
+            # The holder's phone vanishes: released within 5 s, the floor falls back to nobody.
+            await floor("dispatcher", action="grant", to="l3")
+            await floor_is("l3")
+            listeners["l3"].vanish()
+            t0 = time.monotonic()
+            await poll(lambda: live.members["l3"].state.value == "left", 10, "l3 released", period_s=0.05)
+            assert time.monotonic() - t0 < 5.0
+            assert live.floor.holder is None and live.members["l3"].audio_in is None
+            await poll(lambda: all(near(heard(u, 1), 0) for u in LISTENERS if u != "l3"), 30, "a silent floor again")
+            assert svc.sessions.count("briefing", cid) == 5  # the speaker and four listeners remain
+            assert (await d.post(f"/api/calls/{cid}/floor", json={"action": "shout"})).status_code == 422
+            r = await clients["l1"].post(f"/api/calls/{cid}/floor", json={"action": "request", "priority": 7})
+            assert r.status_code == 422
+
+            assert (await d.post(f"/api/calls/{cid}/hangup")).json()["state"] == "ended"
+            await poll(lambda: len(svc.sessions) == 0, 10, "every session released")
+        finally:
+            for c in clients.values():
+                await c.aclose()
+        async with await api(rh, "admin") as a:
+            events = (await a.get("/api/events", params={"type": "floor.", "limit": 100})).json()["events"]
+        assert [(e["type"], e["data"]["member"]) for e in events] == [
+            ("floor.requested", "l2"),
+            ("floor.granted", "l2"),
+            ("floor.revoked", "l2"),
+            ("floor.granted", "l4"),
+            ("floor.requested", "l1"),
+            ("floor.revoked", "l4"),
+            ("floor.granted", "l3"),
+            ("floor.released", "l3"),
+        ]
+
+
+async def test_camera_briefing_forwards_the_camera_packets(tmp_path: Path, peers: Any) -> None:
+    """A camera addresses the group: listeners get its own packets, nothing is encoded."""
+    async with serve(_settings(tmp_path)) as rh:
+        cam = rh.hub.cameras.get("cam-street")
+        await poll(lambda: cam.relay.keyframe_group(), 60, "the camera's first keyframe")
+        async with await api(rh, "dispatcher") as d, await api(rh, "l1") as l1:
+            assert (await d.post("/api/briefings", json={"node": "g1", "camera": "nope"})).status_code == 404
+            assert (await d.post("/api/briefings", json={"node": "nowhere"})).status_code == 404
+            call = (await d.post("/api/briefings", json={"node": "g1", "camera": "cam-street"})).json()
+            listener = peers(listener_slots("l1"))
+            assert (await listener.connect(l1, f"/api/calls/{call['id']}/media")).status_code == 201
+            await poll(lambda: listener.frames.get(2, 0) >= 10, 30, "camera frames at the listener")
+            live = rh.hub.calls.calls[call["id"]]
+            assert live.members["l1"].video_out.source is cam.relay
+            assert all(m.video_in is None for m in live.members.values())  # no feed, no encoder
+            assert (await d.post(f"/api/calls/{call['id']}/hangup")).json()["state"] == "ended"
+            await poll(lambda: not [s for s in cam.relay.subscribers if s.name.startswith("call:")], 10, "released")

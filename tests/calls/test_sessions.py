@@ -1,0 +1,146 @@
+"""Peer lifecycle: a vanished viewer is released in seconds; 100 calls leave nothing behind."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import gc
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiortc import RTCPeerConnection
+
+from hub.calls.feeds import EncodedFeed
+from hub.calls.tracks import AudioFanout, AudioSwitch, PassthroughTrack
+from streams.relay import PacketRelay
+from tests.calls.conftest import BoxVideoTrack, Peer, ToneTrack, api, calls_settings, poll
+from tests.conftest import REPO
+from tests.hub.conftest import serve
+
+RECEIVER = REPO / "scripts" / "webrtc_receiver.py"
+
+
+async def test_vanished_viewer_is_released_within_5_s(tmp_path: Path) -> None:
+    async with serve(calls_settings(tmp_path)) as rh:
+        cam = rh.hub.cameras.get("cam-street")
+        await poll(lambda: cam.relay.keyframe_group(), 60, "the camera's first keyframe")
+        token = await rh.token("dispatcher")
+        cmd = [sys.executable, str(RECEIVER), "--hub", rh.url, "--token", token, "--source", "cam-street"]
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+        )
+        try:
+            sessions = rh.hub.calls.sessions
+            await poll(lambda: [s for s in sessions.all() if s.connected_m is not None], 30, "the viewer connected")
+            await poll(lambda: cam.relay.subscribers and cam.relay.subscribers[0].delivered > 20, 30, "packets flowing")
+        finally:
+            # No DTLS close, no DELETE: the process is simply gone, like a phone losing its network.
+            proc.send_signal(signal.SIGKILL)
+            await asyncio.wait_for(proc.wait(), 10)
+        t0 = time.monotonic()
+        await poll(lambda: len(sessions) == 0, 10, "the vanished viewer released", period_s=0.05)
+        released_after_s = time.monotonic() - t0
+        assert released_after_s < 5.0, f"released after {released_after_s:.1f} s"
+        assert cam.relay.subscribers == []
+        assert sessions.vanished == 1
+
+
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def _rss_mb() -> float:
+    # Give freed heap back first, so what is left is memory still in use (not allocator slack).
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _own_threads() -> list[str]:
+    # Threads our code starts (encoders) — the loop's default executor is a fixed-size pool.
+    return sorted(
+        t.name for t in threading.enumerate() if not t.name.startswith(("asyncio_", "ThreadPoolExecutor", "hub-encode"))
+    )
+
+
+@pytest.mark.timeout(600)
+async def test_100_call_cycles_leave_nothing_behind(tmp_path: Path, call_page: Any) -> None:
+    async with serve(calls_settings(tmp_path, cameras=[])) as rh:
+        svc = rh.hub.calls
+        await call_page(rh, "worker1")
+        async with await api(rh, "dispatcher") as d, await api(rh, "worker1") as w:
+
+            async def cycle() -> None:
+                call = (await d.post("/api/calls", json={"to": "worker1"})).json()
+                caller = Peer([("audio", "sendrecv", ToneTrack(440)), ("video", "sendrecv", BoxVideoTrack())])
+                callee = Peer([("audio", "sendrecv", ToneTrack(880)), ("video", "sendrecv", BoxVideoTrack())])
+                assert (await caller.connect(d, f"/api/calls/{call['id']}/media")).status_code == 201
+                assert (await callee.connect(w, f"/api/calls/{call['id']}/media")).status_code == 201
+                live = svc.calls[call["id"]]
+                await poll(
+                    lambda: all(m.video_in is not None and m.video_in.encoded > 0 for m in live.members.values()),
+                    30,
+                    "both videos encoded by the hub",
+                    period_s=0.02,
+                )
+                assert (await d.post(f"/api/calls/{call['id']}/hangup")).status_code == 200
+                await caller.close()
+                await callee.close()
+                await poll(lambda: len(svc.sessions) == 0, 10, "sessions released", period_s=0.02)
+
+            async def settle() -> tuple[int, list[str], int, float]:
+                await asyncio.sleep(0.5)
+                gc.collect()
+                return len(asyncio.all_tasks()), _own_threads(), _fds(), _rss_mb()
+
+            def alive() -> dict[str, int]:
+                gc.collect()
+                kinds = (RTCPeerConnection, PassthroughTrack, AudioSwitch, AudioFanout, EncodedFeed, PacketRelay)
+                return {k.__name__: sum(isinstance(o, k) for o in gc.get_objects()) for k in kinds}
+
+            for _ in range(3):  # warm-up: codec libraries, executor threads, caches
+                await cycle()
+            tasks0, threads0, fds0, rss0 = await settle()
+            objects0 = alive()
+            for i in range(100):
+                await cycle()
+                if os.environ.get("SKYHUB_LEAK_TRACE") and i % 20 == 19:
+                    print(f"cycle {i + 1}: rss {_rss_mb():.0f} MB, tasks {len(asyncio.all_tasks())}, fds {_fds()}")
+            tasks1, threads1, fds1, rss1 = await settle()
+            objects = alive()
+    # Hub and test peers alike: peer connections, tracks, feeds and relays do not pile up
+    # (at most the last call's may still be referenced from a finished frame or log record).
+    assert all(objects[k] <= max(objects0[k], 1) for k in objects), (objects0, objects)
+    assert tasks1 <= tasks0, f"tasks {tasks0} -> {tasks1}"
+    assert threads1 == threads0, f"threads {threads0} -> {threads1}"
+    assert fds1 <= fds0 + 2, f"file descriptors {fds0} -> {fds1}"
+    assert rss1 - rss0 < 40, f"memory grew {rss1 - rss0:.1f} MB over 100 calls ({rss0:.0f} -> {rss1:.0f} MB)"
+    assert svc.sessions.released >= 2 * 103
+    print(f"100 calls: tasks {tasks0}->{tasks1}, fds {fds0}->{fds1}, rss {rss0:.0f}->{rss1:.0f} MB")
+
+
+async def test_shutdown_releases_live_calls_and_viewers(tmp_path: Path, peers: Any, call_page: Any) -> None:
+    async with serve(calls_settings(tmp_path)) as rh:
+        svc = rh.hub.calls
+        await poll(lambda: rh.hub.cameras.get("cam-street").relay.keyframe_group(), 60, "keyframe")
+        await call_page(rh, "worker1")
+        async with await api(rh, "dispatcher") as d:
+            viewer = peers([("video", "recvonly", None)])
+            assert (await viewer.connect(d, "/whep/cam-street")).status_code == 201
+            call = (await d.post("/api/calls", json={"to": "worker1"})).json()
+            caller = peers([("audio", "sendrecv", ToneTrack(440)), ("video", "sendrecv", BoxVideoTrack())])
+            assert (await caller.connect(d, f"/api/calls/{call['id']}/media")).status_code == 201
+            await poll(lambda: viewer.frames.get(0, 0) > 0, 30, "the viewer's first frame")
+            await poll(lambda: svc.calls[call["id"]].members["dispatcher"].video_in is not None, 30, "the feed")
+    # The hub stopped with a viewer and a ringing call up: nothing of them is left running.
+    assert len(svc.sessions) == 0 and svc.encode_pool is None and not svc.calls
+    assert svc.ended[call["id"]].ended_reason == "hub shutting down"
+    names = [t.get_name() for t in asyncio.all_tasks()]
+    assert not [n for n in names if n.startswith(("feed-", "audio:", "close-session", "peer-sessions"))], names
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("hub-encode")]

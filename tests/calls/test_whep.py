@@ -1,0 +1,128 @@
+"""WHEP viewers over loopback with a real aiortc peer: passthrough video, keyframes, bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aiortc import RTCPeerConnection, RTCSessionDescription
+
+from hub.calls.ice import pin_host_addresses
+from tests.calls.conftest import CAMERAS, api, calls_settings, poll
+from tests.hub.conftest import serve
+from tests.streams.conftest import make_video
+
+SDP = {"Content-Type": "application/sdp"}
+
+
+async def _offer(video: bool = True, audio: bool = False) -> str:
+    pc = RTCPeerConnection()
+    if audio:
+        pc.addTransceiver("audio", direction="recvonly")
+    if video:
+        pc.addTransceiver("video", direction="recvonly")
+    offer = await pc.createOffer()
+    pin_host_addresses(pc, ["127.0.0.1"])
+    await pc.setLocalDescription(offer)
+    sdp = pc.localDescription.sdp
+    await pc.close()
+    return str(sdp)
+
+
+async def test_viewer_gets_camera_packets_without_reencoding(tmp_path: Path, peers: Any) -> None:
+    async with serve(calls_settings(tmp_path)) as rh:
+        cam = rh.hub.cameras.get("cam-street")
+        await poll(lambda: cam.relay.keyframe_group(), 60, "the camera's first keyframe")
+        viewer = peers([("video", "recvonly", None)])
+        async with await api(rh, "dispatcher") as c:
+            r = await viewer.connect(c, "/whep/cam-street")
+            assert r.status_code == 201, r.text
+            assert r.headers["content-type"].startswith("application/sdp")
+            assert r.headers["location"].startswith("/whep/cam-street/")
+            # Only the configured host address is announced (no public STUN, no other interface).
+            candidates = [ln for ln in r.text.splitlines() if ln.startswith("a=candidate")]
+            assert candidates and all(" 127.0.0.1 " in ln for ln in candidates)
+            assert "H264" in r.text and "VP8" not in r.text
+            # The cached keyframe group arrives first: a picture at once, then live frames.
+            await poll(lambda: viewer.frames.get(0, 0) >= 1, 20, "the first decoded frame")
+            await poll(lambda: viewer.frames.get(0, 0) >= 30, 30, "live frames")
+            (session,) = rh.hub.calls.sessions.all()
+            track = session.pc.getTransceivers()[0].sender.track
+            assert track.sent >= 30 and track.skipped == 0
+            # A keyframe request is answered from the cache (not by encoding anything).
+            await viewer.transceivers[0].receiver._send_rtcp_pli(session.pc.getTransceivers()[0].sender._ssrc)
+            await poll(lambda: track.replays >= 1, 10, "the cached keyframe group replayed")
+            frames = viewer.frames[0]
+            await poll(lambda: viewer.frames[0] > frames + 5, 20, "frames after the replay")
+            # A second viewer: both decode, and each packet is packetised once for the two of them.
+            second = peers([("video", "recvonly", None)])
+            assert (await second.connect(c, "/whep/cam-street")).status_code == 201
+            await poll(lambda: second.frames.get(0, 0) >= 10, 30, "the second viewer's frames")
+            assert rh.hub.calls.packetizer.reused > 10
+            await c.delete(second.location)
+            # DELETE the Location: the viewer and its subscription are released.
+            assert len(cam.relay.subscribers) == 1
+            d = await c.delete(r.headers["location"])
+            assert d.status_code == 204
+            await poll(lambda: not cam.relay.subscribers, 5, "the subscription closed")
+            assert len(rh.hub.calls.sessions) == 0
+            assert (await c.delete(r.headers["location"])).status_code == 404
+
+
+async def test_bad_input(tmp_path: Path) -> None:
+    hevc = make_video(tmp_path / "hevc.mp4", codec="libx265", seconds=4)
+    cameras = [
+        *CAMERAS,
+        {"id": "cam-dead", "url": "rtsp://127.0.0.1:9/x", "connect_timeout_s": 1, "analysis": {"enabled": False}},
+        {"id": "cam-hevc", "url": f"file://{hevc}", "analysis": {"enabled": False}},
+    ]
+    settings = calls_settings(tmp_path, cameras=cameras, calls={"max_viewers_per_camera": 1})
+    async with serve(settings) as rh:
+        good = await _offer()
+        async with await api(rh, "dispatcher") as c:
+            await poll(lambda: rh.hub.cameras.get("cam-street").relay.keyframe_group(), 60, "street keyframe")
+            await poll(lambda: rh.hub.cameras.get("cam-hevc").codec is not None, 60, "the H.265 camera")
+            await poll(lambda: rh.hub.cameras.get("cam-dead").state.value == "offline", 60, "the dead camera")
+
+            r = await c.post("/whep/cam-street", content="v=0\r\nthis is not SDP\r\n", headers=SDP)
+            assert r.status_code == 400 and "malformed SDP" in r.json()["detail"]
+            r = await c.post("/whep/cam-street", content="hello", headers=SDP)
+            assert r.status_code == 400 and "v=0" in r.json()["detail"]
+            r = await c.post("/whep/cam-street", content=b"\xff\xfe", headers=SDP)
+            assert r.status_code == 400
+            r = await c.post("/whep/cam-street", content=good, headers={"Content-Type": "text/plain"})
+            assert r.status_code == 415 and "application/sdp" in r.json()["detail"]
+            r = await c.post("/whep/cam-street", content=await _offer(video=False, audio=True), headers=SDP)
+            assert r.status_code == 400 and "no video" in r.json()["detail"]
+            r = await c.post("/whep/nope", content=good, headers=SDP)
+            assert r.status_code == 404
+            r = await c.post("/whep/cam-dead", content=good, headers=SDP)
+            assert r.status_code == 503 and r.json()["state"] == "offline" and "offline" in r.json()["detail"]
+            assert int(r.headers["retry-after"]) > 0
+            r = await c.post("/whep/cam-hevc", content=good, headers=SDP)
+            assert r.status_code == 415 and "H.265" in r.json()["detail"]
+            # The cap: one viewer allowed, the second is told when to retry.
+            first = await c.post("/whep/cam-street", content=good, headers=SDP)
+            assert first.status_code == 201
+            r = await c.post("/whep/cam-street", content=await _offer(), headers=SDP)
+            assert r.status_code == 503 and "viewers" in r.json()["detail"] and int(r.headers["retry-after"]) > 0
+            await c.delete(first.headers["location"])
+        async with await api(rh, "worker1") as w:  # a worker sees only their grids' cameras
+            assert (await w.post("/whep/cam-hevc", content=good, headers=SDP)).status_code == 404
+            assert (await w.post("/whep/@dispatcher", content=good, headers=SDP)).status_code == 403
+        async with await api(rh) as anon:
+            assert (await anon.post("/whep/cam-street", content=good, headers=SDP)).status_code == 401
+        assert len(rh.hub.calls.sessions) == 0
+
+
+async def test_answer_is_usable_by_a_browser_style_offer_with_audio(tmp_path: Path, peers: Any) -> None:
+    """WHEP players often offer audio too; the hub answers it inactive and sends video."""
+    async with serve(calls_settings(tmp_path)) as rh:
+        await poll(lambda: rh.hub.cameras.get("cam-street").relay.keyframe_group(), 60, "keyframe")
+        viewer = peers([("audio", "recvonly", None), ("video", "recvonly", None)])
+        async with await api(rh, "viewer") as c:
+            r = await viewer.connect(c, "/whep/cam-street")
+            assert r.status_code == 201, r.text
+        await poll(lambda: viewer.frames.get(1, 0) >= 5, 30, "video frames")
+        answer = RTCSessionDescription(r.text, "answer")
+        assert "m=audio" in answer.sdp and "a=inactive" in answer.sdp

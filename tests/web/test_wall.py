@@ -1,0 +1,61 @@
+"""The start page in Chromium: log in, and the camera tiles play live video over WHEP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.hub.conftest import PASSWORD, make_settings, serve
+
+CAMERAS = [
+    {"id": "cam-street", "name": "Street", "url": "synthetic://street", "grid": "g1", "analysis": {"enabled": False}},
+    {"id": "cam-plaza", "name": "Plaza", "url": "synthetic://plaza", "grid": "g3", "analysis": {"enabled": False}},
+]
+
+FRAMES_JS = """async (id) => {
+  const t = window.skyhubTiles && window.skyhubTiles.get(id);
+  if (!t || !t.player) return 0;
+  let n = 0;
+  (await t.player.pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") n += s.framesDecoded || 0;
+  });
+  return n;
+}"""
+
+
+async def poll(fn: Any, ok: Any, timeout_s: float, what: str) -> Any:
+    t0 = time.monotonic()
+    while True:
+        value = await fn()
+        if ok(value):
+            return value
+        if time.monotonic() - t0 > timeout_s:
+            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what} (last: {value!r})")
+        await asyncio.sleep(0.2)
+
+
+async def test_tiles_decode_live_video(tmp_path: Path, browser: Any) -> None:
+    settings = make_settings(tmp_path, cameras=CAMERAS, server={"ice_addresses": ["127.0.0.1"]})
+    async with serve(settings) as rh:
+        page = await browser.new_page()
+        await page.goto(rh.url + "/")
+        await page.fill("input[name=username]", "dispatcher")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("#desk:not([hidden])")
+        for cam in ("cam-street", "cam-plaza"):
+            first = await poll(lambda c=cam: page.evaluate(FRAMES_JS, c), lambda n: n > 0, 60, f"{cam} to decode")
+            # Frames keep coming: it is live, not one picture.
+            await poll(lambda c=cam: page.evaluate(FRAMES_JS, c), lambda n, f=first: n >= f + 10, 30, f"{cam} live")
+        assert rh.hub.calls.sessions.count("whep") == 2
+        await page.close()
+        # The browser is gone: its viewers are released (DTLS close or silence), subscriptions too.
+        await poll(
+            lambda: asyncio.sleep(0, rh.hub.calls.sessions.count("whep")), lambda n: n == 0, 10, "viewers released"
+        )
+        for cam in ("cam-street", "cam-plaza"):
+            assert rh.hub.cameras.get(cam).relay.subscribers == []

@@ -1,0 +1,126 @@
+// WebRTC helpers for skyhub pages: a WHEP player for cameras, and media for calls and briefings.
+// Plain ES module, no build step. The hub answers offers WHEP-style: POST SDP -> 201 answer +
+// Location (DELETE it to hang up). The hub does not trickle ICE, so offers carry their candidates.
+import { bearer } from "/web/skyhub.js";
+
+const GATHER_WAIT_MS = 200;
+
+// Resolve when ICE gathering is complete, or soon after the first host candidate, or after `ms`.
+// Chromium keeps gathering on every interface for a while; the hub does not need all of that:
+// it learns peer-reflexive candidates from our connectivity checks, so one candidate is plenty.
+function gathered(pc, ms = GATHER_WAIT_MS) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      pc.removeEventListener("icegatheringstatechange", onState);
+      pc.removeEventListener("icecandidate", onCandidate);
+      resolve();
+    };
+    const onState = () => { if (pc.iceGatheringState === "complete") done(); };
+    const onCandidate = (e) => { if (!e.candidate || e.candidate.type === "host") setTimeout(done, 20); };
+    pc.addEventListener("icegatheringstatechange", onState);
+    pc.addEventListener("icecandidate", onCandidate);
+    setTimeout(done, ms);
+  });
+}
+
+export class HttpError extends Error {
+  constructor(status, detail, retryAfter) {
+    super(detail || `HTTP ${status}`);
+    this.status = status;
+    this.retryAfter = retryAfter ? Number(retryAfter) : null;
+  }
+}
+
+async function exchange(url, pc) {
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  await gathered(pc);
+  const r = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${bearer()}` },
+    body: pc.localDescription.sdp,
+  });
+  if (r.status !== 201) {
+    let detail = "";
+    try { detail = (await r.json()).detail; } catch { /* not JSON */ }
+    throw new HttpError(r.status, detail, r.headers.get("Retry-After"));
+  }
+  const location = r.headers.get("Location");
+  await pc.setRemoteDescription({ type: "answer", sdp: await r.text() });
+  return location;
+}
+
+function release(pc, location) {
+  pc.close();
+  if (location) fetch(location, { method: "DELETE", headers: { Authorization: `Bearer ${bearer()}` } }).catch(() => {});
+}
+
+// Watch a camera (or "@username", a call member's video) in `video`. Returns {pc, stop()}.
+export async function whepPlay(source, video) {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.ontrack = (e) => { video.srcObject = new MediaStream([e.track]); };
+  let location = null;
+  try {
+    location = await exchange(`/whep/${encodeURIComponent(source)}`, pc);
+  } catch (err) {
+    pc.close();
+    throw err;
+  }
+  return { pc, location, stop: () => release(pc, location) };
+}
+
+// The m-lines each role offers, in the order the hub expects them.
+const LAYOUTS = {
+  call: [["audio", "sendrecv"], ["video", "sendrecv"]],
+  speaker: [["audio", "sendrecv"], ["video", "sendonly"]],
+  listener: [["audio", "sendrecv"], ["audio", "recvonly"], ["video", "recvonly"]],
+};
+
+// Join a call's media. `role`: "call", "speaker" or "listener". `local`: a MediaStream from
+// getUserMedia. `onTrack(track, index)` gets the hub's tracks (index of the m-line).
+export async function joinMedia(callId, role, local, onTrack = () => {}) {
+  const pc = new RTCPeerConnection({ iceServers: [] });
+  const transceivers = LAYOUTS[role].map(([kind, direction]) => {
+    const mine = direction.startsWith("send") && local ? local.getTracks().find((t) => t.kind === kind) : null;
+    return pc.addTransceiver(mine || kind, { direction });
+  });
+  pc.ontrack = (e) => onTrack(e.track, transceivers.indexOf(e.transceiver));
+  let location = null;
+  try {
+    location = await exchange(`/api/calls/${encodeURIComponent(callId)}/media`, pc);
+  } catch (err) {
+    pc.close();
+    throw err;
+  }
+  return { pc, location, stop: () => release(pc, location) };
+}
+
+// Frames decoded so far on a peer connection's incoming video (0 before the first).
+export async function framesDecoded(pc) {
+  let n = 0;
+  (await pc.getStats()).forEach((s) => { if (s.type === "inbound-rtp" && s.kind === "video") n += s.framesDecoded || 0; });
+  return n;
+}
+
+// Follow /ws/calls: onMessage gets {"op": "calls", calls} on connect, then {"op": "call", call}.
+export function followCalls(onMessage, onState = () => {}) {
+  let stopped = false;
+  let ws;
+  let delay = 500;
+  const connect = () => {
+    const q = new URLSearchParams({ token: bearer() });
+    ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/calls?${q}`);
+    ws.onopen = () => { delay = 500; onState("connected"); };
+    ws.onmessage = (m) => onMessage(JSON.parse(m.data));
+    ws.onclose = () => {
+      if (stopped) return;
+      onState("reconnecting");
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 10000);
+    };
+  };
+  connect();
+  return { stop() { stopped = true; ws.close(); } };
+}
