@@ -46,6 +46,15 @@ class HubCollector(Collector):
             "skyhub_ws_resyncs", "Feed clients that fell behind and were told to resync.", value=hub.feeds.resyncs
         )
         yield CounterMetricFamily("skyhub_bus_queue_drops", "Live bus queues that overflowed.", value=hub.bus.drops)
+        calls = hub.calls.stats()
+        sessions = GaugeMetricFamily("skyhub_rtc_sessions", "WebRTC peer connections by kind.", labels=["kind"])
+        for kind, n in sorted(calls["by_kind"].items()):
+            sessions.add_metric([kind], n)
+        yield sessions
+        yield GaugeMetricFamily("skyhub_calls", "Calls and briefings in progress.", value=calls["calls"])
+        yield CounterMetricFamily(
+            "skyhub_rtc_vanished", "Peers released because they disappeared.", value=calls["vanished"]
+        )
         if hub.cameras is None:
             return
         health = hub.cameras.health_all()

@@ -157,6 +157,7 @@ async def test_shutdown_closes_feeds_promptly(tmp_path: Path) -> None:
         async with httpx.AsyncClient(base_url=rh.url) as c:
             metrics = (await c.get("/metrics")).text
         assert "skyhub_ws_clients 1.0" in metrics
+        assert "skyhub_calls 0.0" in metrics and "skyhub_events_appended_total" in metrics
         t0 = time.monotonic()
     assert time.monotonic() - t0 < 10
     with pytest.raises(websockets.ConnectionClosed) as info:
