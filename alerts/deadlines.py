@@ -46,9 +46,11 @@ class DeadlineScheduler:
             try:
                 await self.fire_due()
                 next_due = await self._next_due()
+                self.desk.next_deadline = next_due
             except Exception:  # a store hiccup must not end the loop; deadlines are still stored
                 logger.exception("deadlines: pass failed, retrying in 1 s")
                 next_due = self.desk.clock.now() + 1.0
+                self.desk.next_deadline = next_due
             await self.desk.clock.sleep_until(next_due, self._wake)
 
     async def _next_due(self) -> float | None:

@@ -198,6 +198,8 @@ class IncidentDesk:
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.deadlines_changed: asyncio.Event | None = None
+        self.next_deadline: float | None = None
+        """The scheduler's next wake-up; arming a later deadline need not wake it."""
         """Set by the scheduler: wakes it when deadlines are armed."""
 
     # ------------------------------------------------------------------ reading
@@ -471,6 +473,7 @@ class IncidentDesk:
         self._check_args(to, note, assignee, merge_into)
         now = self.clock.now()
         result: list[Incident] = []
+        armed: list[float] = []
 
         def op(conn: Connection, draft: EventDraft) -> None:
             inc = _load(conn, incident_id)
@@ -508,11 +511,14 @@ class IncidentDesk:
                 data["assignee"] = {"person": assignee.person, "grid": assignee.grid}
                 data["notify"] = self._notify(assignee)
                 _cancel(conn, incident_id, ("ack", "arrive"), now)
+                armed.append(now + dl.ack_s)
                 _arm(conn, incident_id, "ack", inc.responsible, now + dl.ack_s)
                 if not _pending(conn, incident_id, "resolve"):
+                    armed.append(now + dl.resolve_s)
                     _arm(conn, incident_id, "resolve", inc.responsible, now + dl.resolve_s)
             elif to is State.ACKNOWLEDGED:
                 _cancel(conn, incident_id, ("ack",), now)
+                armed.append(now + dl.arrive_s)
                 _arm(conn, incident_id, "arrive", inc.responsible, now + dl.arrive_s)
             elif to is State.ON_SITE:
                 _cancel(conn, incident_id, ("arrive",), now)
@@ -551,7 +557,8 @@ class IncidentDesk:
             result.append(inc)
 
         ev = await self.log.append(EVENT_TYPES[to], subject_of(incident_id), who.username, op=op)
-        self._wake_scheduler()
+        if armed:
+            self._wake_scheduler(min(armed))
         return result[0], ev
 
     def _check_args(self, to: State, note: str | None, assignee: Assignee | None, merge_into: int | None) -> None:
@@ -575,8 +582,10 @@ class IncidentDesk:
         assert assignee.grid is not None
         return [p.id for p in self.directory.members(assignee.grid, on_duty_only=True) if assignee.grid in p.grids]
 
-    def _wake_scheduler(self) -> None:
-        if self.deadlines_changed is not None:
+    def _wake_scheduler(self, due_at: float) -> None:
+        # Cancelled deadlines only make the scheduler wake for nothing; earlier ones must wake it.
+        if self.deadlines_changed is not None and (self.next_deadline is None or due_at < self.next_deadline):
+            self.next_deadline = due_at
             self.deadlines_changed.set()
 
     async def add_evidence(
