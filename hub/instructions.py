@@ -130,6 +130,10 @@ class InstructionDesk:
             self.login_of.setdefault(u.person or u.username, u.username)
         self._members: OrderedDict[int, frozenset[str]] = OrderedDict()
         self._dirty: set[int] = set()
+        self.text_by_event: OrderedDict[int, str] = OrderedDict()
+        """Worker-channel message texts of recent events (bounded by the channel)."""
+        self.persons_by_event: OrderedDict[int, frozenset[str]] = OrderedDict()
+        """Re-notified people of recent events, as sets."""
         self._wake = asyncio.Event()
 
     # ------------------------------------------------------------------ targets

@@ -196,6 +196,11 @@ async def broadcast_round(
     for _ in ps:
         await asyncio.to_thread(ready.get, True, 300)
     cpu0 = proc_cpu_s(hub_pid)
+    import websockets
+
+    # The coordinator's view: instruction.progress events on the live feed, as the console sees them.
+    feed_url = f"ws://127.0.0.1:{port}/ws/events?type=instruction.progress&token={token_bench}"
+    feed = await websockets.connect(feed_url, max_size=None)
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", timeout=60, headers={"Authorization": f"Bearer {token_bench}"}
     ) as c:
@@ -212,13 +217,18 @@ async def broadcast_round(
         r.raise_for_status()
         iid = r.json()["instruction"]["id"]
         t_sent = time.time() - t0
-        t_acked = None
-        while time.time() - t0 < 120:
-            body = (await c.get(f"/api/instructions/{iid}")).json()
-            if body["per_state"]["acknowledged"] + body["per_state"]["replied"] == n:
-                t_acked = time.time() - t0
-                break
-            await asyncio.sleep(0.1)
+    t_acked = None
+    try:
+        async with asyncio.timeout(120):
+            while t_acked is None:
+                msg = json.loads(await feed.recv())
+                for ev in msg if isinstance(msg, list) else []:
+                    per = ev["data"]["per_state"]
+                    if ev["subject"] == f"instruction:{iid}" and per["acknowledged"] + per["replied"] == n:
+                        t_acked = time.time() - t0
+    except TimeoutError:
+        pass
+    await feed.close()
     results = [await asyncio.to_thread(status.get, True, 300) for _ in ps]
     for p in ps:
         p.join(30)

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
@@ -51,8 +52,27 @@ KINDS = {
 }
 
 
-async def message_for(hub: Hub, ev: Event, person: str) -> dict[str, Any] | None:
-    """The message ``person`` gets for ``ev``, or ``None`` when it is not theirs."""
+SHARED_CACHE = 64
+"""Recent events whose message text (the same for every recipient) is kept ready."""
+
+
+def _remember(cache: OrderedDict[int, Any], key: int, value: Any) -> Any:
+    cache[key] = value
+    while len(cache) > SHARED_CACHE:
+        cache.popitem(last=False)
+    return value
+
+
+def _dumps(msg: dict[str, Any]) -> str:
+    return json.dumps(msg, separators=(",", ":"), ensure_ascii=False)
+
+
+async def text_for(hub: Hub, ev: Event, person: str) -> str | None:
+    """The message ``person`` gets for ``ev`` as JSON text, or ``None`` when it is not theirs.
+
+    A broadcast to thousands is one event: membership is a set lookup and the text is built
+    once and shared by every connection it goes to.
+    """
     kind = KINDS.get(ev.type)
     if kind is None:
         return None
@@ -60,24 +80,32 @@ async def message_for(hub: Hub, ev: Event, person: str) -> dict[str, Any] | None
     if kind == "notice":
         if ev.data.get("leader") != person:
             return None
-        return {
-            "type": "notice",
-            "cursor": ev.id,
-            "id": iid,
-            "persons": ev.data["persons"],
-            "instruction": ev.data["instruction"],
-        }
+        return _dumps(
+            {
+                "type": "notice",
+                "cursor": ev.id,
+                "id": iid,
+                "persons": ev.data["persons"],
+                "instruction": ev.data["instruction"],
+            }
+        )
     if kind == "renotify":
-        if person not in ev.data["persons"]:
+        cache = hub.instructions.persons_by_event
+        persons = cache.get(ev.id) or _remember(cache, ev.id, frozenset(ev.data["persons"]))
+        if person not in persons:
             return None
     elif person not in await hub.instructions.members(iid):
         return None
-    msg: dict[str, Any] = {"type": kind, "cursor": ev.id, "id": iid}
-    if kind in ("instruction", "renotify"):
-        msg["instruction"] = ev.data["instruction"]
-    elif kind == "amended":
-        msg.update(text=ev.data["text"], amendments=ev.data["amendments"])
-    return msg
+    texts = hub.instructions.text_by_event
+    text = texts.get(ev.id)
+    if text is None:
+        msg: dict[str, Any] = {"type": kind, "cursor": ev.id, "id": iid}
+        if kind in ("instruction", "renotify"):
+            msg["instruction"] = ev.data["instruction"]
+        elif kind == "amended":
+            msg.update(text=ev.data["text"], amendments=ev.data["amendments"])
+        text = _remember(texts, ev.id, _dumps(msg))
+    return text
 
 
 @router.websocket("/ws/worker")
@@ -112,8 +140,12 @@ async def worker_channel(ws: WebSocket, since: int | None = None) -> None:
 
 
 async def _send_json(ws: WebSocket, lock: asyncio.Lock, msg: dict[str, Any]) -> None:
+    await _send_text(ws, lock, _dumps(msg))
+
+
+async def _send_text(ws: WebSocket, lock: asyncio.Lock, text: str) -> None:
     async with lock:
-        await ws.send_text(json.dumps(msg, separators=(",", ":"), ensure_ascii=False))
+        await ws.send_text(text)
 
 
 async def _send(ws: WebSocket, hub: Hub, sub: Subscription, who: Principal, cursor: int, lock: asyncio.Lock) -> None:
@@ -121,9 +153,9 @@ async def _send(ws: WebSocket, hub: Hub, sub: Subscription, who: Principal, curs
     while True:
         page = await hub.log.read(cursor, REPLAY_PAGE, flt)
         for ev in page:
-            msg = await message_for(hub, ev, who.person)
-            if msg is not None:
-                await _send_json(ws, lock, msg)
+            text = await text_for(hub, ev, who.person)
+            if text is not None:
+                await _send_text(ws, lock, text)
             cursor = ev.id
         if len(page) < REPLAY_PAGE:
             break
@@ -133,9 +165,9 @@ async def _send(ws: WebSocket, hub: Hub, sub: Subscription, who: Principal, curs
             if ev.id <= cursor:
                 continue
             if ev.type in KINDS:
-                msg = await message_for(hub, ev, who.person)
-                if msg is not None:
-                    await _send_json(ws, lock, msg)
+                text = await text_for(hub, ev, who.person)
+                if text is not None:
+                    await _send_text(ws, lock, text)
             cursor = ev.id
         if sub.overflowed:
             hub.feeds.resyncs += 1
