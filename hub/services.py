@@ -108,12 +108,12 @@ class Hub:
                 await self.log.aclose(timeout_s)
 
     async def _start_cameras(self) -> None:
-        enabled = [c for c in self.settings.cameras]
-        if not enabled:
+        cameras = list(self.settings.cameras)  # disabled ones too: the manager reports them as disabled
+        if not cameras:
             return
         from streams.manager import CameraManager  # media stack loads only when there are cameras
 
-        self.cameras = CameraManager(enabled, self._camera_event, self.settings.data_dir)
+        self.cameras = CameraManager(cameras, self._camera_event, self.settings.data_dir)
         await self.cameras.start()
 
     async def _start_analysis(self) -> None:

@@ -60,7 +60,8 @@ async def journal(body: JournalRequest, hub: HubDep, who: CallerDep) -> EventOut
     return EventOut(**ev.as_dict())
 
 
-async def _deny(ws: WebSocket, code: int, detail: str) -> None:
+async def deny_handshake(ws: WebSocket, code: int, detail: str) -> None:
+    """Refuse a WebSocket before accepting it: a real HTTP status where the server supports it."""
     if "websocket.http.response" in ws.scope.get("extensions", {}):
         await ws.send_denial_response(JSONResponse({"detail": detail}, status_code=code))
     else:
@@ -85,7 +86,7 @@ async def event_feed(
     who = principal_of(ws)
     head = hub.log.last_id
     if since is not None and (since < 0 or since > head):
-        await _deny(ws, status.HTTP_400_BAD_REQUEST, f"since={since} is outside the log (0..{head})")
+        await deny_handshake(ws, status.HTTP_400_BAD_REQUEST, f"since={since} is outside the log (0..{head})")
         return
     flt = _filter(types, subject, who.visible_grids())
     # Subscribe before replaying, so nothing committed during the replay is missed.

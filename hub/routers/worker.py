@@ -29,7 +29,7 @@ from hub.bus import Subscription
 from hub.deps import hub_of, principal_of
 from hub.events import Event, EventFilter
 from hub.instruction_model import WORKER_FEED_TYPES, ReceiptState
-from hub.routers.events import WS_RESYNC, _deny
+from hub.routers.events import WS_RESYNC, deny_handshake
 from hub.services import Hub
 
 logger = logging.getLogger(__name__)
@@ -115,7 +115,7 @@ async def worker_channel(ws: WebSocket, since: int | None = None) -> None:
     who = principal_of(ws)
     head = hub.log.last_id
     if since is not None and (since < 0 or since > head):
-        await _deny(ws, status.HTTP_400_BAD_REQUEST, f"since={since} is outside the log (0..{head})")
+        await deny_handshake(ws, status.HTTP_400_BAD_REQUEST, f"since={since} is outside the log (0..{head})")
         return
     sub = hub.bus.subscribe(hub.settings.server.ws_queue_events, name=f"worker:{who.username}", types=WORKER_FEED_TYPES)
     await ws.accept()
