@@ -79,7 +79,12 @@ function onMessage(msg) {
       outbox.delete(`${msg.id}:reply`);
     }
     const li = cards.get(msg.id);
-    if (li) li.querySelector(".state").textContent = msg.state;
+    // Receipts only move forward: a late answer to an earlier step does not undo a confirmation.
+    const rank = { queued: 0, delivered: 1, read: 2, acknowledged: 3, replied: 3 };
+    if (li && rank[msg.state] >= (rank[li.dataset.state] ?? -1)) {
+      li.dataset.state = msg.state;
+      li.querySelector(".state").textContent = msg.state;
+    }
   } else if (msg.type === "notice") {
     const li = document.createElement("li");
     li.className = "instruction notice";

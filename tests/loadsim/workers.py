@@ -16,6 +16,8 @@ from typing import Any
 
 import websockets
 
+RANK = {"queued": 0, "delivered": 1, "read": 2, "acknowledged": 3, "replied": 3}
+
 
 @dataclass
 class SimWorker:
@@ -69,7 +71,10 @@ async def run_worker(
                         w.cursor = max(w.cursor, msg["cursor"])
                     elif kind == "receipt":
                         iid, state = msg["id"], msg["state"]
-                        w.confirmed[iid] = state
+                        # Receipts only move forward: a late answer to an earlier step must not
+                        # make the phone forget a confirmation it already heard.
+                        if RANK.get(state, 0) >= RANK.get(w.confirmed.get(iid, ""), -1):
+                            w.confirmed[iid] = state
                         w.outbox.pop((iid, "delivered"), None)
                         if state in ("acknowledged", "replied"):
                             w.outbox.pop((iid, "ack"), None)
