@@ -86,6 +86,16 @@ CACHE_INSTRUCTIONS = 256
 """Recipient sets kept in memory (each is looked up by every worker connection)."""
 
 
+FOLLOW_UPS = (("renotified_at", "deadline_at"), ("escalated_at", "escalate_at"))
+"""(done-at column, due-at column) of the two follow-up steps: re-notify, then tell the leader."""
+
+
+def _follow_up_pending(done: str, at: str) -> Any:
+    """Instructions whose follow-up step is armed, not yet taken, and still has someone to chase."""
+    t = instructions_table
+    return sa.and_(t.c[done].is_(None), t.c[at].is_not(None), t.c.cancelled.is_(False), _unacknowledged_exist())
+
+
 def _unacknowledged_exist() -> Any:
     r, t = recipients_table, instructions_table
     return sa.exists().where(r.c.instruction_id == t.c.id, r.c.rank < RANK[ReceiptState.ACKNOWLEDGED])
@@ -468,69 +478,22 @@ class InstructionDesk:
 
     async def _next_due(self) -> float | None:
         t = instructions_table
+        queries = [sa.select(sa.func.min(t.c[at])).where(_follow_up_pending(done, at)) for done, at in FOLLOW_UPS]
 
-        def _read(conn: Connection) -> Any:
-            a = (
-                conn.execute(
-                    sa.select(sa.func.min(t.c.deadline_at)).where(
-                        t.c.renotified_at.is_(None),
-                        t.c.deadline_at.is_not(None),
-                        t.c.cancelled.is_(False),
-                        _unacknowledged_exist(),
-                    )
-                )
-            ).scalar()
-            b = (
-                conn.execute(
-                    sa.select(sa.func.min(t.c.escalate_at)).where(
-                        t.c.escalated_at.is_(None),
-                        t.c.escalate_at.is_not(None),
-                        t.c.cancelled.is_(False),
-                        _unacknowledged_exist(),
-                    )
-                )
-            ).scalar()
-            return (a, b)
+        def _read(conn: Connection) -> list[Any]:
+            return [conn.execute(q).scalar() for q in queries]
 
-        a, b = await self.log.query(_read)
-        due = [float(x) for x in (a, b) if x is not None]
+        due = [float(x) for x in await self.log.query(_read) if x is not None]
         return min(due) if due else None
 
     async def follow_up(self) -> int:
         """Handle every deadline due now; returns how many steps were taken."""
         now = self.clock.now()
         t = instructions_table
+        queries = [sa.select(t.c.id).where(_follow_up_pending(done, at), t.c[at] <= now) for done, at in FOLLOW_UPS]
 
-        def _read(conn: Connection) -> Any:
-            renotify = (
-                (
-                    conn.execute(
-                        sa.select(t.c.id).where(
-                            t.c.renotified_at.is_(None),
-                            t.c.deadline_at <= now,
-                            t.c.cancelled.is_(False),
-                            _unacknowledged_exist(),
-                        )
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            escalate = (
-                (
-                    conn.execute(
-                        sa.select(t.c.id).where(
-                            t.c.escalated_at.is_(None),
-                            t.c.escalate_at <= now,
-                            t.c.cancelled.is_(False),
-                            _unacknowledged_exist(),
-                        )
-                    )
-                )
-                .scalars()
-                .all()
-            )
-            return (renotify, escalate)
+        def _read(conn: Connection) -> list[list[int]]:
+            return [list(conn.execute(q).scalars().all()) for q in queries]
 
         renotify, escalate = await self.log.query(_read)
         done = 0

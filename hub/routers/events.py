@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import json
 import logging
-from typing import Annotated
+from collections.abc import Coroutine
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
 from starlette.responses import JSONResponse
@@ -91,26 +92,49 @@ async def event_feed(
     flt = _filter(types, subject, who.visible_grids())
     # Subscribe before replaying, so nothing committed during the replay is missed.
     sub = hub.bus.subscribe(hub.settings.server.ws_queue_events, name=f"ws:{who.username}")
-    await ws.accept()
-    hub.feeds.clients += 1
     cursor = head if since is None else since
+    await run_session(
+        ws, hub, sub, f"feed {who.username}", _send(ws, hub, sub, flt, cursor, who.username), _drain_client(ws)
+    )
+
+
+async def run_session(
+    ws: WebSocket,
+    hub: Hub,
+    sub: Subscription,
+    name: str,
+    sender: Coroutine[Any, Any, None],
+    receiver: Coroutine[Any, Any, None],
+) -> None:
+    """Accept ``ws`` and run ``sender`` and ``receiver`` until either ends or the hub shuts down.
+
+    Shared by every WebSocket feed: the client count, the close on shutdown (1001), and the
+    release of the bus subscription all happen here, whichever way the session ends.
+    """
+    counted = False
     try:
+        await ws.accept()
+        hub.feeds.clients += 1
+        counted = True
         async with asyncio.TaskGroup() as tg:
-            sender = tg.create_task(_send(ws, hub, sub, flt, cursor, who.username))
-            receiver = tg.create_task(_drain_client(ws))
+            tasks = [tg.create_task(sender), tg.create_task(receiver)]
             closing = tg.create_task(hub.closing.wait())
-            await asyncio.wait([sender, receiver, closing], return_when=asyncio.FIRST_COMPLETED)
-            for t in (sender, receiver, closing):
+            await asyncio.wait([*tasks, closing], return_when=asyncio.FIRST_COMPLETED)
+            for t in (*tasks, closing):
                 t.cancel()
         if closing.done() and not closing.cancelled():
             with contextlib.suppress(Exception):
                 await ws.close(1001, "hub shutting down")
     except* (WebSocketDisconnect, ConnectionError, RuntimeError) as eg:
         # The client left (or closed) while we were sending: nothing is lost, it resumes by id.
-        logger.debug("feed %s: ended: %r", who.username, eg.exceptions[0])
+        logger.debug("%s: ended: %r", name, eg.exceptions[0])
     finally:
         sub.close()
-        hub.feeds.clients -= 1
+        if counted:
+            hub.feeds.clients -= 1
+        else:  # the handshake failed: the session's coroutines never started
+            sender.close()
+            receiver.close()
 
 
 async def _drain_client(ws: WebSocket) -> None:

@@ -15,13 +15,12 @@ drop duplicates by instruction id and message type.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import OrderedDict
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, WebSocket, status
 
 from alerts.incidents import DeskError
 from hub.auth import Principal
@@ -29,7 +28,7 @@ from hub.bus import Subscription
 from hub.deps import hub_of, principal_of
 from hub.events import Event, EventFilter
 from hub.instruction_model import WORKER_FEED_TYPES, ReceiptState
-from hub.routers.events import WS_RESYNC, deny_handshake
+from hub.routers.events import WS_RESYNC, deny_handshake, run_session
 from hub.services import Hub
 
 logger = logging.getLogger(__name__)
@@ -118,25 +117,16 @@ async def worker_channel(ws: WebSocket, since: int | None = None) -> None:
         await deny_handshake(ws, status.HTTP_400_BAD_REQUEST, f"since={since} is outside the log (0..{head})")
         return
     sub = hub.bus.subscribe(hub.settings.server.ws_queue_events, name=f"worker:{who.username}", types=WORKER_FEED_TYPES)
-    await ws.accept()
-    hub.feeds.clients += 1
     send_lock = asyncio.Lock()
-    try:
-        async with asyncio.TaskGroup() as tg:
-            sender = tg.create_task(_send(ws, hub, sub, who, head if since is None else since, send_lock))
-            receiver = tg.create_task(_receive(ws, hub, who, send_lock))
-            closing = tg.create_task(hub.closing.wait())
-            await asyncio.wait([sender, receiver, closing], return_when=asyncio.FIRST_COMPLETED)
-            for t in (sender, receiver, closing):
-                t.cancel()
-        if closing.done() and not closing.cancelled():
-            with contextlib.suppress(Exception):
-                await ws.close(1001, "hub shutting down")
-    except* (WebSocketDisconnect, ConnectionError, RuntimeError) as eg:
-        logger.debug("worker channel %s: ended: %r", who.username, eg.exceptions[0])
-    finally:
-        sub.close()
-        hub.feeds.clients -= 1
+    cursor = head if since is None else since
+    await run_session(
+        ws,
+        hub,
+        sub,
+        f"worker channel {who.username}",
+        _send(ws, hub, sub, who, cursor, send_lock),
+        _receive(ws, hub, who, send_lock),
+    )
 
 
 async def _send_json(ws: WebSocket, lock: asyncio.Lock, msg: dict[str, Any]) -> None:
