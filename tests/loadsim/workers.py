@@ -64,9 +64,11 @@ async def run_worker(
                             if received is not None:
                                 with received.get_lock():
                                     received.value += 1
-                            for step in ("delivered", "ack"):
-                                text = json.dumps({"type": step, "id": iid})
-                                w.outbox[(iid, step)] = text
+                            # Both receipts go into the outbox before either is sent, so a
+                            # connection lost in between still re-sends the acknowledgement.
+                            texts = [json.dumps({"type": step, "id": iid}) for step in ("delivered", "ack")]
+                            w.outbox[(iid, "delivered")], w.outbox[(iid, "ack")] = texts
+                            for text in texts:
                                 await ws.send(text)
                         w.cursor = max(w.cursor, msg["cursor"])
                     elif kind == "receipt":
