@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
@@ -43,8 +43,17 @@ async def _call_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail, **exc.extra}, status_code=exc.status, headers=exc.headers)
 
 
-def create_app(settings: Settings, secret: str | None = None, clock: Clock | None = None) -> FastAPI:
-    """A hub application; its lifespan starts and stops every service (``clock``: for tests)."""
+def create_app(
+    settings: Settings,
+    secret: str | None = None,
+    clock: Clock | None = None,
+    on_started: Callable[[], None] | None = None,
+) -> FastAPI:
+    """A hub application; its lifespan starts and stops every service.
+
+    ``clock`` is for tests; ``on_started`` runs once every service is up (the server
+    process uses it to settle the garbage collector).
+    """
     secret = secret or settings.secret_value()
     if not secret:
         raise ValueError("no token secret: set SKYHUB_SECRET")
@@ -53,6 +62,8 @@ def create_app(settings: Settings, secret: str | None = None, clock: Clock | Non
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with hub.running():
+            if on_started is not None:
+                on_started()
             yield
 
     app = FastAPI(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import getpass
 import logging
 import os
@@ -21,6 +22,25 @@ def _setup_logging(level: str) -> None:
     logsafe.install()
 
 
+GC_THRESHOLDS = (20_000, 20, 100)
+"""Young-generation size before a collection, and how many of each before the next older one."""
+
+
+def settle_gc() -> None:
+    """Keep collector pauses out of live latency (called once the hub has started).
+
+    A started hub holds over 100,000 long-lived objects (modules, classes, routes, models).
+    With CPython's defaults a full collection walks them all several times a second under
+    load, 30–80 ms each on this 2-core machine, and those pauses were the whole tail of
+    the live feed's latency. Freezing moves them out of every future collection, and a
+    larger young generation makes collections rarer; reference counting still frees
+    almost everything the hub allocates per request.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
 def _serve(settings: object, secret: str, host: str, port: int) -> None:
     import uvicorn
 
@@ -28,7 +48,7 @@ def _serve(settings: object, secret: str, host: str, port: int) -> None:
     from hub.config import Settings
 
     assert isinstance(settings, Settings)
-    app = create_app(settings, secret)
+    app = create_app(settings, secret, on_started=settle_gc)
     config = uvicorn.Config(
         app,
         host=host,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import sys
 import tempfile
@@ -28,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from loadgen import RawHttp, login, pct, proc_cpu_s, start_hub, wait_http  # noqa: E402
+from loadgen import RawHttp, login, machine, pct, proc_cpu_s, start_hub, wait_http  # noqa: E402
 
 CHAIN = [
     {"to": "verified"},
@@ -205,9 +204,10 @@ def main() -> None:
     ap.add_argument("--alerts", type=int, default=1000)
     ap.add_argument("--cameras", type=int, default=50)
     args = ap.parse_args()
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}")
+    print(f"machine: {machine()}")
     asyncio.run(http_section(args.rate, args.seconds))
     asyncio.run(storm_section(args.alerts, args.seconds, args.cameras))
+    print(f"\nmachine at the end: {machine()}")
 
 
 if __name__ == "__main__":

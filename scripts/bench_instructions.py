@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
-import os
 import random
 import sys
 import tempfile
@@ -29,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from loadgen import PASSWORD, SECRET, pct, proc_cpu_s, start_hub, wait_http  # noqa: E402
+from loadgen import PASSWORD, SECRET, machine, pct, proc_cpu_s, start_hub, wait_http  # noqa: E402
 
 GRIDS = 50
 
@@ -265,7 +264,7 @@ def main() -> None:
     from tests.conftest import free_port
 
     n = args.workers
-    print(f"machine: {os.cpu_count()} cores; python {sys.version.split()[0]}; {n} workers in {args.procs} processes")
+    print(f"machine: {machine()}; {n} workers in {args.procs} processes")
     floor = run_floor(n, args.procs)
     print(
         f"\nfloor: bare websockets server, one message to {n} clients:"

@@ -30,31 +30,37 @@ class HubProcess:
 
     def start(self) -> None:
         env = {**os.environ, "SKYHUB_SECRET": SECRET}
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "hub",
-                "run",
-                "--config",
-                str(self.config),
-                "--port",
-                str(self.port),
-                "--data",
-                str(self.data),
-                "--log-level",
-                "warning",
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        with (self.data.parent / "hub-stderr.log").open("ab") as err:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "hub",
+                    "run",
+                    "--config",
+                    str(self.config),
+                    "--port",
+                    str(self.port),
+                    "--data",
+                    str(self.data),
+                    "--log-level",
+                    "warning",
+                ],
+                cwd=REPO,
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+            )
+
+    def stderr(self) -> str:
+        """The end of what the hub wrote to stderr (for failure messages)."""
+        path = self.data.parent / "hub-stderr.log"
+        return path.read_text(errors="replace")[-3000:] if path.exists() else ""
 
     async def wait_ready(self) -> None:
         async with httpx.AsyncClient(base_url=self.url) as c, asyncio.timeout(30):
             while True:
-                assert self.proc is not None and self.proc.poll() is None, "hub exited at startup"
+                assert self.proc is not None and self.proc.poll() is None, "hub exited at startup: " + self.stderr()
                 try:
                     if (await c.get("/healthz")).status_code == 200:
                         return
