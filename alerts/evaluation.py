@@ -1,10 +1,12 @@
 """Scoring the analysis against hand labels, and the plain MOG2 baseline scored the same way.
 
 An alert start is a true positive when it falls inside a labelled event (with a tolerance on
-each side); otherwise it is a false alarm. An event is found when an alert is open at some time
-during it. The detection delay of an event is its first alert start minus the event's start
-(an event already covered by an alert that started in an earlier event is counted as merged,
-with no delay). Fragmentation is alert starts per found event.
+each side); otherwise it is a false alarm. An event is *found* only when an alert starts during it
+(its own start): that is what puts it in front of a dispatcher. An event that got no start of its
+own but was still covered by an alert that started in an earlier event is counted apart, as
+*covered* — the headline recall leaves it out, the covered recall counts it. The detection delay
+of an event is its first own alert start minus the event's start. Fragmentation is alert starts
+inside events per labelled event.
 """
 
 from __future__ import annotations
@@ -35,11 +37,17 @@ class Score:
     """Event-level figures of one detector on one or more clips."""
 
     events: int = 0
+    """Labelled events."""
     found: int = 0
-    merged: int = 0
+    """Events with an alert start of their own."""
+    covered: int = 0
+    """Events without a start of their own, inside an alert that started in an earlier event."""
     alerts: int = 0
+    """Alert starts."""
     true_alerts: int = 0
+    """Alert starts inside a labelled event."""
     delays: list[float] = field(default_factory=list)
+    """First own start minus event start, per found event."""
 
     @property
     def precision(self) -> float:
@@ -48,13 +56,18 @@ class Score:
 
     @property
     def recall(self) -> float:
-        """Events found / events."""
+        """Events with their own alert start / events (the headline recall)."""
         return self.found / self.events if self.events else 1.0
 
     @property
+    def covered_recall(self) -> float:
+        """Events with their own start or covered by an earlier alert / events (the lenient recall)."""
+        return (self.found + self.covered) / self.events if self.events else 1.0
+
+    @property
     def starts_per_event(self) -> float:
-        """Alert starts inside events / events found."""
-        return self.true_alerts / self.found if self.found else 0.0
+        """Alert starts inside events / labelled events."""
+        return self.true_alerts / self.events if self.events else 0.0
 
     @property
     def median_delay_s(self) -> float | None:
@@ -65,7 +78,7 @@ class Score:
         """Pool another clip's figures into this one."""
         self.events += other.events
         self.found += other.found
-        self.merged += other.merged
+        self.covered += other.covered
         self.alerts += other.alerts
         self.true_alerts += other.true_alerts
         self.delays += other.delays
@@ -76,10 +89,11 @@ class Score:
         return {
             "events": self.events,
             "found": self.found,
-            "merged": self.merged,
+            "covered_only": self.covered,
             "alerts": self.alerts,
             "precision": round(self.precision, 3),
             "recall": round(self.recall, 3),
+            "covered_recall": round(self.covered_recall, 3),
             "starts_per_event": round(self.starts_per_event, 2),
             "median_delay_s": None if d is None else round(d, 2),
         }
@@ -98,8 +112,7 @@ def score(alerts: list[Interval], truth: list[Interval], tol: float = MATCH_TOLE
             s.found += 1
             s.delays.append(max(0.0, min(starts) - t0))
         elif covering:
-            s.found += 1
-            s.merged += 1
+            s.covered += 1
     return s
 
 

@@ -3,7 +3,10 @@
 One alert per (kind, zone) is open at a time. While it is open, more evidence of the same kind
 in the same zone updates it instead of starting another; it ends once the evidence has been
 absent for a quiet period. After it ends, a per-kind cool-down keeps the same alert from starting
-again at once, which is what stops a flapping detector from flooding the desk.
+again at once, which is what stops a flapping detector from flooding the desk. An open alert is
+*split* (ended, so the next evidence starts a new one) when the detector reports new, separate
+activity after a quiet gap — unless that falls inside the kind's cool-down, counted from the start
+of the gap.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class AlertBook:
         """Starts held back by a cool-down."""
         self.started = 0
         """Alerts started so far."""
+        self.splits = 0
+        """Open alerts ended because a new, separate event began (see :meth:`split`)."""
 
     def cooldown(self, kind: AlertKind) -> float:
         """The cool-down of one kind."""
@@ -115,15 +120,40 @@ class AlertBook:
         cur = self._open.get((kind, zone))
         return None if cur is None else self._end((kind, zone), cur, ts)
 
+    def split(self, kind: AlertKind, zone: str, ts: float, quiet_since: float) -> AlertEvent | None:
+        """End the open alert because new, separate activity began at ``ts`` after a quiet gap.
+
+        The next :meth:`seen` then starts a new alert. Refused (None) while the kind's cool-down,
+        counted from the start of the quiet gap (or the alert's start, if later), has not passed:
+        a user who asked for a long cool-down gets one alert, not one per gap.
+        """
+        key = (kind, zone)
+        cur = self._open.get(key)
+        if cur is None:
+            return None
+        since = max(quiet_since, cur.started)
+        if ts - since < self.cooldown(kind):
+            return None
+        ev = self._end(key, cur, ts, split=True)
+        self._ended[key] = since
+        self.splits += 1
+        return ev
+
     def close(self, ts: float) -> list[AlertEvent]:
         """End every open alert (end of the video, the camera removed, a reset)."""
         return [self._end(key, cur, ts) for key, cur in list(self._open.items())]
 
-    def _end(self, key: tuple[AlertKind, str], cur: _Open, ts: float) -> AlertEvent:
+    def _end(self, key: tuple[AlertKind, str], cur: _Open, ts: float, split: bool = False) -> AlertEvent:
         del self._open[key]
         self._ended[key] = ts
         kind, zone = key
-        data = {"peak": round(cur.peak, 4), "duration_s": round(ts - cur.started, 2), "started_ts": cur.started}
+        data: dict[str, Any] = {
+            "peak": round(cur.peak, 4),
+            "duration_s": round(ts - cur.started, 2),
+            "started_ts": cur.started,
+        }
+        if split:
+            data["split"] = True
         log.info(
             "camera %s: %s alert %s ended in zone %s after %.1f s",
             self.camera_id,

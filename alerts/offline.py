@@ -22,6 +22,7 @@ import av
 import numpy as np
 
 from alerts.events import AlertEvent, AlertType
+from alerts.geometry import ZoneError
 from alerts.pipeline import CameraAnalyzer
 from hub.config import CameraConfig
 
@@ -156,7 +157,7 @@ def analyze_command(
     try:
         camera = _camera(config_path, camera_id, video)
         report = analyze_file(video, camera)
-    except (ConfigError, LookupError, VideoError) as exc:
+    except (ConfigError, LookupError, VideoError, ZoneError) as exc:
         print(f"skyhub analyze: {exc}", file=sys.stderr)
         return 1
     shown = [ev for ev in report.events if ev.type in (AlertType.STARTED, AlertType.ENDED)]

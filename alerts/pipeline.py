@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from alerts.events import CAMERA_ZONE, AlertEvent, AlertKind
-from alerts.geometry import ignore_mask_from
+from alerts.geometry import ZoneError, ignore_mask_from
 from alerts.lifecycle import AlertBook
 from alerts.motion import MotionDetector, MotionResult
 from alerts.person import PersonDetector
@@ -29,6 +29,23 @@ PERSON_STICKY_S = 3.0
 """A person confirmed in a zone is taken as still there while motion continues this long."""
 TIME_JUMP_S = 5.0
 """A frame clock going back or jumping forward by more than this is a discontinuity."""
+
+
+def load_ignore_mask(config: CameraConfig) -> np.ndarray | None:
+    """The camera's ignore-mask image as a 0/255 array (white = ignore), or None when it has none.
+
+    The config already checked the file; one that became unreadable since is a :class:`ZoneError`
+    (the live runner reports it as a crashed analysis and retries).
+    """
+    path = config.analysis.ignore_mask
+    if path is None:
+        return None
+    img = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if img is None:
+        raise ZoneError(f"camera {config.id}: ignore_mask {path} cannot be read as an image")
+    # Threshold at mid-grey: JPEG leaves black areas a few levels above zero.
+    _, mask = cv2.threshold(img, 127, 255, cv2.THRESH_BINARY)
+    return mask
 
 
 class CameraAnalyzer:
@@ -47,16 +64,22 @@ class CameraAnalyzer:
         self.camera_id = config.id
         self.size = (a.width, a.height)
         mask = ignore_mask(config.zones, a.width, a.height)
-        if extra_ignore is not None:
-            extra = ignore_mask_from(extra_ignore, a.width, a.height)
-            mask = extra if mask is None else cv2.bitwise_or(mask, extra)
-        self.motion = MotionDetector(config.id, a.width, a.height, a.motion_threshold, a.min_area_fraction, mask)
+        for extra_mask in (load_ignore_mask(config), extra_ignore):
+            if extra_mask is not None:
+                extra = ignore_mask_from(extra_mask, a.width, a.height)
+                mask = extra if mask is None else cv2.bitwise_or(mask, extra)
+        self.motion = MotionDetector(
+            config.id, a.width, a.height, a.motion_threshold, a.min_area_fraction, mask, fps=a.fps
+        )
         self.rules: list[ZoneRule] = build_rules(config.id, config.zones, a.width, a.height, self.motion.min_area_px)
         self.person = person_detector
         if self.person is None and any(r.person_check for r in self.rules):
             self.person = PersonDetector(config.id)
-        self.tamper = TamperDetector(config.id, a.width, a.height) if tamper else None
-        self.book = AlertBook(config.id, a.cooldown_s, cooldowns)
+        enabled = tamper and a.tamper.enabled
+        self.tamper = TamperDetector(config.id, a.width, a.height, a.tamper) if enabled else None
+        per_kind = {AlertKind(k): v for k, v in a.cooldowns.items()}
+        per_kind.update(cooldowns or {})
+        self.book = AlertBook(config.id, a.cooldown_s, per_kind)
         self._confirmed: dict[str, float] = {}
         self._input_shape: tuple[int, ...] | None = None
         self._last_ts: float | None = None
@@ -130,6 +153,12 @@ class CameraAnalyzer:
     ) -> list[AlertEvent]:
         events: list[AlertEvent] = []
         for rule in self.rules:
+            if rule.splits:
+                quiet_since = rule.renewal(motion, ts)
+                if quiet_since is not None:
+                    ended = self.book.split(rule.kind, rule.id, ts, quiet_since)
+                    if ended is not None:
+                        events.append(ended)
             present = rule.is_present(motion)
             if present and rule.person_check:
                 present = self._person_present(rule, frame, motion, ts)

@@ -4,9 +4,9 @@ One task per camera takes the newest analysis frame from the camera's latest-onl
 (frames that arrive while the analysis is busy are skipped and counted by the slot), runs the
 analyzer in a bounded thread pool — never on the event loop — and publishes the alert events:
 ``await emit("alert.started" | "alert.updated" | "alert.ended", camera_id, data)``. A started
-alert gets a snapshot JPEG at once and a clip from the pre-roll to a post-roll, remuxed by the
-camera (no re-encode) in a background task; the clip's path is announced with the start and
-confirmed by an ``alert.updated`` when it is written. A camera whose analysis crashes is
+alert gets a snapshot JPEG at once and a clip from the pre-roll to a post-roll (both from the
+camera's config), remuxed by the camera (no re-encode) in a background task; the clip's path is
+announced with the start and confirmed by an ``alert.updated`` when it is written. A camera whose analysis crashes is
 restarted with a backoff and an ``analysis.restarted`` event. Signal loss (the camera stalled or
 offline) is a ``tamper.signal_lost`` alert.
 """
@@ -34,8 +34,6 @@ AlertHook = Callable[[AlertEvent, dict[str, Any]], Awaitable[None] | None]
 
 SIGNAL_CHECK_S = 1.0
 """How often a camera without frames is checked for signal loss."""
-POSTROLL_S = 5.0
-"""Seconds of video kept in an alert's clip after the alert starts."""
 SNAPSHOT_TIMEOUT_S = 2.0
 MAX_CLIP_TASKS = 8
 """Clips being written at once; an alert beyond this gets no clip (counted in ``clips_dropped``)."""
@@ -66,7 +64,7 @@ class AnalysisRunner:
         data_dir: Path,
         *,
         workers: int = 2,
-        postroll_s: float = POSTROLL_S,
+        postroll_s: float | None = None,
         analyzer_factory: Callable[[CameraConfig], CameraAnalyzer] = CameraAnalyzer,
     ) -> None:
         self._cameras = [c for c in cameras if c.enabled and c.analysis.enabled]
@@ -74,6 +72,7 @@ class AnalysisRunner:
         self._emit = emit
         self.alerts_dir = Path(data_dir) / "alerts"
         self.postroll_s = postroll_s
+        """Post-roll for every camera's clips; None uses each camera's ``postroll_s``."""
         self._factory = analyzer_factory
         self._workers = max(1, workers)
         self._pool: ThreadPoolExecutor | None = None
@@ -252,7 +251,8 @@ class AnalysisRunner:
     async def _clip(self, cfg: CameraConfig, stream: Any, ev: AlertEvent, path: Path) -> None:
         try:
             await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
-            saved = await stream.save_clip(path, ev.ts - cfg.preroll_s, ev.ts + self.postroll_s)
+            postroll_s = cfg.postroll_s if self.postroll_s is None else self.postroll_s
+            saved = await stream.save_clip(path, ev.ts - cfg.preroll_s, ev.ts + postroll_s)
             data = {**ev.to_data(), "clip": str(saved), "clip_ready": True}
         except asyncio.CancelledError:
             raise

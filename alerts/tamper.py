@@ -5,6 +5,8 @@ loses sharpness against the camera's own slowly learnt baseline; a moved camera 
 shifted against a reference picture; a frozen one repeats the same picture exactly (a real sensor
 never does — there is always noise). Signal loss comes from the ingest supervisor, not from here.
 Each condition must hold for a short time before it counts, so one odd frame raises nothing.
+The thresholds and hold times come from the camera's ``analysis.tamper`` config
+(:class:`hub.config.TamperConfig`).
 """
 
 from __future__ import annotations
@@ -18,33 +20,24 @@ import cv2
 import numpy as np
 
 from alerts.events import AlertKind
+from hub.config import TamperConfig
 
 log = logging.getLogger(__name__)
 
-COVERED_STD = 3.0
-"""Standard deviation (grey levels) under which the picture is uniform: covered, black or white."""
-COVERED_HOLD_S = 1.0
 FROZEN_MAX_DIFF = 1.0
 """Largest pixel difference between consecutive frames that still counts as the same picture."""
-FROZEN_HOLD_S = 3.0
-DEFOCUS_RATIO = 0.4
-"""Sharpness below this share of the baseline is defocused."""
 DEFOCUS_RELEARN_RATIO = 0.75
 """The baseline learns only from frames at least this sharp relative to it."""
-DEFOCUS_HOLD_S = 1.5
 SHARP_ALPHA = 0.02
 """Learning rate of the log-sharpness baseline, per analysed frame."""
 WARMUP_S = 3.0
 """Seconds of normal picture before sharpness and position are judged."""
-MOVED_SHIFT = 0.06
-"""Scene shift, as a share of the width, that counts as the camera moved."""
 MOVED_MIN_RESPONSE = 0.05
 """Phase-correlation peak below which the shift estimate is not trusted."""
 MOVED_DIFF = 0.8
 """Mean difference (in standard deviations) from the reference that counts as a different view."""
 MOVED_UNDO_RATIO = 0.7
 """Undoing the estimated shift must cut the difference from the reference to this share."""
-MOVED_HOLD_S = 2.0
 MOVED_EVERY_S = 0.5
 """How often the position is checked (the costliest check)."""
 REFERENCE_REFRESH_S = 30.0
@@ -84,20 +77,22 @@ class _Held:
 class TamperDetector:
     """The tamper checks of one camera at a fixed analysis size."""
 
-    def __init__(self, camera_id: str, width: int, height: int) -> None:
+    def __init__(self, camera_id: str, width: int, height: int, settings: TamperConfig | None = None) -> None:
         self.camera_id = camera_id
         self.width = width
         self.height = height
+        self.settings = settings or TamperConfig()
         self._small = (max(32, width // 2) & ~1, max(18, height // 2) & ~1)
         self._window = cv2.createHanningWindow(self._small, cv2.CV_32F)
         self.reset()
 
     def reset(self) -> None:
         """Forget baselines and references (after a resolution change)."""
-        self._covered = _Held(COVERED_HOLD_S)
-        self._frozen = _Held(FROZEN_HOLD_S)
-        self._defocus = _Held(DEFOCUS_HOLD_S)
-        self._moved = _Held(MOVED_HOLD_S)
+        st = self.settings
+        self._covered = _Held(st.covered_hold_s)
+        self._frozen = _Held(st.frozen_hold_s)
+        self._defocus = _Held(st.defocus_hold_s)
+        self._moved = _Held(st.moved_hold_s)
         self._prev: np.ndarray | None = None
         self._log_sharp: float | None = None
         self._normal_since: float | None = None
@@ -114,10 +109,11 @@ class TamperDetector:
         out: list[TamperFinding] = []
         mean, std = cv2.meanStdDev(gray)
         m, s = float(mean[0, 0]), float(std[0, 0])
-        covered = s < COVERED_STD
+        covered_std = self.settings.covered_std
+        covered = s < covered_std
         if self._covered.update(covered, ts):
             look = "black" if m < 50 else ("white" if m > 200 else "uniform")
-            out.append(TamperFinding(AlertKind.TAMPER_COVERED, 1.0 - s / COVERED_STD, {"look": look}))
+            out.append(TamperFinding(AlertKind.TAMPER_COVERED, 1.0 - s / covered_std, {"look": look}))
         prev, self._prev = self._prev, gray.copy()
         same = prev is not None and prev.shape == gray.shape and cv2.norm(gray, prev, cv2.NORM_INF) <= FROZEN_MAX_DIFF
         if covered:
@@ -131,7 +127,7 @@ class TamperDetector:
         focus, ratio = self._check_focus(gray, s, ts, warm)
         out.extend(focus)
         # A strongly blurred picture has no noise left and repeats itself: that is defocus, not a freeze.
-        if self._frozen.update(same and ratio >= DEFOCUS_RATIO, ts):
+        if self._frozen.update(same and ratio >= self.settings.defocus_ratio, ts):
             frozen_s = round(ts - (self._frozen.since or ts), 1)
             out.append(TamperFinding(AlertKind.TAMPER_FROZEN, 1.0, {"frozen_s": frozen_s}))
         out.extend(self._check_position(gray, ts, warm, quiet))
@@ -148,7 +144,7 @@ class TamperDetector:
         ratio = math.exp(sharp - self._log_sharp)
         if ratio >= DEFOCUS_RELEARN_RATIO or not warm:
             self._log_sharp += SHARP_ALPHA * (sharp - self._log_sharp)
-        if self._defocus.update(warm and ratio < DEFOCUS_RATIO, ts):
+        if self._defocus.update(warm and ratio < self.settings.defocus_ratio, ts):
             score = min(1.0, 1.0 - ratio)
             return [TamperFinding(AlertKind.TAMPER_DEFOCUSED, score, {"sharpness_ratio": round(ratio, 3)})], ratio
         return [], ratio
@@ -176,12 +172,13 @@ class TamperDetector:
         cur_w = cv2.multiply(small, self._window)
         (dx, dy), response = cv2.phaseCorrelate(ref_w, cur_w)
         shift = math.hypot(dx, dy) / self._small[0]
+        min_shift = self.settings.moved_shift
         w, h = self._small
         mx, my = int(w * 0.2), int(h * 0.2)
         core = (slice(my, h - my), slice(mx, w - mx))
         diff = float(cv2.mean(cv2.absdiff(self._ref[core], small[core]))[0])
         moved = False
-        if response >= MOVED_MIN_RESPONSE and shift >= MOVED_SHIFT:
+        if response >= MOVED_MIN_RESPONSE and shift >= min_shift:
             # Only a shift that explains the change counts: undoing it must bring the picture back.
             m = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy]], np.float32)
             back = cv2.warpAffine(small, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
@@ -193,4 +190,4 @@ class TamperDetector:
         if aligned and quiet and ts - self._ref_ts >= REFERENCE_REFRESH_S:
             self._ref, self._ref_ts = small, ts
         details = {"shift": round(shift, 3), "dx": round(dx / self._small[0], 3), "dy": round(dy / self._small[1], 3)}
-        return moved, min(1.0, max(shift / (2 * MOVED_SHIFT), diff / (2 * MOVED_DIFF))), details
+        return moved, min(1.0, max(shift / (2 * min_shift), diff / (2 * MOVED_DIFF))), details

@@ -1,8 +1,11 @@
 """Zone rules: intrusion, loitering, crowd gathering and line crossing on one camera.
 
 Each rule looks at the motion foreground inside its polygon once per analysed frame and says
-whether its condition holds now (a :class:`ZoneSignal`). Turning those per-frame signals into
-started/updated/ended alerts is :mod:`alerts.lifecycle`'s job.
+whether its condition holds now (a :class:`ZoneSignal`). Presence rules (intrusion, whole-frame
+motion) also say when motion starts again after a quiet gap somewhere other than the foreground
+already in view (:meth:`ZoneRule.renewal`): something still (an object put down, a person waiting)
+can keep presence alive, but the next person walking in is a new event and gets its own alert.
+Turning those per-frame signals into started/updated/ended alerts is :mod:`alerts.lifecycle`'s job.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ STRONG_FACTOR = 4.0
 """A moving region this many times the minimum area alerts the whole-frame motion rule at once."""
 MAX_TRACK_JUMP = 0.25
 """Farthest a blob may move between two frames and still be the same object (share of the width)."""
+SPLIT_GAP_S = 1.5
+"""Quiet (nothing moving in the zone) this long before new, separate motion counts as a new event."""
+SPLIT_OVERLAP = 0.25
+"""New motion is separate when at most this share of it (or the minimum area) touches what was there."""
 
 
 @dataclass(slots=True)
@@ -43,6 +50,8 @@ class ZoneRule:
     """Base of the zone rules: the zone's mask, and presence of motion inside it."""
 
     kind: AlertKind = AlertKind.INTRUSION
+    splits = False
+    """Whether new, separate activity after a quiet gap starts a new alert (see :meth:`renewal`)."""
 
     def __init__(self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float) -> None:
         self.camera_id = camera_id
@@ -59,9 +68,33 @@ class ZoneRule:
         self.area_px = float(cv2.countNonZero(self.mask))
         x, y, w, h = cv2.boundingRect(self.mask)
         self._box = (x, y, x + w, y + h)
+        self._whole = self.area_px >= width * height
+        self._last_active: float | None = None
 
     def reset(self) -> None:
         """Forget state that spans frames (after a resolution change or a gap)."""
+        self._last_active = None
+
+    def activity(self, motion: MotionResult) -> tuple[int, int]:
+        """Pixels inside the zone that moved since the last frame, and how many of them are new ground."""
+        if self._whole or motion.moving is None:
+            return motion.moving_px, motion.fresh_px
+        moving = cv2.countNonZero(cv2.bitwise_and(motion.moving, self.mask))
+        fresh = 0 if motion.fresh is None else cv2.countNonZero(cv2.bitwise_and(motion.fresh, self.mask))
+        return moving, fresh
+
+    def renewal(self, motion: MotionResult, ts: float) -> float | None:
+        """When motion starts again in the zone after a quiet gap, away from the foreground already
+        there: the time the zone went quiet (``-inf`` if it never moved before). None otherwise."""
+        moving, fresh = self.activity(motion)
+        if moving < self.min_px:
+            return None
+        last, self._last_active = self._last_active, ts
+        if last is not None and ts - last < SPLIT_GAP_S:
+            return None
+        if fresh < self.min_px or moving - fresh > max(self.min_px, SPLIT_OVERLAP * moving):
+            return None  # what was there started moving again: the same event
+        return last if last is not None else float("-inf")
 
     def blobs_inside(self, motion: MotionResult) -> list[Blob]:
         """Blobs whose bounding box meets the zone's bounding box."""
@@ -98,12 +131,14 @@ class IntrusionRule(ZoneRule):
     """Something (a person, when the zone asks for the check) inside for ``min_frames`` frames."""
 
     kind = AlertKind.INTRUSION
+    splits = True
 
     def __init__(self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float) -> None:
         super().__init__(camera_id, zone, width, height, min_area_px)
         self._frames = 0
 
     def reset(self) -> None:
+        super().reset()
         self._frames = 0
 
     def update(self, motion: MotionResult, present: bool, ts: float) -> ZoneSignal | None:
@@ -162,6 +197,7 @@ class LoiteringRule(ZoneRule):
         self._dwell = _Dwell(PRESENCE_GAP_S)
 
     def reset(self) -> None:
+        super().reset()
         self._dwell.reset()
 
     def update(self, motion: MotionResult, present: bool, ts: float) -> ZoneSignal | None:
@@ -182,6 +218,7 @@ class CrowdRule(ZoneRule):
         self._dwell = _Dwell(1.0)
 
     def reset(self) -> None:
+        super().reset()
         self._dwell.reset()
 
     def update(self, motion: MotionResult, present: bool, ts: float) -> ZoneSignal | None:
@@ -209,6 +246,7 @@ class LineRule(ZoneRule):
         self._max_jump = MAX_TRACK_JUMP * width
 
     def reset(self) -> None:
+        super().reset()
         self._prev = []
 
     def is_present(self, motion: MotionResult) -> bool:

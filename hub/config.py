@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -166,6 +167,67 @@ class ZoneConfig(Strict):
         return self
 
 
+AlertKindName = Literal[
+    "motion",
+    "intrusion",
+    "loitering",
+    "crowd",
+    "line_crossing",
+    "tamper.covered",
+    "tamper.defocused",
+    "tamper.moved",
+    "tamper.frozen",
+    "tamper.signal_lost",
+]
+"""The kinds of alert the analysis raises (``alerts.events.AlertKind``), as config keys."""
+
+MASK_MAX_SIDE_PX = 8192
+"""Largest ignore-mask image side accepted; more is not a camera picture."""
+MASK_ASPECT_TOLERANCE = 0.02
+"""How far (relative) an ignore mask's aspect ratio may differ from the analysis frame's."""
+
+
+class TamperConfig(Strict):
+    """The camera tamper checks of one camera and how sensitive they are."""
+
+    enabled: bool = Field(True, description="Run the tamper checks (covered, defocused, moved, frozen).")
+    covered_std: float = Field(
+        3.0, gt=0, le=60, description="Picture spread (grey levels) below which the lens counts as covered."
+    )
+    covered_hold_s: float = Field(1.0, ge=0, le=600, description="How long a covered picture lasts before it alerts.")
+    defocus_ratio: float = Field(
+        0.4, gt=0, lt=1, description="Sharpness below this share of the camera's own baseline counts as defocused."
+    )
+    defocus_hold_s: float = Field(1.5, ge=0, le=600, description="How long defocus lasts before it alerts.")
+    moved_shift: float = Field(
+        0.06, gt=0, le=0.5, description="Scene shift, as a share of the picture width, that counts as moved."
+    )
+    moved_hold_s: float = Field(2.0, ge=0, le=600, description="How long a moved view lasts before it alerts.")
+    frozen_hold_s: float = Field(
+        3.0, gt=0, le=3600, description="How long an exactly repeated picture lasts before it counts as frozen."
+    )
+
+
+def _read_mask_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an ignore-mask image, or ValueError naming the file and the reason."""
+    import cv2  # only when a mask is configured: the config module stays light otherwise
+    import numpy as np
+
+    if not path.exists():
+        raise ValueError(f"ignore_mask {path}: no such file")
+    if not path.is_file():
+        raise ValueError(f"ignore_mask {path}: not a file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"ignore_mask {path}: cannot read ({exc.strerror or exc})") from None
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_GRAYSCALE) if data else None
+    if img is None:
+        raise ValueError(f"ignore_mask {path}: not a PNG or JPEG image that can be decoded")
+    h, w = img.shape[:2]
+    return w, h
+
+
 class AnalysisConfig(Strict):
     """How a camera is analysed."""
 
@@ -176,6 +238,43 @@ class AnalysisConfig(Strict):
     motion_threshold: int = Field(25, ge=1, le=255, description="Grey-level difference that counts as change.")
     min_area_fraction: float = Field(0.002, gt=0, le=1, description="Smallest moving blob, as a share of the frame.")
     cooldown_s: float = Field(30.0, ge=0, le=3600, description="Quiet time before the same alert may start again.")
+    cooldowns: dict[AlertKindName, Annotated[float, Field(ge=0, le=86_400)]] = Field(
+        default_factory=dict,
+        description="Cool-downs per alert kind, overriding `cooldown_s` (e.g. {intrusion: 10, tamper.frozen: 600}).",
+    )
+    ignore_mask: Path | None = Field(
+        None,
+        description=(
+            "A PNG or JPEG drawn over the camera picture: white (grey > 127) areas are ignored by motion, "
+            "black ones watched. Any size with the analysis frame's aspect ratio (scaled to it); a relative "
+            "path is taken from the config file's folder. Combined with `ignore` zones."
+        ),
+    )
+    tamper: TamperConfig = Field(default_factory=TamperConfig, description="Camera tamper checks.")
+
+    @field_validator("ignore_mask")
+    @classmethod
+    def _mask_beside_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        # A relative mask path means "next to the config file", wherever the hub was started.
+        base = (info.context or {}).get("config_dir")
+        if value is not None and not value.is_absolute() and base is not None:
+            return Path(base) / value
+        return value
+
+    @model_validator(mode="after")
+    def _mask_fits(self) -> AnalysisConfig:
+        if self.ignore_mask is None:
+            return self
+        w, h = _read_mask_size(self.ignore_mask)
+        if w > MASK_MAX_SIDE_PX or h > MASK_MAX_SIDE_PX:
+            raise ValueError(f"ignore_mask {self.ignore_mask}: {w}x{h} is larger than any camera picture")
+        want = self.width / self.height
+        if abs(w / h - want) > MASK_ASPECT_TOLERANCE * want:
+            raise ValueError(
+                f"ignore_mask {self.ignore_mask}: {w}x{h} does not have the aspect ratio of the "
+                f"{self.width}x{self.height} analysis frame (draw it on a snapshot of this camera)"
+            )
+        return self
 
 
 class CameraConfig(Strict):
@@ -195,6 +294,9 @@ class CameraConfig(Strict):
     connect_timeout_s: float = Field(5.0, ge=0.5, le=120, description="Timeout to open the source.")
     reconnect_max_s: float = Field(30.0, ge=0.5, le=3600, description="Cap of the reconnect backoff.")
     preroll_s: float = Field(5.0, ge=0, le=120, description="Seconds of packets kept for clips before an alert.")
+    postroll_s: float = Field(
+        5.0, ge=0, le=300, description="Seconds of video in an alert's clip after the alert starts."
+    )
     buffer_max_bytes: int = Field(
         32 * 1024 * 1024, ge=64 * 1024, le=1024**3, description="Most bytes of packets kept per camera."
     )

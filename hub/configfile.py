@@ -101,7 +101,7 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settin
             [ConfigProblem(name, _nearest_line(lines, ("auth", "secret")), "auth.secret", str(exc))]
         ) from None
     try:
-        settings = Settings.model_validate(data, context={"defer_cross_checks": True})
+        settings = Settings.model_validate(data, context={"defer_cross_checks": True, "config_dir": path.parent})
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

@@ -1,19 +1,27 @@
 """Evaluate the frame analysis on the shared clips, with the MOG2 baseline beside every figure.
 
-    .venv/bin/python scripts/eval_analysis.py [--media DIR] [--short] [--json] [--no-bench]
+    .venv/bin/python scripts/eval_analysis.py [--media DIR] [--short] [--json] [--no-bench] [--no-heldout]
 
 Sections: event-level precision/recall/delay/fragmentation on the hand-labelled clips
 (``tests/alerts/labels.json``); hard negatives made from still stretches (lighting step and ramp,
 IR switch, sensor noise, shake) that must raise no alert; tamper cases (black, blur, 15 % shift,
 frozen) that must raise their alert within 5 s and end when the picture recovers; tamper alerts
-on normal footage (must be none); and the cost in ms per analysed frame. The tests run the short
-form (``--short``) through :func:`evaluate`.
+on normal footage (must be none); a leave-one-clip-out report (the detector's tunable constants
+chosen on two clips, scored on the third: the held-out figures beside the tuned-on ones); and the
+cost in ms per analysed frame. The tests run the short form (``--short``, no held-out report)
+through :func:`evaluate`.
+
+Recall is counted on events that got an alert start of their own; events only covered by an
+alert that started in an earlier event are reported beside it as the covered recall.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
+import os
 import statistics
 import sys
 import time
@@ -26,7 +34,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from alerts import motion as motion_mod  # noqa: E402
 from alerts import perturb  # noqa: E402
+from alerts import zones as zones_mod  # noqa: E402
 from alerts.evaluation import (  # noqa: E402
     Score,
     decode,
@@ -53,6 +63,15 @@ NEGATIVE_S = 20.0
 NEGATIVE_T0 = 8.0
 TAMPER_T0, TAMPER_T1 = 15.0, 25.0
 TAMPER_CLIP = "one-by-one-person-detection.mp4"
+TUNABLES: dict[str, tuple[Any, str, tuple[float, ...]]] = {
+    "ghost_edge_ratio": (motion_mod, "GHOST_EDGE_RATIO", (1.5, 2.0, 3.0)),
+    "split_gap_s": (zones_mod, "SPLIT_GAP_S", (1.0, 1.5, 2.5)),
+}
+"""The constants re-chosen per fold of the held-out report: name → (module, constant, grid).
+
+These are the two added to give each event its own alert (ghost absorption, alert splitting) and
+tuned on the bottle clip; the older constants (thresholds, learning rates) were set looking at all
+three clips and are not re-chosen."""
 
 
 def clips_section(media: Path, labels: dict[str, Any], cfg: CameraConfig, short: bool) -> dict[str, Any]:
@@ -126,6 +145,107 @@ def tamper_section(media: Path, cfg: CameraConfig, short: bool) -> dict[str, Any
     return {"cases": cases, "caught": caught, "count": len(cases), "mog2_any_alert": base_caught}
 
 
+@contextlib.contextmanager
+def constants(values: dict[str, float]) -> Any:
+    """Set the :data:`TUNABLES` to ``values`` for the duration (restored afterwards)."""
+    saved = {name: getattr(TUNABLES[name][0], TUNABLES[name][1]) for name in values}
+    try:
+        for name, v in values.items():
+            setattr(TUNABLES[name][0], TUNABLES[name][1], v)
+        yield
+    finally:
+        for name, v in saved.items():
+            setattr(TUNABLES[name][0], TUNABLES[name][1], v)
+
+
+def _objective(s: Score, negatives: int) -> float:
+    """What a fold maximises on its tuning clips: recall and precision, minus fragmentation and
+    any alert on a hard negative (a hard negative alert outweighs everything else)."""
+    return s.recall + s.precision - max(0.0, s.starts_per_event - 1.0) - 10.0 * negatives
+
+
+def heldout_section(media: Path, labels: dict[str, Any], cfg: CameraConfig) -> dict[str, Any]:
+    """Leave one clip out: choose the :data:`TUNABLES` on the other clips (their events and hard
+    negatives), then score the left-out clip with that choice. Ties go to the shipped values."""
+    a = cfg.analysis
+    clips = {name: decode(media / name, a) for name in labels}
+    negs: dict[str, list[Any]] = {}
+    for name, lab in labels.items():
+        negs[name] = []
+        for s0, s1 in lab["still"]:
+            still = perturb.clip_span(clips[name], s0, s1)
+            seq = perturb.pingpong(still, NEGATIVE_S, a.fps)
+            negs[name] += [fn(seq, NEGATIVE_T0) for fn in perturb.HARD_NEGATIVES.values()]
+    shipped = {name: getattr(mod, const) for name, (mod, const, _grid) in TUNABLES.items()}
+    grid = [
+        dict(zip(TUNABLES, combo, strict=True)) for combo in itertools.product(*(g for _, _, g in TUNABLES.values()))
+    ]
+    # Every candidate on every clip once; the folds only pick from these.
+    runs: dict[int, dict[str, tuple[Score, int]]] = {}
+    for i, values in enumerate(grid):
+        runs[i] = {}
+        with constants(values):
+            for name, lab in labels.items():
+                truth = [tuple(t) for t in lab["events"]]
+                sc = score(intervals(run_analyzer(clips[name], cfg), SCENE_KINDS), truth)
+                raised = sum(1 for f in negs[name] for e in run_analyzer(f, cfg) if e.type is AlertType.STARTED)
+                runs[i][name] = (sc, raised)
+    folds: dict[str, Any] = {}
+    pooled, pooled_base = Score(), Score()
+    pooled_neg = 0
+    for held in labels:
+        tune = [n for n in labels if n != held]
+
+        def fold_score(i: int, tune: list[str] = tune) -> tuple[float, bool]:
+            total, neg = Score(), 0
+            for n in tune:
+                total.add(runs[i][n][0])
+                neg += runs[i][n][1]
+            return _objective(total, neg), grid[i] == shipped
+
+        best = max(range(len(grid)), key=fold_score)
+        # The tuning clips may not tell candidates apart; then the tie-break (the shipped values) is a
+        # choice made on all clips, so the worst held-out result among the tied ones is shown too.
+        ties = [i for i in range(len(grid)) if fold_score(i)[0] == fold_score(best)[0]]
+        worst = min(ties, key=lambda i: _objective(runs[i][held][0], runs[i][held][1]))
+        sc, raised = runs[best][held]
+        truth = [tuple(t) for t in labels[held]["events"]]
+        base = score(run_mog2(clips[held], a.min_area_fraction), truth)
+        pooled.add(sc)
+        pooled_base.add(base)
+        pooled_neg += raised
+        folds[held] = {
+            "chosen": grid[best],
+            "held_out": sc.as_dict(),
+            "held_out_hard_negative_alerts": raised,
+            "tied_candidates": len(ties),
+            "worst_tied": {
+                **grid[worst],
+                **runs[worst][held][0].as_dict(),
+                "hard_negative_alerts": runs[worst][held][1],
+            },
+            "mog2": base.as_dict(),
+        }
+    shipped_i = grid.index(shipped) if shipped in grid else None
+    tuned_on = Score()
+    if shipped_i is not None:
+        for n in labels:
+            tuned_on.add(runs[shipped_i][n][0])
+    return {
+        "tunables": {n: {"shipped": shipped[n], "grid": list(g)} for n, (_, _, g) in TUNABLES.items()},
+        "folds": folds,
+        "pooled_held_out": pooled.as_dict(),
+        "pooled_held_out_hard_negative_alerts": pooled_neg,
+        "pooled_mog2": pooled_base.as_dict(),
+        "tuned_on_all_clips": tuned_on.as_dict(),
+        "note": (
+            "Leave-one-clip-out over the two constants added for own-start recall; every other "
+            "constant was set looking at all three clips and is not re-chosen, so these figures "
+            "bound only the overfitting of the new ones."
+        ),
+    }
+
+
 def _timed(analyzer: CameraAnalyzer, frames: list[np.ndarray]) -> list[float]:
     times: list[float] = []
     for i, g in enumerate(frames):
@@ -178,13 +298,19 @@ def cost_section(media: Path, frames_n: int = 300) -> dict[str, Any]:
         "person_check_on_motion_frame_ms_median": round(statistics.median(hog_times), 3) if hog_times else None,
         "hog_available": checked.person.available,
         "mog2_ms_median": round(statistics.median(mog_times), 3),
+        "load_average": [round(v, 2) for v in os.getloadavg()],
     }
 
 
 def evaluate(
-    media: Path = MEDIA, short: bool = False, bench: bool = True, size: tuple[int, int] | None = None
+    media: Path = MEDIA,
+    short: bool = False,
+    bench: bool = True,
+    size: tuple[int, int] | None = None,
+    heldout: bool | None = None,
 ) -> dict[str, Any]:
-    """Every section; ``short`` cuts the clips and cases down for the test suite."""
+    """Every section; ``short`` cuts the clips and cases down for the test suite (and skips the
+    held-out report unless ``heldout`` asks for it)."""
     labels = load_labels(LABELS)
     analysis = AnalysisConfig() if size is None else AnalysisConfig(width=size[0], height=size[1])
     cfg = eval_camera(analysis)
@@ -193,6 +319,8 @@ def evaluate(
         "hard_negatives": negatives_section(media, labels, cfg, short),
         "tamper": tamper_section(media, cfg, short),
     }
+    if heldout if heldout is not None else not short:
+        out["held_out"] = heldout_section(media, labels, cfg)
     if bench:
         out["cost"] = cost_section(media)
     return out
@@ -205,11 +333,13 @@ def main() -> int:
     ap.add_argument("--short", action="store_true", help="the short form the tests run")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--no-bench", action="store_true", help="skip the cost benchmark")
+    ap.add_argument("--no-heldout", action="store_true", help="skip the leave-one-clip-out report")
     ap.add_argument("--size", default=None, help="analysis size WxH (default: the config default, 160x90)")
     args = ap.parse_args()
     size = tuple(int(v) for v in args.size.lower().split("x")) if args.size else None
     t0 = time.perf_counter()
-    result = evaluate(args.media, args.short, not args.no_bench, size)  # type: ignore[arg-type]
+    heldout = False if args.no_heldout else None
+    result = evaluate(args.media, args.short, not args.no_bench, size, heldout)  # type: ignore[arg-type]
     result["elapsed_s"] = round(time.perf_counter() - t0, 1)
     if args.json:
         print(json.dumps(result, indent=2))
@@ -219,6 +349,15 @@ def main() -> int:
     for name, c in rc["clips"].items():
         print(f"  {name}\n    ours {c['ours']}\n    mog2 {c['mog2']}\n    tamper alerts on it: {c['tamper_alerts']}")
     print(f"  pooled ours {rc['ours']}\n  pooled mog2 {rc['mog2']}")
+    o, m = rc["ours"], rc["mog2"]
+    print(
+        "  headline (tuned on these labels):\n"
+        f"    recall, own alert start   ours {o['recall']:.3f}  MOG2 {m['recall']:.3f}\n"
+        f"    recall, covered by earlier ours {o['covered_recall']:.3f}  MOG2 {m['covered_recall']:.3f}\n"
+        f"    precision                 ours {o['precision']:.3f}  MOG2 {m['precision']:.3f}\n"
+        f"    alert starts per event    ours {o['starts_per_event']:.2f}  MOG2 {m['starts_per_event']:.2f}\n"
+        f"    median delay (s)          ours {o['median_delay_s']}  MOG2 {m['median_delay_s']}"
+    )
     hn = result["hard_negatives"]
     print(f"hard negatives ({hn['count']} cases): ours {hn['ours_alerts']} alerts, MOG2 {hn['mog2_alerts']}")
     for name, c in hn["cases"].items():
@@ -230,8 +369,26 @@ def main() -> int:
     )
     for name, c in tp["cases"].items():
         print(f"  {name}: {c}")
+    if "held_out" in result:
+        ho = result["held_out"]
+        print(f"held out (leave one clip out; {ho['note']})")
+        print(f"  tunables {ho['tunables']}")
+        for name, f in ho["folds"].items():
+            print(
+                f"  {name}: chosen on the others {f['chosen']}\n    held-out ours {f['held_out']} "
+                f"hard-negative alerts {f['held_out_hard_negative_alerts']}\n"
+                f"    {f['tied_candidates']} of the candidates tie on the others; worst of them held out: "
+                f"{f['worst_tied']}\n    mog2 {f['mog2']}"
+            )
+        print(
+            f"  pooled held-out ours {ho['pooled_held_out']} hard-negative alerts "
+            f"{ho['pooled_held_out_hard_negative_alerts']}"
+        )
+        print(f"  pooled mog2          {ho['pooled_mog2']}")
+        print(f"  tuned on all clips   {ho['tuned_on_all_clips']}")
     if "cost" in result:
-        print(f"cost: {result['cost']}")
+        c = result["cost"]
+        print(f"cost at {c['size']} (load average {c['load_average']}): {c}")
     print(f"elapsed {result['elapsed_s']} s")
     return 0
 

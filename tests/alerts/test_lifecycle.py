@@ -69,3 +69,18 @@ def test_close_ends_everything() -> None:
     book.seen(AlertKind.TAMPER_MOVED, "camera", 1.0, 0.0, {})
     assert {e.kind for e in book.close(3.0)} == {AlertKind.MOTION, AlertKind.TAMPER_MOVED}
     assert book.open_alerts() == []
+
+
+def test_split_ends_the_open_alert_so_the_next_evidence_starts_a_new_one() -> None:
+    book = AlertBook("cam", cooldown_s=0.0, cooldowns={AlertKind.INTRUSION: 10.0})
+    first = book.seen(AlertKind.MOTION, "frame", 0.2, 0.0, {})
+    assert first is not None
+    ended = book.split(AlertKind.MOTION, "frame", 5.0, quiet_since=3.0)
+    assert ended is not None and ended.alert_id == first.alert_id and ended.details["split"] is True
+    second = book.seen(AlertKind.MOTION, "frame", 0.2, 5.0, {})
+    assert second is not None and second.type is AlertType.STARTED and second.alert_id != first.alert_id
+    # Inside the kind's cool-down (counted from the start of the quiet gap) there is no split.
+    assert book.seen(AlertKind.INTRUSION, "gate", 0.2, 0.0, {}) is not None
+    assert book.split(AlertKind.INTRUSION, "gate", 8.0, quiet_since=2.0) is None
+    assert book.is_open(AlertKind.INTRUSION, "gate")
+    assert book.split(AlertKind.INTRUSION, "gate", 13.0, quiet_since=2.0) is not None

@@ -88,3 +88,28 @@ def test_flat_frames_are_flagged_and_do_not_crash() -> None:
 def test_a_mask_of_the_wrong_size_is_refused() -> None:
     with pytest.raises(ValueError, match="ignore mask"):
         MotionDetector("cam", W, H, ignore_mask=np.zeros((H * 2, W * 2), np.uint8))
+
+
+def test_the_hole_a_removed_object_leaves_is_absorbed_soon() -> None:
+    # The background is learnt with an object in view; when it is taken away, its "ghost" must not
+    # stay foreground (and hold an alert open) for minutes.
+    scene = Scene()
+    det = MotionDetector("cam", W, H)
+    run(det, [scene.frame((70, 10, 12, 40), value=230) for _ in range(10)])
+    after = run(det, [scene.frame() for _ in range(20)])  # 4 s at 5 fps
+    assert after[0] == 1 and det.ghosts >= 1
+    assert after[-5:] == [0] * 5
+
+
+def test_moving_and_fresh_pixels_tell_new_activity_from_what_was_there() -> None:
+    scene = Scene()
+    det = MotionDetector("cam", W, H)
+    run(det, [scene.frame() for _ in range(10)])
+    det.process(scene.frame((20, 30, 12, 40)))
+    first = det.process(scene.frame((24, 30, 12, 40)))
+    assert first.moving_px > 0 and first.fresh_px < first.moving_px  # the figure moved a little
+    img = scene.frame((24, 30, 12, 40))
+    img[30:70, 120:132] = 20  # someone else appears far away
+    second = det.process(img)
+    assert second.fresh is not None and second.fresh_px >= 0.5 * second.moving_px
+    assert int(np.count_nonzero(second.fresh[:, 100:])) == second.fresh_px

@@ -129,3 +129,20 @@ def test_a_truncated_file_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 1
     err = capsys.readouterr().err
     assert "truncated" in err or "not a readable video" in err
+
+
+def test_the_ignore_mask_image_of_the_config_is_used(
+    video: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mask = tmp_path / "all.png"
+    cv2.imwrite(str(mask), np.full((180, 320), 255, np.uint8))
+    cfg = tmp_path / "hub.yaml"
+    cfg.write_text(f"cameras:\n  - id: lobby\n    url: file:///dev/null\n    analysis: {{ignore_mask: {mask}}}\n")
+    code, lines = run(video, cfg)
+    assert code == 0 and lines[-1]["alerts"] == 0
+    cfg.write_text(
+        f"cameras:\n  - id: lobby\n    url: file:///dev/null\n    analysis: {{ignore_mask: {tmp_path}/x.png}}\n"
+    )
+    assert run(video, cfg)[0] == 1
+    err = capsys.readouterr().err
+    assert "hub.yaml:4:" in err and "x.png: no such file" in err

@@ -79,3 +79,80 @@ def test_signal_loss_alert_starts_and_ends() -> None:
     assert a.signal_lost(True, 11.0) == []
     ended = a.signal_lost(False, 15.0)
     assert [e.type for e in ended] == [AlertType.ENDED]
+
+
+def starts_of(a: CameraAnalyzer, frames: list[tuple[float, np.ndarray]]) -> list[float]:
+    return [ts for ts, img in frames for ev in a.process(img, ts) if ev.type is AlertType.STARTED]
+
+
+def two_walks(scene: Scene) -> list[tuple[float, np.ndarray]]:
+    """Two people walking through, 4 s apart: the first alert has ended before the second walk."""
+    return still(scene, 0, 3) + walk(scene, 3, 5, 10, 140) + still(scene, 5, 9) + walk(scene, 9, 11, 140, 10)
+
+
+def test_per_kind_cooldown_from_the_config() -> None:
+    scene = Scene()
+    frames = two_walks(scene)
+    short = CameraAnalyzer(camera(cooldown_s=60.0, cooldowns={"motion": 0.0}), tamper=False)
+    long = CameraAnalyzer(camera(cooldown_s=0.0, cooldowns={"motion": 60.0}), tamper=False)
+    assert len(starts_of(short, frames)) == 2
+    assert len(starts_of(long, frames)) == 1
+    assert long.book.suppressed >= 1
+
+
+def still_figure_then_walker(scene: Scene) -> list[tuple[float, np.ndarray]]:
+    """Someone walks in and stands still at the left; 4 s later another walks in on the right."""
+    out = still(scene, 0, 3)
+    out += [(3 + i / FPS, scene.frame((10 + 4 * i, 30, 12, 40))) for i in range(5)]
+    standing = (26, 30, 12, 40)
+    out += [(4 + i / FPS, scene.frame(standing)) for i in range(20)]  # 4 s quite still
+    for ts, _ in walk(scene, 8, 10, 150, 100):
+        x = int(150 - (ts - 8) * 25)
+        img = scene.frame(standing)
+        img[30:70, x : x + 12] = 20
+        out.append((ts, img))
+    return out
+
+
+def test_new_separate_motion_after_a_quiet_gap_is_a_new_alert() -> None:
+    scene = Scene()
+    a = CameraAnalyzer(camera(), tamper=False)
+    events = [ev for ts, img in still_figure_then_walker(scene) for ev in a.process(img, ts)]
+    started = [ev for ev in events if ev.type is AlertType.STARTED]
+    assert len(started) == 2 and 8.0 <= started[1].ts <= 8.6
+    split = [ev for ev in events if ev.type is AlertType.ENDED and ev.details.get("split")]
+    assert [ev.alert_id for ev in split] == [started[0].alert_id]
+    # Inside a long cool-down the same scene stays one alert.
+    a = CameraAnalyzer(camera(cooldown_s=60.0), tamper=False)
+    assert len(starts_of(a, still_figure_then_walker(scene))) == 1
+
+
+def test_a_still_figure_that_walks_on_is_not_a_new_alert() -> None:
+    scene = Scene()
+    a = CameraAnalyzer(camera(), tamper=False)
+    frames = still(scene, 0, 3) + [(3 + i / FPS, scene.frame((60, 30, 12, 40))) for i in range(20)]
+    frames += walk(scene, 7, 9, 60, 140)
+    assert len(starts_of(a, frames)) == 1
+
+
+def test_tamper_settings_from_the_config() -> None:
+    scene = Scene()
+    frames = [(i / FPS, scene.frame()) for i in range(25)] + [
+        (5 + i / FPS, np.full((H, W), 3, np.uint8)) for i in range(15)
+    ]
+
+    def kinds(a: CameraAnalyzer) -> list[str]:
+        return [ev.kind.value for ts, img in frames for ev in a.process(img, ts) if ev.type is AlertType.STARTED]
+
+    assert kinds(CameraAnalyzer(camera())) == ["tamper.covered"]
+    assert kinds(CameraAnalyzer(camera(tamper={"enabled": False}))) == []
+    assert kinds(CameraAnalyzer(camera(tamper={"covered_hold_s": 5.0}))) == []
+
+
+def test_config_alert_kinds_are_the_analysis_kinds() -> None:
+    from typing import get_args
+
+    from alerts.events import AlertKind
+    from hub.config import AlertKindName
+
+    assert set(get_args(AlertKindName)) == {k.value for k in AlertKind}

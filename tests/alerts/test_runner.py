@@ -211,3 +211,19 @@ async def test_cameras_without_ingest_or_analysis_are_left_alone(tmp_path: Path)
     await asyncio.sleep(0.05)
     await runner.stop()
     assert log.events == [] and list(runner.stats()) == ["missing"]
+
+
+async def test_the_clip_post_roll_comes_from_the_camera_config(setup: Any) -> None:
+    cam, log, cfg, data_dir = setup
+    cfg = cfg.model_copy(update={"postroll_s": 1.5})
+    runner = AnalysisRunner([cfg], Streams(cam), log.emit, data_dir)
+    await runner.start()
+    try:
+        scene = Scene()
+        await feed(runner, cam, still(scene, 0, 3) + walk(scene, 3, 5, 10, 140))
+        await until(lambda: any(d.get("clip_ready") for _, _, d in log.events))
+    finally:
+        await runner.stop()
+    started = next(d for t, _, d in log.events if t == "alert.started")
+    _path, start_ts, end_ts = cam.clips[0]
+    assert start_ts == pytest.approx(started["ts"] - 3.0) and end_ts == pytest.approx(started["ts"] + 1.5)

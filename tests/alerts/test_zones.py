@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -103,3 +106,40 @@ def test_ignore_masks_must_fit_the_frame() -> None:
         ignore_mask_from(np.ones((H, W, 3), np.uint8), W, H)
     with pytest.raises(ZoneError):
         CameraAnalyzer(camera(), extra_ignore=np.ones((500, 200), np.uint8))
+
+
+def _mask_file(path: Path, w: int, h: int, white_from_x: float | None) -> Path:
+    img = np.zeros((h, w), np.uint8)
+    if white_from_x is not None:
+        img[:, int(white_from_x * w) :] = 255
+    ok, data = cv2.imencode(path.suffix, img)
+    assert ok
+    path.write_bytes(data.tobytes())
+    return path
+
+
+def test_an_ignore_mask_image_hides_motion_in_its_white_area(tmp_path: Path) -> None:
+    # Drawn on a full-size snapshot (1280x720, JPEG): scaled to the analysis frame; white = ignore.
+    mask = _mask_file(tmp_path / "mask.jpg", 1280, 720, white_from_x=0.5)
+    scene = Scene()
+    right = still(scene, 0, 3) + walk(scene, 3, 6, 100, 140)
+    left = still(scene, 0, 3) + walk(scene, 3, 6, 10, 50)
+    masked = CameraAnalyzer(camera(ignore_mask=mask), tamper=False)
+    assert starts(masked, right) == []
+    assert [k for k, _, _ in starts(CameraAnalyzer(camera(ignore_mask=mask), tamper=False), left)] == ["motion"]
+    assert [k for k, _, _ in starts(CameraAnalyzer(camera(), tamper=False), right)] == ["motion"]
+
+
+def test_a_bad_ignore_mask_image_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="no such file"):
+        camera(ignore_mask=tmp_path / "missing.png")
+    junk = tmp_path / "junk.png"
+    junk.write_bytes(b"not an image")
+    with pytest.raises(ValidationError, match="junk.png: not a PNG or JPEG"):
+        camera(ignore_mask=junk)
+    square = _mask_file(tmp_path / "square.png", 400, 400, white_from_x=0.5)
+    with pytest.raises(ValidationError, match="aspect ratio"):
+        camera(ignore_mask=square)
+    huge = _mask_file(tmp_path / "huge.png", 16000, 9000, white_from_x=None)
+    with pytest.raises(ValidationError, match="larger than any camera picture"):
+        camera(ignore_mask=huge)

@@ -154,3 +154,19 @@ def test_run_without_secret_is_refused(tmp_path: Path) -> None:
     )
     assert out.returncode == 1
     assert str(p) in out.stderr and "SKYHUB_SECRET" in out.stderr
+
+
+def test_a_relative_ignore_mask_is_found_beside_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cv2
+    import numpy as np
+
+    folder = tmp_path / "site"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "lobby-mask.png"), np.zeros((180, 320), np.uint8))
+    cfg = folder / "hub.yaml"
+    cfg.write_text(
+        "cameras:\n  - id: lobby\n    url: synthetic://street\n    analysis: {ignore_mask: lobby-mask.png}\n"
+    )
+    monkeypatch.chdir(tmp_path)  # the hub started from elsewhere still finds the mask
+    settings = load_settings(cfg)
+    assert settings.cameras[0].analysis.ignore_mask == folder / "lobby-mask.png"
