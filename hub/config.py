@@ -84,7 +84,24 @@ class StorageConfig(Strict):
     )
     redis_url: str | None = Field(
         None,
-        description="Redis for the bus between hub nodes; none runs the bus in-process. SKYHUB_REDIS_URL overrides.",
+        description=(
+            "Redis that tells hub nodes sharing one PostgreSQL store when the log has grown (prompt "
+            "cross-node delivery). None: other nodes' events arrive by polling. SKYHUB_REDIS_URL overrides."
+        ),
+    )
+    redis_prefix: str = Field(
+        "skyhub",
+        pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+        description="Prefix of this deployment's Redis keys and channels (several deployments may share a Redis).",
+    )
+    follow_poll_s: float = Field(
+        1.0,
+        ge=0.05,
+        le=60,
+        description=(
+            "With a shared PostgreSQL store: how often a node looks for events appended by other nodes "
+            "(with Redis this is only the fallback)."
+        ),
     )
 
 
@@ -506,6 +523,13 @@ def cross_check(s: Settings) -> list[tuple[Loc, str]]:
         users.add(u.username)
         if u.person is not None and u.person not in people:
             problems.append((("users", i, "person"), f"person {u.person!r} does not exist"))
+    if s.storage.redis_url and s.storage_url().startswith("sqlite"):
+        problems.append(
+            (
+                ("storage", "redis_url"),
+                "Redis links hub nodes that share a PostgreSQL store; a SQLite file serves one node (set storage.url)",
+            )
+        )
     cams: set[str] = set()
     for i, c in enumerate(s.cameras):
         if c.id in cams:

@@ -6,6 +6,12 @@ order, and only then answers the callers and wakes the bus. An append may carry 
 ``op``: SQL run in the same transaction (inside its own savepoint), so state tables and
 the event that explains them change together or not at all.
 
+Several hub nodes may share one PostgreSQL store. Each node then delivers to its own bus
+strictly in id order: its own commits go out at once when they follow what it delivered
+last, and anything other nodes appended in between is read from the log first. A follow
+task reads other nodes' appends when nudged (by Redis, see ``hub.redislink``) or every
+``poll_s``. The log is the only copy: a lost nudge only delays, never loses.
+
 The SQL itself runs in threads, never on the event loop: a whole batch — every op and the
 event inserts — is one call into the writer thread, and each read is one call into a
 small reader pool. (Driving the database statement by statement from the loop made each
@@ -15,6 +21,7 @@ statement wait for a busy loop; a batch of a few hundred receipts took seconds.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -78,6 +85,9 @@ WRITE_QUEUE_MAX = 10_000
 READ_THREADS = 4
 """Threads that run reads (each holds one pooled connection)."""
 
+FOLLOW_PAGE = 1000
+"""Events read per query when catching up with other nodes' appends."""
+
 _SYNC_DRIVERS = {
     "sqlite+aiosqlite": "sqlite",
     "postgresql+asyncpg": "postgresql+psycopg",
@@ -112,16 +122,24 @@ class LogStats:
     """Transactions committed."""
     failed_ops: int = 0
     """Appends refused because their op raised."""
+    followed: int = 0
+    """Events appended by other nodes and delivered to this node's bus."""
 
 
 class EventLog:
     """The log: ``append`` to write, ``read`` to replay, ``query`` for state tables, a bus to follow live."""
 
-    def __init__(self, url: str, bus: EventBus, batch_max: int = 256) -> None:
+    def __init__(self, url: str, bus: EventBus, batch_max: int = 256, poll_s: float = 1.0) -> None:
         self.url = sync_url(url)
         self.bus = bus
         self.batch_max = batch_max
+        self.poll_s = poll_s
         self.stats = LogStats()
+        self.on_commit: list[Callable[[int], None]] = []
+        """Called with the newest id after each of this node's commits (e.g. to tell other nodes)."""
+        self._nudge = asyncio.Event()
+        self._deliver_lock = asyncio.Lock()
+        self._follow_task: asyncio.Task[None] | None = None
         self.engine: Engine | None = None
         self.read_engine: Engine | None = None
         self._last_id = 0
@@ -137,9 +155,24 @@ class EventLog:
         return self.url.startswith("sqlite")
 
     @property
+    def shared(self) -> bool:
+        """Whether other hub nodes may append to the same store (PostgreSQL)."""
+        return not self.is_sqlite
+
+    @property
     def last_id(self) -> int:
-        """The newest committed id known to this node."""
+        """The newest id delivered to this node's bus (every id up to it has been)."""
         return self._last_id
+
+    async def head(self) -> int:
+        """The newest committed id, including other nodes' appends not delivered here yet."""
+        if not self.shared:
+            return self._last_id
+        return max(self._last_id, await self.query(_max_id))
+
+    def nudge(self) -> None:
+        """Another node committed: look for its events now instead of at the next poll."""
+        self._nudge.set()
 
     async def open(self) -> None:
         """Connect, create tables, and learn the newest id."""
@@ -179,10 +212,16 @@ class EventLog:
         """Run the writer as a task of the lifespan's task group."""
         self._accepting = True
         self._task = tg.create_task(self._writer(), name="eventlog-writer")
+        if self.shared:
+            self._follow_task = tg.create_task(self._follow(), name="eventlog-follow")
 
     async def aclose(self, timeout_s: float = 5.0) -> None:
         """Stop taking appends, commit what is queued (bounded), then close the engines."""
         self._accepting = False
+        if self._follow_task is not None:
+            self._follow_task.cancel()
+            await asyncio.wait([self._follow_task])
+            self._follow_task = None
         if self._task is not None and not self._task.done():
             try:
                 async with asyncio.timeout(timeout_s):
@@ -278,10 +317,57 @@ class EventLog:
                     self.stats.failed_ops += 1
                     p.future.set_exception(outcome)
             if committed:
-                self._last_id = committed[-1].id
                 self.stats.appended += len(committed)
                 self.stats.batches += 1
-                self.bus.publish(committed)
+                if self.shared:
+                    try:
+                        await self._deliver(committed)
+                    except Exception:  # the callers have their answers; the follower delivers it later
+                        logger.warning("event log: delivery of ids up to %d deferred", committed[-1].id, exc_info=True)
+                        self.nudge()
+                else:  # the only writer of its file: nothing can come between
+                    self._publish(committed)
+                for hook in self.on_commit:
+                    hook(committed[-1].id)
+
+    def _publish(self, events: list[Event]) -> None:
+        self._last_id = events[-1].id
+        self.bus.publish(events)
+
+    async def _deliver(self, events: list[Event]) -> None:
+        """Publish this node's committed batch, after whatever other nodes committed before it."""
+        async with self._deliver_lock:
+            fresh = [ev for ev in events if ev.id > self._last_id]  # the follower may have been first
+            if not fresh:
+                return
+            if fresh[0].id > self._last_id + 1:
+                await self._catch_up(fresh[0].id - 1)
+            self._publish(fresh)
+
+    async def _catch_up(self, head: int) -> None:
+        """Publish every event after the last delivered one up to ``head`` (deliver lock held)."""
+        while self._last_id < head:
+            page = await self.read(self._last_id, min(FOLLOW_PAGE, head - self._last_id))
+            if not page:
+                # Appends are serialised and ids are gapless, so this means the store went away.
+                raise RuntimeError(f"event log: ids {self._last_id + 1}..{head} are not readable")
+            self.stats.followed += len(page)
+            self._publish(page)
+
+    async def _follow(self) -> None:
+        """Deliver other nodes' appends: when nudged, and every ``poll_s`` in any case."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.poll_s):
+                    await self._nudge.wait()
+            self._nudge.clear()
+            try:
+                head = await self.query(_max_id)
+                if head > self._last_id:
+                    async with self._deliver_lock:
+                        await self._catch_up(head)
+            except Exception:  # the store is unreachable: the next round tries again
+                logger.warning("event log: could not read other nodes' events", exc_info=True)
 
     def _commit(self, batch: list[_Pending]) -> list[Event | BaseException]:
         """One transaction for the whole batch (writer thread)."""

@@ -40,7 +40,18 @@ class HubCollector(Collector):
         yield CounterMetricFamily(
             "skyhub_eventlog_batches", "Transactions committed by the log.", value=hub.log.stats.batches
         )
-        yield GaugeMetricFamily("skyhub_eventlog_last_id", "Newest event id.", value=hub.log.last_id)
+        yield GaugeMetricFamily(
+            "skyhub_eventlog_last_id", "Newest event id delivered on this node.", value=hub.log.last_id
+        )
+        yield CounterMetricFamily(
+            "skyhub_eventlog_followed", "Events other nodes appended, delivered here.", value=hub.log.stats.followed
+        )
+        if hub.redis is not None:
+            r = hub.redis.stats
+            yield GaugeMetricFamily("skyhub_redis_connected", "Whether the Redis link listens now.", value=r.connected)
+            yield CounterMetricFamily("skyhub_redis_announced", "Log heads told to other nodes.", value=r.announced)
+            yield CounterMetricFamily("skyhub_redis_heard", "Other nodes' heads that woke this node.", value=r.heard)
+            yield CounterMetricFamily("skyhub_redis_errors", "Redis failures (each retried).", value=r.errors)
         yield GaugeMetricFamily("skyhub_ws_clients", "WebSocket feed clients connected.", value=hub.feeds.clients)
         yield CounterMetricFamily(
             "skyhub_ws_resyncs", "Feed clients that fell behind and were told to resync.", value=hub.feeds.resyncs

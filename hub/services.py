@@ -21,6 +21,7 @@ from hub.directory import Directory
 from hub.eventlog import EventLog
 from hub.instructions import InstructionDesk
 from hub.ratelimit import RateLimiter
+from hub.redislink import RedisLink
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +44,13 @@ class Hub:
     def __init__(self, settings: Settings, secret: str, clock: Clock | None = None) -> None:
         self.settings = settings
         self.bus = EventBus()
-        self.log = EventLog(settings.storage_url(), self.bus, settings.storage.batch_max_events)
+        self.log = EventLog(
+            settings.storage_url(), self.bus, settings.storage.batch_max_events, settings.storage.follow_poll_s
+        )
+        self.redis: RedisLink | None = None
+        """The link to other hub nodes, when ``storage.redis_url`` is set."""
+        if settings.storage.redis_url:
+            self.redis = RedisLink(settings.storage.redis_url, settings.storage.redis_prefix, self.log)
         self.directory = Directory(settings)
         self.auth = Authenticator(settings, self.directory, secret)
         self.desk = IncidentDesk(self.log, self.directory, settings.incidents, clock)
@@ -71,6 +78,7 @@ class Hub:
         await self.log.open()
         async with asyncio.TaskGroup() as tg:
             self.log.start(tg)
+            links = self.redis.start(tg) if self.redis is not None else []
             deadlines = tg.create_task(self.deadlines.run(), name="deadlines")
             follow_up = tg.create_task(self.instructions.run(), name="instructions")
             await self._start_cameras()
@@ -106,6 +114,10 @@ class Hub:
                 except Exception:  # the store may be what failed; shutdown goes on
                     logger.exception("hub: could not log the stop")
                 await self.log.aclose(timeout_s)
+                for task in links:
+                    task.cancel()
+                if self.redis is not None:
+                    await self.redis.aclose()
 
     async def _start_cameras(self) -> None:
         cameras = list(self.settings.cameras)  # disabled ones too: the manager reports them as disabled

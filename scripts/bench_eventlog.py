@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import sqlite3
 import statistics
 import sys
@@ -217,6 +218,88 @@ def run_latency(ws_url: str, clients: int, seconds: float, procs: int, start_loa
     return lat
 
 
+# ---------------------------------------------------------------- 4. two nodes on one PostgreSQL
+
+
+async def cross_node(pg_admin: str, redis_url: str | None, n: int, rate: float) -> dict[str, list[float]]:
+    """Append on node A at ``rate``/s; seconds until each event reaches A's own bus and B's bus."""
+    import uuid
+
+    import psycopg
+
+    from hub.bus import EventBus
+    from hub.eventlog import EventLog
+    from hub.redislink import RedisLink
+
+    name = f"skyhub_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(pg_admin, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    sent: dict[int, float] = {}
+    lat: dict[str, list[float]] = {"A": [], "B": []}
+    try:
+        nodes = []
+        async with asyncio.TaskGroup() as tg:
+            for label in ("A", "B"):
+                bus = EventBus()
+                log = EventLog(url, bus, poll_s=1.0)
+                await log.open()
+                log.start(tg)
+                link = RedisLink(redis_url, f"bench-{name}", log) if redis_url else None
+                tasks = link.start(tg) if link else []
+                nodes.append((label, log, bus.subscribe(100_000), link, tasks))
+            await asyncio.sleep(0.5)  # links subscribed
+
+            async def watch(label: str, sub: Any) -> None:
+                while len(lat[label]) < n:
+                    for ev in await sub.get():
+                        if ev.id in sent:
+                            lat[label].append(time.perf_counter() - sent[ev.id])
+
+            watchers = [tg.create_task(watch(label, sub)) for label, _, sub, _, _ in nodes]
+            a_log = nodes[0][1]
+            start = time.perf_counter()
+            for i in range(n):
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                t = time.perf_counter()
+                ev = await a_log.append("bench.cross", "s", "bench", {"i": i})
+                sent[ev.id] = t
+            async with asyncio.timeout(30):
+                await asyncio.gather(*watchers)
+            for _, log, _, link, tasks in nodes:
+                await log.aclose()
+                for task in tasks:
+                    task.cancel()
+                if link:
+                    await link.aclose()
+    finally:
+        with psycopg.connect(pg_admin, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return lat
+
+
+def cross_node_section(n: int, rate: float) -> None:
+    import socket
+
+    print(f"\n4. two hub nodes on one PostgreSQL: append on A at {rate:.0f}/s, time until each node's bus has it")
+    for port, what in ((5432, "PostgreSQL"), (6379, "Redis")):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        except OSError:
+            print(f"   skipped: no {what} on 127.0.0.1:{port}")
+            return
+    admin = os.environ.get("SKYHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+    for label, redis_url in (("poll only (1 s)", None), ("with Redis", "redis://127.0.0.1:6379/0")):
+        lat = asyncio.run(cross_node(admin, redis_url, n, rate))
+        a, b = lat["A"], lat["B"]
+        print(
+            f"   {label:<16} own node A (floor): p50 {pct(a, 0.5) * 1000:6.1f} ms  p99 {pct(a, 0.99) * 1000:6.1f} ms"
+            f"   other node B: p50 {pct(b, 0.5) * 1000:6.1f} ms  p99 {pct(b, 0.99) * 1000:6.1f} ms"
+        )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seconds", type=float, default=10.0)
@@ -224,6 +307,7 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=500.0)
     ap.add_argument("--client-procs", type=int, default=2)
     ap.add_argument("--repeat", type=int, default=3, help="latency runs of hub and floor, alternating")
+    ap.add_argument("--cross-node", type=int, default=500, help="events for the two-node section (0 skips it)")
     args = ap.parse_args()
     from tests.conftest import free_port
 
@@ -308,6 +392,8 @@ def main() -> None:
             f"   ratio hub/floor: p50 {med(1, 0.5) / med(0, 0.5):.1f}x, p99 {med(1, 0.99) / med(0, 0.99):.1f}x"
             "   (target: hub p99 < 50 ms)"
         )
+    if args.cross_node:
+        cross_node_section(args.cross_node, 100.0)
     print(f"\nmachine at the end: {machine()}")
 
 

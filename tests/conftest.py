@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -60,3 +63,27 @@ def require_postgres() -> str:
         pass
     require(ok, "PostgreSQL on 127.0.0.1:5432")
     return dsn
+
+
+def require_redis() -> str:
+    """A Redis URL on loopback; skip (fail under CI) when none answers."""
+    url = os.environ.get("SKYHUB_TEST_REDIS", "redis://127.0.0.1:6379/0")
+    ok = False
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as s:
+            s.sendall(b"PING\r\n")
+            ok = s.recv(16).startswith(b"+PONG")
+    except OSError:
+        pass
+    require(ok, "Redis on 127.0.0.1:6379")
+    return url
+
+
+async def wait_until(pred: Callable[[], bool], timeout_s: float, what: str, period_s: float = 0.05) -> float:
+    """Poll ``pred`` until true; returns the seconds it took, fails the test after ``timeout_s``."""
+    t0 = time.monotonic()
+    while not pred():
+        if time.monotonic() - t0 > timeout_s:
+            pytest.fail(f"timed out after {timeout_s:.1f} s waiting for {what}")
+        await asyncio.sleep(period_s)
+    return time.monotonic() - t0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import uvicorn
 from argon2 import PasswordHasher
 
 from hub.app import create_app
 from hub.config import Settings
-from tests.conftest import free_port
+from tests.conftest import free_port, require_postgres, require_redis
 
 SECRET = "test-secret-0123456789-abcdefghijklmnop"
 PASSWORD = "correct horse battery"
@@ -150,3 +152,23 @@ def settings_factory(tmp_path: Path) -> Callable[..., Settings]:
 async def running(tmp_path: Path) -> AsyncIterator[RunningHub]:
     async with serve(make_settings(tmp_path)) as rh:
         yield rh
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database of this test's own, dropped afterwards."""
+    admin = require_postgres()
+    name = f"skyhub_test_{uuid.uuid4().hex[:10]}"
+    async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    finally:
+        async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The Redis on loopback (each test uses its own channel prefix; the link writes no keys)."""
+    return require_redis()

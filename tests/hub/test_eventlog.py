@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -16,7 +13,6 @@ from sqlalchemy.engine import Connection
 from hub.bus import EventBus
 from hub.eventlog import EventDraft, EventLog, LogClosed, metadata
 from hub.events import EventFilter
-from tests.conftest import require_postgres
 
 counters = sa.Table(
     "test_counters",
@@ -43,19 +39,6 @@ async def closed(log: EventLog, tg: asyncio.TaskGroup) -> None:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'log.db'}"
-
-
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    admin = require_postgres()
-    name = f"skyhub_test_{uuid.uuid4().hex[:10]}"
-    async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    finally:
-        async with await psycopg.AsyncConnection.connect(admin, autocommit=True) as conn:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

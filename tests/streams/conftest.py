@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import subprocess
 import tempfile
@@ -24,16 +23,6 @@ from tests.conftest import REPO, free_port, require_ffmpeg, require_gstreamer
 
 RTSP_SERVER = REPO / "scripts" / "rtsp_server.py"
 READY_TIMEOUT_S = 15.0
-
-
-async def wait_until(pred: Callable[[], bool], timeout_s: float, what: str, period_s: float = 0.05) -> float:
-    """Poll ``pred`` until true; returns the seconds it took, fails the test after ``timeout_s``."""
-    t0 = time.monotonic()
-    while not pred():
-        if time.monotonic() - t0 > timeout_s:
-            pytest.fail(f"timed out after {timeout_s:.1f} s waiting for {what}")
-        await asyncio.sleep(period_s)
-    return time.monotonic() - t0
 
 
 @dataclass

@@ -10,7 +10,8 @@ import pytest
 
 from streams.clips import ClipError, PacketRing, remux
 from streams.media import CodecInfo, Packet, iter_nals
-from tests.streams.conftest import ManagerFactory, wait_until
+from tests.conftest import wait_until
+from tests.streams.conftest import ManagerFactory
 
 
 def _nal_payloads(data: bytes) -> list[bytes]:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from streams.media import CameraState
-from tests.streams.conftest import ManagerFactory, wait_until
+from tests.conftest import wait_until
+from tests.streams.conftest import ManagerFactory
 
 
 async def test_mjpeg_camera(make_manager: ManagerFactory, mjpeg_server: Callable[[], str]) -> None:

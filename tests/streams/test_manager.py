@@ -6,7 +6,8 @@ import json
 from collections.abc import Callable
 
 from streams.media import CameraState
-from tests.streams.conftest import ManagerFactory, RtspServer, wait_until
+from tests.conftest import wait_until
+from tests.streams.conftest import ManagerFactory, RtspServer
 
 HEALTH_KEYS = {
     "id", "name", "url", "grid", "state", "reason", "input_fps", "analysed_fps", "bitrate_bps",

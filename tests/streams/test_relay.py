@@ -6,7 +6,8 @@ import time
 
 from streams.media import CodecInfo, Packet, parameter_sets
 from streams.relay import PacketRelay
-from tests.streams.conftest import ManagerFactory, wait_until
+from tests.conftest import wait_until
+from tests.streams.conftest import ManagerFactory
 
 CODEC = CodecInfo("h264", 320, 240, extradata=b"\x00\x00\x00\x01gSPS\x00\x00\x00\x01hPPS")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from tests.streams.conftest import ManagerFactory, wait_until
+from tests.conftest import wait_until
+from tests.streams.conftest import ManagerFactory
 
 
 async def test_snapshot_from_analysis_frames_and_from_keyframe(make_manager: ManagerFactory) -> None:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from streams.media import CameraState
-from tests.streams.conftest import EventLog, ManagerFactory, RtspServer, make_video, wait_until
+from tests.conftest import wait_until
+from tests.streams.conftest import EventLog, ManagerFactory, RtspServer, make_video
 
 
 async def _offline_reason(m_factory: ManagerFactory, url: str, **extra: object) -> str:

@@ -11,7 +11,8 @@ import pytest
 
 from streams.media import CameraState
 from streams.supervisor import Supervisor
-from tests.streams.conftest import EventLog, ManagerFactory, RtspServer, wait_until
+from tests.conftest import wait_until
+from tests.streams.conftest import EventLog, ManagerFactory, RtspServer
 
 
 async def test_rtsp_camera_online_then_killed_offline_then_restarted_online(

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from streams.synthetic import ensure_scene
-from tests.streams.conftest import ManagerFactory, wait_until
+from tests.conftest import wait_until
+from tests.streams.conftest import ManagerFactory
 
 
 def _gray_frames(path: Path) -> list[np.ndarray]:

@@ -1,0 +1,145 @@
+"""The bus between hub nodes: Redis tells every node when the shared log has grown.
+
+Several hub nodes share one PostgreSQL log. Each node delivers to its own subscribers in
+id order, and learns of other nodes' appends by reading the log (see ``EventLog.follow``).
+Redis only makes that prompt: after each commit a node publishes the new head id on one
+channel, and every node that hears a head it has not delivered yet reads up to it.
+
+Redis never carries the only copy of anything. A lost message, a restart of Redis or a
+node that cannot reach it only slows delivery to the log's poll interval; nothing is
+missed, because the log is read, not the message. (A Redis Stream holding the events
+themselves would be a second copy to trim and to reconcile with the log; the head id is
+all a node needs.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from hub.eventlog import EventLog
+from hub.logsafe import mask
+
+logger = logging.getLogger(__name__)
+
+RETRY_MIN_S = 0.5
+RETRY_MAX_S = 10.0
+
+
+@dataclass
+class LinkStats:
+    """Counters for /metrics."""
+
+    announced: int = 0
+    """Head ids published."""
+    heard: int = 0
+    """Heads from other nodes that were ahead of this node."""
+    errors: int = 0
+    """Connection or command failures (each followed by a retry)."""
+    connected: bool = False
+    """Whether the listener is subscribed now."""
+
+
+class RedisLink:
+    """Announces this node's commits and wakes its log on other nodes' commits."""
+
+    def __init__(self, url: str, prefix: str, log: EventLog) -> None:
+        self.url = url
+        self.channel = f"{prefix}:log-head"
+        self.node = secrets.token_hex(6)
+        """This node's name on the channel (so it can skip its own announcements)."""
+        self.log = log
+        self.stats = LinkStats()
+        self._head = 0
+        self._announce = asyncio.Event()
+        self._client: aioredis.Redis | None = None
+
+    def start(self, tg: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
+        """Run the listener and the announcer in the lifespan's task group."""
+        self._client = aioredis.from_url(self.url, socket_connect_timeout=5, socket_timeout=None)
+        self.log.on_commit.append(self.committed)
+        return [
+            tg.create_task(self._listen(), name="redis-listen"),
+            tg.create_task(self._announcer(), name="redis-announce"),
+        ]
+
+    async def aclose(self) -> None:
+        """Close the connection pool (the tasks are cancelled by the owner)."""
+        if self.committed in self.log.on_commit:
+            self.log.on_commit.remove(self.committed)
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def committed(self, head: int) -> None:
+        """Called by the log after each commit: announce the newest head (older ones are moot)."""
+        if head > self._head:
+            self._head = head
+            self._announce.set()
+
+    async def _announcer(self) -> None:
+        # One pending value, not a queue: a burst of commits becomes one message with the newest head.
+        sent = 0
+        delay = RETRY_MIN_S
+        while True:
+            await self._announce.wait()
+            self._announce.clear()
+            head = self._head
+            if head <= sent:
+                continue
+            try:
+                assert self._client is not None
+                await self._client.publish(self.channel, f"{self.node} {head}")
+                sent = head
+                self.stats.announced += 1
+                delay = RETRY_MIN_S
+            except (RedisError, OSError) as exc:
+                self._failed("announce", exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_S)
+                self._announce.set()  # try again with whatever is newest then
+
+    async def _listen(self) -> None:
+        delay = RETRY_MIN_S
+        while True:
+            try:
+                assert self._client is not None
+                async with self._client.pubsub() as ps:
+                    await ps.subscribe(self.channel)
+                    self.stats.connected = True
+                    logger.info("redis %s: following %s", mask(self.url), self.channel)
+                    delay = RETRY_MIN_S
+                    # Anything committed while we were away: the log's own poll would find it later.
+                    self.log.nudge()
+                    async for msg in ps.listen():
+                        if msg.get("type") == "message":
+                            self._heard(msg.get("data"))
+            except (RedisError, OSError) as exc:
+                self._failed("listen", exc)
+            self.stats.connected = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_S)
+
+    def _heard(self, raw: object) -> None:
+        try:
+            node, head_s = (raw.decode() if isinstance(raw, bytes) else str(raw)).split()
+            head = int(head_s)
+        except ValueError:
+            logger.warning("redis: ignoring a malformed message on %s", self.channel)
+            return
+        if node != self.node and head > self.log.last_id:
+            self.stats.heard += 1
+            self.log.nudge()
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        self.stats.errors += 1
+        self.stats.connected = False
+        # Redis errors can quote the URL; only the masked one is logged.
+        logger.warning(
+            "redis %s: %s failed (%s); the log's poll covers until it is back", mask(self.url), what, type(exc).__name__
+        )

@@ -1,0 +1,145 @@
+"""Several hub nodes on one PostgreSQL log: each delivers every event, in order, promptly with Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+
+from hub.bus import EventBus, Subscription
+from hub.configfile import ConfigError, load_settings
+from hub.eventlog import EventLog
+from hub.redislink import RedisLink
+from tests.conftest import free_port, wait_until
+from tests.hub.conftest import make_settings, serve
+
+
+class Node:
+    """One node's log, bus subscription and (optionally) Redis link."""
+
+    def __init__(self, url: str, poll_s: float, redis_url: str | None = None, prefix: str = "") -> None:
+        self.bus = EventBus()
+        self.sub: Subscription = self.bus.subscribe(100_000, name="test")
+        self.log = EventLog(url, self.bus, batch_max=32, poll_s=poll_s)
+        self.link = RedisLink(redis_url, prefix, self.log) if redis_url else None
+        self.tg = asyncio.TaskGroup()
+        self.tasks: list[asyncio.Task[None]] = []
+        self.got: list[int] = []
+
+    async def __aenter__(self) -> Node:
+        await self.log.open()
+        await self.tg.__aenter__()
+        self.log.start(self.tg)
+        if self.link is not None:
+            self.tasks = self.link.start(self.tg)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.log.aclose()
+        for t in self.tasks:
+            t.cancel()
+        if self.link is not None:
+            await self.link.aclose()
+        await self.tg.__aexit__(None, None, None)
+
+    async def collect_until(self, last_id: int, within_s: float) -> list[int]:
+        """Ids delivered on this node's bus until ``last_id`` arrives (or the time is up)."""
+        async with asyncio.timeout(within_s):
+            while not self.got or self.got[-1] < last_id:
+                self.got += [e.id for e in await self.sub.get()]
+        return self.got
+
+
+async def test_each_node_delivers_every_event_once_in_id_order(pg_url: str) -> None:
+    # Two nodes append at once: on each node's bus, subscribers see 1..600 with no gap, no repeat,
+    # whichever node wrote them (no Redis here: other nodes' events come by polling).
+    async with Node(pg_url, poll_s=0.05) as a, Node(pg_url, poll_s=0.05) as b:
+        await asyncio.gather(*(n.log.append("test.n", f"{i}") for i in range(300) for n in (a, b)))
+        for node in (a, b):
+            assert await node.collect_until(600, within_s=10) == list(range(1, 601))
+        assert a.log.stats.followed > 0 and b.log.stats.followed > 0
+        assert a.log.last_id == b.log.last_id == 600
+
+
+async def test_redis_wakes_the_other_node_long_before_its_poll(pg_url: str, redis_url: str) -> None:
+    prefix = f"skyhub-test-{uuid.uuid4().hex[:8]}"
+    async with Node(pg_url, 30.0, redis_url, prefix) as a, Node(pg_url, 30.0, redis_url, prefix) as b:
+        assert a.link is not None and b.link is not None
+        await wait_until(lambda: a.link.stats.connected and b.link.stats.connected, 10, "both links")
+        t = time.monotonic()
+        ev = await a.log.append("test.hello", "x")
+        assert await b.collect_until(ev.id, within_s=5) == [ev.id]
+        assert time.monotonic() - t < 5  # the poll alone would have taken up to 30 s
+        assert b.link.stats.heard >= 1 and a.link.stats.announced >= 1
+        # And the other way round, several in a row.
+        evs = [await b.log.append("test.back", str(i)) for i in range(5)]
+        assert await a.collect_until(evs[-1].id, within_s=5) == [ev.id, *(e.id for e in evs)]
+
+
+async def test_without_redis_the_poll_still_delivers_and_the_password_stays_hidden(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    dead = f"redis://:sup3r-secret@127.0.0.1:{free_port()}/0"  # nothing listens there
+    caplog.set_level(logging.INFO)
+    async with Node(pg_url, 0.2, dead, "skyhub-test") as a, Node(pg_url, 0.2, dead, "skyhub-test") as b:
+        ev = await a.log.append("test.hello", "x")
+        assert await b.collect_until(ev.id, within_s=5) == [ev.id]
+        assert b.link is not None
+        await wait_until(lambda: b.link.stats.errors > 0, 5, "a failed connection to be counted")
+        assert not b.link.stats.connected
+    assert "sup3r-secret" not in caplog.text
+    assert "redis://:***@127.0.0.1" in caplog.text
+
+
+async def _recv_events(ws: websockets.ClientConnection, want: int, within_s: float) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    async with asyncio.timeout(within_s):
+        while len(out) < want:
+            msg = json.loads(await ws.recv())
+            if isinstance(msg, list):
+                out += [e for e in msg if e["type"] == "journal.entry"]
+    return out
+
+
+async def test_two_hubs_share_one_log_and_feed(tmp_path: Path, pg_url: str, redis_url: str) -> None:
+    storage = {"url": pg_url, "redis_url": redis_url, "redis_prefix": f"t{uuid.uuid4().hex[:8]}", "follow_poll_s": 30}
+    async with (
+        serve(make_settings(tmp_path / "a", storage=storage)) as a,
+        serve(make_settings(tmp_path / "b", storage=storage)) as b,
+    ):
+        await wait_until(lambda: a.hub.redis.stats.connected and b.hub.redis.stats.connected, 10, "both links")
+        token_b = await b.token("dispatcher")
+        ws = await websockets.connect(f"ws://127.0.0.1:{b.port}/ws/events?token={token_b}")
+        try:
+            assert json.loads(await ws.recv())["control"] == "live"
+            async with await a.client("dispatcher") as ca, await b.client("dispatcher") as cb:
+                posted = []
+                for i in range(6):  # alternate nodes: the feed on B interleaves both in id order
+                    c = ca if i % 2 == 0 else cb
+                    r = await c.post("/api/journal", json={"text": f"entry {i}"})
+                    assert r.status_code == 201
+                    posted.append(r.json()["id"])
+                got = await _recv_events(ws, 6, within_s=5)
+                assert [e["id"] for e in got] == posted == sorted(posted)
+                assert [e["data"]["text"] for e in got] == [f"entry {i}" for i in range(6)]
+                # A client resuming on B from an id that A just wrote is not told it is beyond the log.
+                r = await ca.post("/api/journal", json={"text": "fresh"})
+                r2 = await cb.get("/api/events", params={"since": r.json()["id"]})
+                assert r2.status_code == 200
+        finally:
+            await ws.close()
+
+
+def test_redis_with_a_sqlite_store_is_refused(tmp_path: Path) -> None:
+    cfg = tmp_path / "hub.yaml"
+    cfg.write_text("storage:\n  redis_url: redis://127.0.0.1:6379/0\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    assert "hub.yaml:2:" in str(info.value) and "SQLite file serves one node" in str(info.value)
