@@ -29,11 +29,16 @@ class AlreadyHandled(Conflict):
     """The deadline was fired or cancelled by someone else first."""
 
 
+SHARED_RESCAN_S = 30.0
+"""With several hub nodes on one store, the longest a deadline armed by another node may wait."""
+
+
 class DeadlineScheduler:
     """Fires due deadlines; owned by the hub's lifespan."""
 
-    def __init__(self, desk: IncidentDesk) -> None:
+    def __init__(self, desk: IncidentDesk, shared_rescan_s: float = SHARED_RESCAN_S) -> None:
         self.desk = desk
+        self.shared_rescan_s = shared_rescan_s
         self.fired = 0
         """Deadlines this node has fired."""
         self._wake = asyncio.Event()
@@ -50,6 +55,10 @@ class DeadlineScheduler:
             except Exception:  # a store hiccup must not end the loop; deadlines are still stored
                 logger.exception("deadlines: pass failed, retrying in 1 s")
                 next_due = self.desk.clock.now() + 1.0
+                self.desk.next_deadline = next_due
+            if self.desk.log.shared:
+                # Another node may arm a deadline and then die before firing it: look again now and then.
+                next_due = min(next_due or float("inf"), self.desk.clock.now() + self.shared_rescan_s)
                 self.desk.next_deadline = next_due
             await self.desk.clock.sleep_until(next_due, self._wake)
 

@@ -85,8 +85,9 @@ WRITE_QUEUE_MAX = 10_000
 READ_THREADS = 4
 """Threads that run reads (each holds one pooled connection)."""
 
-FOLLOW_PAGE = 1000
-"""Events read per query when catching up with other nodes' appends."""
+FOLLOW_PAGE = 256
+"""Events read (and handed to the bus) at a time when catching up: no bigger than a commit batch,
+so a catch-up is no harder on live subscribers' bounded queues than this node's own bursts."""
 
 _SYNC_DRIVERS = {
     "sqlite+aiosqlite": "sqlite",
@@ -123,7 +124,8 @@ class LogStats:
     failed_ops: int = 0
     """Appends refused because their op raised."""
     followed: int = 0
-    """Events appended by other nodes and delivered to this node's bus."""
+    """Events delivered by reading them back from the store: other nodes' appends, and this
+    node's own when they had to wait behind those."""
 
 
 class EventLog:
@@ -195,11 +197,15 @@ class EventLog:
             )
             _sqlite_tuning(self.read_engine, begin=None)
         else:
-            self.engine = sa.create_engine(self.url, pool_pre_ping=True, pool_size=2)
+            # READ COMMITTED whatever the server's default: under the append lock, max(id) must see
+            # the previous holder's commit.
+            self.engine = sa.create_engine(self.url, pool_pre_ping=True, pool_size=2, isolation_level="READ COMMITTED")
             self.read_engine = sa.create_engine(
                 self.url, pool_pre_ping=True, pool_size=READ_THREADS, isolation_level="AUTOCOMMIT"
             )
         with self.engine.begin() as conn:
+            if not self.is_sqlite:  # nodes starting together must not race to create the tables
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_APPEND_LOCK})
             metadata.create_all(conn)
             self._last_id = _max_id(conn)
 
@@ -319,43 +325,38 @@ class EventLog:
             if committed:
                 self.stats.appended += len(committed)
                 self.stats.batches += 1
-                if self.shared:
-                    try:
-                        await self._deliver(committed)
-                    except Exception:  # the callers have their answers; the follower delivers it later
-                        logger.warning("event log: delivery of ids up to %d deferred", committed[-1].id, exc_info=True)
-                        self.nudge()
-                else:  # the only writer of its file: nothing can come between
-                    self._publish(committed)
+                if not self.shared or (committed[0].id == self._last_id + 1 and not self._deliver_lock.locked()):
+                    self._publish(committed)  # nothing can come between: out at once
+                else:
+                    # Another node's events come first, or the follower is busy: it delivers these
+                    # too, in order. The writer itself never waits on reads.
+                    self.nudge()
                 for hook in self.on_commit:
-                    hook(committed[-1].id)
+                    try:
+                        hook(committed[-1].id)
+                    except Exception:
+                        logger.exception("event log: an on-commit hook failed")
 
     def _publish(self, events: list[Event]) -> None:
         self._last_id = events[-1].id
         self.bus.publish(events)
 
-    async def _deliver(self, events: list[Event]) -> None:
-        """Publish this node's committed batch, after whatever other nodes committed before it."""
-        async with self._deliver_lock:
-            fresh = [ev for ev in events if ev.id > self._last_id]  # the follower may have been first
-            if not fresh:
-                return
-            if fresh[0].id > self._last_id + 1:
-                await self._catch_up(fresh[0].id - 1)
-            self._publish(fresh)
-
     async def _catch_up(self, head: int) -> None:
         """Publish every event after the last delivered one up to ``head`` (deliver lock held)."""
         while self._last_id < head:
             page = await self.read(self._last_id, min(FOLLOW_PAGE, head - self._last_id))
+            page = [ev for ev in page if ev.id <= head]
             if not page:
                 # Appends are serialised and ids are gapless, so this means the store went away.
                 raise RuntimeError(f"event log: ids {self._last_id + 1}..{head} are not readable")
+            if page[0].id != self._last_id + 1:
+                logger.warning("event log: ids %d..%d are missing from the store", self._last_id + 1, page[0].id - 1)
             self.stats.followed += len(page)
             self._publish(page)
 
     async def _follow(self) -> None:
-        """Deliver other nodes' appends: when nudged, and every ``poll_s`` in any case."""
+        """Deliver what this node has not yet: when nudged, and every ``poll_s`` in any case."""
+        failing = False
         while True:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.poll_s):
@@ -366,8 +367,13 @@ class EventLog:
                 if head > self._last_id:
                     async with self._deliver_lock:
                         await self._catch_up(head)
-            except Exception:  # the store is unreachable: the next round tries again
-                logger.warning("event log: could not read other nodes' events", exc_info=True)
+                if failing:
+                    failing = False
+                    logger.info("event log: reading the shared store again")
+            except Exception as exc:  # the store is unreachable: the next round tries again
+                if not failing:  # once per outage, not once per poll
+                    failing = True
+                    logger.warning("event log: cannot read the shared store (%s); retrying", type(exc).__name__)
 
     def _commit(self, batch: list[_Pending]) -> list[Event | BaseException]:
         """One transaction for the whole batch (writer thread)."""

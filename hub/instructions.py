@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from alerts.clock import Clock, SystemClock
+from alerts.deadlines import SHARED_RESCAN_S
 from alerts.incidents import Conflict, DeskError, Forbidden, Invalid, NotFound
 from hub.auth import Principal
 from hub.config import InstructionsConfig, Role, Settings
@@ -470,6 +471,8 @@ class InstructionDesk:
                 logger.exception("instructions: follow-up pass failed")
                 next_at = self.clock.now() + 1.0
             interval = self.config.progress_interval_ms / 1000
+            if self.log.shared:  # follow-ups armed on another node that has since died
+                next_at = min(next_at or float("inf"), self.clock.now() + SHARED_RESCAN_S)
             if self._dirty:
                 next_at = min(next_at or float("inf"), self.clock.now() + interval)
             await self.clock.sleep_until(next_at, self._wake)

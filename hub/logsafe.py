@@ -1,11 +1,11 @@
-"""Keep secrets out of logs: tokens in query strings and passwords in URLs are masked."""
+"""Keep secrets out of logs: tokens and passwords in query strings and passwords in URLs are masked."""
 
 from __future__ import annotations
 
 import logging
 import re
 
-_TOKEN = re.compile(r"((?:access_)?token=)[^&\s\"']+", re.IGNORECASE)
+_TOKEN = re.compile(r"((?:access_)?token=|password=|secret=)[^&\s\"']+", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@\s/]+@", re.IGNORECASE)
 
 

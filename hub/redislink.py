@@ -20,7 +20,8 @@ import secrets
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from hub.eventlog import EventLog
 from hub.logsafe import mask
@@ -61,7 +62,14 @@ class RedisLink:
 
     def start(self, tg: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
         """Run the listener and the announcer in the lifespan's task group."""
-        self._client = aioredis.from_url(self.url, socket_connect_timeout=5, socket_timeout=None)
+        self._client = aioredis.from_url(
+            self.url,
+            socket_connect_timeout=5,
+            socket_timeout=5,  # a command on a half-open connection fails instead of hanging
+            socket_keepalive=True,
+            health_check_interval=15,  # a silent subscription is checked, not trusted
+            retry=Retry(NoBackoff(), 0),  # failures come to our loops, which back off and catch up
+        )
         self.log.on_commit.append(self.committed)
         return [
             tg.create_task(self._listen(), name="redis-listen"),
@@ -69,12 +77,16 @@ class RedisLink:
         ]
 
     async def aclose(self) -> None:
-        """Close the connection pool (the tasks are cancelled by the owner)."""
+        """Close the connection pool (the tasks are cancelled by the owner); bounded, never raises."""
         if self.committed in self.log.on_commit:
             self.log.on_commit.remove(self.committed)
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                async with asyncio.timeout(5):
+                    await client.aclose()
+            except Exception as exc:
+                logger.warning("redis %s: close failed (%s)", mask(self.url), type(exc).__name__)
 
     def committed(self, head: int) -> None:
         """Called by the log after each commit: announce the newest head (older ones are moot)."""
@@ -98,7 +110,7 @@ class RedisLink:
                 sent = head
                 self.stats.announced += 1
                 delay = RETRY_MIN_S
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # any failure: back off and retry, never take the hub down
                 self._failed("announce", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
@@ -119,7 +131,7 @@ class RedisLink:
                     async for msg in ps.listen():
                         if msg.get("type") == "message":
                             self._heard(msg.get("data"))
-            except (RedisError, OSError) as exc:
+            except Exception as exc:  # any failure: back off and resubscribe, never take the hub down
                 self._failed("listen", exc)
             self.stats.connected = False
             await asyncio.sleep(delay)

@@ -116,6 +116,8 @@ class Hub:
                 await self.log.aclose(timeout_s)
                 for task in links:
                     task.cancel()
+                if links:
+                    await asyncio.wait(links, timeout=timeout_s)
                 if self.redis is not None:
                     await self.redis.aclose()
 

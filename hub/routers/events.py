@@ -50,6 +50,8 @@ async def list_events(
     if since > head:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"since={since} is beyond the end of the log ({head})")
     events = await hub.log.read(since, limit, _filter(types, subject, who.visible_grids()))
+    if events and events[-1].id > head:  # committed, not yet delivered on this node: the read saw it
+        head = events[-1].id
     last = events[-1].id if len(events) == limit else head
     return EventPage(events=[EventOut(**e.as_dict()) for e in events], last_id=last, head_id=head)
 

@@ -129,10 +129,20 @@ async def test_two_hubs_share_one_log_and_feed(tmp_path: Path, pg_url: str, redi
                 got = await _recv_events(ws, 6, within_s=5)
                 assert [e["id"] for e in got] == posted == sorted(posted)
                 assert [e["data"]["text"] for e in got] == [f"entry {i}" for i in range(6)]
+                # Written on A alone: only Redis can bring it to B's feed this fast (B polls every 30 s).
+                r = await ca.post("/api/journal", json={"text": "from A only"})
+                got = await _recv_events(ws, 1, within_s=5)
+                assert [e["id"] for e in got] == [r.json()["id"]]
                 # A client resuming on B from an id that A just wrote is not told it is beyond the log.
                 r = await ca.post("/api/journal", json={"text": "fresh"})
-                r2 = await cb.get("/api/events", params={"since": r.json()["id"]})
-                assert r2.status_code == 200
+                fresh = r.json()["id"]
+                page = await cb.get("/api/events", params={"since": fresh})
+                assert page.status_code == 200 and page.json()["last_id"] >= fresh
+                resumed = await websockets.connect(f"ws://127.0.0.1:{b.port}/ws/events?since={fresh}&token={token_b}")
+                try:
+                    assert json.loads(await resumed.recv()) == {"control": "live", "last_id": fresh}
+                finally:
+                    await resumed.close()
         finally:
             await ws.close()
 
@@ -143,3 +153,59 @@ def test_redis_with_a_sqlite_store_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings(cfg)
     assert "hub.yaml:2:" in str(info.value) and "SQLite file serves one node" in str(info.value)
+
+
+async def test_catching_up_on_a_backlog_does_not_overflow_a_live_subscriber(pg_url: str) -> None:
+    # Node B hears of 600 events at once (Redis was down, say): it hands them over in pages, so a
+    # subscriber that keeps up with its 512-event queue gets them all without being told to resync.
+    async with Node(pg_url, poll_s=30.0) as a, Node(pg_url, poll_s=30.0) as b:
+        sub = b.bus.subscribe(512, name="live client")
+        await asyncio.gather(*(a.log.append("test.backlog", str(i)) for i in range(600)))
+        got: list[int] = []
+
+        async def drain() -> None:
+            while len(got) < 600 and not sub.overflowed:
+                got.extend(e.id for e in await sub.get())
+
+        consumer = asyncio.create_task(drain())
+        b.log.nudge()
+        async with asyncio.timeout(10):
+            await consumer
+        assert not sub.overflowed and got == list(range(1, 601))
+
+
+async def test_a_deadline_armed_on_a_node_that_died_is_fired_by_another(tmp_path: Path, pg_url: str) -> None:
+    # Node A assigns an incident (arming its acknowledge deadline) and dies before it is due; node B
+    # never heard of it locally, yet fires it exactly once by looking at the shared store again.
+    from alerts.clock import SystemClock
+    from alerts.deadlines import DeadlineScheduler
+    from alerts.incident_model import Severity, Source, State
+    from alerts.incidents import Assignee, IncidentDesk
+    from hub.directory import Directory
+    from tests.alerts.desk_fixtures import principal
+
+    deadlines = {p: {"ack_s": 0.5, "arrive_s": 600, "resolve_s": 3600} for p in ("P1", "P2", "P3", "P4")}
+    settings = make_settings(tmp_path, incidents={"deadlines": deadlines})
+    dispatcher = principal(settings, "dispatcher")
+    async with Node(pg_url, 30.0) as a, Node(pg_url, 30.0) as b:
+        desk_b = IncidentDesk(b.log, Directory(settings), settings.incidents, SystemClock())
+        scheduler_b = DeadlineScheduler(desk_b, shared_rescan_s=0.3)
+        running_b = asyncio.create_task(scheduler_b.run())
+        try:
+            await asyncio.sleep(0.2)  # B has looked once and found nothing to wait for
+            desk_a = IncidentDesk(a.log, Directory(settings), settings.incidents, SystemClock())
+            inc, _ = await desk_a.create(
+                category="c", severity=Severity.P3, title="t", source=Source.MANUAL, actor="dispatcher", node="g1"
+            )
+            await desk_a.transition(inc.id, State.VERIFIED, 1, dispatcher)
+            await desk_a.transition(inc.id, State.ASSIGNED, 2, dispatcher, assignee=Assignee(grid="g1"))
+            # A has no scheduler running: it "died". B must fire the deadline.
+            await wait_until(lambda: scheduler_b.fired >= 1, 5, "node B to fire A's deadline")
+            await asyncio.sleep(0.7)  # more rescans (and the next level's own deadline climbing on)
+            escalated = [e.data for e in await desk_b.history(inc.id) if e.type == "incident.escalated"]
+            assert (escalated[0]["from"], escalated[0]["to"]) == ("g1", "c1")
+            ids = [d["deadline_id"] for d in escalated]
+            assert len(ids) == len(set(ids)) == scheduler_b.fired  # every deadline fired exactly once
+        finally:
+            running_b.cancel()
+            await asyncio.wait([running_b])
