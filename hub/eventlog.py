@@ -145,6 +145,8 @@ class EventLog:
         self.engine: Engine | None = None
         self.read_engine: Engine | None = None
         self._last_id = 0
+        self._last_ts = 0.0
+        """Time of the newest event this node wrote or found at start (event times never go back)."""
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue(WRITE_QUEUE_MAX)
         self._accepting = False
         self._task: asyncio.Task[None] | None = None
@@ -207,7 +209,7 @@ class EventLog:
             if not self.is_sqlite:  # nodes starting together must not race to create the tables
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_APPEND_LOCK})
             metadata.create_all(conn)
-            self._last_id = _max_id(conn)
+            self._last_id, self._last_ts = _head(conn)
 
     async def _in(self, pool: ThreadPoolExecutor | None, fn: Callable[..., T], *args: Any) -> T:
         if pool is None:
@@ -382,12 +384,15 @@ class EventLog:
         with self.engine.begin() as conn:
             if not self.is_sqlite:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_APPEND_LOCK})
-                next_id = _max_id(conn) + 1
+                head_id, head_ts = _head(conn)
+                next_id = head_id + 1
+                # Nodes' clocks differ slightly; an event is never older than the one before it.
+                self._last_ts = max(self._last_ts, head_ts)
             else:
                 # One SQLite file has one writer (this one, under BEGIN IMMEDIATE): no need to ask.
                 next_id = self._last_id + 1
             rows: list[dict[str, Any]] = []
-            now = time.time()
+            now = max(time.time(), self._last_ts)
             for p in batch:
                 d = p.draft
                 if p.op is not None:
@@ -414,7 +419,15 @@ class EventLog:
                 outcomes.append(ev)
             if rows:
                 conn.execute(events_table.insert(), rows)
+                self._last_ts = now
         return outcomes
+
+
+def _head(conn: Connection) -> tuple[int, float]:
+    """Id and time of the newest event (0, 0.0 when the log is empty)."""
+    t = events_table
+    row = conn.execute(sa.select(t.c.id, t.c.ts).order_by(t.c.id.desc()).limit(1)).first()
+    return (0, 0.0) if row is None else (int(row.id), float(row.ts))
 
 
 def _max_id(conn: Connection) -> int:

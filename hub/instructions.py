@@ -127,6 +127,12 @@ def _row_instruction(r: Any) -> Instruction:
     )
 
 
+def _receipts(conn: Connection, instruction_id: int) -> list[dict[str, Any]]:
+    r = recipients_table
+    rows = conn.execute(sa.select(r).where(r.c.instruction_id == instruction_id).order_by(r.c.person)).all()
+    return [{k: v for k, v in row._mapping.items() if k not in ("instruction_id", "rank")} for row in rows]
+
+
 class InstructionDesk:
     """Sends instructions, records receipts, follows up on the unacknowledged."""
 
@@ -208,14 +214,7 @@ class InstructionDesk:
 
     async def receipts(self, instruction_id: int) -> list[dict[str, Any]]:
         """Every recipient's receipt."""
-        r = recipients_table
-
-        def _read(conn: Connection) -> Any:
-            rows = (conn.execute(sa.select(r).where(r.c.instruction_id == instruction_id).order_by(r.c.person))).all()
-            return rows
-
-        rows = await self.log.query(_read)
-        return [{k: v for k, v in row._mapping.items() if k not in ("instruction_id", "rank")} for row in rows]
+        return await self.log.query(lambda conn: _receipts(conn, instruction_id))
 
     def progress(self, receipts: Iterable[dict[str, Any]]) -> dict[str, Any]:
         """Counts per state, and per node of the tree (each grid and every node above it)."""
@@ -557,5 +556,10 @@ class InstructionDesk:
         """One ``instruction.progress`` event per instruction whose receipts changed."""
         dirty, self._dirty = self._dirty, set()
         for iid in sorted(dirty):
-            receipts = await self.receipts(iid)
-            await self.log.append("instruction.progress", subject_of(iid), "system", self.progress(receipts))
+
+            def count(conn: Connection, draft: EventDraft, iid: int = iid) -> None:
+                # Counted inside the append's transaction: appends are serialised (across nodes
+                # too), so a later progress event never shows older counts than an earlier one.
+                draft.data = self.progress(_receipts(conn, iid))
+
+            await self.log.append("instruction.progress", subject_of(iid), "system", op=count)

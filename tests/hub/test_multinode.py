@@ -209,3 +209,23 @@ async def test_a_deadline_armed_on_a_node_that_died_is_fired_by_another(tmp_path
         finally:
             running_b.cancel()
             await asyncio.wait([running_b])
+
+
+async def test_event_times_never_go_back_when_a_node_clock_runs_ahead(pg_url: str) -> None:
+    import sqlalchemy as sa
+
+    from hub.eventlog import events_table
+
+    async with Node(pg_url, poll_s=30.0) as a, Node(pg_url, poll_s=30.0) as b:
+        first = await a.log.append("test.ahead", "x")
+        ahead = first.ts + 120.0  # node A's clock is two minutes fast
+
+        def skew(conn: sa.Connection) -> None:
+            conn.execute(events_table.update().where(events_table.c.id == first.id).values(ts=ahead))
+            conn.commit()
+
+        await b.log.query(skew)
+        later = await b.log.append("test.after", "x")
+        assert later.id == first.id + 1 and later.ts >= ahead
+        stored = await b.log.read(0, 10)
+        assert [e.ts for e in stored] == sorted(e.ts for e in stored)
