@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict
 
@@ -35,3 +36,69 @@ class RateLimiter:
         while len(self._buckets) > self.max_keys:
             self._buckets.popitem(last=False)
         return wait
+
+
+# The same bucket as RateLimiter, kept in Redis and updated atomically, timed by Redis's own clock.
+# Returns the milliseconds to wait (0: allowed and counted).
+_BUCKET_LUA = """
+local cap = tonumber(ARGV[1])
+local per_ms = tonumber(ARGV[2])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local b = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
+local tokens = tonumber(b[1]) or cap
+local ts = tonumber(b[2]) or now
+tokens = math.min(cap, tokens + math.max(0, now - ts) * per_ms)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.ceil((1 - tokens) / per_ms) end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(cap / per_ms) + 1000)
+return wait
+"""
+
+
+class SharedRateLimiter:
+    """:class:`RateLimiter`'s buckets in Redis, so every hub node counts against one limit.
+
+    When Redis cannot answer (within ``timeout_s``), the request is judged by this node's own
+    buckets instead: still limited, only per node until Redis is back.
+    """
+
+    def __init__(self, url: str, prefix: str, per_minute: int, timeout_s: float = 0.5) -> None:
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        self.prefix = f"{prefix}:rate:"
+        self.capacity = per_minute
+        self.per_ms = per_minute / 60_000.0
+        self.local = RateLimiter(per_minute)
+        self.errors = 0
+        """Checks Redis could not answer (judged locally instead)."""
+        self.refused = 0
+        """Requests refused so far (by either judge)."""
+        self._client = aioredis.from_url(
+            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
+        )
+        self._script = self._client.register_script(_BUCKET_LUA)
+
+    async def check(self, key: str) -> float:
+        """0 when allowed (and counted); otherwise seconds until the next request would be."""
+        try:
+            wait_ms = int(await self._script(keys=[self.prefix + key], args=[self.capacity, self.per_ms]))
+        except Exception:  # Redis down or slow: this node's own buckets decide
+            self.errors += 1
+            wait = self.local.check(key)
+        else:
+            wait = wait_ms / 1000.0
+        if wait > 0:
+            self.refused += 1
+        return wait
+
+    async def aclose(self) -> None:
+        """Close the connection pool (bounded; never raises)."""
+        try:
+            async with asyncio.timeout(5):
+                await self._client.aclose()
+        except Exception:
+            pass

@@ -20,7 +20,7 @@ from hub.config import Settings
 from hub.directory import Directory
 from hub.eventlog import EventLog
 from hub.instructions import InstructionDesk
-from hub.ratelimit import RateLimiter
+from hub.ratelimit import RateLimiter, SharedRateLimiter
 from hub.redislink import RedisLink
 
 logger = logging.getLogger(__name__)
@@ -56,6 +56,12 @@ class Hub:
         self.desk = IncidentDesk(self.log, self.directory, settings.incidents, clock)
         self.deadlines = DeadlineScheduler(self.desk)
         self.public_limiter = RateLimiter(settings.incidents.public_rate_per_min)
+        self.shared_limiter: SharedRateLimiter | None = None
+        """With Redis, the public limits hold across every hub node."""
+        if settings.storage.redis_url:
+            self.shared_limiter = SharedRateLimiter(
+                settings.storage.redis_url, settings.storage.redis_prefix, settings.incidents.public_rate_per_min
+            )
         self.instructions = InstructionDesk(self.log, self.directory, settings, clock)
         self.feeds = FeedStats()
         self.closing = asyncio.Event()
@@ -66,6 +72,12 @@ class Hub:
         """The frame analysis (``alerts.runner.AnalysisRunner``) while running."""
         self.calls = CallService(settings, self.log, self.directory, lambda: self.cameras)
         """Live video (WHEP), calls and briefings."""
+
+    async def public_wait(self, key: str) -> float:
+        """Seconds a public caller identified by ``key`` must wait; 0 when allowed (and counted)."""
+        if self.shared_limiter is not None:
+            return await self.shared_limiter.check(key)
+        return self.public_limiter.check(key)
 
     async def _camera_event(self, type: str, camera_id: str, data: dict[str, Any]) -> None:
         cam = self.directory.cameras.get(camera_id)
@@ -120,6 +132,8 @@ class Hub:
                     await asyncio.wait(links, timeout=timeout_s)
                 if self.redis is not None:
                     await self.redis.aclose()
+                if self.shared_limiter is not None:
+                    await self.shared_limiter.aclose()
 
     async def _start_cameras(self) -> None:
         cameras = list(self.settings.cameras)  # disabled ones too: the manager reports them as disabled

@@ -82,7 +82,7 @@ async def public_report(
     photo: Annotated[UploadFile | None, File()] = None,
 ) -> JSONResponse:
     """A resident's report (no login): rate-limited per address; answers a receipt to follow the case."""
-    wait_s = hub.public_limiter.check(request.client.host if request.client else "?")
+    wait_s = await hub.public_wait(request.client.host if request.client else "?")
     if wait_s > 0:
         return JSONResponse(
             {"detail": "too many reports; try again later"},
@@ -120,7 +120,7 @@ async def public_report(
 @router.get("/api/public/reports/{receipt}")
 async def public_report_status(receipt: str, request: Request, hub: HubDep) -> JSONResponse:
     """Where a resident's case stands, by its receipt number."""
-    wait_s = hub.public_limiter.check("status:" + (request.client.host if request.client else "?"))
+    wait_s = await hub.public_wait("status:" + (request.client.host if request.client else "?"))
     if wait_s > 0:
         return JSONResponse(
             {"detail": "too many requests"},

@@ -172,3 +172,19 @@ async def pg_url() -> AsyncIterator[str]:
 def redis_url() -> str:
     """The Redis on loopback (each test uses its own channel prefix; the link writes no keys)."""
     return require_redis()
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own on the shared Redis; its keys are deleted afterwards."""
+    import redis.asyncio as aioredis
+
+    prefix = f"skyhub-test-{uuid.uuid4().hex[:10]}"
+    yield prefix
+    client = aioredis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}:*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()

@@ -229,3 +229,36 @@ async def test_event_times_never_go_back_when_a_node_clock_runs_ahead(pg_url: st
         assert later.id == first.id + 1 and later.ts >= ahead
         stored = await b.log.read(0, 10)
         assert [e.ts for e in stored] == sorted(e.ts for e in stored)
+
+
+async def test_the_public_report_limit_holds_across_nodes(
+    tmp_path: Path, pg_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    import httpx
+
+    storage = {"url": pg_url, "redis_url": redis_url, "redis_prefix": redis_prefix}
+    incidents = {"public_rate_per_min": 3}
+    async with (
+        serve(make_settings(tmp_path / "a", storage=storage, incidents=incidents)) as a,
+        serve(make_settings(tmp_path / "b", storage=storage, incidents=incidents)) as b,
+        httpx.AsyncClient(base_url=a.url) as on_a,
+        httpx.AsyncClient(base_url=b.url) as on_b,
+    ):
+        codes = [(await on_a.post("/api/public/reports", data={"text": f"report {i}"})).status_code for i in range(3)]
+        assert codes == [201, 201, 201]
+        # The same resident tries the other node: the limit is the district's, not one node's.
+        r = await on_b.post("/api/public/reports", data={"text": "one more"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert b.hub.shared_limiter.errors == 0
+
+
+async def test_without_redis_the_public_limit_still_holds_per_node(tmp_path: Path) -> None:
+    from hub.ratelimit import SharedRateLimiter
+
+    limiter = SharedRateLimiter(f"redis://127.0.0.1:{free_port()}/0", "skyhub-test", per_minute=2)
+    try:
+        waits = [await limiter.check("198.51.100.7") for _ in range(3)]
+        assert waits[:2] == [0.0, 0.0] and waits[2] > 0
+        assert limiter.errors == 3 and limiter.refused == 1
+    finally:
+        await limiter.aclose()
