@@ -123,14 +123,15 @@ class RedisLink:
                 assert self._client is not None
                 async with self._client.pubsub() as ps:
                     await ps.subscribe(self.channel)
-                    self.stats.connected = True
-                    logger.info("redis %s: following %s", mask(self.url), self.channel)
-                    delay = RETRY_MIN_S
-                    # Anything committed while we were away: the log's own poll would find it later.
-                    self.log.nudge()
                     async for msg in ps.listen():
                         if msg.get("type") == "message":
                             self._heard(msg.get("data"))
+                        elif msg.get("type") == "subscribe":  # Redis confirmed: we hear from now on
+                            self.stats.connected = True
+                            logger.info("redis %s: following %s", mask(self.url), self.channel)
+                            delay = RETRY_MIN_S
+                            # Whatever was committed while we were not listening: look now.
+                            self.log.nudge()
             except Exception as exc:  # any failure: back off and resubscribe, never take the hub down
                 self._failed("listen", exc)
             self.stats.connected = False
