@@ -2,11 +2,13 @@
 
 An alert start is a true positive when it falls inside a labelled event (with a tolerance on
 each side); otherwise it is a false alarm. An event is *found* only when an alert starts during it
-(its own start): that is what puts it in front of a dispatcher. An event that got no start of its
-own but was still covered by an alert that started in an earlier event is counted apart, as
-*covered* — the headline recall leaves it out, the covered recall counts it. The detection delay
-of an event is its first own alert start minus the event's start. Fragmentation is alert starts
-inside events per labelled event.
+(its own start): that is what puts it in front of a dispatcher. Starts and events are matched one
+to one, nearest first, so one start between two neighbouring events finds only one of them. An
+event that got no start of its own but was still covered by an alert that started in an earlier
+event is counted apart, as *covered* — the headline recall leaves it out, the covered recall
+counts it. The detection delay of an event is its matched alert start minus the event's start.
+Fragmentation is alert starts inside events per labelled event, and per found event (which a
+missed event cannot flatter).
 """
 
 from __future__ import annotations
@@ -70,6 +72,11 @@ class Score:
         return self.true_alerts / self.events if self.events else 0.0
 
     @property
+    def starts_per_found_event(self) -> float:
+        """Alert starts inside events / found events (every such start belongs to a found event)."""
+        return self.true_alerts / self.found if self.found else 0.0
+
+    @property
     def median_delay_s(self) -> float | None:
         """Median of (first alert start − event start) over events with their own alert."""
         return statistics.median(self.delays) if self.delays else None
@@ -95,23 +102,46 @@ class Score:
             "recall": round(self.recall, 3),
             "covered_recall": round(self.covered_recall, 3),
             "starts_per_event": round(self.starts_per_event, 2),
+            "starts_per_found_event": round(self.starts_per_found_event, 2),
             "median_delay_s": None if d is None else round(d, 2),
         }
+
+
+def match_starts(starts: list[float], truth: list[Interval], tol: float = MATCH_TOLERANCE_S) -> dict[int, int]:
+    """Alert starts matched one to one to labelled events: {event index: start index}.
+
+    A start may match an event it falls in (with ``tol`` on each side). Pairs are taken greedily,
+    nearest first — by how far the start lies outside the event, then by its distance from the
+    event's start — and each start and each event is used at most once.
+    """
+    pairs = []
+    for i, (t0, t1) in enumerate(truth):
+        for j, a0 in enumerate(starts):
+            if t0 - tol <= a0 <= t1 + tol:
+                outside = max(0.0, t0 - a0, a0 - t1)
+                pairs.append((outside, abs(a0 - t0), i, j))
+    matched: dict[int, int] = {}
+    used: set[int] = set()
+    for _outside, _dist, i, j in sorted(pairs):
+        if i not in matched and j not in used:
+            matched[i] = j
+            used.add(j)
+    return matched
 
 
 def score(alerts: list[Interval], truth: list[Interval], tol: float = MATCH_TOLERANCE_S) -> Score:
     """Score alert intervals (start, end) against labelled intervals."""
     s = Score(events=len(truth), alerts=len(alerts))
-    for a0, _a1 in alerts:
+    starts = [a0 for a0, _a1 in alerts]
+    for a0 in starts:
         if any(t0 - tol <= a0 <= t1 + tol for t0, t1 in truth):
             s.true_alerts += 1
-    for t0, t1 in truth:
-        starts = [a0 for a0, _ in alerts if t0 - tol <= a0 <= t1 + tol]
-        covering = [a for a in alerts if a[0] < t0 - tol and a[1] >= t0]
-        if starts:
+    matched = match_starts(starts, truth, tol)
+    for i, (t0, _t1) in enumerate(truth):
+        if i in matched:
             s.found += 1
-            s.delays.append(max(0.0, min(starts) - t0))
-        elif covering:
+            s.delays.append(max(0.0, starts[matched[i]] - t0))
+        elif any(a0 < t0 - tol and a1 >= t0 for a0, a1 in alerts):
             s.covered += 1
     return s
 
@@ -166,14 +196,18 @@ def run_mog2(frames: Frames, min_area_fraction: float, quiet_s: float = QUIET_S)
     return out
 
 
-def eval_camera(analysis: AnalysisConfig | None = None, cooldown_s: float = 1.0) -> CameraConfig:
-    """The camera used in the evaluation: no zones (whole-frame motion), a short cool-down.
+SCENE_KIND_NAMES = ("motion", "intrusion", "loitering", "crowd", "line_crossing")
+"""The alert kinds about the scene (not tamper), as config keys."""
 
-    The short cool-down lets two people who enter a few seconds apart be two alerts, which is what
-    the labels count; the configured default (30 s) would fold them.
+
+def eval_camera(analysis: AnalysisConfig | None = None, scene_cooldown_s: float | None = None) -> CameraConfig:
+    """The camera used in the evaluation: no zones (whole-frame motion), the shipped cool-downs.
+
+    ``scene_cooldown_s`` overrides the cool-down of the scene kinds, for the sensitivity table only.
     """
     a = analysis or AnalysisConfig()
-    a = a.model_copy(update={"cooldown_s": cooldown_s})
+    if scene_cooldown_s is not None:
+        a = a.model_copy(update={"cooldowns": {**a.cooldowns, **dict.fromkeys(SCENE_KIND_NAMES, scene_cooldown_s)}})
     return CameraConfig(id="eval", url="file:///dev/null", analysis=a)
 
 

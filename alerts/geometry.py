@@ -48,16 +48,15 @@ def polygon_mask(zone_id: str, points: Sequence[Point], width: int, height: int)
 
 
 def ignore_mask_from(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    """A user's ignore mask (non-zero = ignore) checked against and fitted to the analysis frame.
+    """A user's ignore mask (non-zero = ignore) fitted to the analysis frame.
 
-    A mask with the frame's aspect ratio is scaled to the analysis size; one that does not fit the
-    frame (other aspect, more than two dimensions) is refused.
+    The mask is stretched to the analysis size whatever its shape, exactly as the camera's frames
+    are (a 4:3 camera's picture is stretched to a 16:9 analysis frame too), so a mask drawn on a
+    snapshot of the camera covers the same things. Anything but a 2-D image is refused.
     """
     if mask.ndim != 2 or mask.size == 0:
         raise ZoneError(f"an ignore mask must be a 2-D image, got shape {mask.shape}")
     h, w = mask.shape
-    if abs(w / h - width / height) > 0.02 * (width / height):
-        raise ZoneError(f"ignore mask is {w}x{h}, which does not fit the {width}x{height} analysis frame")
     if (w, h) != (width, height):
         mask = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
     return np.where(mask > 0, 255, 0).astype(np.uint8)

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from hub.config import FLAT_STD
+
 log = logging.getLogger(__name__)
 
 NORM_MEAN = 128.0
@@ -40,8 +42,6 @@ MAX_GAIN = 12.0
 """Most contrast stretch applied, so a flat dark scene does not turn noise into motion."""
 MIN_MATCH_SHARE = 0.3
 """Least share of background pixels to match gain on; below it the whole frame is used."""
-FLAT_STD = 3.0
-"""A frame whose standard deviation is below this is flat (covered, black, white): no motion."""
 ALPHA_BG = 0.05
 """Background learning rate of background pixels, per analysed frame."""
 ALPHA_FG = 0.0005
@@ -124,7 +124,10 @@ class MotionResult:
     moving_px: int = 0
     """How many pixels :attr:`moving` holds."""
     fresh: np.ndarray | None = None
-    """Moving pixels outside the previous frame's foreground (new activity), None when there are none."""
+    """Moving pixels outside the previous frame's foreground (new activity), None when there are none.
+
+    Also None on the first judged frame after the background was (re)started: there is no previous
+    foreground to compare with, so nothing can be told apart as new."""
     fresh_px: int = 0
     """How many pixels :attr:`fresh` holds."""
     ghosts: int = 0
@@ -196,7 +199,7 @@ class MotionDetector:
         self._ones = np.ones(shape, np.uint8)
         self._tmp = np.zeros(shape, np.uint8)
         self._tmp2 = np.zeros(shape, np.uint8)
-        self._has_prev = False
+        self._prev_judged = False
         self._cells: np.ndarray | None = None
         self._raw_cells: np.ndarray | None = None
         self._settle = 0
@@ -217,7 +220,9 @@ class MotionDetector:
         self._raw_cells = None
         self._bg_mask[:] = 255
         self._still[:] = 0
-        self._has_prev = False
+        self._prev_judged = False
+        self._settle = 0
+        self._relearn = 0
         self._quiet = 0
 
     def normalise(self, gray: np.ndarray) -> np.ndarray | None:
@@ -278,9 +283,10 @@ class MotionDetector:
 
     def _start(self, norm: np.ndarray, result: MotionResult) -> MotionResult:
         # Remember this frame as the previous one even when motion is not judged on it.
+        # The foreground was not judged on it: the next judged frame has no previous foreground, and
+        # must not take everything moving on it for new activity (that would split one event in two).
         np.copyto(self._prev_norm, norm)
-        self._prev_fg[:] = 0
-        self._has_prev = True
+        self._prev_judged = False
         if self._bg is not None:
             cv2.convertScaleAbs(self._bg, dst=self._bg8)
         return result
@@ -337,11 +343,12 @@ class MotionDetector:
         if not blobs:
             fg[:] = 0
         result = MotionResult(fg, blobs)
-        if blobs and self._has_prev:
+        if blobs:
             moving = cv2.bitwise_and(changed, fg, dst=changed)
             result.moving_px = cv2.countNonZero(moving)
             if result.moving_px:
                 result.moving = moving
+            if result.moving_px and self._prev_judged:
                 fresh = cv2.bitwise_and(moving, cv2.bitwise_not(self._prev_fg, dst=self._tmp), dst=self._tmp)
                 result.fresh_px = cv2.countNonZero(fresh)
                 result.fresh = fresh.copy() if result.fresh_px else None
@@ -351,7 +358,7 @@ class MotionDetector:
             result.ghosts = self._ghosts(norm, contours)
         np.copyto(self._prev_norm, norm)
         np.copyto(self._prev_fg, fg)
-        self._has_prev = True
+        self._prev_judged = True
         cv2.convertScaleAbs(self._bg, dst=self._bg8)
         return result
 

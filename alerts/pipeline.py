@@ -21,7 +21,7 @@ from alerts.motion import MotionDetector, MotionResult
 from alerts.person import PersonDetector
 from alerts.tamper import TamperDetector
 from alerts.zones import ZoneRule, build_rules, ignore_mask
-from hub.config import CameraConfig
+from hub.config import DEFAULT_COOLDOWN_S, CameraConfig
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +71,17 @@ class CameraAnalyzer:
         self.motion = MotionDetector(
             config.id, a.width, a.height, a.motion_threshold, a.min_area_fraction, mask, fps=a.fps
         )
-        self.rules: list[ZoneRule] = build_rules(config.id, config.zones, a.width, a.height, self.motion.min_area_px)
+        self.rules: list[ZoneRule] = build_rules(
+            config.id, config.zones, a.width, a.height, self.motion.min_area_px, a.fps
+        )
         self.person = person_detector
         if self.person is None and any(r.person_check for r in self.rules):
             self.person = PersonDetector(config.id)
         enabled = tamper and a.tamper.enabled
         self.tamper = TamperDetector(config.id, a.width, a.height, a.tamper) if enabled else None
-        per_kind = {AlertKind(k): v for k, v in a.cooldowns.items()}
+        per_kind = {kind: a.cooldown_for(kind.value) for kind in AlertKind}
         per_kind.update(cooldowns or {})
-        self.book = AlertBook(config.id, a.cooldown_s, per_kind)
+        self.book = AlertBook(config.id, DEFAULT_COOLDOWN_S, per_kind)
         self._confirmed: dict[str, float] = {}
         self._input_shape: tuple[int, ...] | None = None
         self._last_ts: float | None = None
@@ -136,13 +138,18 @@ class CameraAnalyzer:
                 ev = self.book.seen(f.kind, CAMERA_ZONE, f.score, ts, f.details)
                 if ev is not None:
                     events.append(ev)
-        if self._tampered and not tampered:
-            # The picture is back: what the background learnt meanwhile is worthless.
+        recovered = self._tampered and not tampered
+        if recovered:
+            # The picture is back: what the background learnt meanwhile is worthless (and so is the
+            # motion just judged against it).
             self.motion.reset()
         self._tampered = tampered
-        if tampered or motion.recalibrated or motion.settling:
-            # No news about the scene: open zone alerts neither end nor grow.
+        if tampered or recovered or motion.recalibrated or motion.settling or motion.flat:
+            # No news about the scene: open zone alerts neither end nor grow, and the zones' quiet
+            # gaps do not run (one event seen through a recalibration stays one alert).
             self.book.hold(ts)
+            for rule in self.rules:
+                rule.hold(ts)
         else:
             events.extend(self._zones(frame, motion, ts, seen))
         events.extend(self.book.expire(ts, seen))
@@ -155,6 +162,8 @@ class CameraAnalyzer:
         for rule in self.rules:
             if rule.splits:
                 quiet_since = rule.renewal(motion, ts)
+                if quiet_since is not None and rule.person_check and not self._new_person(rule, frame, motion, ts):
+                    quiet_since = None  # new motion, but not a person: not a new event in this zone
                 if quiet_since is not None:
                     ended = self.book.split(rule.kind, rule.id, ts, quiet_since)
                     if ended is not None:
@@ -181,6 +190,14 @@ class CameraAnalyzer:
             self._confirmed[rule.id] = ts
             return True
         self._confirmed.pop(rule.id, None)
+        return False
+
+    def _new_person(self, rule: ZoneRule, frame: np.ndarray, motion: MotionResult, ts: float) -> bool:
+        # Only the regions holding the new activity: the person already confirmed there says nothing.
+        assert self.person is not None
+        if self.person.confirm(frame, rule.fresh_blobs(motion)):
+            self._confirmed[rule.id] = ts
+            return True
         return False
 
     def signal_lost(self, lost: bool, ts: float, reason: str = "") -> list[AlertEvent]:

@@ -32,8 +32,15 @@ MAX_TRACK_JUMP = 0.25
 """Farthest a blob may move between two frames and still be the same object (share of the width)."""
 SPLIT_GAP_S = 1.5
 """Quiet (nothing moving in the zone) this long before new, separate motion counts as a new event."""
+SPLIT_GAP_FRAMES = 2.0
+"""…and at least this many frame intervals: at a low analysis rate consecutive frames are far apart."""
 SPLIT_OVERLAP = 0.25
 """New motion is separate when at most this share of it (or the minimum area) touches what was there."""
+
+
+def split_gap_s(fps: float) -> float:
+    """The quiet gap after which new, separate motion is a new event, at ``fps`` analysed frames per second."""
+    return max(SPLIT_GAP_S, SPLIT_GAP_FRAMES / fps)
 
 
 @dataclass(slots=True)
@@ -53,8 +60,11 @@ class ZoneRule:
     splits = False
     """Whether new, separate activity after a quiet gap starts a new alert (see :meth:`renewal`)."""
 
-    def __init__(self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float) -> None:
+    def __init__(
+        self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float, fps: float = 5.0
+    ) -> None:
         self.camera_id = camera_id
+        self.fps = fps
         self.zone = zone
         self.id = zone.id
         self.width = width
@@ -70,10 +80,22 @@ class ZoneRule:
         self._box = (x, y, x + w, y + h)
         self._whole = self.area_px >= width * height
         self._last_active: float | None = None
+        self._last_ts: float | None = None
 
     def reset(self) -> None:
         """Forget state that spans frames (after a resolution change or a gap)."""
         self._last_active = None
+        self._last_ts = None
+
+    def hold(self, ts: float) -> None:
+        """A frame with no news about the scene (motion settling or recalibrating, the camera tampered).
+
+        The quiet gap does not run during it: a person walking through a recalibration was not
+        gone, and must not come back as a new event.
+        """
+        if self._last_active is not None and self._last_ts is not None:
+            self._last_active += ts - self._last_ts
+        self._last_ts = ts
 
     def activity(self, motion: MotionResult) -> tuple[int, int]:
         """Pixels inside the zone that moved since the last frame, and how many of them are new ground."""
@@ -85,16 +107,25 @@ class ZoneRule:
 
     def renewal(self, motion: MotionResult, ts: float) -> float | None:
         """When motion starts again in the zone after a quiet gap, away from the foreground already
-        there: the time the zone went quiet (``-inf`` if it never moved before). None otherwise."""
+        there: the time the zone went quiet. None otherwise — also when the zone has no known past
+        (the analysis just started or was reset): no gap was seen, so nothing is split."""
+        self._last_ts = ts
         moving, fresh = self.activity(motion)
         if moving < self.min_px:
             return None
         last, self._last_active = self._last_active, ts
-        if last is not None and ts - last < SPLIT_GAP_S:
+        if last is None or ts - last < split_gap_s(self.fps):
             return None
         if fresh < self.min_px or moving - fresh > max(self.min_px, SPLIT_OVERLAP * moving):
             return None  # what was there started moving again: the same event
-        return last if last is not None else float("-inf")
+        return last
+
+    def fresh_blobs(self, motion: MotionResult) -> list[Blob]:
+        """The blobs in the zone that hold new activity (:attr:`MotionResult.fresh` inside the polygon)."""
+        if motion.fresh is None:
+            return []
+        fresh = motion.fresh if self._whole else cv2.bitwise_and(motion.fresh, self.mask)
+        return [b for b in self.blobs_inside(motion) if cv2.countNonZero(fresh[b.y : b.y + b.h, b.x : b.x + b.w])]
 
     def blobs_inside(self, motion: MotionResult) -> list[Blob]:
         """Blobs whose bounding box meets the zone's bounding box."""
@@ -133,8 +164,10 @@ class IntrusionRule(ZoneRule):
     kind = AlertKind.INTRUSION
     splits = True
 
-    def __init__(self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float) -> None:
-        super().__init__(camera_id, zone, width, height, min_area_px)
+    def __init__(
+        self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float, fps: float = 5.0
+    ) -> None:
+        super().__init__(camera_id, zone, width, height, min_area_px, fps)
         self._frames = 0
 
     def reset(self) -> None:
@@ -192,8 +225,10 @@ class LoiteringRule(ZoneRule):
 
     kind = AlertKind.LOITERING
 
-    def __init__(self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float) -> None:
-        super().__init__(camera_id, zone, width, height, min_area_px)
+    def __init__(
+        self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float, fps: float = 5.0
+    ) -> None:
+        super().__init__(camera_id, zone, width, height, min_area_px, fps)
         self._dwell = _Dwell(PRESENCE_GAP_S)
 
     def reset(self) -> None:
@@ -213,8 +248,10 @@ class CrowdRule(ZoneRule):
 
     kind = AlertKind.CROWD
 
-    def __init__(self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float) -> None:
-        super().__init__(camera_id, zone, width, height, min_area_px)
+    def __init__(
+        self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float, fps: float = 5.0
+    ) -> None:
+        super().__init__(camera_id, zone, width, height, min_area_px, fps)
         self._dwell = _Dwell(1.0)
 
     def reset(self) -> None:
@@ -235,8 +272,10 @@ class LineRule(ZoneRule):
 
     kind = AlertKind.LINE_CROSSING
 
-    def __init__(self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float) -> None:
-        super().__init__(camera_id, zone, width, height, min_area_px)
+    def __init__(
+        self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float, fps: float = 5.0
+    ) -> None:
+        super().__init__(camera_id, zone, width, height, min_area_px, fps)
         pts = to_pixels(zone.polygon, width, height)
         self._a = (float(pts[0][0]), float(pts[0][1]))
         self._b = (float(pts[1][0]), float(pts[1][1]))
@@ -277,12 +316,14 @@ RULES: dict[str, type[ZoneRule]] = {
 }
 
 
-def build_rules(camera_id: str, zones: list[ZoneConfig], width: int, height: int, min_area_px: float) -> list[ZoneRule]:
+def build_rules(
+    camera_id: str, zones: list[ZoneConfig], width: int, height: int, min_area_px: float, fps: float = 5.0
+) -> list[ZoneRule]:
     """The rules of a camera's zones (ignore zones excluded); whole-frame motion when there are none."""
-    rules = [RULES[z.kind](camera_id, z, width, height, min_area_px) for z in zones if z.kind != "ignore"]
+    rules = [RULES[z.kind](camera_id, z, width, height, min_area_px, fps) for z in zones if z.kind != "ignore"]
     if not rules:
         frame = ZoneConfig(id="frame", kind="intrusion", polygon=[(0, 0), (1, 0), (1, 1), (0, 1)], min_frames=2)
-        rules.append(MotionRule(camera_id, frame, width, height, min_area_px))
+        rules.append(MotionRule(camera_id, frame, width, height, min_area_px, fps))
     return rules
 
 

@@ -200,8 +200,28 @@ AlertKindName = Literal[
 
 MASK_MAX_SIDE_PX = 8192
 """Largest ignore-mask image side accepted; more is not a camera picture."""
-MASK_ASPECT_TOLERANCE = 0.02
-"""How far (relative) an ignore mask's aspect ratio may differ from the analysis frame's."""
+MASK_MAX_BYTES = 20 * 1024 * 1024
+"""Largest ignore-mask file accepted, checked before the image is decoded."""
+FLAT_STD = 3.0
+"""A picture whose spread (grey levels) is below this has no contrast: motion is not judged on it.
+
+Tamper's ``covered_std`` may not be lower, or a picture could be too flat for motion and still not
+count as covered: a camera that reports nothing at all."""
+SPLIT_COOLDOWN_S = 1.5
+"""Default cool-down of the presence kinds (motion, intrusion, line crossing): the split gap.
+
+Repeats of the same camera, zone and kind fold into one open incident anyway, so a short cool-down
+costs the desk nothing and keeps two people entering a few seconds apart two alerts."""
+DEFAULT_COOLDOWN_S = 30.0
+"""Default cool-down of the other kinds (loitering, crowd, tamper): they flap more and mean more."""
+DEFAULT_COOLDOWNS_S: dict[str, float] = {
+    "motion": SPLIT_COOLDOWN_S,
+    "intrusion": SPLIT_COOLDOWN_S,
+    "line_crossing": SPLIT_COOLDOWN_S,
+}
+"""Per-kind default cool-downs; kinds not listed use :data:`DEFAULT_COOLDOWN_S`."""
+CLIP_MAX_S = 300.0
+"""Longest alert clip the camera's packet buffer hands out (``streams.camera.MAX_CLIP_S``)."""
 
 
 class TamperConfig(Strict):
@@ -209,7 +229,13 @@ class TamperConfig(Strict):
 
     enabled: bool = Field(True, description="Run the tamper checks (covered, defocused, moved, frozen).")
     covered_std: float = Field(
-        3.0, gt=0, le=60, description="Picture spread (grey levels) below which the lens counts as covered."
+        FLAT_STD,
+        ge=FLAT_STD,
+        le=60,
+        description=(
+            f"Picture spread (grey levels) below which the lens counts as covered; at least {FLAT_STD:g}, "
+            "the spread below which motion is not judged."
+        ),
     )
     covered_hold_s: float = Field(1.0, ge=0, le=600, description="How long a covered picture lasts before it alerts.")
     defocus_ratio: float = Field(
@@ -225,8 +251,9 @@ class TamperConfig(Strict):
     )
 
 
-def _read_mask_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an ignore-mask image, or ValueError naming the file and the reason."""
+def _check_mask_file(path: Path) -> None:
+    """Refuse an ignore-mask file that is missing, too large or not a decodable image (ValueError
+    naming the file and the reason)."""
     import cv2  # only when a mask is configured: the config module stays light otherwise
     import numpy as np
 
@@ -235,6 +262,13 @@ def _read_mask_size(path: Path) -> tuple[int, int]:
     if not path.is_file():
         raise ValueError(f"ignore_mask {path}: not a file")
     try:
+        size = path.stat().st_size
+        # The file size first: cv2 cannot read an image's header without decoding all of it.
+        if size > MASK_MAX_BYTES:
+            raise ValueError(
+                f"ignore_mask {path}: {size / 1e6:.0f} MB is larger than any mask drawn on a camera picture "
+                f"(at most {MASK_MAX_BYTES // (1024 * 1024)} MB)"
+            )
         data = path.read_bytes()
     except OSError as exc:
         raise ValueError(f"ignore_mask {path}: cannot read ({exc.strerror or exc})") from None
@@ -242,7 +276,8 @@ def _read_mask_size(path: Path) -> tuple[int, int]:
     if img is None:
         raise ValueError(f"ignore_mask {path}: not a PNG or JPEG image that can be decoded")
     h, w = img.shape[:2]
-    return w, h
+    if w > MASK_MAX_SIDE_PX or h > MASK_MAX_SIDE_PX:
+        raise ValueError(f"ignore_mask {path}: {w}x{h} is larger than any camera picture")
 
 
 class AnalysisConfig(Strict):
@@ -254,7 +289,16 @@ class AnalysisConfig(Strict):
     height: int = Field(90, ge=18, le=720, description="Height of the grayscale analysis frame, in pixels.")
     motion_threshold: int = Field(25, ge=1, le=255, description="Grey-level difference that counts as change.")
     min_area_fraction: float = Field(0.002, gt=0, le=1, description="Smallest moving blob, as a share of the frame.")
-    cooldown_s: float = Field(30.0, ge=0, le=3600, description="Quiet time before the same alert may start again.")
+    cooldown_s: float | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        description=(
+            "Quiet time (seconds) before the same alert may start again, for every kind. Unset: each kind's "
+            f"default ({SPLIT_COOLDOWN_S:g} s for motion, intrusion and line crossing, whose repeats fold into "
+            f"one open incident anyway; {DEFAULT_COOLDOWN_S:g} s for loitering, crowd and tamper)."
+        ),
+    )
     cooldowns: dict[AlertKindName, Annotated[float, Field(ge=0, le=86_400)]] = Field(
         default_factory=dict,
         description="Cool-downs per alert kind, overriding `cooldown_s` (e.g. {intrusion: 10, tamper.frozen: 600}).",
@@ -262,9 +306,10 @@ class AnalysisConfig(Strict):
     ignore_mask: Path | None = Field(
         None,
         description=(
-            "A PNG or JPEG drawn over the camera picture: white (grey > 127) areas are ignored by motion, "
-            "black ones watched. Any size with the analysis frame's aspect ratio (scaled to it); a relative "
-            "path is taken from the config file's folder. Combined with `ignore` zones."
+            "A black-and-white PNG or JPEG drawn over a snapshot of the camera: white (grey > 127) areas are "
+            "ignored by motion, black ones watched. Any size and shape: it is stretched to the analysis frame "
+            "as the camera picture is. A relative path is taken from the config file's folder. Combined with "
+            "`ignore` zones."
         ),
     )
     tamper: TamperConfig = Field(default_factory=TamperConfig, description="Camera tamper checks.")
@@ -272,26 +317,24 @@ class AnalysisConfig(Strict):
     @field_validator("ignore_mask")
     @classmethod
     def _mask_beside_config(cls, value: Path | None, info: ValidationInfo) -> Path | None:
-        # A relative mask path means "next to the config file", wherever the hub was started.
+        # A relative mask path means "next to the config file", wherever the hub was started; checked
+        # here so an error points at the `ignore_mask:` line.
+        if value is None:
+            return None
         base = (info.context or {}).get("config_dir")
-        if value is not None and not value.is_absolute() and base is not None:
-            return Path(base) / value
+        if not value.is_absolute() and base is not None:
+            value = Path(base) / value
+        value = value.resolve()
+        _check_mask_file(value)
         return value
 
-    @model_validator(mode="after")
-    def _mask_fits(self) -> AnalysisConfig:
-        if self.ignore_mask is None:
-            return self
-        w, h = _read_mask_size(self.ignore_mask)
-        if w > MASK_MAX_SIDE_PX or h > MASK_MAX_SIDE_PX:
-            raise ValueError(f"ignore_mask {self.ignore_mask}: {w}x{h} is larger than any camera picture")
-        want = self.width / self.height
-        if abs(w / h - want) > MASK_ASPECT_TOLERANCE * want:
-            raise ValueError(
-                f"ignore_mask {self.ignore_mask}: {w}x{h} does not have the aspect ratio of the "
-                f"{self.width}x{self.height} analysis frame (draw it on a snapshot of this camera)"
-            )
-        return self
+    def cooldown_for(self, kind: str) -> float:
+        """The cool-down of one alert kind: ``cooldowns``, else ``cooldown_s``, else the kind's default."""
+        if kind in self.cooldowns:
+            return float(self.cooldowns[kind])
+        if self.cooldown_s is not None:
+            return self.cooldown_s
+        return DEFAULT_COOLDOWNS_S.get(kind, DEFAULT_COOLDOWN_S)
 
 
 class CameraConfig(Strict):
@@ -539,6 +582,21 @@ def cross_check(s: Settings) -> list[tuple[Loc, str]]:
             problems.append((("cameras", i, "grid"), f"grid {c.grid!r} does not exist"))
         if c.property is not None and nodes.get(c.property) != LEVELS.index("property"):
             problems.append((("cameras", i, "property"), f"property {c.property!r} does not exist"))
+        clip_s = c.preroll_s + c.postroll_s
+        if not 0 < clip_s <= CLIP_MAX_S:
+            # Point at the roll the user wrote (postroll_s when both are written).
+            field = (
+                "postroll_s"
+                if "postroll_s" in c.model_fields_set or "preroll_s" not in c.model_fields_set
+                else "preroll_s"
+            )
+            problems.append(
+                (
+                    ("cameras", i, field),
+                    f"preroll_s + postroll_s is {clip_s:g} s; an alert clip must last more than 0 and at most "
+                    f"{CLIP_MAX_S:g} s",
+                )
+            )
         zones: set[str] = set()
         for j, z in enumerate(c.zones):
             if z.id in zones:

@@ -44,7 +44,8 @@ class Scene:
 
 def camera(zones: list[ZoneConfig] | None = None, cooldown_s: float = 0.0, **analysis: object) -> CameraConfig:
     """A camera config for the tests: 160x90 at 5 fps, no cool-down unless asked."""
-    a = AnalysisConfig(width=W, height=H, fps=FPS, cooldown_s=cooldown_s, **analysis)  # type: ignore[arg-type]
+    analysis.setdefault("fps", FPS)
+    a = AnalysisConfig(width=W, height=H, cooldown_s=cooldown_s, **analysis)  # type: ignore[arg-type]
     return CameraConfig(id="cam1", url="file:///dev/null", zones=zones or [], analysis=a)
 
 

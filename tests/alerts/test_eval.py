@@ -27,12 +27,13 @@ def result() -> dict[str, Any]:
 
 
 def test_event_recall_precision_fragmentation_and_delay(result: dict[str, Any]) -> None:
+    # At the shipped defaults (cool-downs included): the evaluation camera is AnalysisConfig().
     ours, mog2 = result["real_clips"]["ours"], result["real_clips"]["mog2"]
-    # Recall counts only events with an alert start of their own (covered-by-earlier is apart).
+    # Recall counts only events with an alert start of their own, one start per event at most.
     assert ours["recall"] >= 0.95 and ours["covered_only"] == 0, ours
-    assert ours["covered_recall"] >= ours["recall"]
     assert ours["precision"] >= 0.98, ours
-    assert ours["starts_per_event"] <= 1.2, ours
+    # Fragmentation per labelled event and per found event (a missed event cannot hide a split one).
+    assert ours["starts_per_event"] <= 1.2 and ours["starts_per_found_event"] <= 1.2, ours
     assert ours["median_delay_s"] <= 0.5, ours
     # Not worse than the plain baseline in the same run (delay: within one analysed frame).
     assert ours["recall"] >= mog2["recall"] and ours["precision"] >= mog2["precision"]
@@ -47,7 +48,7 @@ def test_no_tamper_alert_on_normal_footage(result: dict[str, Any]) -> None:
 def test_hard_negatives_raise_nothing(result: dict[str, Any]) -> None:
     hn = result["hard_negatives"]
     raised = {name: c["ours"] for name, c in hn["cases"].items() if c["ours"]}
-    assert hn["count"] >= 18 and raised == {}
+    assert hn["count"] >= 18 and raised == {} and hn["ours_alerts"] == 0
     assert hn["mog2_alerts"] > 0  # the cases are hard: the baseline does fall for them
 
 

@@ -113,3 +113,16 @@ def test_moving_and_fresh_pixels_tell_new_activity_from_what_was_there() -> None
     second = det.process(img)
     assert second.fresh is not None and second.fresh_px >= 0.5 * second.moving_px
     assert int(np.count_nonzero(second.fresh[:, 100:])) == second.fresh_px
+
+
+def test_after_a_reset_nothing_in_view_counts_as_new_activity_until_judged_once() -> None:
+    # After a reset there is no previous foreground: a figure already moving must not be "new".
+    scene = Scene()
+    det = MotionDetector("cam", W, H)
+    run(det, [scene.frame() for _ in range(10)])
+    det.process(scene.frame((20, 30, 12, 40)))
+    det.reset()
+    results = [det.process(scene.frame((24 + 4 * i, 30, 12, 40))) for i in range(6)]
+    judged = [r for r in results if not r.settling]
+    assert judged and judged[0].moving_px > 0 and judged[0].fresh is None and judged[0].fresh_px == 0
+    assert judged[1].moving_px > 0 and judged[1].fresh_px < judged[1].moving_px

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import cv2
 import numpy as np
 import pytest
 
 from alerts.events import AlertType
+from alerts.motion import Blob
+from alerts.person import PersonDetector
 from alerts.pipeline import CameraAnalyzer
+from hub.config import ZoneConfig
 from tests.alerts.scene import FPS, H, Scene, W, camera, still, walk
 
 
@@ -156,3 +162,96 @@ def test_config_alert_kinds_are_the_analysis_kinds() -> None:
     from hub.config import AlertKindName
 
     assert set(get_args(AlertKindName)) == {k.value for k in AlertKind}
+
+
+def motion_starts(a: CameraAnalyzer, frames: list[tuple[float, np.ndarray]]) -> list[float]:
+    return [
+        ts
+        for ts, img in frames
+        for ev in a.process(img, ts)
+        if ev.type is AlertType.STARTED and ev.kind.value == "motion"
+    ]
+
+
+def walk_at(
+    scene: Scene, fps: float, change: float, after: Callable[[float, np.ndarray], np.ndarray]
+) -> list[tuple[float, np.ndarray]]:
+    """One person walking across from 3 s to 13 s at ``fps``; frames from ``change`` on go through ``after``."""
+    out = []
+    for i in range(int(18 * fps)):
+        ts = i / fps
+        box = (int(10 + 130 * (ts - 3) / 10), 30, 12, 40) if 3 <= ts < 13 else None
+        img = scene.frame(box)
+        out.append((ts, after(ts, img) if ts >= change else img))
+    return out
+
+
+def test_one_walk_through_a_resolution_change_is_one_alert() -> None:
+    # The camera switches to 320x180 mid-walk: the analysis starts afresh, the alert carries on.
+    frames = walk_at(Scene(), FPS, 6.0, lambda _ts, img: cv2.resize(img, (2 * W, 2 * H)))
+    a = CameraAnalyzer(camera(), tamper=False)
+    assert len(motion_starts(a, frames)) == 1 and a.resets == 1
+
+
+@pytest.mark.parametrize("fps", [1.0, 2.0, 5.0])
+def test_one_walk_through_a_lights_step_is_one_alert(fps: float) -> None:
+    frames = walk_at(Scene(), fps, 6.0, lambda _ts, img: cv2.convertScaleAbs(img, alpha=1.5))
+    a = CameraAnalyzer(camera(fps=fps), tamper=False)
+    assert len(motion_starts(a, frames)) == 1 and a.motion.recalibrations == 1
+
+
+def test_one_walk_at_a_low_analysis_rate_is_one_alert() -> None:
+    # At 0.5 fps consecutive frames are 2 s apart: longer than the split gap, but not a quiet gap.
+    frames = walk_at(Scene(), 0.5, 99.0, lambda _ts, img: img)
+    assert len(motion_starts(CameraAnalyzer(camera(fps=0.5), tamper=False), frames)) == 1
+
+
+@pytest.mark.parametrize("tamper", [True, False])
+def test_one_walk_through_a_covered_lens_is_one_alert(tamper: bool) -> None:
+    # The lens is covered for 3 s mid-walk (a tamper alert when the checks are on), then the picture
+    # comes back: a black picture says nothing about the scene, so the walk stays one alert.
+    def covered(ts: float, img: np.ndarray) -> np.ndarray:
+        return np.full_like(img, 3) if ts < 9.0 else img
+
+    a = CameraAnalyzer(camera(), tamper=tamper)
+    events = [ev for ts, img in walk_at(Scene(), FPS, 6.0, covered) for ev in a.process(img, ts)]
+    started = [ev.kind.value for ev in events if ev.type is AlertType.STARTED]
+    assert started == (["motion", "tamper.covered"] if tamper else ["motion"])
+
+
+class ShapeOnlyDetector(PersonDetector):
+    """Stands in for HOG: a person is upright (the regions together higher than 1.5 times their width)."""
+
+    def confirm(self, gray: np.ndarray, blobs: list[Blob]) -> bool:
+        if not blobs:
+            return False
+        w = max(b.x + b.w for b in blobs) - min(b.x for b in blobs)
+        h = max(b.y + b.h for b in blobs) - min(b.y for b in blobs)
+        return h >= 1.5 * w
+
+
+def person_then(scene: Scene, second: tuple[int, int, int, int]) -> list[tuple[float, np.ndarray]]:
+    """A person walks in and stands still; 4 s later ``second`` (w, h, y, x-start) moves on the right."""
+    bw, bh, by, bx = second
+    standing = (26, 30, 12, 40)
+    out = still(scene, 0, 3)
+    out += [(3 + i / FPS, scene.frame((10 + 4 * i, 30, 12, 40))) for i in range(5)]
+    out += [(4 + i / FPS, scene.frame(standing)) for i in range(20)]
+    for i in range(10):
+        img = scene.frame(standing)
+        x = bx - 5 * i
+        img[by : by + bh, x : x + bw] = 20
+        out.append((8 + i / FPS, img))
+    return out
+
+
+def test_in_a_person_check_zone_only_a_new_person_starts_a_new_alert() -> None:
+    room = ZoneConfig(id="room", kind="intrusion", polygon=[(0, 0), (1, 0), (1, 1), (0, 1)], person_check=True)
+
+    def intrusions(frames: list[tuple[float, np.ndarray]]) -> int:
+        a = CameraAnalyzer(camera([room]), tamper=False, person_detector=ShapeOnlyDetector("cam1"))
+        return sum(1 for ts, img in frames for ev in a.process(img, ts) if ev.type is AlertType.STARTED)
+
+    scene = Scene()
+    assert intrusions(person_then(scene, (40, 12, 70, 110))) == 1  # a car-shaped region: not a new event
+    assert intrusions(person_then(scene, (12, 40, 30, 140))) == 2  # a second person: a new alert

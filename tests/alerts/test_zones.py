@@ -11,7 +11,9 @@ from pydantic import ValidationError
 
 from alerts.events import AlertKind, AlertType
 from alerts.geometry import ZoneError, ignore_mask_from, polygon_mask
+from alerts.motion import Blob, MotionResult
 from alerts.pipeline import CameraAnalyzer
+from alerts.zones import IntrusionRule
 from hub.config import ZoneConfig
 from tests.alerts.scene import H, Scene, W, camera, still, walk
 
@@ -98,14 +100,17 @@ def test_bad_zones_are_refused_at_config_time() -> None:
         CameraAnalyzer(camera([flat]))
 
 
-def test_ignore_masks_must_fit_the_frame() -> None:
+def test_ignore_masks_are_stretched_to_the_frame_like_the_picture() -> None:
     assert ignore_mask_from(np.ones((180, 320), np.uint8), W, H).shape == (H, W)
-    with pytest.raises(ZoneError, match="does not fit"):
-        ignore_mask_from(np.ones((400, 300), np.uint8), W, H)
+    # Drawn on a 4:3 snapshot: stretched as the camera's frames are, the right half stays the right half.
+    four_three = np.zeros((480, 640), np.uint8)
+    four_three[:, 320:] = 255
+    fitted = ignore_mask_from(four_three, W, H)
+    assert fitted.shape == (H, W) and fitted[:, W // 2 :].all() and not fitted[:, : W // 2].any()
     with pytest.raises(ZoneError, match="2-D"):
         ignore_mask_from(np.ones((H, W, 3), np.uint8), W, H)
     with pytest.raises(ZoneError):
-        CameraAnalyzer(camera(), extra_ignore=np.ones((500, 200), np.uint8))
+        CameraAnalyzer(camera(), extra_ignore=np.ones((500, 200, 3), np.uint8))
 
 
 def _mask_file(path: Path, w: int, h: int, white_from_x: float | None) -> Path:
@@ -137,9 +142,43 @@ def test_a_bad_ignore_mask_image_is_a_config_error(tmp_path: Path) -> None:
     junk.write_bytes(b"not an image")
     with pytest.raises(ValidationError, match="junk.png: not a PNG or JPEG"):
         camera(ignore_mask=junk)
-    square = _mask_file(tmp_path / "square.png", 400, 400, white_from_x=0.5)
-    with pytest.raises(ValidationError, match="aspect ratio"):
-        camera(ignore_mask=square)
     huge = _mask_file(tmp_path / "huge.png", 16000, 9000, white_from_x=None)
     with pytest.raises(ValidationError, match="larger than any camera picture"):
         camera(ignore_mask=huge)
+    big = tmp_path / "big.png"
+    big.write_bytes(b"\0" * (21 * 1024 * 1024))  # refused by its size, before decoding
+    with pytest.raises(ValidationError, match="MB is larger than any mask"):
+        camera(ignore_mask=big)
+
+
+def test_a_mask_drawn_on_a_4_3_camera_snapshot_hides_its_white_area(tmp_path: Path) -> None:
+    mask = _mask_file(tmp_path / "square.png", 640, 480, white_from_x=0.5)
+    scene = Scene()
+    right = still(scene, 0, 3) + walk(scene, 3, 6, 100, 140)
+    left = still(scene, 0, 3) + walk(scene, 3, 6, 10, 50)
+    assert starts(CameraAnalyzer(camera(ignore_mask=mask), tamper=False), right) == []
+    assert [k for k, _, _ in starts(CameraAnalyzer(camera(ignore_mask=mask), tamper=False), left)] == ["motion"]
+
+
+def _activity(x: int) -> MotionResult:
+    """A motion result with a 12x40 figure at ``x`` that is all moving and all new ground."""
+    mask = np.zeros((H, W), np.uint8)
+    mask[30:70, x : x + 12] = 255
+    return MotionResult(mask, [Blob(x, 30, 12, 40, 480.0)], moving=mask, moving_px=480, fresh=mask, fresh_px=480)
+
+
+def test_the_quiet_gap_is_not_counted_while_the_picture_tells_nothing() -> None:
+    zone = ZoneConfig(id="frame", kind="intrusion", polygon=[(0, 0), (1, 0), (1, 1), (0, 1)])
+    rule = IntrusionRule("cam1", zone, W, H, 20.0, fps=2.0)
+    # No known past (the analysis just started or was reset): no gap was seen, nothing to split.
+    assert rule.renewal(_activity(20), 0.0) is None
+    # Activity, then 2 s of frames with no news (motion recalibrating): not a quiet gap.
+    assert rule.renewal(_activity(30), 0.5) is None
+    for ts in (1.0, 1.5, 2.0, 2.5):
+        rule.hold(ts)
+    assert rule.renewal(_activity(100), 3.0) is None
+    # A real quiet gap of judged frames with nothing moving does split.
+    quiet = MotionResult(np.zeros((H, W), np.uint8), [])
+    for ts in (3.5, 4.0, 4.5, 5.0):
+        assert rule.renewal(quiet, ts) is None
+    assert rule.renewal(_activity(40), 5.5) == 3.0

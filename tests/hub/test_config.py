@@ -170,3 +170,64 @@ def test_a_relative_ignore_mask_is_found_beside_the_config(tmp_path: Path, monke
     monkeypatch.chdir(tmp_path)  # the hub started from elsewhere still finds the mask
     settings = load_settings(cfg)
     assert settings.cameras[0].analysis.ignore_mask == folder / "lobby-mask.png"
+
+
+def test_a_bad_ignore_mask_is_reported_on_its_own_line(tmp_path: Path) -> None:
+    text = GOOD + "    analysis:\n      fps: 5\n      ignore_mask: nope.png\n"
+    out = problems(tmp_path, text)
+    assert out == [
+        f"{tmp_path / 'skyhub.yaml'}:23: cameras[0].analysis.ignore_mask: "
+        f"Value error, ignore_mask {tmp_path / 'nope.png'}: no such file"
+    ], out
+
+
+def test_a_mask_drawn_on_a_4_3_snapshot_is_accepted_and_its_path_resolved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cv2
+    import numpy as np
+
+    (tmp_path / "masks").mkdir()
+    cv2.imwrite(str(tmp_path / "masks" / "gate.png"), np.zeros((480, 640), np.uint8))
+    (tmp_path / "site").mkdir()
+    cfg = tmp_path / "site" / "hub.yaml"
+    cfg.write_text(
+        "cameras:\n  - id: gate\n    url: synthetic://street\n    analysis: {ignore_mask: ../masks/gate.png}\n"
+    )
+    monkeypatch.chdir(tmp_path / "site")
+    mask = load_settings(cfg, env={}).cameras[0].analysis.ignore_mask
+    assert mask == tmp_path.resolve() / "masks" / "gate.png"
+
+
+@pytest.mark.parametrize(
+    ("rolls", "line"),
+    [("preroll_s: 0\n    postroll_s: 0\n", 22), ("preroll_s: 100\n    postroll_s: 201\n", 22)],
+)
+def test_clip_rolls_that_make_every_clip_fail_are_refused(tmp_path: Path, rolls: str, line: int) -> None:
+    out = problems(tmp_path, GOOD + "    " + rolls)
+    assert len(out) == 1 and f"skyhub.yaml:{line}: cameras[0]." in out[0], out
+    assert "an alert clip must last more than 0 and at most 300 s" in out[0]
+    assert load_settings(write(tmp_path, GOOD + "    preroll_s: 0\n    postroll_s: 300\n"), env={}).cameras
+
+
+def test_the_clip_limit_is_the_camera_buffers(tmp_path: Path) -> None:
+    from hub.config import CLIP_MAX_S
+    from streams.camera import MAX_CLIP_S
+
+    assert CLIP_MAX_S == MAX_CLIP_S
+
+
+def test_cooldowns_default_per_kind_and_can_be_overridden(tmp_path: Path) -> None:
+    from hub.config import AnalysisConfig
+
+    shipped = AnalysisConfig()
+    assert shipped.cooldown_for("motion") == shipped.cooldown_for("intrusion") == 1.5
+    assert shipped.cooldown_for("tamper.covered") == shipped.cooldown_for("loitering") == 30.0
+    one = AnalysisConfig(cooldown_s=10, cooldowns={"tamper.frozen": 600})
+    assert one.cooldown_for("motion") == one.cooldown_for("crowd") == 10.0 and one.cooldown_for("tamper.frozen") == 600
+
+
+def test_covered_threshold_may_not_leave_a_blind_band_below_motion(tmp_path: Path) -> None:
+    text = GOOD + "    analysis:\n      tamper: {covered_std: 2}\n"
+    out = problems(tmp_path, text)
+    assert len(out) == 1 and "covered_std" in out[0] and "greater than or equal to 3" in out[0], out
