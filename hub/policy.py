@@ -23,6 +23,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     # Operations and the public pages.
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,
+    ("GET", "/api/nodes"): STAFF,
     ("GET", "/"): PUBLIC,
     ("MOUNT", "/web"): PUBLIC,
     ("GET", "/docs"): PUBLIC,

@@ -15,8 +15,12 @@ all a node needs.)
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import secrets
+import socket
+import time
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
@@ -30,6 +34,10 @@ logger = logging.getLogger(__name__)
 
 RETRY_MIN_S = 0.5
 RETRY_MAX_S = 10.0
+HEARTBEAT_S = 3.0
+"""How often a node refreshes its entry in the registry of nodes."""
+NODE_TTL_MS = 10_000
+"""A node that stops refreshing leaves the registry after this long."""
 
 
 @dataclass
@@ -52,6 +60,7 @@ class RedisLink:
     def __init__(self, url: str, prefix: str, log: EventLog) -> None:
         self.url = url
         self.channel = f"{prefix}:log-head"
+        self.node_prefix = f"{prefix}:node:"
         self.node = secrets.token_hex(6)
         """This node's name on the channel (so it can skip its own announcements)."""
         self.log = log
@@ -59,6 +68,7 @@ class RedisLink:
         self._head = 0
         self._announce = asyncio.Event()
         self._client: aioredis.Redis | None = None
+        self.started_at = time.time()
 
     def start(self, tg: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
         """Run the listener and the announcer in the lifespan's task group."""
@@ -74,6 +84,7 @@ class RedisLink:
         return [
             tg.create_task(self._listen(), name="redis-listen"),
             tg.create_task(self._announcer(), name="redis-announce"),
+            tg.create_task(self._heartbeat(), name="redis-heartbeat"),
         ]
 
     async def aclose(self) -> None:
@@ -84,9 +95,40 @@ class RedisLink:
         if client is not None:
             try:
                 async with asyncio.timeout(5):
+                    await client.delete(self.node_prefix + self.node)  # leave the registry at once
                     await client.aclose()
             except Exception as exc:
                 logger.warning("redis %s: close failed (%s)", mask(self.url), type(exc).__name__)
+
+    def entry(self) -> dict[str, object]:
+        """This node as the registry shows it."""
+        return {
+            "node": self.node,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started_at": self.started_at,
+            "last_id": self.log.last_id,
+            "seen_at": time.time(),
+        }
+
+    async def nodes(self) -> list[dict[str, object]]:
+        """Every live node (this one included) from the registry; raises if Redis cannot answer."""
+        assert self._client is not None, "link not started"
+        keys = [k async for k in self._client.scan_iter(match=self.node_prefix + "*", count=100)]
+        values = await self._client.mget(keys) if keys else []
+        out = [json.loads(v) for v in values if v is not None]
+        if not any(n.get("node") == self.node for n in out):
+            out.append(self.entry())  # not registered yet (or just expired): still alive here
+        return sorted(out, key=lambda n: (str(n.get("host")), int(n.get("pid") or 0)))
+
+    async def _heartbeat(self) -> None:
+        while True:
+            try:
+                assert self._client is not None
+                await self._client.set(self.node_prefix + self.node, json.dumps(self.entry()), px=NODE_TTL_MS)
+            except Exception as exc:  # the registry is informative: retry next beat
+                self._failed("heartbeat", exc)
+            await asyncio.sleep(HEARTBEAT_S)
 
     def committed(self, head: int) -> None:
         """Called by the log after each commit: announce the newest head (older ones are moot)."""

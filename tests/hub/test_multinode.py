@@ -262,3 +262,40 @@ async def test_without_redis_the_public_limit_still_holds_per_node(tmp_path: Pat
         assert limiter.errors == 3 and limiter.refused == 1
     finally:
         await limiter.aclose()
+
+
+async def test_the_nodes_sharing_a_log_are_listed_with_their_lag(
+    tmp_path: Path, pg_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    storage = {"url": pg_url, "redis_url": redis_url, "redis_prefix": redis_prefix}
+    async with serve(make_settings(tmp_path / "a", storage=storage)) as a:
+        async with serve(make_settings(tmp_path / "b", storage=storage)) as b:
+            node_a, node_b = a.hub.redis.node, b.hub.redis.node
+            async with await a.client("dispatcher") as c:
+                await wait_until(lambda: b.hub.redis.stats.connected, 10, "B's link")
+                body = {}
+
+                async def listed() -> set[str]:
+                    nonlocal body
+                    body = (await c.get("/api/nodes")).json()
+                    return {n["node"] for n in body["nodes"]}
+
+                for _ in range(50):  # each node registers within a heartbeat (3 s)
+                    if await listed() == {node_a, node_b}:
+                        break
+                    await asyncio.sleep(0.2)
+                else:
+                    pytest.fail(f"both nodes never listed: {body}")
+                assert body["this"] == node_a and body["head_id"] >= 1
+                assert all(n["lag"] >= 0 and n["pid"] > 0 for n in body["nodes"])
+                async with await a.client("worker1") as w:
+                    assert (await w.get("/api/nodes")).status_code == 403
+        # B shut down: it leaves the registry at once, not after its entry expires.
+        async with await a.client("admin") as c:
+            assert [n["node"] for n in (await c.get("/api/nodes")).json()["nodes"]] == [node_a]
+
+
+async def test_a_single_node_lists_itself(running: Any) -> None:
+    async with await running.client("admin") as c:
+        body = (await c.get("/api/nodes")).json()
+    assert body["this"] == "local" and [n["lag"] for n in body["nodes"]] == [0]
