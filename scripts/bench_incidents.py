@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -29,7 +32,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from loadgen import RawHttp, login, machine, pct, proc_cpu_s, start_hub, wait_http  # noqa: E402
 
-CHAIN = [
+CHAIN: list[dict[str, Any]] = [
     {"to": "verified"},
     {"to": "assigned", "assignee": {"grid": "g"}},
     {"to": "acknowledged"},
@@ -76,13 +79,16 @@ PORT = 0
 TOKEN = ""
 
 
-async def http_section(rate: float, seconds: float) -> None:
+async def http_section(rate: float, seconds: float, storage_url: str | None = None) -> None:
     global PORT, TOKEN
     from tests.conftest import free_port
 
     with tempfile.TemporaryDirectory() as d:
         PORT = free_port()
-        proc = start_hub(Path(d), PORT, extra={"directory": DIRECTORY})
+        extra: dict[str, Any] = {"directory": DIRECTORY}
+        if storage_url:
+            extra["storage"] = {"url": storage_url}
+        proc = start_hub(Path(d), PORT, extra=extra)
         try:
             base = f"http://127.0.0.1:{PORT}"
             await wait_http(base + "/healthz")
@@ -148,6 +154,23 @@ async def http_section(rate: float, seconds: float) -> None:
             proc.wait(20)
 
 
+@contextlib.contextmanager
+def scratch_postgres(admin: str) -> Iterator[str]:
+    """A fresh database for one run, dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"skyhub_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 async def storm_section(alerts: int, seconds: float, cameras: int) -> None:
     from alerts.clock import SystemClock
     from alerts.incident_model import State
@@ -203,9 +226,22 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10.0)
     ap.add_argument("--alerts", type=int, default=1000)
     ap.add_argument("--cameras", type=int, default=50)
+    ap.add_argument(
+        "--postgres",
+        metavar="ADMIN_DSN",
+        nargs="?",
+        const="postgresql://postgres@127.0.0.1:5432/postgres",
+        help="run section 1 on a scratch PostgreSQL database (created and dropped) instead of SQLite",
+    )
     args = ap.parse_args()
     print(f"machine: {machine()}")
-    asyncio.run(http_section(args.rate, args.seconds))
+    if args.postgres:
+        with scratch_postgres(args.postgres) as url:
+            print(f"store: PostgreSQL ({url.rsplit('/', 1)[-1]})")
+            asyncio.run(http_section(args.rate, args.seconds, url))
+    else:
+        print("store: SQLite (the default)")
+        asyncio.run(http_section(args.rate, args.seconds))
     asyncio.run(storm_section(args.alerts, args.seconds, args.cameras))
     print(f"\nmachine at the end: {machine()}")
 
