@@ -17,7 +17,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -67,7 +67,7 @@ class AnalysisRunner:
         postroll_s: float | None = None,
         analyzer_factory: Callable[[CameraConfig], CameraAnalyzer] = CameraAnalyzer,
     ) -> None:
-        self._cameras = [c for c in cameras if c.enabled and c.analysis.enabled]
+        self._cameras = {c.id: c for c in cameras if c.enabled and c.analysis.enabled}
         self._streams = streams
         self._emit = emit
         self.alerts_dir = Path(data_dir) / "alerts"
@@ -79,7 +79,7 @@ class AnalysisRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._clip_tasks: set[asyncio.Task[None]] = set()
         self._analyzers: dict[str, CameraAnalyzer] = {}
-        self._stats: dict[str, _CameraStats] = {c.id: _CameraStats() for c in self._cameras}
+        self._stats: dict[str, _CameraStats] = {c: _CameraStats() for c in self._cameras}
         self.on_alert: list[AlertHook] = []
         """Hooks called with every alert event after it is emitted (the incident desk)."""
         self.clips_dropped = 0
@@ -88,14 +88,40 @@ class AnalysisRunner:
 
     # -- lifecycle -----------------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Start one analysis task per enabled camera."""
+    async def start(self, only: Collection[str] | None = None) -> None:
+        """Start one analysis task per enabled camera, or per enabled camera in ``only``."""
         if self._pool is not None:
             return
         self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="analysis")
-        for cfg in self._cameras:
-            self._tasks[cfg.id] = asyncio.create_task(self._supervise(cfg), name=f"analysis-{cfg.id}")
+        for cfg in self._cameras.values():
+            if only is None or cfg.id in only:
+                self.start_camera(cfg.id)
         log.info("analysis: %d cameras on %d worker threads", len(self._tasks), self._workers)
+
+    def start_camera(self, camera_id: str) -> bool:
+        """Start analysing one camera (its stream must run by now); False if it is not analysed here
+        (disabled, analysis off, unknown, already running, or the runner is stopped)."""
+        cfg = self._cameras.get(camera_id)
+        running = self._tasks.get(camera_id)
+        if cfg is None or self._pool is None or (running is not None and not running.done()):
+            return False
+        self._tasks[camera_id] = asyncio.create_task(self._supervise(cfg), name=f"analysis-{camera_id}")
+        return True
+
+    async def stop_camera(self, camera_id: str) -> bool:
+        """Stop analysing one camera and end its open alerts; False if it was not analysed here.
+
+        A clip being written for one of its alerts finishes with what the camera delivered until it
+        stopped (the relay closes with the camera).
+        """
+        task = self._tasks.pop(camera_id, None)
+        if task is None:
+            return False
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await self._close_analyzer(camera_id)
+        log.info("camera %s: analysis stopped", camera_id)
+        return True
 
     async def stop(self) -> None:
         """Cancel the camera tasks and clips, end open alerts, release the pool. Idempotent."""
@@ -108,14 +134,22 @@ class AnalysisRunner:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
         self._clip_tasks.clear()
-        now = time.time()
-        for camera_id, analyzer in list(self._analyzers.items()):
-            for ev in analyzer.close(now):
-                await self._publish_data(camera_id, ev, ev.to_data())
-        self._analyzers.clear()
+        for camera_id in list(self._analyzers):
+            await self._close_analyzer(camera_id)
         # Running jobs finish on their own (a frame takes milliseconds); do not block the loop.
         pool.shutdown(wait=False, cancel_futures=True)
         log.info("analysis: stopped")
+
+    async def _close_analyzer(self, camera_id: str) -> None:
+        analyzer = self._analyzers.pop(camera_id, None)
+        if analyzer is None:
+            return
+        for ev in analyzer.close(time.time()):
+            await self._publish_data(camera_id, ev, ev.to_data())
+
+    def running(self) -> list[str]:
+        """Ids of the cameras analysed now."""
+        return [camera_id for camera_id, task in self._tasks.items() if not task.done()]
 
     def stats(self) -> dict[str, dict[str, Any]]:
         """Per camera: frames analysed, frames skipped, restarts, alerts, busy seconds."""

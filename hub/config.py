@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
@@ -67,6 +68,25 @@ class ServerConfig(Strict):
         default_factory=list,
         description="Host addresses announced in ICE; SKYHUB_ICE_ADDRESSES overrides. Empty: all but loopback.",
     )
+    public_url: str | None = Field(
+        None,
+        pattern=r"^https?://[^\s?#]+$",
+        description=(
+            "Base URL other hub nodes and browsers use to reach this node (e.g. https://hub-a.example); "
+            "a node that does not ingest a camera redirects its live video here. Default: http://host:port."
+        ),
+    )
+
+    def base_url(self) -> str:
+        """``public_url`` without a trailing slash, or one derived from ``host`` and ``port``."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = self.host
+        if host in ("", "0.0.0.0", "::"):  # bound to every interface: the machine's name reaches it
+            host = socket.getfqdn()
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
 
 class StorageConfig(Strict):
@@ -103,6 +123,30 @@ class StorageConfig(Strict):
             "(with Redis this is only the fallback)."
         ),
     )
+    camera_lease_ttl_s: float = Field(
+        10.0,
+        ge=1,
+        le=300,
+        description=(
+            "With Redis: how long a node's claim on a camera lasts unless renewed. A node that dies "
+            "loses its cameras to the others after about this long plus one renewal round."
+        ),
+    )
+    camera_lease_renew_s: float = Field(
+        3.0,
+        ge=0.1,
+        le=100,
+        description=(
+            "With Redis: how often a node renews its camera leases, takes free cameras up to its fair "
+            "share and hands one back while it holds more than its share. Less than a third of the TTL."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _renew_within_ttl(self) -> StorageConfig:
+        if self.camera_lease_renew_s * 3 > self.camera_lease_ttl_s:
+            raise ValueError("camera_lease_renew_s must be at most a third of camera_lease_ttl_s")
+        return self
 
 
 class UserConfig(Strict):

@@ -80,3 +80,44 @@ async def current_principal(conn: HTTPConnection) -> Principal:
 
 HubDep = Annotated[Hub, Depends(get_hub)]
 CallerDep = Annotated[Principal, Depends(current_principal)]
+
+
+RETRY_UNOWNED_S = 3
+"""Retry-After when no node ingests a camera yet (a lease round takes a few seconds)."""
+
+
+async def camera_elsewhere(hub: Hub, conn: HTTPConnection, camera_id: str) -> tuple[int, str, dict[str, str]] | None:
+    """For a per-camera media route: ``None`` when the camera is ingested here (or there is one node).
+
+    Otherwise ``(status, detail, headers)`` to answer with: 307 to the same path and query on the
+    node holding the camera's lease, or 503 when no node holds it yet or Redis cannot say.
+    """
+    leases = hub.leases
+    if leases is None or hub.cameras is None or hub.cameras.get(camera_id) is not None:
+        return None
+    if camera_id not in leases.cameras:
+        return None  # disabled: every node reports it itself
+    try:
+        where = await leases.locate(camera_id)
+    except Exception as exc:
+        return (
+            503,
+            f"cannot tell which hub node ingests camera {camera_id} (Redis: {type(exc).__name__})",
+            {"Retry-After": str(RETRY_UNOWNED_S)},
+        )
+    if where.owner is None or where.owner == leases.node:
+        # Nobody yet, or this node took it a moment ago and is starting it.
+        detail = f"no hub node ingests camera {camera_id} yet; retry in a few seconds"
+        if where.owner is not None:
+            detail = f"camera {camera_id} is starting on this node; retry in a few seconds"
+        return 503, detail, {"Retry-After": str(RETRY_UNOWNED_S)}
+    if not where.url:
+        return (
+            503,
+            f"camera {camera_id} is ingested by hub node {where.owner}, which published no URL",
+            {"Retry-After": str(RETRY_UNOWNED_S)},
+        )
+    target = where.url + conn.url.path
+    if conn.url.query:
+        target += "?" + conn.url.query
+    return 307, f"camera {camera_id} is ingested by hub node {where.owner}", {"Location": target}

@@ -25,7 +25,8 @@ CAMERA_COUNTERS = {
     "viewer_drops": "Packets dropped for slow viewers.",
     "analysis_skipped": "Decoded frames analysis skipped because it fell behind.",
 }
-CAMERA_STATES = ("starting", "online", "stalled", "offline", "disabled")
+CAMERA_STATES = ("starting", "online", "stalled", "offline", "disabled", "remote", "unassigned")
+"""``remote``: another hub node ingests the camera; ``unassigned``: no node has taken it yet."""
 
 
 class HubCollector(Collector):
@@ -52,6 +53,25 @@ class HubCollector(Collector):
             yield CounterMetricFamily("skyhub_redis_announced", "Log heads told to other nodes.", value=r.announced)
             yield CounterMetricFamily("skyhub_redis_heard", "Other nodes' heads that woke this node.", value=r.heard)
             yield CounterMetricFamily("skyhub_redis_errors", "Redis failures (each retried).", value=r.errors)
+        if hub.leases is not None:
+            leases = hub.leases
+            yield GaugeMetricFamily(
+                "skyhub_camera_leases_held", "Cameras this node ingests by lease.", value=len(leases.held)
+            )
+            yield CounterMetricFamily(
+                "skyhub_camera_leases_acquired", "Camera leases taken.", value=leases.stats.acquired
+            )
+            yield CounterMetricFamily(
+                "skyhub_camera_leases_released",
+                "Cameras handed back to even out the load.",
+                value=leases.stats.released,
+            )
+            yield CounterMetricFamily(
+                "skyhub_camera_leases_lost", "Cameras stopped because another node took them.", value=leases.stats.lost
+            )
+            yield CounterMetricFamily(
+                "skyhub_camera_leases_errors", "Lease rounds Redis could not answer.", value=leases.stats.errors
+            )
         yield GaugeMetricFamily("skyhub_ws_clients", "WebSocket feed clients connected.", value=hub.feeds.clients)
         yield CounterMetricFamily(
             "skyhub_ws_resyncs", "Feed clients that fell behind and were told to resync.", value=hub.feeds.resyncs

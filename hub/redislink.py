@@ -57,8 +57,12 @@ class LinkStats:
 class RedisLink:
     """Announces this node's commits and wakes its log on other nodes' commits."""
 
-    def __init__(self, url: str, prefix: str, log: EventLog) -> None:
+    def __init__(self, url: str, prefix: str, log: EventLog, public_url: str | None = None) -> None:
         self.url = url
+        self.public_url = public_url
+        """Where browsers and other nodes reach this node (published in the registry)."""
+        self.ingests = False
+        """Whether this node takes camera leases (only such nodes count towards a fair share)."""
         self.channel = f"{prefix}:log-head"
         self.node_prefix = f"{prefix}:node:"
         self.node = secrets.token_hex(6)
@@ -106,6 +110,8 @@ class RedisLink:
             "node": self.node,
             "host": socket.gethostname(),
             "pid": os.getpid(),
+            "url": self.public_url,
+            "ingests": self.ingests,
             "started_at": self.started_at,
             "last_id": self.log.last_id,
             "seen_at": time.time(),

@@ -20,6 +20,7 @@ from hub.config import Settings
 from hub.directory import Directory
 from hub.eventlog import EventLog
 from hub.instructions import InstructionDesk
+from hub.leases import CameraLeases
 from hub.ratelimit import RateLimiter, SharedRateLimiter
 from hub.redislink import RedisLink
 
@@ -50,7 +51,12 @@ class Hub:
         self.redis: RedisLink | None = None
         """The link to other hub nodes, when ``storage.redis_url`` is set."""
         if settings.storage.redis_url:
-            self.redis = RedisLink(settings.storage.redis_url, settings.storage.redis_prefix, self.log)
+            self.redis = RedisLink(
+                settings.storage.redis_url, settings.storage.redis_prefix, self.log, settings.server.base_url()
+            )
+            self.redis.ingests = any(c.enabled for c in settings.cameras)
+        self.leases: CameraLeases | None = None
+        """Which node ingests which camera, when several nodes share Redis and there are cameras."""
         self.directory = Directory(settings)
         self.auth = Authenticator(settings, self.directory, secret)
         self.desk = IncidentDesk(self.log, self.directory, settings.incidents, clock)
@@ -81,6 +87,8 @@ class Hub:
 
     async def _camera_event(self, type: str, camera_id: str, data: dict[str, Any]) -> None:
         cam = self.directory.cameras.get(camera_id)
+        if self.redis is not None:  # which node said so, when several ingest cameras
+            data = {**data, "node": self.redis.node}
         await self.log.append(type, camera_id, "system", data, grid=cam.grid if cam else None)
 
     @asynccontextmanager
@@ -95,6 +103,8 @@ class Hub:
             follow_up = tg.create_task(self.instructions.run(), name="instructions")
             await self._start_cameras()
             await self._start_analysis()
+            if self.leases is not None:
+                self.leases.start()
             await self.calls.start()
             await self.log.append("hub.started", "hub", data={"cameras": len(self.settings.cameras)})
             try:
@@ -104,6 +114,12 @@ class Hub:
                 self.closing.set()
                 deadlines.cancel()
                 follow_up.cancel()
+                if self.leases is not None:  # take and hand back no more cameras
+                    try:
+                        async with asyncio.timeout(timeout_s):
+                            await self.leases.stop()
+                    except TimeoutError:
+                        logger.warning("hub: camera leases did not stop within %.1f s", timeout_s)
                 try:  # peers first: they hold camera subscriptions and log call events
                     async with asyncio.timeout(timeout_s):
                         await self.calls.aclose()
@@ -121,6 +137,9 @@ class Hub:
                             await self.cameras.stop()
                     except TimeoutError:
                         logger.warning("hub: cameras did not stop within %.1f s", timeout_s)
+                if self.leases is not None:  # the cameras stopped here: other nodes may take them now
+                    await self.leases.release()
+                    await self.leases.aclose()
                 try:
                     await self.log.append("hub.stopped", "hub")
                 except Exception:  # the store may be what failed; shutdown goes on
@@ -142,7 +161,39 @@ class Hub:
         from streams.manager import CameraManager  # media stack loads only when there are cameras
 
         self.cameras = CameraManager(cameras, self._camera_event, self.settings.data_dir)
-        await self.cameras.start()
+        if self.redis is None:
+            await self.cameras.start()
+            return
+        # Several nodes: each enabled camera runs on the one node holding its lease; a disabled
+        # one is reported as disabled by every node.
+        storage = self.settings.storage
+        assert storage.redis_url is not None
+        self.cameras.node = self.redis.node
+        self.leases = CameraLeases(
+            storage.redis_url,
+            storage.redis_prefix,
+            self.redis.node,
+            [c.id for c in cameras if c.enabled],
+            self.redis.nodes,
+            self._ingest_here,
+            self._stop_here,
+            self.cameras.set_owners,
+            ttl_s=storage.camera_lease_ttl_s,
+            renew_s=storage.camera_lease_renew_s,
+        )
+        await self.cameras.start(only=[c.id for c in cameras if not c.enabled])
+
+    async def _ingest_here(self, camera_id: str) -> None:
+        """Start a camera's ingest, then its analysis (this node took its lease)."""
+        await self.cameras.start_camera(camera_id)
+        if self.analysis is not None:
+            self.analysis.start_camera(camera_id)
+
+    async def _stop_here(self, camera_id: str) -> None:
+        """Stop a camera's analysis (ending its open alerts), then its ingest (viewers included)."""
+        if self.analysis is not None:
+            await self.analysis.stop_camera(camera_id)
+        await self.cameras.stop_camera(camera_id)
 
     async def _start_analysis(self) -> None:
         if self.cameras is None:
@@ -151,7 +202,8 @@ class Hub:
 
         self.analysis = AnalysisRunner(self.settings.cameras, self.cameras, self._camera_event, self.settings.data_dir)
         self.analysis.on_alert.append(self._alert_to_incident)
-        await self.analysis.start()
+        # With leases the analysis follows each camera as its lease is taken.
+        await self.analysis.start(only=None if self.leases is None else ())
 
     async def _alert_to_incident(self, alert: Any, data: dict[str, Any]) -> None:
         """Every alert that starts opens an incident, or folds into the open one (many entrances, one exit)."""

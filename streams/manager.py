@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 from hub.config import CameraConfig
+from streams import urls
 from streams.bridge import BridgePump
 from streams.camera import CameraStream
+from streams.media import CameraState
 from streams.supervisor import EmitFn
 
 log = logging.getLogger(__name__)
@@ -19,53 +21,155 @@ __all__ = ["CameraManager", "EmitFn"]
 
 
 class CameraManager:
-    """Owns one :class:`CameraStream` per configured camera.
+    """Owns one :class:`CameraStream` per camera ingested on this node.
 
     ``emit`` is awaited on the event loop for every camera state change:
     ``await emit("camera.online", camera_id, {"reason": ..., ...})``.
+
+    Alone, a node ingests every configured camera (``start()``). Among several nodes, the camera
+    leases (:mod:`hub.leases`) start and stop single cameras (``start(only=...)``,
+    :meth:`start_camera`, :meth:`stop_camera`), and tell the manager which node ingests the
+    others (:meth:`set_owners`) so their health says where they are instead of "offline".
     """
 
     def __init__(self, cameras: Sequence[CameraConfig], emit: EmitFn, data_dir: Path) -> None:
+        self._configs: dict[str, CameraConfig] = {}
+        for cfg in cameras:
+            if cfg.id in self._configs:
+                raise ValueError(f"duplicate camera id {cfg.id!r}")
+            self._configs[cfg.id] = cfg
+        self._emit = emit
+        self._data_dir = Path(data_dir)
         self._cameras: dict[str, CameraStream] = {}
+        """The cameras ingested here now (a stopped camera gets a fresh stream when it starts again)."""
+        self._owners: dict[str, str | None] = {}
+        """For cameras not ingested here: the node that holds each one's lease (None: nobody yet)."""
+        self._locks: dict[str, asyncio.Lock] = {}
         # One loop task drains every reader's output: cheaper than a wake-up per packet batch.
         self._pump = BridgePump()
-        for cfg in cameras:
-            if cfg.id in self._cameras:
-                raise ValueError(f"duplicate camera id {cfg.id!r}")
-            self._cameras[cfg.id] = CameraStream(cfg, emit, Path(data_dir), self._pump)
         self._started = False
+        self.node: str | None = None
+        """This node's id among several (set by the leases); shown as the owner of its cameras."""
 
-    async def start(self) -> None:
-        """Start every camera's ingest (returns at once; connecting happens in reader threads)."""
+    async def start(self, only: Collection[str] | None = None) -> None:
+        """Start ingest of every camera, or only of those in ``only`` (returns at once; connecting
+        happens in reader threads)."""
         if self._started:
             return
         self._started = True
         self._pump.start()
-        for cam in self._cameras.values():
-            await cam.start()
-        log.info("cameras: %d started", len(self._cameras))
+        for camera_id in self._configs:
+            if only is None or camera_id in only:
+                await self.start_camera(camera_id)
+        log.info("cameras: %d of %d started", len(self._cameras), len(self._configs))
 
     async def stop(self) -> None:
         """Stop every camera; bounded (each reader thread gets a few seconds). Idempotent."""
         if not self._started:
             return
         self._started = False
-        await asyncio.gather(*(cam.stop() for cam in self._cameras.values()))
+        count = len(self._cameras)
+        await asyncio.gather(*(self.stop_camera(camera_id) for camera_id in list(self._cameras)))
         await self._pump.stop()
-        log.info("cameras: %d stopped", len(self._cameras))
+        log.info("cameras: %d stopped", count)
+
+    async def start_camera(self, camera_id: str) -> bool:
+        """Start ingesting one configured camera here; False if it already runs (KeyError if unknown)."""
+        cfg = self._configs[camera_id]
+        async with self._lock(camera_id):
+            if not self._started or camera_id in self._cameras:
+                return False
+            stream = CameraStream(cfg, self._emit, self._data_dir, self._pump)
+            self._cameras[camera_id] = stream
+            self._owners.pop(camera_id, None)
+            await stream.start()
+        return True
+
+    async def stop_camera(self, camera_id: str) -> bool:
+        """Stop ingesting one camera here (bounded: readers get a few seconds); False if it was not running.
+
+        Viewers' subscriptions and analysis frame slots end with it.
+        """
+        async with self._lock(camera_id):
+            stream = self._cameras.pop(camera_id, None)
+            if stream is None:
+                return False
+            await stream.stop()
+        return True
+
+    def _lock(self, camera_id: str) -> asyncio.Lock:
+        # A start and a stop of one camera never interleave (a stop awaits its reader threads).
+        return self._locks.setdefault(camera_id, asyncio.Lock())
+
+    def set_owners(self, owners: dict[str, str | None]) -> None:
+        """Which node ingests each camera (by lease); only cameras not running here are reported so."""
+        self._owners = dict(owners)
+
+    def owner(self, camera_id: str) -> str | None:
+        """The node known to ingest a camera that does not run here (None: unknown or nobody)."""
+        return self._owners.get(camera_id)
 
     def get(self, camera_id: str) -> CameraStream | None:
-        """The camera with this id, if configured."""
+        """The camera with this id, if it is ingested on this node."""
         return self._cameras.get(camera_id)
+
+    def running(self) -> list[str]:
+        """Ids of the cameras ingested on this node, in configuration order."""
+        return [c for c in self._configs if c in self._cameras]
 
     def ids(self) -> list[str]:
         """Configured camera ids, in configuration order."""
-        return list(self._cameras)
+        return list(self._configs)
 
     def health(self, camera_id: str) -> dict[str, Any]:
         """Health figures of one camera (KeyError if unknown)."""
-        return self._cameras[camera_id].health()
+        stream = self._cameras.get(camera_id)
+        if stream is not None:
+            return {**stream.health(), "owner": self.node}
+        return self._elsewhere(self._configs[camera_id])
 
     def health_all(self) -> list[dict[str, Any]]:
         """Health figures of every camera, in configuration order."""
-        return [cam.health() for cam in self._cameras.values()]
+        return [self.health(camera_id) for camera_id in self._configs]
+
+    def _elsewhere(self, cfg: CameraConfig) -> dict[str, Any]:
+        """Health of a camera this node does not ingest: where it is, no figures of our own."""
+        owner = self._owners.get(cfg.id)
+        if owner is not None and owner == self.node:  # leased here a moment ago, or being handed back
+            state, reason = CameraState.STARTING, "taken by this node"
+        elif owner is not None:
+            state, reason = CameraState.REMOTE, f"ingested by hub node {owner}"
+        elif not cfg.enabled:
+            state, reason = CameraState.DISABLED, "the camera is disabled in the configuration"
+        else:
+            state, reason = CameraState.UNASSIGNED, "no hub node ingests it yet"
+        return {
+            "id": cfg.id,
+            "name": cfg.name or cfg.id,
+            "url": urls.mask_url(cfg.url),
+            "analysis_url": urls.mask_url(cfg.analysis_url) if cfg.analysis_url else None,
+            "grid": cfg.grid,
+            "state": state.value,
+            "reason": reason,
+            "owner": owner,
+            "state_since": None,
+            "input_fps": None,
+            "analysed_fps": None,
+            "bitrate_bps": None,
+            "keyframe_interval_s": None,
+            "width": None,
+            "height": None,
+            "codec": None,
+            "profile": None,
+            "browser_playable": None,
+            "reconnects": 0,
+            "last_frame_age_s": None,
+            "viewers": 0,
+            "viewer_drops": 0,
+            "viewer_queues": [],
+            "analysis_skipped": 0,
+            "corrupt_packets": 0,
+            "loop_drops": 0,
+            "buffer_bytes": 0,
+            "buffer_seconds": 0.0,
+        }

@@ -32,6 +32,10 @@ class CameraState(StrEnum):
     STALLED = "stalled"
     OFFLINE = "offline"
     DISABLED = "disabled"
+    REMOTE = "remote"
+    """Another hub node ingests it (it holds the camera's lease)."""
+    UNASSIGNED = "unassigned"
+    """Several hub nodes share the cameras and none has taken this one yet."""
 
 
 @dataclass(frozen=True, slots=True)

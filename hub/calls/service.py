@@ -121,6 +121,11 @@ class CallService:
     def camera_relay(self, camera_id: str) -> PacketRelay:
         """The packet relay of a camera that can go into a call (404/503/415 otherwise)."""
         src = self.source(camera_id) if not camera_id.startswith("@") else None
+        cameras = self._cameras()
+        if src is None and cameras is not None and camera_id in cameras.ids():
+            owner = cameras.owner(camera_id)  # several nodes: the camera runs on another one
+            where = f"hub node {owner}" if owner else "no hub node yet"
+            raise CallError(503, f"camera {camera_id} is ingested by {where}; start the call on that node")
         if src is None:
             raise CallError(404, f"no camera {camera_id!r}")
         check_source(src)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import Response
 
 from hub.auth import Principal
-from hub.deps import CallerDep, HubDep
+from hub.deps import CallerDep, HubDep, camera_elsewhere
 from hub.services import Hub
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
@@ -24,7 +24,8 @@ def _check_visible(hub: Hub, who: Principal, camera_id: str) -> None:
 
 @router.get("")
 async def list_cameras(hub: HubDep, who: CallerDep) -> list[dict[str, Any]]:
-    """Every camera with its state, reason and health figures."""
+    """Every camera with its state, reason and health figures (``remote`` with its ``owner`` node when
+    another hub node ingests it)."""
     if hub.cameras is None:
         return []
     grids = who.visible_grids()
@@ -42,9 +43,16 @@ async def get_camera(camera_id: str, hub: HubDep, who: CallerDep) -> dict[str, A
 
 
 @router.get("/{camera_id}/snapshot.jpg", response_class=Response)
-async def snapshot(camera_id: str, hub: HubDep, who: CallerDep) -> Response:
-    """The latest picture as JPEG (decoded on demand from the next keyframe if needed)."""
+async def snapshot(camera_id: str, request: Request, hub: HubDep, who: CallerDep) -> Response:
+    """The latest picture as JPEG (decoded on demand from the next keyframe if needed).
+
+    With several hub nodes: 307 to the node that ingests the camera, 503 while none does.
+    """
     _check_visible(hub, who, camera_id)
+    elsewhere = await camera_elsewhere(hub, request, camera_id)
+    if elsewhere is not None:
+        code, detail, headers = elsewhere
+        raise HTTPException(code, detail, headers=headers)
     stream = hub.cameras.get(camera_id) if hub.cameras is not None else None
     if stream is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}")

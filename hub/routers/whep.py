@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from hub.calls.errors import CallError
 from hub.calls.whep import open_viewer
 from hub.config import Role
-from hub.deps import CallerDep, HubDep
+from hub.deps import CallerDep, HubDep, camera_elsewhere
 from hub.policy import STAFF
 
 router = APIRouter(tags=["live video"])
@@ -42,6 +42,7 @@ async def whep_offer(camera_id: str, request: Request, hub: HubDep, who: CallerD
     ``camera_id`` is a camera id, or ``@username`` for that member's video in a call (staff only).
     Errors: 400 malformed offer or no H.264 video, 404 unknown camera, 415 a codec browsers
     cannot play, 503 camera offline (with its state) or too many viewers (with Retry-After).
+    With several hub nodes: 307 to the node that ingests the camera, 503 while none does.
     """
     svc = hub.calls
     camera = camera_id
@@ -53,6 +54,10 @@ async def whep_offer(camera_id: str, request: Request, hub: HubDep, who: CallerD
         grids = who.visible_grids()
         if cam is None or (grids is not None and cam.grid not in grids):
             raise CallError(404, f"no camera {camera!r}")
+        elsewhere = await camera_elsewhere(hub, request, camera)
+        if elsewhere is not None:  # another node ingests it: the viewer goes there (same offer, 307)
+            code, detail, headers = elsewhere
+            raise CallError(code, detail, headers)
     source = svc.source(camera)
     if source is None:
         raise CallError(404, f"no camera {camera!r}" if not camera.startswith("@") else f"no live video {camera!r}")

@@ -120,10 +120,10 @@ class RunningHub:
 
 
 @asynccontextmanager
-async def serve(settings: Settings, clock: Any = None) -> AsyncIterator[RunningHub]:
-    """Run a real hub server until the block ends, then shut it down (bounded)."""
+async def serve(settings: Settings, clock: Any = None, port: int | None = None) -> AsyncIterator[RunningHub]:
+    """Run a real hub server until the block ends, then shut it down (bounded); on a free port unless given."""
     app = create_app(settings, SECRET, clock)
-    port = free_port()
+    port = port or free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=5, lifespan="on"
     )
