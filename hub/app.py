@@ -13,6 +13,7 @@ from alerts.clock import Clock
 from alerts.incidents import DeskError
 from hub.calls.errors import CallError
 from hub.config import Settings
+from hub.cors import WhepCorsMiddleware
 from hub.deps import authorize
 from hub.metrics import build_registry
 from hub.policy import unpoliced
@@ -80,6 +81,8 @@ def create_app(
     for module in (ops, auth, directory, events, incidents, reports, instructions, worker, cameras, whep, calls, web):
         app.include_router(module.router)
     app.mount("/web", StaticFiles(directory=web.WEB_DIR), name="web")
+    # Wall pages served by the other nodes play the cameras this node ingests (several nodes only).
+    app.add_middleware(WhepCorsMiddleware, hub=hub)
     missing = unpoliced(app.routes)
     if missing:  # fail at build time, not on the first unlucky request
         raise RuntimeError(f"routes without an access policy in hub/policy.py: {missing}")

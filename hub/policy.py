@@ -71,6 +71,9 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     # Calls and live video (membership and grids checked by hub.calls).
     ("POST", "/whep/{camera_id}"): ALL,
     ("DELETE", "/whep/{camera_id}/{session_id}"): ALL,
+    # CORS preflights from the other nodes' wall pages carry no token (hub.cors decides the headers).
+    ("OPTIONS", "/whep/{camera_id}"): PUBLIC,
+    ("OPTIONS", "/whep/{camera_id}/{session_id}"): PUBLIC,
     ("POST", "/api/calls"): STAFF,
     ("POST", "/api/briefings"): STAFF,
     ("GET", "/api/calls"): ALL,

@@ -16,16 +16,25 @@ function caption(tile, c) {
   cap.querySelector("small").textContent = tile.dataset.error || c.reason || "";
 }
 
+// Where a tile's WHEP offer goes: "" for this node, or the owner's URL for a camera another
+// hub node ingests.
+const targetOf = (c) => (c.state === "remote" && c.owner_url) || "";
+
 async function play(tile, c) {
   const entry = tiles.get(c.id);
   if (entry.player || entry.starting || Date.now() < entry.retryAt) return;
   entry.starting = true;
+  const target = entry.target;
   try {
-    entry.player = await whepPlay(c.id, tile.querySelector("video"));
+    const player = await whepPlay(c.id, tile.querySelector("video"), target);
+    if (entry.target !== target) { player.stop(); return; } // moved meanwhile: the next refresh plays it
+    entry.player = player;
     delete tile.dataset.error;
-    entry.player.pc.addEventListener("connectionstatechange", () => {
-      const s = entry.player && entry.player.pc.connectionState;
-      if (s === "failed" || s === "closed") { entry.player.stop(); entry.player = null; entry.retryAt = Date.now() + 2000; }
+    player.pc.addEventListener("connectionstatechange", () => {
+      const s = player.pc.connectionState;
+      if (entry.player === player && (s === "failed" || s === "closed")) {
+        player.stop(); entry.player = null; entry.retryAt = Date.now() + 2000;
+      }
     });
   } catch (err) {
     tile.dataset.error = err.message;
@@ -61,11 +70,19 @@ async function showCameras() {
       cap.className = "cap";
       tile.append(video, cap);
       box.append(tile);
-      entry = { tile, player: null, starting: false, retryAt: 0 };
+      entry = { tile, player: null, starting: false, retryAt: 0, target: "" };
       tiles.set(c.id, entry);
     }
     caption(entry.tile, c);
-    if (c.state === "online" && c.browser_playable !== false) play(entry.tile, c);
+    const target = targetOf(c);
+    if (target !== entry.target) {
+      // The camera moved to another node: drop the old viewer, watch it where it runs now.
+      entry.target = target;
+      entry.retryAt = 0;
+      if (entry.player) { entry.player.stop(); entry.player = null; }
+    }
+    if (target) play(entry.tile, c);
+    else if (c.state === "online" && c.browser_playable !== false) play(entry.tile, c);
     else if (c.state === "online") poster(entry.tile, c); // H.265/MJPEG: a snapshot instead of video
   }
 }

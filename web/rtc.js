@@ -57,18 +57,23 @@ function release(pc, location) {
 }
 
 // Watch a camera (or "@username", a call member's video) in `video`. Returns {pc, stop()}.
-export async function whepPlay(source, video) {
+// `base`: the public URL of the hub node that ingests the camera when it is not the node this
+// page came from (a camera's `owner_url`); the offer goes there directly, with the same token
+// (valid on every node), because a browser cannot follow the 307 across origins with it.
+export async function whepPlay(source, video, base = "") {
   const pc = new RTCPeerConnection({ iceServers: [] });
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.ontrack = (e) => { video.srcObject = new MediaStream([e.track]); };
   let location = null;
   try {
-    location = await exchange(`/whep/${encodeURIComponent(source)}`, pc);
+    location = await exchange(`${base}/whep/${encodeURIComponent(source)}`, pc);
+    // The session lives on the node that answered: DELETE it there.
+    if (location) location = new URL(location, base || window.location.href).href;
   } catch (err) {
     pc.close();
     throw err;
   }
-  return { pc, location, stop: () => release(pc, location) };
+  return { pc, location, base, stop: () => release(pc, location) };
 }
 
 // The m-lines each role offers, in the order the hub expects them.

@@ -22,14 +22,26 @@ def _check_visible(hub: Hub, who: Principal, camera_id: str) -> None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}")
 
 
+def _with_owner_url(hub: Hub, health: dict[str, Any]) -> dict[str, Any]:
+    """Adds ``owner_url``: the public base URL of the node ingesting a ``remote`` camera, else None.
+
+    The wall sends a remote camera's WHEP offer there itself (see :mod:`hub.cors`).
+    """
+    url = None
+    owner = health.get("owner")
+    if hub.leases is not None and health.get("state") == "remote" and isinstance(owner, str):
+        url = hub.leases.node_urls.get(owner)
+    return {**health, "owner_url": url.rstrip("/") if url else None}
+
+
 @router.get("")
 async def list_cameras(hub: HubDep, who: CallerDep) -> list[dict[str, Any]]:
-    """Every camera with its state, reason and health figures (``remote`` with its ``owner`` node when
-    another hub node ingests it)."""
+    """Every camera with its state, reason and health figures (``remote`` with its ``owner`` node and
+    that node's ``owner_url`` when another hub node ingests it)."""
     if hub.cameras is None:
         return []
     grids = who.visible_grids()
-    return [h for h in hub.cameras.health_all() if grids is None or h.get("grid") in grids]
+    return [_with_owner_url(hub, h) for h in hub.cameras.health_all() if grids is None or h.get("grid") in grids]
 
 
 @router.get("/{camera_id}")
@@ -38,8 +50,7 @@ async def get_camera(camera_id: str, hub: HubDep, who: CallerDep) -> dict[str, A
     _check_visible(hub, who, camera_id)
     if hub.cameras is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}")
-    health: dict[str, Any] = hub.cameras.health(camera_id)
-    return health
+    return _with_owner_url(hub, hub.cameras.health(camera_id))
 
 
 @router.get("/{camera_id}/snapshot.jpg", response_class=Response)

@@ -84,3 +84,13 @@ async def whep_delete(camera_id: str, session_id: str, hub: HubDep, who: CallerD
         raise CallError(404, "no such viewer session")
     await svc.sessions.close(session, "deleted by the viewer")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.options("/whep/{camera_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+@router.options("/whep/{camera_id}/{session_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def whep_preflight(hub: HubDep) -> Response:
+    """CORS preflight for a wall page served by another node of this deployment (no token: browsers
+    send none). The CORS headers, for known nodes only, come from :mod:`hub.cors`; one node: 405."""
+    if hub.leases is None:
+        raise CallError(405, "Method Not Allowed", {"Allow": "POST, DELETE"})
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -130,17 +130,42 @@ async def serve(settings: Settings, clock: Any = None, port: int | None = None) 
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
-        async with asyncio.timeout(30):
-            while not server.started:
-                if task.done():
-                    task.result()
-                    raise RuntimeError("server exited during startup")
-                await asyncio.sleep(0.02)
+        try:
+            async with asyncio.timeout(STARTUP_S):
+                while not server.started:
+                    if task.done():
+                        task.result()
+                        raise RuntimeError("server exited during startup")
+                    await asyncio.sleep(0.02)
+        except TimeoutError:
+            _dump_stacks(f"hub on port {port} did not start within {STARTUP_S:.0f} s")
+            raise
         yield RunningHub(f"http://127.0.0.1:{port}", port, app, server)
     finally:
         server.should_exit = True
-        async with asyncio.timeout(30):
-            await task
+        try:
+            async with asyncio.timeout(SHUTDOWN_S):
+                await task
+        except TimeoutError:
+            _dump_stacks(f"hub on port {port} did not stop within {SHUTDOWN_S:.0f} s")
+            raise
+
+
+STARTUP_S = 30.0
+SHUTDOWN_S = 60.0
+"""Above the hub's own bound: about ten shutdown stages of ``server.shutdown_timeout_s`` (5 s) each."""
+
+
+def _dump_stacks(why: str) -> None:
+    # What was the hub waiting for? Every thread's stack and every task's, into the test output.
+    import faulthandler
+    import sys
+
+    print(f"\n=== {why}: threads and tasks ===", file=sys.stderr)
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    for t in asyncio.all_tasks():
+        print(f"--- task {t.get_name()}", file=sys.stderr)
+        t.print_stack(limit=8, file=sys.stderr)
 
 
 @pytest.fixture

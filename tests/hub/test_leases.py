@@ -22,11 +22,11 @@ CAMERAS = [
 ]
 
 
-def node_settings(tmp: Path, storage: dict[str, Any]) -> tuple[Settings, int]:
+def node_settings(tmp: Path, storage: dict[str, Any], cameras: list[dict[str, Any]] = CAMERAS) -> tuple[Settings, int]:
     """A node's settings on a port chosen now, so the URL it publishes is the one it serves on."""
     port = free_port()
     server = {"public_url": f"http://127.0.0.1:{port}", "ice_addresses": ["127.0.0.1"]}
-    return make_settings(tmp, storage=storage, cameras=CAMERAS, server=server), port
+    return make_settings(tmp, storage=storage, cameras=cameras, server=server), port
 
 
 def online_here(rh: RunningHub) -> set[str]:
@@ -233,3 +233,56 @@ async def test_while_redis_cannot_answer_a_node_keeps_its_cameras_and_takes_them
     finally:
         await direct.aclose()
         await proxy.aclose()
+
+
+async def test_whep_answers_cors_to_the_other_nodes_pages_only(tmp_path: Path, storage: dict[str, Any]) -> None:
+    cameras = [{"id": "cam0", "url": "synthetic://street", "grid": "g1", "analysis": {"enabled": False}}]
+    settings_a, port_a = node_settings(tmp_path / "a", storage, cameras)
+    settings_b, port_b = node_settings(tmp_path / "b", storage, cameras)
+    async with serve(settings_a, port=port_a) as a, serve(settings_b, port=port_b) as b:
+        await wait_until(lambda: b.url in a.hub.leases.node_urls.values(), 20, "node A to see node B")
+        preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+        async with httpx.AsyncClient(base_url=a.url, timeout=30) as c:
+            # A page served by node B may send its offer (and later its DELETE) to node A; no token needed.
+            for path in ("/whep/cam0", "/whep/cam0/some-session"):
+                r = await c.options(path, headers={"Origin": b.url, **preflight})
+                assert r.status_code == 204, r.text
+                assert r.headers["access-control-allow-origin"] == b.url
+                assert {"POST", "DELETE"} <= {m.strip() for m in r.headers["access-control-allow-methods"].split(",")}
+                allow_headers = r.headers["access-control-allow-headers"].lower()
+                assert "authorization" in allow_headers and "content-type" in allow_headers
+            # The offer itself still needs a token; the refusal is readable by B's page all the same.
+            r = await c.post("/whep/cam0", content="v=0", headers={"Origin": b.url, "Content-Type": "application/sdp"})
+            assert r.status_code == 401
+            assert r.headers["access-control-allow-origin"] == b.url
+            assert "location" in r.headers["access-control-expose-headers"].lower()
+            # Any other page gets no CORS at all: the browser keeps the answer from it.
+            for origin in ("http://evil.example", f"http://127.0.0.1:{free_port()}"):
+                r = await c.options("/whep/cam0", headers={"Origin": origin, **preflight})
+                assert not [h for h in r.headers if h.startswith("access-control-")], r.headers
+                r = await c.post("/whep/cam0", content="v=0", headers={"Origin": origin})
+                assert r.status_code == 401 and "access-control-allow-origin" not in r.headers
+        # The camera list tells where a camera ingested elsewhere can be watched.
+        await wait_until(lambda: len(a.hub.cameras.running() + b.hub.cameras.running()) == 1, 30, "cam0 ingested")
+        here, there = (a, b) if a.hub.cameras.running() else (b, a)
+        async with await there.client("dispatcher") as c:
+            await wait_until_async(lambda: _owner_url(c, "cam0"), here.url, 10)
+            one = (await c.get("/api/cameras/cam0")).json()
+            assert (one["state"], one["owner_url"]) == ("remote", here.url)
+        async with await here.client("dispatcher") as c:
+            assert (await c.get("/api/cameras/cam0")).json()["owner_url"] is None
+
+
+async def _owner_url(c: httpx.AsyncClient, camera_id: str) -> Any:
+    return (await states(c))[camera_id].get("owner_url")
+
+
+async def wait_until_async(fn: Any, expected: Any, timeout_s: float) -> None:
+    """Poll an async ``fn`` until it returns ``expected``."""
+    value = None
+    for _ in range(int(timeout_s * 10)):
+        value = await fn()
+        if value == expected:
+            return
+        await asyncio.sleep(0.1)
+    pytest.fail(f"expected {expected!r}, last {value!r}")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_chromium
-from tests.hub.conftest import running  # noqa: F401  (the hub server fixture, shared)
+from tests.hub.conftest import pg_url, redis_prefix, redis_url, running  # noqa: F401  (hub fixtures, shared)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
