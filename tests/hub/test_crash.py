@@ -68,6 +68,12 @@ class HubProcess:
                     pass
                 await asyncio.sleep(0.1)
 
+    def kill_now(self) -> None:
+        """SIGKILL at once, without waiting: called from the loop in the middle of a burst (a thread
+        hop could queue behind the client's own executor work and land after the burst)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+
     def kill(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
@@ -110,7 +116,8 @@ async def test_sigkill_mid_burst_loses_no_answered_append(hub_process: HubProces
 
     tasks = [asyncio.create_task(writer(n)) for n in range(16)]
     await asyncio.wait_for(enough.wait(), 60)
-    await asyncio.to_thread(hub_process.kill)
+    hub_process.kill_now()
+    await asyncio.to_thread(hub_process.kill)  # reap it
     await asyncio.wait_for(asyncio.gather(*tasks), 30)
 
     hub_process.start()

@@ -80,7 +80,8 @@ async def test_sigkill_mid_transitions(hub_process: HubProcess) -> None:
 
         tasks = [asyncio.create_task(move(iid, to)) for iid in ids for to in ("verified", "dismissed")]
         await asyncio.wait_for(enough.wait(), 120)
-        await asyncio.to_thread(hub_process.kill)
+        hub_process.kill_now()
+        await asyncio.to_thread(hub_process.kill)  # reap it
         await asyncio.wait_for(asyncio.gather(*tasks), 60)
     assert any(code == 200 for code in outcomes.values()) and any(code == 409 for code in outcomes.values())
     assert len(outcomes) < 2 * INCIDENTS, "the kill came too late to land mid-burst"

@@ -95,7 +95,8 @@ async def test_sigkill_mid_broadcast(hub_process: HubProcess) -> None:
         async with asyncio.timeout(60):
             while received.value < 50:  # noqa: ASYNC110  (a counter shared with other processes)
                 await asyncio.sleep(0.005)
-        await asyncio.to_thread(hub_process.kill)
+        hub_process.kill_now()
+        await asyncio.to_thread(hub_process.kill)  # reap it
         at_kill = received.value
         hub_process.start()
         await hub_process.wait_ready()
