@@ -172,7 +172,14 @@ class EventLog:
         """The newest committed id, including other nodes' appends not delivered here yet."""
         if not self.shared:
             return self._last_id
-        return max(self._last_id, await self.query(_max_id))
+        return max(self._last_id, (await self.query(_head))[0])
+
+    async def head_for(self, cursor: int | None) -> int:
+        """The head a client's cursor is checked against: this node's, unless the cursor is past
+        it (written on another node, not delivered here yet) — then the store's."""
+        if cursor is None or cursor <= self._last_id:
+            return self._last_id
+        return await self.head()
 
     def nudge(self) -> None:
         """Another node committed: look for its events now instead of at the next poll."""
@@ -365,7 +372,7 @@ class EventLog:
                     await self._nudge.wait()
             self._nudge.clear()
             try:
-                head = await self.query(_max_id)
+                head, _ = await self.query(_head)
                 if head > self._last_id:
                     async with self._deliver_lock:
                         await self._catch_up(head)
@@ -428,10 +435,6 @@ def _head(conn: Connection) -> tuple[int, float]:
     t = events_table
     row = conn.execute(sa.select(t.c.id, t.c.ts).order_by(t.c.id.desc()).limit(1)).first()
     return (0, 0.0) if row is None else (int(row.id), float(row.ts))
-
-
-def _max_id(conn: Connection) -> int:
-    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(events_table.c.id), 0))).scalar_one())
 
 
 def _row_event(r: sa.Row[Any]) -> Event:

@@ -27,11 +27,8 @@ import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
 from hub.logsafe import mask
+from hub.redislink import close_quietly, connect, node_key
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +107,7 @@ class CameraLeases:
         self.url = url
         self.node = node
         self.key_prefix = f"{prefix}:camera:"
-        self.node_prefix = f"{prefix}:node:"
+        self.prefix = prefix
         # Each node walks the free cameras from its own starting point, so nodes starting together
         # mostly reach for different cameras.
         offset = zlib.crc32(node.encode()) % max(1, len(cameras))
@@ -133,12 +130,7 @@ class CameraLeases:
         """Whether Redis answered the last round."""
         self._moving: dict[str, asyncio.Task[None]] = {}
         self._task: asyncio.Task[None] | None = None
-        self._client = aioredis.from_url(
-            url,
-            socket_connect_timeout=REDIS_TIMEOUT_S,
-            socket_timeout=REDIS_TIMEOUT_S,
-            retry=Retry(NoBackoff(), 0),  # a failed round is simply the next round's work
-        )
+        self._client = connect(url, REDIS_TIMEOUT_S)  # a failed round is simply the next round's work
         self._renew = self._client.register_script(_RENEW_LUA)
         self._release = self._client.register_script(_RELEASE_LUA)
 
@@ -186,11 +178,7 @@ class CameraLeases:
 
     async def aclose(self) -> None:
         """Close the connection pool (bounded; never raises)."""
-        try:
-            async with asyncio.timeout(5):
-                await self._client.aclose()
-        except Exception:
-            pass
+        await close_quietly(self._client, self.url)
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -201,7 +189,7 @@ class CameraLeases:
             owner = raw.decode() if isinstance(raw, bytes) else raw
             if owner is None:
                 return Placement(None, None)
-            entry = await self._client.get(self.node_prefix + owner)
+            entry = await self._client.get(node_key(self.prefix, owner))
         url = self.node_urls.get(owner)
         if entry is not None:
             url = json.loads(entry).get("url") or url

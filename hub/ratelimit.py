@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import OrderedDict
+
+from hub.redislink import close_quietly, connect
 
 MAX_KEYS = 10_000
 """Keys remembered; the least recently seen are forgotten first (they had full buckets anyway)."""
@@ -65,10 +66,7 @@ class SharedRateLimiter:
     """
 
     def __init__(self, url: str, prefix: str, per_minute: int, timeout_s: float = 0.5) -> None:
-        import redis.asyncio as aioredis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-
+        self.url = url
         self.prefix = f"{prefix}:rate:"
         self.capacity = per_minute
         self.per_ms = per_minute / 60_000.0
@@ -77,9 +75,7 @@ class SharedRateLimiter:
         """Checks Redis could not answer (judged locally instead)."""
         self.refused = 0
         """Requests refused so far (by either judge)."""
-        self._client = aioredis.from_url(
-            url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=Retry(NoBackoff(), 0)
-        )
+        self._client = connect(url, timeout_s)
         self._script = self._client.register_script(_BUCKET_LUA)
 
     async def check(self, key: str) -> float:
@@ -97,8 +93,4 @@ class SharedRateLimiter:
 
     async def aclose(self) -> None:
         """Close the connection pool (bounded; never raises)."""
-        try:
-            async with asyncio.timeout(5):
-                await self._client.aclose()
-        except Exception:
-            pass
+        await close_quietly(self._client, self.url)

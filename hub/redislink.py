@@ -54,6 +54,28 @@ class LinkStats:
     """Whether the listener is subscribed now."""
 
 
+def connect(url: str, timeout_s: float, **extra: object) -> aioredis.Redis:
+    """A client whose commands fail within ``timeout_s`` and are never retried behind the caller's
+    back: every user here has its own loop that backs off, falls back or simply tries next round."""
+    return aioredis.from_url(
+        url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s, retry=Retry(NoBackoff(), 0), **extra
+    )
+
+
+async def close_quietly(client: aioredis.Redis, url: str) -> None:
+    """Close a client's connection pool: bounded, never raises (shutdown goes on regardless)."""
+    try:
+        async with asyncio.timeout(5):
+            await client.aclose()
+    except Exception as exc:
+        logger.warning("redis %s: close failed (%s)", mask(url), type(exc).__name__)
+
+
+def node_key(prefix: str, node: str) -> str:
+    """The registry key of one hub node (``node`` ``"*"`` matches them all)."""
+    return f"{prefix}:node:{node}"
+
+
 class RedisLink:
     """Announces this node's commits and wakes its log on other nodes' commits."""
 
@@ -64,7 +86,7 @@ class RedisLink:
         self.ingests = False
         """Whether this node takes camera leases (only such nodes count towards a fair share)."""
         self.channel = f"{prefix}:log-head"
-        self.node_prefix = f"{prefix}:node:"
+        self.prefix = prefix
         self.node = secrets.token_hex(6)
         """This node's name on the channel (so it can skip its own announcements)."""
         self.log = log
@@ -76,14 +98,9 @@ class RedisLink:
 
     def start(self, tg: asyncio.TaskGroup) -> list[asyncio.Task[None]]:
         """Run the listener and the announcer in the lifespan's task group."""
-        self._client = aioredis.from_url(
-            self.url,
-            socket_connect_timeout=5,
-            socket_timeout=5,  # a command on a half-open connection fails instead of hanging
-            socket_keepalive=True,
-            health_check_interval=15,  # a silent subscription is checked, not trusted
-            retry=Retry(NoBackoff(), 0),  # failures come to our loops, which back off and catch up
-        )
+        # A command on a half-open connection fails instead of hanging, and a silent
+        # subscription is checked, not trusted.
+        self._client = connect(self.url, 5.0, socket_keepalive=True, health_check_interval=15)
         self.log.on_commit.append(self.committed)
         return [
             tg.create_task(self._listen(), name="redis-listen"),
@@ -99,10 +116,10 @@ class RedisLink:
         if client is not None:
             try:
                 async with asyncio.timeout(5):
-                    await client.delete(self.node_prefix + self.node)  # leave the registry at once
-                    await client.aclose()
-            except Exception as exc:
-                logger.warning("redis %s: close failed (%s)", mask(self.url), type(exc).__name__)
+                    await client.delete(node_key(self.prefix, self.node))  # leave the registry at once
+            except Exception as exc:  # the entry expires on its own
+                logger.warning("redis %s: leaving the registry failed (%s)", mask(self.url), type(exc).__name__)
+            await close_quietly(client, self.url)
 
     def entry(self) -> dict[str, object]:
         """This node as the registry shows it."""
@@ -120,7 +137,7 @@ class RedisLink:
     async def nodes(self) -> list[dict[str, object]]:
         """Every live node (this one included) from the registry; raises if Redis cannot answer."""
         assert self._client is not None, "link not started"
-        keys = [k async for k in self._client.scan_iter(match=self.node_prefix + "*", count=100)]
+        keys = [k async for k in self._client.scan_iter(match=node_key(self.prefix, "*"), count=100)]
         values = await self._client.mget(keys) if keys else []
         out = [json.loads(v) for v in values if v is not None]
         if not any(n.get("node") == self.node for n in out):
@@ -131,7 +148,7 @@ class RedisLink:
         while True:
             try:
                 assert self._client is not None
-                await self._client.set(self.node_prefix + self.node, json.dumps(self.entry()), px=NODE_TTL_MS)
+                await self._client.set(node_key(self.prefix, self.node), json.dumps(self.entry()), px=NODE_TTL_MS)
             except Exception as exc:  # the registry is informative: retry next beat
                 self._failed("heartbeat", exc)
             await asyncio.sleep(HEARTBEAT_S)

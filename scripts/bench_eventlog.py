@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from loadgen import RawHttp, login, machine, pct, proc_cpu_s, start_hub, wait_http  # noqa: E402
+from loadgen import RawHttp, login, machine, pct, proc_cpu_s, scratch_postgres, start_hub, wait_http  # noqa: E402
 
 FLUSH_S = 0.020
 """The hub's default ``server.ws_flush_ms``; the bare floor frames its messages the same way."""
@@ -223,21 +223,14 @@ def run_latency(ws_url: str, clients: int, seconds: float, procs: int, start_loa
 
 async def cross_node(pg_admin: str, redis_url: str | None, n: int, rate: float) -> dict[str, list[float]]:
     """Append on node A at ``rate``/s; seconds until each event reaches A's own bus and B's bus."""
-    import uuid
-
-    import psycopg
-
     from hub.bus import EventBus
     from hub.eventlog import EventLog
     from hub.redislink import RedisLink
 
-    name = f"skyhub_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_admin, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    url = f"postgresql://postgres@127.0.0.1:5432/{name}"
     sent: dict[int, float] = {}
     lat: dict[str, list[float]] = {"A": [], "B": []}
-    try:
+    with scratch_postgres(pg_admin) as url:
+        name = url.rsplit("/", 1)[-1]
         nodes = []
         async with asyncio.TaskGroup() as tg:
             for label in ("A", "B"):
@@ -274,9 +267,6 @@ async def cross_node(pg_admin: str, redis_url: str | None, n: int, rate: float) 
                     task.cancel()
                 if link:
                     await link.aclose()
-    finally:
-        with psycopg.connect(pg_admin, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     return lat
 
 

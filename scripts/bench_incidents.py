@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import random
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from loadgen import RawHttp, login, machine, pct, proc_cpu_s, start_hub, wait_http  # noqa: E402
+from loadgen import RawHttp, login, machine, pct, proc_cpu_s, scratch_postgres, start_hub, wait_http  # noqa: E402
 
 CHAIN: list[dict[str, Any]] = [
     {"to": "verified"},
@@ -152,23 +150,6 @@ async def http_section(rate: float, seconds: float, storage_url: str | None = No
         finally:
             proc.terminate()
             proc.wait(20)
-
-
-@contextlib.contextmanager
-def scratch_postgres(admin: str) -> Iterator[str]:
-    """A fresh database for one run, dropped afterwards."""
-    import uuid
-
-    import psycopg
-
-    name = f"skyhub_bench_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(admin, autocommit=True) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def storm_section(alerts: int, seconds: float, cameras: int) -> None:

@@ -44,9 +44,7 @@ async def list_events(
     subject: Annotated[str | None, Query(max_length=128)] = None,
 ) -> EventPage:
     """A page of the log after ``since``; continue from ``last_id``."""
-    head = hub.log.last_id
-    if since > head:  # perhaps appended on another node and not delivered here yet
-        head = await hub.log.head()
+    head = await hub.log.head_for(since)
     if since > head:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"since={since} is beyond the end of the log ({head})")
     events = await hub.log.read(since, limit, _filter(types, subject, who.visible_grids()))
@@ -89,9 +87,7 @@ async def event_feed(
     """
     hub = hub_of(ws)
     who = principal_of(ws)
-    head = hub.log.last_id
-    if since is not None and since > head:  # perhaps appended on another node and not delivered here yet
-        head = await hub.log.head()
+    head = await hub.log.head_for(since)
     if since is not None and (since < 0 or since > head):
         await deny_handshake(ws, status.HTTP_400_BAD_REQUEST, f"since={since} is outside the log (0..{head})")
         return

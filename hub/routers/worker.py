@@ -112,9 +112,7 @@ async def worker_channel(ws: WebSocket, since: int | None = None) -> None:
     """Instructions addressed to the caller, replayed after ``since`` and then live; receipts in."""
     hub = hub_of(ws)
     who = principal_of(ws)
-    head = hub.log.last_id
-    if since is not None and since > head:  # perhaps appended on another node and not delivered here yet
-        head = await hub.log.head()
+    head = await hub.log.head_for(since)
     if since is not None and (since < 0 or since > head):
         await deny_handshake(ws, status.HTTP_400_BAD_REQUEST, f"since={since} is outside the log (0..{head})")
         return
