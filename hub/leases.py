@@ -306,3 +306,8 @@ class CameraLeases:
                 await self._release(keys=[self.key(camera_id)], args=[self.node])
         except Exception as exc:  # it expires on its own
             logger.warning("leases %s: camera %s lease not handed back (%s)", self.node, camera_id, type(exc).__name__)
+            return
+        # Nobody holds it until another node's round takes it; say so now rather than a round late.
+        if self.owners.get(camera_id) == self.node:
+            self.owners = {**self.owners, camera_id: None}
+            self._on_owners(self.owners)
