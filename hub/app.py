@@ -14,7 +14,7 @@ from alerts.incidents import DeskError
 from hub.calls.errors import CallError
 from hub.config import Settings
 from hub.cors import WhepCorsMiddleware
-from hub.deps import authorize
+from hub.deps import HandshakeRefused, authorize, refuse_handshake
 from hub.metrics import build_registry
 from hub.policy import unpoliced
 from hub.routers import (
@@ -78,6 +78,7 @@ def create_app(
     app.state.registry = build_registry(hub)
     app.add_exception_handler(DeskError, _desk_error)
     app.add_exception_handler(CallError, _call_error)
+    app.add_exception_handler(HandshakeRefused, refuse_handshake)
     for module in (ops, auth, directory, events, incidents, reports, instructions, worker, cameras, whep, calls, web):
         app.include_router(module.router)
     app.mount("/web", StaticFiles(directory=web.WEB_DIR), name="web")

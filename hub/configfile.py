@@ -10,7 +10,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from hub.auth import MIN_SECRET_CHARS
 from hub.config import Loc, Settings, apply_env, cross_check
+from streams.urls import resolve
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,11 @@ def _clean_loc(loc: tuple[Any, ...]) -> Loc:
     return tuple(p for p in loc if isinstance(p, int) or not str(p).startswith(("function-", "tagged-union")))
 
 
-def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settings:
-    """Read, validate and cross-check a YAML config; raise :class:`ConfigError` with every problem."""
+def load_settings(path: str | Path, env: dict[str, str] | None = None, *, for_run: bool = False) -> Settings:
+    """Read, validate and cross-check a YAML config; raise :class:`ConfigError` with every problem.
+
+    ``for_run`` adds what only a running hub needs from its environment (:func:`run_problems`).
+    """
     path = Path(path)
     name = str(path)
     try:
@@ -109,6 +114,31 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None) -> Settin
             problems.append(ConfigProblem(name, _nearest_line(lines, loc), _where(loc), err["msg"]))
         raise ConfigError(problems) from None
     cross = cross_check(settings)
+    if for_run:
+        cross += run_problems(settings, os.environ if env is None else env)
     if cross:
         raise ConfigError([ConfigProblem(name, _nearest_line(lines, loc), _where(loc), msg) for loc, msg in cross])
     return settings
+
+
+def run_problems(settings: Settings, env: dict[str, str] | os._Environ[str]) -> list[tuple[Loc, str]]:
+    """What keeps ``skyhub run`` from starting: the token secret, and camera URLs whose ``${NAME}``
+    the environment does not set (found now, not at the camera's first connect). Names only, never values."""
+    out: list[tuple[Loc, str]] = []
+    secret = settings.secret_value()
+    if not secret:
+        out.append((("auth", "secret"), "SKYHUB_SECRET is not set; it signs login tokens and is required by `run`"))
+    elif len(secret) < MIN_SECRET_CHARS:
+        out.append((("auth", "secret"), f"SKYHUB_SECRET must be at least {MIN_SECRET_CHARS} characters"))
+    for i, cam in enumerate(settings.cameras):
+        if not cam.enabled:
+            continue
+        for field in ("url", "analysis_url"):
+            url = getattr(cam, field)
+            if not url:
+                continue
+            try:
+                resolve(url, env)
+            except ValueError as exc:
+                out.append((("cameras", i, field), f"camera {cam.id!r}: {exc}"))
+    return out

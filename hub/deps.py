@@ -4,15 +4,44 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, WebSocketException, status
+from fastapi import Depends, HTTPException, WebSocket, status
+from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
 from hub.auth import AuthError, Principal
 from hub.policy import PUBLIC, allowed
 from hub.services import Hub
 
-WS_UNAUTHORIZED = 4401
-WS_FORBIDDEN = 4403
+WS_BAD_REQUEST = 4400
+"""Close code when a refused handshake cannot carry an HTTP status (server without the extension)."""
+
+
+class HandshakeRefused(Exception):
+    """A WebSocket refused before it was accepted; answered with a real HTTP status (401, 403, 400…).
+
+    Raised by dependencies; :func:`refuse_handshake`, registered on the app, sends the answer. A
+    closed handshake would reach the client as 403 whatever the reason, and a client could not tell
+    "log in again" from "not allowed".
+    """
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+
+
+async def deny_handshake(ws: WebSocket, code: int, detail: str) -> None:
+    """Refuse a WebSocket before accepting it: a real HTTP status where the server supports it."""
+    if "websocket.http.response" in ws.scope.get("extensions", {}):
+        await ws.send_denial_response(JSONResponse({"detail": detail}, status_code=code))
+    else:
+        await ws.close(WS_BAD_REQUEST, detail)
+
+
+async def refuse_handshake(ws: WebSocket, exc: Exception) -> None:
+    """Exception handler for :class:`HandshakeRefused` (WebSocket routes only)."""
+    assert isinstance(exc, HandshakeRefused)
+    await deny_handshake(ws, exc.status_code, exc.detail)
 
 
 def hub_of(conn: HTTPConnection) -> Hub:
@@ -37,7 +66,7 @@ def _token(conn: HTTPConnection) -> str | None:
 
 def _refuse(conn: HTTPConnection, code: int, detail: str) -> Exception:
     if conn.scope["type"] == "websocket":
-        return WebSocketException(WS_UNAUTHORIZED if code == 401 else WS_FORBIDDEN, detail)
+        return HandshakeRefused(code, detail)
     headers = {"WWW-Authenticate": "Bearer"} if code == 401 else None
     return HTTPException(code, detail, headers=headers)
 

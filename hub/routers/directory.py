@@ -39,9 +39,15 @@ async def directory(hub: HubDep, who: CallerDep) -> dict[str, Any]:
 
 @router.get("/nodes/{node_id}/members")
 async def members(node_id: str, hub: HubDep, who: CallerDep, on_duty: bool = False) -> list[dict[str, Any]]:
-    """People serving the node or any node below it, and the leaders there."""
+    """People serving the node or any node below it, and the leaders there (a worker: only the
+    people of their own grids, as in ``GET /api/directory``, whichever node they ask about)."""
     _visible_node(hub.directory, who, node_id)
-    return [p.as_dict() for p in hub.directory.members(node_id, on_duty_only=on_duty)]
+    grids = who.visible_grids()
+    return [
+        p.as_dict()
+        for p in hub.directory.members(node_id, on_duty_only=on_duty)
+        if grids is None or grids.intersection(p.grids)
+    ]
 
 
 @router.get("/nodes/{node_id}/leaders")

@@ -7,6 +7,7 @@ import time
 
 import httpx
 import jwt
+import websockets
 
 from tests.hub.conftest import SECRET, RunningHub
 
@@ -48,6 +49,15 @@ async def test_expired_forged_and_missing_tokens(running: RunningHub) -> None:
             assert (r.status_code, r.json()["detail"]) == (401, detail)
         r = await c.get("/api/events")
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    # The live feeds answer the same: 401 with the reason, so a client knows to log in again.
+    for token, detail in ((expired, "token expired"), (forged, "invalid token"), (None, "login required")):
+        query = f"?token={token}" if token else ""
+        try:
+            async with websockets.connect(f"ws://127.0.0.1:{running.port}/ws/events{query}", open_timeout=10):
+                raise AssertionError("the feed accepted a bad token")
+        except websockets.InvalidStatus as exc:
+            assert exc.response.status_code == 401
+            assert detail.encode() in exc.response.body
 
 
 async def test_malformed_bodies_name_the_field(running: RunningHub) -> None:

@@ -156,6 +156,22 @@ def test_run_without_secret_is_refused(tmp_path: Path) -> None:
     assert str(p) in out.stderr and "SKYHUB_SECRET" in out.stderr
 
 
+def test_run_refuses_a_short_secret_and_a_camera_password_the_environment_lacks(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("SKYHUB_SECRET", "CAM1_PASSWORD")}
+    env["SKYHUB_SECRET"] = "short-secret-xyz"
+    p = write(tmp_path, GOOD.replace("url: synthetic://street", "url: rtsp://admin:${CAM1_PASSWORD}@127.0.0.1/x"))
+    out = subprocess.run(
+        [sys.executable, "-m", "hub", "run", "--config", str(p)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert any(line.startswith(f"{p}:") and "at least 32 characters" in line for line in lines), lines
+    assert any(line.startswith(f"{p}:19:") and "CAM1_PASSWORD" in line for line in lines), lines
+    assert "short-secret-xyz" not in out.stderr and "Traceback" not in out.stderr
+
+
 def test_a_relative_ignore_mask_is_found_beside_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import cv2
     import numpy as np

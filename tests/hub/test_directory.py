@@ -90,4 +90,7 @@ async def test_api_directory_full_and_worker_view(running: RunningHub) -> None:
         assert {p["id"] for p in mine["people"]} == {"worker1"}
         assert mine["tree"]["children"][0]["id"] == "s1" and len(mine["tree"]["children"]) == 1
         assert (await c.get("/api/directory/nodes/g1/members")).status_code == 200
+        # Asking about the whole district names no one outside the worker's own grids.
+        r = await c.get("/api/directory/nodes/d/members")
+        assert r.status_code == 200 and {p["id"] for p in r.json()} == {"worker1"}
         assert (await c.get("/api/directory/nodes/g3/members")).status_code == 403
