@@ -16,8 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from alerts.incident_model import Severity, subject_of
-from alerts.incidents import Conflict, IncidentDesk, deadlines_table, incidents_table
+from alerts.incidents import Conflict, IncidentDesk, deadlines_table, incidents_table, load_incident
 from hub.eventlog import EventDraft
+from hub.events import AUDIENCE_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,10 @@ class DeadlineScheduler:
         """Loop: fire what is due, then sleep until the next deadline or until woken."""
         while True:
             self._wake.clear()
+            # Until this pass has read the store, the next wake-up is unknown: a deadline armed
+            # meanwhile must wake the loop again (its row may be newer than the read), not be
+            # compared with the previous pass's answer, which may be a deadline fired just now.
+            self.desk.next_deadline = None
             try:
                 await self.fire_due()
                 next_due = await self._next_due()
@@ -98,7 +103,6 @@ class DeadlineScheduler:
 
     async def _fire(self, deadline_id: int, incident_id: int, kind: str, now: float) -> bool:
         desk = self.desk
-        inc = await desk.get(incident_id)
 
         def op(conn: Connection, draft: EventDraft) -> None:
             d, t = deadlines_table, incidents_table
@@ -109,8 +113,8 @@ class DeadlineScheduler:
             )
             if r.rowcount != 1:
                 raise AlreadyHandled("deadline already handled")
-            row = (conn.execute(sa.select(t.c.responsible, t.c.severity).where(t.c.id == incident_id))).one()
-            level = row.responsible
+            inc = load_incident(conn, incident_id)
+            level = inc.responsible
             parent = desk.directory.nodes[level].parent if level in desk.directory.nodes else None
             data: dict[str, Any] = {
                 "deadline": kind,
@@ -122,16 +126,19 @@ class DeadlineScheduler:
             if parent is not None:
                 leader = desk.directory.nodes[parent].leader
                 conn.execute(t.update().where(t.c.id == incident_id).values(responsible=parent, updated_at=now))
+                inc.responsible = parent
                 # The next level gets the same time to act before it climbs again.
-                duration = _duration(desk, Severity(row.severity), kind)
+                duration = _duration(desk, inc.severity, kind)
                 conn.execute(d.insert().values(incident_id=incident_id, kind=kind, level=parent, due_at=now + duration))
                 data.update(level=desk.directory.nodes[parent].level, leader=leader, notify=[leader] if leader else [])
             else:
                 data.update(level="top", leader=None, notify=[])
+            data[AUDIENCE_KEY] = desk.audience_of(inc)
+            draft.grid = inc.grid
             draft.data = data
 
         try:
-            await desk.log.append("incident.escalated", subject_of(incident_id), "system", grid=inc.grid, op=op)
+            await desk.log.append("incident.escalated", subject_of(incident_id), "system", op=op)
         except AlreadyHandled:
             return False
         self.fired += 1

@@ -6,9 +6,10 @@ each side); otherwise it is a false alarm. An event is *found* only when an aler
 to one, nearest first, so one start between two neighbouring events finds only one of them. An
 event that got no start of its own but was still covered by an alert that started in an earlier
 event is counted apart, as *covered* — the headline recall leaves it out, the covered recall
-counts it. The detection delay of an event is its matched alert start minus the event's start.
-Fragmentation is alert starts inside events per labelled event, and per found event (which a
-missed event cannot flatter).
+counts it. The detection delay of an event is its matched alert start minus the event's start,
+signed: a start before the labelled start (within the tolerance) is a negative delay, counted as
+*early* and kept in the median as it is. Fragmentation is alert starts inside events per labelled
+event, and per found event (which a missed event cannot flatter).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from alerts.lifecycle import QUIET_S
 from alerts.offline import iter_frames
 from alerts.perturb import Frames
 from alerts.pipeline import CameraAnalyzer
-from hub.config import AnalysisConfig, CameraConfig
+from hub.config import AnalysisConfig, CameraConfig, ZoneConfig
 
 MATCH_TOLERANCE_S = 1.0
 """How far outside a labelled interval an alert start may fall and still belong to it."""
@@ -49,7 +50,12 @@ class Score:
     true_alerts: int = 0
     """Alert starts inside a labelled event."""
     delays: list[float] = field(default_factory=list)
-    """First own start minus event start, per found event."""
+    """Own alert start minus event start, per found event; negative when the alert came first."""
+
+    @property
+    def early(self) -> int:
+        """Found events whose alert started before the labelled start (a negative delay)."""
+        return sum(1 for d in self.delays if d < 0)
 
     @property
     def precision(self) -> float:
@@ -78,7 +84,7 @@ class Score:
 
     @property
     def median_delay_s(self) -> float | None:
-        """Median of (first alert start − event start) over events with their own alert."""
+        """Median of (own alert start − event start) over found events, early ones negative."""
         return statistics.median(self.delays) if self.delays else None
 
     def add(self, other: Score) -> None:
@@ -104,6 +110,7 @@ class Score:
             "starts_per_event": round(self.starts_per_event, 2),
             "starts_per_found_event": round(self.starts_per_found_event, 2),
             "median_delay_s": None if d is None else round(d, 2),
+            "early": self.early,
         }
 
 
@@ -140,7 +147,7 @@ def score(alerts: list[Interval], truth: list[Interval], tol: float = MATCH_TOLE
     for i, (t0, _t1) in enumerate(truth):
         if i in matched:
             s.found += 1
-            s.delays.append(max(0.0, starts[matched[i]] - t0))
+            s.delays.append(starts[matched[i]] - t0)
         elif any(a0 < t0 - tol and a1 >= t0 for a0, a1 in alerts):
             s.covered += 1
     return s
@@ -209,6 +216,17 @@ def eval_camera(analysis: AnalysisConfig | None = None, scene_cooldown_s: float 
     if scene_cooldown_s is not None:
         a = a.model_copy(update={"cooldowns": {**a.cooldowns, **dict.fromkeys(SCENE_KIND_NAMES, scene_cooldown_s)}})
     return CameraConfig(id="eval", url="file:///dev/null", analysis=a)
+
+
+WHOLE_FRAME = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
+"""A zone polygon covering the whole picture."""
+
+
+def zone_camera(analysis: AnalysisConfig | None = None, person_check: bool = False) -> CameraConfig:
+    """The evaluation camera with one whole-frame intrusion zone at the default intrusion settings,
+    with or without the HOG person check."""
+    zone = ZoneConfig(id="room", kind="intrusion", polygon=WHOLE_FRAME, person_check=person_check)
+    return CameraConfig(id="eval", url="file:///dev/null", zones=[zone], analysis=analysis or AnalysisConfig())
 
 
 def load_labels(path: Path) -> dict[str, Any]:

@@ -11,10 +11,12 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
+from hub.config import MIN_ZONE_AREA, polygon_area
+
 Point = tuple[float, float]
 
-MIN_ZONE_AREA = 1e-4
-"""Smallest polygon area, as a share of the frame; less is a line or a point, not a zone."""
+MIN_MASK_PX = 4
+"""Fewest analysis pixels a polygon must cover to be a zone at all."""
 
 
 class ZoneError(ValueError):
@@ -39,12 +41,30 @@ def polygon_mask(zone_id: str, points: Sequence[Point], width: int, height: int)
         pts = to_pixels(points, width, height)
     except ZoneError as exc:
         raise ZoneError(f"zone {zone_id}: {exc}") from None
-    area = abs(cv2.contourArea(np.array(points, np.float32)))
+    area = polygon_area([(float(x), float(y)) for x, y in points])
     mask = np.zeros((height, width), np.uint8)
     cv2.fillPoly(mask, [pts], 255)
-    if area < MIN_ZONE_AREA or cv2.countNonZero(mask) < 4:
+    if area < MIN_ZONE_AREA or cv2.countNonZero(mask) < MIN_MASK_PX:
         raise ZoneError(f"zone {zone_id}: the polygon has no area at {width}x{height}")
     return mask
+
+
+def line_ends(zone_id: str, points: Sequence[Point], width: int, height: int) -> tuple[Point, Point]:
+    """The two ends of a line zone in analysis pixels; refuses ends that fall on one pixel."""
+    if len(points) != 2:
+        raise ZoneError(f"zone {zone_id}: a line zone takes exactly 2 points, got {len(points)}")
+    try:
+        pts = to_pixels(points, width, height)
+    except ZoneError as exc:
+        raise ZoneError(f"zone {zone_id}: {exc}") from None
+    a = (float(pts[0][0]), float(pts[0][1]))
+    b = (float(pts[1][0]), float(pts[1][1]))
+    if a == b:
+        raise ZoneError(
+            f"zone {zone_id}: the two points of the line fall on the same pixel of the {width}x{height} "
+            "analysis frame; it has no length"
+        )
+    return a, b
 
 
 def ignore_mask_from(mask: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -35,9 +35,12 @@ from hub.auth import Principal
 from hub.config import IncidentsConfig, Role
 from hub.directory import Directory
 from hub.eventlog import EventDraft, EventLog, metadata
-from hub.events import Event, EventFilter
+from hub.events import AUDIENCE_KEY, Event, EventFilter, audience
 
 logger = logging.getLogger(__name__)
+
+MAX_MERGE_HOPS = 32
+"""Longest chain of merges followed to find the incident that carries a merged one on."""
 
 incidents_table = sa.Table(
     "incidents",
@@ -180,11 +183,22 @@ def _row_incident(r: Any) -> Incident:
     )
 
 
-def _load(conn: Connection, incident_id: int) -> Incident:
+def load_incident(conn: Connection, incident_id: int) -> Incident:
+    """The incident's row, read on ``conn`` (inside an append's op, say); :class:`NotFound` if none."""
     row = (conn.execute(sa.select(incidents_table).where(incidents_table.c.id == incident_id))).first()
     if row is None:
         raise NotFound(f"no incident {incident_id}")
     return _row_incident(row)
+
+
+def fold_key(camera: str, zone: str | None, kind: str) -> str:
+    """What makes alerts "the same": the camera, the zone and the kind of alert."""
+    return f"{camera}/{zone or '-'}/{kind}"
+
+
+def _fold_key_of(inc: Incident) -> str | None:
+    # Camera incidents are opened with the alert's kind as their category.
+    return fold_key(inc.camera, inc.zone, inc.category) if inc.source is Source.CAMERA and inc.camera else None
 
 
 class IncidentDesk:
@@ -198,15 +212,16 @@ class IncidentDesk:
         self.config = config
         self.clock: Clock = clock or SystemClock()
         self.deadlines_changed: asyncio.Event | None = None
-        self.next_deadline: float | None = None
-        """The scheduler's next wake-up; arming a later deadline need not wake it."""
         """Set by the scheduler: wakes it when deadlines are armed."""
+        self.next_deadline: float | None = None
+        """The scheduler's next wake-up; arming a later deadline need not wake it. ``None`` while
+        it is not known (no deadline, or the scheduler is in the middle of a pass): every arm wakes it."""
 
     # ------------------------------------------------------------------ reading
 
     async def get(self, incident_id: int) -> Incident:
         """One incident, or :class:`NotFound`."""
-        return await self.log.query(lambda conn: _load(conn, incident_id))
+        return await self.log.query(lambda conn: load_incident(conn, incident_id))
 
     async def find(
         self,
@@ -241,14 +256,17 @@ class IncidentDesk:
             like = f"%{text}%"
             q = q.where(sa.or_(t.c.title.ilike(like), t.c.description.ilike(like), t.c.category.ilike(like)))
         if grids is not None:
-            q = q.where(
-                sa.or_(
-                    t.c.grid.in_(sorted(grids)),
-                    t.c.assignee_grid.in_(sorted(grids)),
-                    t.c.assignee_person == (person or ""),
-                    t.c.reporter == (username or ""),
-                )
-            )
+            seen = [
+                t.c.grid.in_(sorted(grids)),
+                t.c.assignee_grid.in_(sorted(grids)),
+                t.c.assignee_person == (person or ""),
+                t.c.reporter == (username or ""),
+            ]
+            for led in self._led_nodes(person):
+                # Incidents below the node it leads that have climbed to it (or past it).
+                on_path = t.c.path.contains(json.dumps(led), autoescape=True)
+                seen.append(sa.and_(on_path, t.c.responsible.in_(self.directory.path(led))))
+            q = q.where(sa.or_(*seen))
         return await self.log.query(lambda conn: [_row_incident(r) for r in conn.execute(q)])
 
     async def history(self, incident_id: int) -> list[Event]:
@@ -262,11 +280,26 @@ class IncidentDesk:
                 return out
             since = page[-1].id
 
-    async def evidence(self, incident_id: int) -> list[dict[str, Any]]:
-        """Evidence linked to the incident."""
+    async def evidence(
+        self, incident_id: int, limit: int | None = None, before: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Evidence linked to the incident, oldest first: with ``limit``, only the newest ``limit``
+        items (with ids below ``before``, to page back)."""
         t = evidence_table
-        q = sa.select(t).where(t.c.incident_id == incident_id).order_by(t.c.id)
-        return await self.log.query(lambda conn: [dict(r._mapping) for r in conn.execute(q)])
+        q = sa.select(t).where(t.c.incident_id == incident_id).order_by(t.c.id.desc())
+        if before is not None:
+            q = q.where(t.c.id < before)
+        if limit is not None:
+            q = q.limit(limit)
+        rows = await self.log.query(lambda conn: [dict(r._mapping) for r in conn.execute(q)])
+        return rows[::-1]
+
+    async def evidence_item(self, incident_id: int, evidence_id: int) -> dict[str, Any] | None:
+        """One piece of evidence of the incident, or ``None``."""
+        t = evidence_table
+        q = sa.select(t).where(t.c.incident_id == incident_id, t.c.id == evidence_id)
+        row = await self.log.query(lambda conn: conn.execute(q).first())
+        return None if row is None else dict(row._mapping)
 
     async def by_receipt(self, receipt: str) -> Incident:
         """The incident a resident's receipt number refers to."""
@@ -276,10 +309,20 @@ class IncidentDesk:
             raise NotFound("no report with this receipt")
         return _row_incident(row)
 
+    async def survivor(self, inc: Incident) -> Incident:
+        """The incident that carries ``inc`` on: itself, or where its chain of merges ends."""
+        for _hop in range(MAX_MERGE_HOPS):
+            if inc.state is not State.MERGED or inc.merged_into is None:
+                return inc
+            inc = await self.get(inc.merged_into)
+        logger.warning("incident %d: merge chain longer than %d; reporting where it stops", inc.id, MAX_MERGE_HOPS)
+        return inc
+
     # ------------------------------------------------------------------ who may do what
 
     def can_see(self, inc: Incident, who: Principal) -> bool:
-        """Staff and viewers see everything; a worker sees their grids' and their own incidents."""
+        """Staff and viewers see everything; a worker sees their grids' incidents, those assigned to
+        them or their grids, those they reported, and those they lead (see :meth:`leaders`)."""
         grids = who.visible_grids()
         if grids is None:
             return True
@@ -288,7 +331,37 @@ class IncidentDesk:
             or inc.assignee_grid in grids
             or inc.assignee_person == who.person
             or inc.reporter == who.username
+            or who.person in self.leaders(inc)
         )
+
+    def leaders(self, inc: Incident) -> list[str]:
+        """Leaders answerable for the incident: those of every level from where it started (its
+        grid, or its node) up to the one now responsible, which climbs as deadlines are missed."""
+        nodes = self.directory.nodes
+        if inc.responsible not in nodes:
+            return []
+        start = inc.grid or inc.node
+        chain = self.directory.path(start) if start in nodes else []
+        if inc.responsible in chain:
+            chain = chain[chain.index(inc.responsible) :]
+        else:
+            chain = [inc.responsible]
+        return [leader for n in chain if (leader := nodes[n].leader)]
+
+    def audience_of(self, inc: Incident, *also: Assignee) -> list[str]:
+        """The ``audience`` of an incident's event: everyone besides the command center who may see
+        it (:meth:`can_see`), plus ``also`` (a previous assignee learns it was taken away)."""
+        assignees = [Assignee(inc.assignee_person, inc.assignee_grid), *also]
+        return audience(
+            grids=[inc.grid, *(a.grid for a in assignees)],
+            people=[*(a.person for a in assignees), *self.leaders(inc)],
+            users=[inc.reporter],
+        )
+
+    def _led_nodes(self, person: str | None) -> list[str]:
+        if not person:
+            return []
+        return [n.id for n in self.directory.nodes.values() if n.leader == person and n.level != "property"]
 
     def _acts_as_assignee(self, inc: Incident, who: Principal) -> bool:
         if inc.assignee_person is not None:
@@ -391,9 +464,14 @@ class IncidentDesk:
             new_id = (
                 conn.execute(incidents_table.insert().values(**values).returning(incidents_table.c.id))
             ).scalar_one()
-            inc = _load(conn, new_id)
+            inc = load_incident(conn, new_id)
             draft.subject = subject_of(new_id)
-            draft.data = {"incident": inc.as_dict(), "state": inc.state.value, "version": inc.version}
+            draft.data = {
+                "incident": inc.as_dict(),
+                "state": inc.state.value,
+                "version": inc.version,
+                AUDIENCE_KEY: self.audience_of(inc),
+            }
             if receipt:
                 draft.data["receipt"] = values["receipt"]
 
@@ -405,7 +483,7 @@ class IncidentDesk:
     async def on_alert(self, alert: dict[str, Any]) -> Event:
         """A camera alert started: open an incident, or fold into the open one for the same camera/zone/kind."""
         camera, zone, kind = str(alert["camera"]), alert.get("zone"), str(alert["kind"])
-        key = f"{camera}/{zone or '-'}/{kind}"
+        key = fold_key(camera, zone, kind)
         cam = self.directory.cameras.get(camera)
         for _attempt in range(3):
             if await self._open_by_key(key) is not None:
@@ -442,18 +520,18 @@ class IncidentDesk:
         t = incidents_table
 
         def op(conn: Connection, draft: EventDraft) -> None:
-            row = (
-                conn.execute(sa.select(t.c.id, t.c.count.label("n"), t.c.grid).where(t.c.open_fold_key == key))
-            ).first()
+            row = (conn.execute(sa.select(t).where(t.c.open_fold_key == key))).first()
             if row is None:
                 raise NotFound(key)
-            conn.execute(t.update().where(t.c.id == row.id).values(count=row.n + 1, last_seen=now))
-            draft.subject, draft.grid = subject_of(row.id), row.grid
+            inc = _row_incident(row)
+            conn.execute(t.update().where(t.c.id == inc.id).values(count=inc.count + 1, last_seen=now))
+            draft.subject, draft.grid = subject_of(inc.id), inc.grid
             draft.data = {
-                "count": row.n + 1,
+                "count": inc.count + 1,
                 "last_seen": now,
                 "alert": alert.get("alert_id"),
                 "score": alert.get("score"),
+                AUDIENCE_KEY: self.audience_of(inc),
             }
 
         return await self.log.append("incident.folded", "incident:?", "camera", op=op)
@@ -476,7 +554,7 @@ class IncidentDesk:
         armed: list[float] = []
 
         def op(conn: Connection, draft: EventDraft) -> None:
-            inc = _load(conn, incident_id)
+            inc = load_incident(conn, incident_id)
             if not self.can_see(inc, who):
                 raise NotFound(f"no incident {incident_id}")
             draft.grid = inc.grid
@@ -501,8 +579,10 @@ class IncidentDesk:
             ):
                 raise Conflict("the reopen window has passed", state=inc.state.value, allowed=[])
             dl = self.config.deadlines[inc.severity.value]
+            before = Assignee(inc.assignee_person, inc.assignee_grid)
             values: dict[str, Any] = {"state": to.value, "version": inc.version + 1, "updated_at": now}
-            data: dict[str, Any] = {"from": inc.state.value, "to": to.value, "version": inc.version + 1}
+            # ``at`` is the desk's time of the change (updated_at, closed_at): the row replays from the log.
+            data: dict[str, Any] = {"from": inc.state.value, "to": to.value, "version": inc.version + 1, "at": now}
             if note:
                 data["note"] = note
             if to is State.ASSIGNED:
@@ -528,7 +608,7 @@ class IncidentDesk:
                 assert merge_into is not None
                 if merge_into == incident_id:
                     raise Invalid("an incident cannot be merged into itself", field="merge_into")
-                target = _load(conn, merge_into)
+                target = load_incident(conn, merge_into)
                 if target.state not in OPEN_STATES:
                     raise Conflict(
                         f"incident {merge_into} is {target.state.value}; merge into an open one",
@@ -537,8 +617,7 @@ class IncidentDesk:
                     )
                 values["merged_into"] = merge_into
                 data["merged_into"] = merge_into
-            if to in (State.CLOSED, State.DISMISSED, State.MERGED):
-                values["open_fold_key"] = None
+            values.update(_fold_key_change(conn, inc, to))
             if to is State.CLOSED:
                 values["closed_at"] = now
             if to in (State.RESOLVED, State.CLOSED, State.DISMISSED, State.MERGED, State.REOPENED):
@@ -550,10 +629,11 @@ class IncidentDesk:
             )
             if r.rowcount != 1:
                 raise Conflict("stale version", current_version=inc.version + 1)
-            draft.data = data
             for key, value in values.items():
                 if key != "open_fold_key":
                     setattr(inc, key, State(value) if key == "state" else value)
+            data[AUDIENCE_KEY] = self.audience_of(inc, before)
+            draft.data = data
             result.append(inc)
 
         ev = await self.log.append(EVENT_TYPES[to], subject_of(incident_id), who.username, op=op)
@@ -604,7 +684,8 @@ class IncidentDesk:
         now = self.clock.now()
 
         def op(conn: Connection, draft: EventDraft) -> None:
-            _load(conn, incident_id)
+            inc = load_incident(conn, incident_id)
+            draft.grid = inc.grid if grid is None else grid
             eid = (
                 conn.execute(
                     evidence_table.insert()
@@ -621,9 +702,52 @@ class IncidentDesk:
                     .returning(evidence_table.c.id)
                 )
             ).scalar_one()
-            draft.data = {"evidence": eid, "kind": kind, "content_type": content_type, "size": size, "ref": ref}
+            draft.data = {
+                "evidence": eid,
+                "kind": kind,
+                "content_type": content_type,
+                "size": size,
+                "ref": ref,
+                AUDIENCE_KEY: self.audience_of(inc),
+            }
 
-        return await self.log.append("incident.evidence_added", subject_of(incident_id), who, grid=grid, op=op)
+        return await self.log.append("incident.evidence_added", subject_of(incident_id), who, op=op)
+
+
+def _fold_key_change(conn: Connection, inc: Incident, to: State) -> dict[str, Any]:
+    """How a move changes who holds the incident's fold key (the open incident alerts fold into).
+
+    Leaving the open states (resolved, closed, dismissed, merged) lets the key go — to another open
+    incident of the same camera, zone and kind if there is one, so the next alert folds there;
+    otherwise the next alert opens a new incident. Coming back (reopened) takes the key again
+    unless another open incident already holds it.
+    """
+    key = _fold_key_of(inc)
+    if key is None:
+        return {}
+    t = incidents_table
+    holder = conn.execute(sa.select(t.c.id).where(t.c.open_fold_key == key)).scalar()
+    if to in OPEN_STATES:
+        return {"open_fold_key": key} if holder is None else {}
+    if holder != inc.id:
+        return {}
+    conn.execute(t.update().where(t.c.id == inc.id).values(open_fold_key=None))
+    heir = conn.execute(
+        sa.select(t.c.id)
+        .where(
+            t.c.id != inc.id,
+            t.c.source == Source.CAMERA.value,
+            t.c.camera == inc.camera,
+            t.c.zone.is_not_distinct_from(inc.zone),
+            t.c.category == inc.category,
+            t.c.state.in_(sorted(s.value for s in OPEN_STATES)),
+        )
+        .order_by(t.c.id.desc())
+        .limit(1)
+    ).scalar()
+    if heir is not None:
+        conn.execute(t.update().where(t.c.id == heir).values(open_fold_key=key))
+    return {}
 
 
 def _arm(conn: Connection, incident_id: int, kind: str, level: str | None, due_at: float) -> None:

@@ -6,7 +6,10 @@ absent for a quiet period. After it ends, a per-kind cool-down keeps the same al
 again at once, which is what stops a flapping detector from flooding the desk. An open alert is
 *split* (ended, so the next evidence starts a new one) when the detector reports new, separate
 activity after a quiet gap — unless that falls inside the kind's cool-down, counted from the start
-of the gap.
+of the gap. The quiet period (end grace) is per kind: never shorter than the gap the kind's rule
+bridges, or an alert would end while its condition still holds. When no frames come at all, open
+alerts *lapse* at the last frame (:meth:`AlertBook.lapse`), rather than wait for evidence that
+cannot come or stretch across the gap.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from alerts.events import AlertEvent, AlertKind, AlertType
 log = logging.getLogger(__name__)
 
 QUIET_S = 1.5
-"""Evidence absent this long ends an alert."""
+"""Evidence absent this long ends an alert (unless its rule bridges longer gaps: see ``quiets``)."""
 TAMPER_QUIET_S = 1.0
 """A tamper condition gone this long ends its alert."""
 UPDATE_GROWTH = 1.25
@@ -46,10 +49,18 @@ class _Open:
 class AlertBook:
     """The open alerts of one camera and their cool-downs."""
 
-    def __init__(self, camera_id: str, cooldown_s: float, cooldowns: Mapping[AlertKind, float] | None = None) -> None:
+    def __init__(
+        self,
+        camera_id: str,
+        cooldown_s: float,
+        cooldowns: Mapping[AlertKind, float] | None = None,
+        quiets: Mapping[AlertKind, float] | None = None,
+    ) -> None:
         self.camera_id = camera_id
         self.cooldown_s = cooldown_s
         self.cooldowns = dict(cooldowns or {})
+        self.quiets = dict(quiets or {})
+        """End grace per kind where it differs from :data:`QUIET_S` / :data:`TAMPER_QUIET_S`."""
         self._open: dict[tuple[AlertKind, str], _Open] = {}
         self._ended: dict[tuple[AlertKind, str], float] = {}
         self.suppressed = 0
@@ -62,6 +73,10 @@ class AlertBook:
     def cooldown(self, kind: AlertKind) -> float:
         """The cool-down of one kind."""
         return self.cooldowns.get(kind, self.cooldown_s)
+
+    def quiet(self, kind: AlertKind) -> float:
+        """How long the evidence of one kind must be absent before its alert ends (its end grace)."""
+        return self.quiets.get(kind, TAMPER_QUIET_S if kind.is_tamper else QUIET_S)
 
     def is_open(self, kind: AlertKind, zone: str) -> bool:
         """Whether an alert of this kind is open in this zone."""
@@ -110,9 +125,23 @@ class AlertBook:
         for key, cur in list(self._open.items()):
             if key in fresh:
                 continue
-            quiet = TAMPER_QUIET_S if key[0].is_tamper else QUIET_S
-            if ts - cur.last_seen >= quiet - 1e-6:
+            if ts - cur.last_seen >= self.quiet(key[0]) - 1e-6:
                 out.append(self._end(key, cur, ts))
+        return out
+
+    def lapse(self, last_ts: float, gap_s: float, min_gap_s: float = 0.0) -> list[AlertEvent]:
+        """No picture for ``gap_s`` seconds after the frame at ``last_ts``: end the open alerts whose
+        end grace (or ``min_gap_s``, if longer) the gap exceeds, at ``last_ts``.
+
+        Nothing was seen during the gap, so an alert is neither kept open through it nor stretched
+        across it: it ends when the picture stopped. Signal loss is left alone (it is about the gap).
+        """
+        out: list[AlertEvent] = []
+        for key, cur in list(self._open.items()):
+            if key[0] is AlertKind.TAMPER_SIGNAL_LOST:
+                continue
+            if gap_s >= max(self.quiet(key[0]), min_gap_s) - 1e-6:
+                out.append(self._end(key, cur, max(last_ts, cur.started), lapsed=True))
         return out
 
     def end(self, kind: AlertKind, zone: str, ts: float) -> AlertEvent | None:
@@ -143,7 +172,9 @@ class AlertBook:
         """End every open alert (end of the video, the camera removed, a reset)."""
         return [self._end(key, cur, ts) for key, cur in list(self._open.items())]
 
-    def _end(self, key: tuple[AlertKind, str], cur: _Open, ts: float, split: bool = False) -> AlertEvent:
+    def _end(
+        self, key: tuple[AlertKind, str], cur: _Open, ts: float, split: bool = False, lapsed: bool = False
+    ) -> AlertEvent:
         del self._open[key]
         self._ended[key] = ts
         kind, zone = key
@@ -154,6 +185,8 @@ class AlertBook:
         }
         if split:
             data["split"] = True
+        if lapsed:
+            data["no_frames"] = True
         log.info(
             "camera %s: %s alert %s ended in zone %s after %.1f s",
             self.camera_id,

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from hub.config import FLAT_STD
+from hub.config import FLAT_STD, MIN_AREA_PX
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +174,7 @@ class MotionDetector:
         self.width = width
         self.height = height
         self.threshold = threshold
-        self.min_area_px = max(4.0, min_area_fraction * width * height)
+        self.min_area_px = max(MIN_AREA_PX, min_area_fraction * width * height)
         self._keep = None if ignore_mask is None else np.where(ignore_mask > 0, 0, 255).astype(np.uint8)
         # Shake tolerance: about 1 % of the width, at least one pixel.
         tol = shake_px if shake_px is not None else max(1, round(width / 100))

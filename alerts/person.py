@@ -89,6 +89,8 @@ class PersonDetector:
             )
         self.checks = 0
         """Regions scanned so far."""
+        self.confirmed = 0
+        """Regions HOG took for a person."""
         self.unchecked = 0
         """Regions let through unchecked because HOG is not available."""
 
@@ -127,7 +129,9 @@ class PersonDetector:
         rects, _weights = self._hog.detectMultiScale(
             roi, hitThreshold=HIT_THRESHOLD, winStride=(8, 8), padding=(8, 8), scale=1.1
         )
-        return len(rects) > 0
+        found = len(rects) > 0
+        self.confirmed += found
+        return found
 
     def confirm(self, gray: np.ndarray, blobs: list[Blob]) -> bool:
         """Whether any of the (largest few) moving regions holds a person."""

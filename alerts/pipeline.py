@@ -3,7 +3,9 @@
 :class:`CameraAnalyzer` is synchronous, pure CPU and holds all per-camera state; the live runner
 calls it from a worker thread, the offline runner in a plain loop. It never raises on odd frames
 from a working camera (a resolution change, a black or white picture, a jump in time): it resets
-what depends on the old picture and carries on.
+what depends on the old picture and carries on. A gap between frames longer than an alert's end
+grace (an outage) ends that alert at the last frame before the gap; :meth:`CameraAnalyzer.no_frames`
+does the same while the gap lasts.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 
 from alerts.events import CAMERA_ZONE, AlertEvent, AlertKind
 from alerts.geometry import ZoneError, ignore_mask_from
-from alerts.lifecycle import AlertBook
+from alerts.lifecycle import QUIET_S, AlertBook
 from alerts.motion import MotionDetector, MotionResult
 from alerts.person import PersonDetector
 from alerts.tamper import TamperDetector
@@ -29,6 +31,9 @@ PERSON_STICKY_S = 3.0
 """A person confirmed in a zone is taken as still there while motion continues this long."""
 TIME_JUMP_S = 5.0
 """A frame clock going back or jumping forward by more than this is a discontinuity."""
+OUTAGE_FRAMES = 2.0
+"""Frames missing for at least this many frame intervals (and the alert's end grace) are an outage:
+at a low analysis rate consecutive frames are far apart, and that alone ends nothing."""
 
 
 def load_ignore_mask(config: CameraConfig) -> np.ndarray | None:
@@ -81,7 +86,14 @@ class CameraAnalyzer:
         self.tamper = TamperDetector(config.id, a.width, a.height, a.tamper) if enabled else None
         per_kind = {kind: a.cooldown_for(kind.value) for kind in AlertKind}
         per_kind.update(cooldowns or {})
-        self.book = AlertBook(config.id, DEFAULT_COOLDOWN_S, per_kind)
+        # An alert may not end inside a gap its rule bridges (a loiterer hidden for a moment).
+        quiets: dict[AlertKind, float] = {}
+        for rule in self.rules:
+            if rule.bridge_s > 0:
+                quiets[rule.kind] = max(quiets.get(rule.kind, QUIET_S), rule.bridge_s)
+        self.book = AlertBook(config.id, DEFAULT_COOLDOWN_S, per_kind, quiets)
+        self.outage_s = OUTAGE_FRAMES / a.fps
+        """Least gap between frames that ends open alerts, whatever their end grace."""
         self._confirmed: dict[str, float] = {}
         self._input_shape: tuple[int, ...] | None = None
         self._last_ts: float | None = None
@@ -125,9 +137,14 @@ class CameraAnalyzer:
 
     def process(self, gray: np.ndarray, ts: float) -> list[AlertEvent]:
         """Analyse one frame taken at ``ts`` (seconds); the alert events it causes, in order."""
+        previous = self._last_ts
         frame = self._prepare(gray, ts)
         self.frames += 1
         events: list[AlertEvent] = []
+        if previous is not None and ts > previous:
+            # Frames stopped for a while: what was open ended when the picture stopped, and is not
+            # stretched across the outage by this frame (nor by the frames settling after it).
+            events.extend(self.book.lapse(previous, ts - previous, self.outage_s))
         seen: set[tuple[AlertKind, str]] = set()
         tampered = False
         motion = self.motion.process(frame)
@@ -169,9 +186,11 @@ class CameraAnalyzer:
                     if ended is not None:
                         events.append(ended)
             present = rule.is_present(motion)
-            if present and rule.person_check:
-                present = self._person_present(rule, frame, motion, ts)
-            signal = rule.update(motion, present, ts)
+            if rule.person_check:
+                person = present and self._person_present(rule, frame, motion, ts)
+                signal = rule.update_checked(motion, present, person, ts)
+            else:
+                signal = rule.update(motion, present, ts)
             if signal is None:
                 continue
             seen.add((rule.kind, rule.id))
@@ -199,6 +218,13 @@ class CameraAnalyzer:
             self._confirmed[rule.id] = ts
             return True
         return False
+
+    def no_frames(self, idle_s: float) -> list[AlertEvent]:
+        """No frame has come for ``idle_s`` seconds: end the open alerts whose end grace that exceeds,
+        at the time of the last frame (the last that was seen of the scene)."""
+        if self._last_ts is None:
+            return []
+        return self.book.lapse(self._last_ts, idle_s, self.outage_s)
 
     def signal_lost(self, lost: bool, ts: float, reason: str = "") -> list[AlertEvent]:
         """Start (or keep) the signal-loss alert while ``lost``; end it when the signal is back."""

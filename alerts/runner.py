@@ -8,7 +8,8 @@ alert gets a snapshot JPEG at once and a clip from the pre-roll to a post-roll (
 camera's config), remuxed by the camera (no re-encode) in a background task; the clip's path is
 announced with the start and confirmed by an ``alert.updated`` when it is written. A camera whose analysis crashes is
 restarted with a backoff and an ``analysis.restarted`` event. Signal loss (the camera stalled or
-offline) is a ``tamper.signal_lost`` alert.
+offline) is a ``tamper.signal_lost`` alert. While no frames come, open alerts end once their end
+grace has passed, at the time of the last frame.
 """
 
 from __future__ import annotations
@@ -38,8 +39,21 @@ SNAPSHOT_TIMEOUT_S = 2.0
 MAX_CLIP_TASKS = 8
 """Clips being written at once; an alert beyond this gets no clip (counted in ``clips_dropped``)."""
 RESTART_BACKOFF_S = 1.0
+"""Wait before the first restart of a crashed analysis; doubled for each crash in a row."""
 RESTART_BACKOFF_MAX_S = 30.0
+"""Longest wait before a restart."""
+RESTART_DOUBLINGS_MAX = 20
+"""The backoff doubles at most this often (2**n of a long crash streak would overflow a float)."""
+RESTART_RESET_S = 60.0
+"""An analysis that ran this long before crashing starts a new crash streak: its restart waits the
+first backoff again, not the longest."""
 LOST_STATES = frozenset({"stalled", "offline"})
+
+
+def restart_delay(streak: int) -> float:
+    """Seconds to wait before restarting an analysis that crashed ``streak`` times in a row (1, 2, …)."""
+    doublings = min(max(streak - 1, 0), RESTART_DOUBLINGS_MAX)
+    return float(min(RESTART_BACKOFF_S * 2.0**doublings, RESTART_BACKOFF_MAX_S))
 
 
 class _CameraStats:
@@ -168,7 +182,10 @@ class AnalysisRunner:
 
     async def _supervise(self, cfg: CameraConfig) -> None:
         stats = self._stats[cfg.id]
+        loop = asyncio.get_running_loop()
+        streak = 0
         while True:
+            started = loop.time()
             try:
                 await self._run(cfg, stats)
                 return
@@ -176,13 +193,26 @@ class AnalysisRunner:
                 raise
             except Exception as exc:
                 stats.restarts += 1
-                delay = min(RESTART_BACKOFF_S * 2 ** (stats.restarts - 1), RESTART_BACKOFF_MAX_S)
-                log.exception("camera %s: analysis crashed; restart %d in %.1f s", cfg.id, stats.restarts, delay)
+                # A crash after a long clean run is a new problem, not the old one again.
+                streak = 1 if loop.time() - started >= RESTART_RESET_S else streak + 1
+                delay = restart_delay(streak)
+                log.exception(
+                    "camera %s: analysis crashed; restart %d (%d in a row) in %.1f s",
+                    cfg.id,
+                    stats.restarts,
+                    streak,
+                    delay,
+                )
                 analyzer = self._analyzers.pop(cfg.id, None)
                 if analyzer is not None:
                     for ev in analyzer.book.close(time.time()):
                         await self._publish_data(cfg.id, ev, ev.to_data())
-                data = {"error": f"{type(exc).__name__}: {exc}", "restarts": stats.restarts, "retry_in_s": delay}
+                data = {
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "restarts": stats.restarts,
+                    "in_a_row": streak,
+                    "retry_in_s": delay,
+                }
                 await self._safe_emit("analysis.restarted", cfg.id, data)
                 await asyncio.sleep(delay)
 
@@ -197,11 +227,15 @@ class AnalysisRunner:
         self._analyzers[cfg.id] = analyzer
         slot = stream.frames()
         stats.slot = slot
+        last_frame = loop.time()
         try:
             while True:
                 try:
                     frame = await asyncio.wait_for(slot.wait_new(), SIGNAL_CHECK_S)
                 except TimeoutError:
+                    # No frames: open alerts must not stay open (or be stretched) across the outage.
+                    for ev in analyzer.no_frames(loop.time() - last_frame):
+                        await self._publish_data(cfg.id, ev, ev.to_data())
                     await self._check_signal(cfg.id, stream, analyzer)
                     continue
                 except Exception as exc:  # the slot was closed: the camera is gone
@@ -216,6 +250,7 @@ class AnalysisRunner:
                 t0 = time.perf_counter()
                 events = await loop.run_in_executor(pool, analyzer.process, frame.image, frame.ts)
                 stats.busy_s += time.perf_counter() - t0
+                last_frame = loop.time()
                 stats.frames += 1
                 for ev in events:
                     await self._publish(cfg, stream, ev)

@@ -18,14 +18,16 @@ import cv2
 import numpy as np
 
 from alerts.events import AlertKind
-from alerts.geometry import ZoneError, crossing_direction, polygon_mask, segments_cross, to_pixels
+from alerts.geometry import crossing_direction, line_ends, polygon_mask, segments_cross
 from alerts.motion import Blob, MotionResult
-from hub.config import ZoneConfig
+from hub.config import MIN_AREA_PX, ZoneConfig
 
 log = logging.getLogger(__name__)
 
 PRESENCE_GAP_S = 2.0
 """A zone stays occupied through a gap in detections this long (a person hidden for a moment)."""
+CROWD_GAP_S = 1.0
+"""A crowd lasts through a dip below the occupied share this long."""
 STRONG_FACTOR = 4.0
 """A moving region this many times the minimum area alerts the whole-frame motion rule at once."""
 MAX_TRACK_JUMP = 0.25
@@ -59,6 +61,8 @@ class ZoneRule:
     kind: AlertKind = AlertKind.INTRUSION
     splits = False
     """Whether new, separate activity after a quiet gap starts a new alert (see :meth:`renewal`)."""
+    bridge_s = 0.0
+    """Longest gap in the evidence the rule's condition lives through; its alert must not end sooner."""
 
     def __init__(
         self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float, fps: float = 5.0
@@ -70,7 +74,7 @@ class ZoneRule:
         self.width = width
         self.height = height
         self.person_check = zone.person_check
-        self.min_px = max(4.0, min_area_px)
+        self.min_px = max(MIN_AREA_PX, min_area_px)
         if zone.kind == "line":
             self.mask = np.full((height, width), 255, np.uint8)
         else:
@@ -153,6 +157,11 @@ class ZoneRule:
         """The rule's verdict on this frame; ``present`` says whether the zone is occupied now."""
         raise NotImplementedError
 
+    def update_checked(self, motion: MotionResult, present: bool, person: bool, ts: float) -> ZoneSignal | None:
+        """The verdict in a zone with the person check: ``person`` says whether it confirmed a person
+        in the zone's motion on this frame. By default only confirmed presence counts."""
+        return self.update(motion, present and person, ts)
+
     def is_present(self, motion: MotionResult) -> bool:
         """Whether enough foreground lies inside the zone to call it occupied."""
         return self.occupied_px(motion) >= self.min_px
@@ -180,6 +189,13 @@ class IntrusionRule(ZoneRule):
             return None
         share = self.occupied_px(motion) / self.area_px
         return ZoneSignal(min(1.0, share), self.box_details(self.blobs_inside(motion)))
+
+    def update_checked(self, motion: MotionResult, present: bool, person: bool, ts: float) -> ZoneSignal | None:
+        """The frames of motion before the check confirms a person count toward ``min_frames``: the
+        person was in them (HOG often needs a frame or two to see the whole figure walking in), so
+        the alert comes on the first confirmation once the motion has lasted long enough."""
+        signal = self.update(motion, present, ts)
+        return signal if person else None
 
 
 class MotionRule(IntrusionRule):
@@ -224,12 +240,13 @@ class LoiteringRule(ZoneRule):
     """Presence in the zone for longer than ``dwell_s``."""
 
     kind = AlertKind.LOITERING
+    bridge_s = PRESENCE_GAP_S
 
     def __init__(
         self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float, fps: float = 5.0
     ) -> None:
         super().__init__(camera_id, zone, width, height, min_area_px, fps)
-        self._dwell = _Dwell(PRESENCE_GAP_S)
+        self._dwell = _Dwell(self.bridge_s)
 
     def reset(self) -> None:
         super().reset()
@@ -247,12 +264,13 @@ class CrowdRule(ZoneRule):
     """The occupied share of the zone above ``occupied_fraction`` for ``duration_s``."""
 
     kind = AlertKind.CROWD
+    bridge_s = CROWD_GAP_S
 
     def __init__(
         self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float, fps: float = 5.0
     ) -> None:
         super().__init__(camera_id, zone, width, height, min_area_px, fps)
-        self._dwell = _Dwell(1.0)
+        self._dwell = _Dwell(CROWD_GAP_S)
 
     def reset(self) -> None:
         super().reset()
@@ -276,11 +294,7 @@ class LineRule(ZoneRule):
         self, camera_id: str, zone: ZoneConfig, width: int, height: int, min_area_px: float, fps: float = 5.0
     ) -> None:
         super().__init__(camera_id, zone, width, height, min_area_px, fps)
-        pts = to_pixels(zone.polygon, width, height)
-        self._a = (float(pts[0][0]), float(pts[0][1]))
-        self._b = (float(pts[1][0]), float(pts[1][1]))
-        if self._a == self._b:
-            raise ZoneError(f"zone {zone.id}: the two points of a line are the same at {width}x{height}")
+        self._a, self._b = line_ends(zone.id, zone.polygon, width, height)
         self._prev: list[tuple[float, float]] = []
         self._max_jump = MAX_TRACK_JUMP * width
 

@@ -75,6 +75,14 @@ class Authenticator:
         if not await asyncio.to_thread(self._verify, username, password):
             logger.info("login refused for user %r", username[:64])
             raise AuthError("wrong username or password")
+        return self.issue(username)
+
+    def issue(self, username: str) -> str:
+        """A fresh token for a configured user, valid for ``auth.token_ttl_s`` from now.
+
+        Used at login and by ``POST /api/auth/refresh``: pages swap their token for a new one
+        before it runs out, so a long shift does not silently lose its instructions and calls.
+        """
         now = int(time.time())
         user = self._users[username]
         claims = {"sub": username, "roles": [r.value for r in user.roles], "iat": now, "exp": now + self._ttl_s}

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 from pydantic import (
     BaseModel,
@@ -200,6 +201,25 @@ class DirectoryConfig(Strict):
     people: list[PersonConfig] = Field(default_factory=list, description="Everyone the hub knows.")
 
 
+MIN_ZONE_AREA = 1e-4
+"""Smallest zone polygon area, as a share of the frame (1 % by 1 %); less is a line or a point."""
+MIN_LINE_LENGTH = 1e-3
+"""Shortest line zone, in frame coordinates (0..1); shorter is a point."""
+MIN_AREA_PX = 4.0
+"""Smallest moving region in analysis pixels, whatever ``min_area_fraction`` gives at a small size."""
+
+
+def polygon_area(points: list[tuple[float, float]]) -> float:
+    """Area enclosed by a polygon (shoelace formula), in the points' units squared.
+
+    Sides that cross cancel: a bow tie drawn by putting two corners in the wrong order has none.
+    """
+    twice = 0.0
+    for (x0, y0), (x1, y1) in zip(points, points[1:] + points[:1], strict=True):
+        twice += x0 * y1 - x1 * y0
+    return abs(twice) / 2.0
+
+
 class ZoneConfig(Strict):
     """A region of a camera's picture with a rule attached."""
 
@@ -225,6 +245,16 @@ class ZoneConfig(Strict):
             raise ValueError("a polygon needs at least 3 points")
         if self.kind == "line" and len(self.polygon) != 2:
             raise ValueError("a line zone takes exactly 2 points")
+        if self.kind == "line":
+            (x0, y0), (x1, y1) = self.polygon
+            if ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5 < MIN_LINE_LENGTH:
+                raise ValueError(f"zone {self.id}: the two points of a line zone coincide; it has no length")
+        elif polygon_area(self.polygon) < MIN_ZONE_AREA:
+            raise ValueError(
+                f"zone {self.id}: the polygon has (almost) no area: its points lie on one line, or its sides "
+                f"cross so its halves cancel (area {polygon_area(self.polygon):.2g} of the frame, at least "
+                f"{MIN_ZONE_AREA:g})"
+            )
         return self
 
 
@@ -372,6 +402,11 @@ class AnalysisConfig(Strict):
         _check_mask_file(value)
         return value
 
+    @property
+    def min_area_px(self) -> float:
+        """The smallest moving region in analysis pixels (``min_area_fraction`` of the frame)."""
+        return max(MIN_AREA_PX, self.min_area_fraction * self.width * self.height)
+
     def cooldown_for(self, kind: str) -> float:
         """The cool-down of one alert kind: ``cooldowns``, else ``cooldown_s``, else the kind's default."""
         if kind in self.cooldowns:
@@ -406,6 +441,50 @@ class CameraConfig(Strict):
     )
     zones: list[ZoneConfig] = Field(default_factory=list, description="Zones and their rules.")
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig, description="Analysis settings.")
+
+    @model_validator(mode="after")
+    def _zones_fit_the_analysis_frame(self, info: ValidationInfo) -> CameraConfig:
+        # The YAML loader reports these through cross_check, each on its own zone's line.
+        if info.context and info.context.get("defer_cross_checks"):
+            return self
+        problems = self.zone_problems()
+        if problems:
+            raise ValueError("; ".join(f"zones[{j}]: {msg}" for j, msg in problems))
+        return self
+
+    def zone_problems(self) -> list[tuple[int, str]]:
+        """Zones that cannot work on this camera's analysis frame: (index in ``zones``, why).
+
+        A zone is drawn in 0..1 coordinates, but analysed in pixels of the small analysis frame: a
+        polygon that covers fewer pixels there than the smallest moving region could never be
+        occupied, and a line whose ends fall on one pixel has no side to cross to.
+        """
+        if not self.zones:
+            return []
+        # Only when zones are configured: the analysis geometry pulls in OpenCV.
+        from alerts.geometry import ZoneError, line_ends, polygon_mask
+
+        a = self.analysis
+        out: list[tuple[int, str]] = []
+        for j, zone in enumerate(self.zones):
+            try:
+                if zone.kind == "line":
+                    line_ends(zone.id, zone.polygon, a.width, a.height)
+                    continue
+                covered = int((polygon_mask(zone.id, zone.polygon, a.width, a.height) > 0).sum())
+            except ZoneError as exc:
+                out.append((j, str(exc)))
+                continue
+            if zone.kind != "ignore" and covered < a.min_area_px:
+                out.append(
+                    (
+                        j,
+                        f"zone {zone.id}: covers {covered} pixels of the {a.width}x{a.height} analysis frame, fewer "
+                        f"than the smallest moving region ({a.min_area_px:g} px, analysis.min_area_fraction): "
+                        "it could never alert; draw it larger or lower analysis.min_area_fraction",
+                    )
+                )
+        return out
 
 
 class DeadlinesConfig(Strict):
@@ -505,7 +584,19 @@ class CallsConfig(Strict):
         3.0,
         ge=0.5,
         le=60,
-        description="A connected peer silent this long (no RTP, RTCP or DTLS) has vanished and is released.",
+        description=(
+            "A connected peer silent this long (no RTP, RTCP or DTLS) has vanished: its media session is "
+            "released (a call member keeps their place for rejoin_grace_s)."
+        ),
+    )
+    rejoin_grace_s: float = Field(
+        25.0,
+        ge=0,
+        le=600,
+        description=(
+            "How long a call member whose media was lost (network change, page reload, failed offer) stays "
+            "in the call and may rejoin with a new offer; then a one-to-one call ends, a listener has left."
+        ),
     )
     ring_timeout_s: float = Field(45.0, ge=1, le=600, description="How long a call rings before it is missed.")
     viewer_queue_packets: int = Field(
@@ -646,6 +737,8 @@ def cross_check(s: Settings) -> list[tuple[Loc, str]]:
             if z.id in zones:
                 problems.append((("cameras", i, "zones", j, "id"), f"duplicate zone id {z.id!r}"))
             zones.add(z.id)
+        for j, msg in c.zone_problems():
+            problems.append((("cameras", i, "zones", j, "polygon"), msg))
     return problems
 
 
@@ -658,13 +751,36 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
 }
 
 
+def _userinfo_span(text: str) -> tuple[int, int]:
+    """Where the user-info of a ``scheme://user:pass@host/…`` template lies ((0, 0) when it has none)."""
+    scheme, sep, tail = text.partition("://")
+    if not sep:
+        return 0, 0
+    end = next((i for i, ch in enumerate(tail) if ch in "/?#"), len(tail))
+    at = tail.rfind("@", 0, end)
+    start = len(scheme) + len(sep)
+    return (start, start + at) if at >= 0 else (0, 0)
+
+
 def expand_env(text: str, env: dict[str, str] | os._Environ[str]) -> str:
-    """Replace ``${NAME}`` with the environment variable, so camera passwords stay out of the file."""
+    """Replace ``${NAME}`` with the environment variable, so camera passwords stay out of the file.
+
+    In a URL's user-info (``rtsp://admin:${CAM_PASSWORD}@cam/live``) the value is percent-encoded,
+    so a password holding ``/ ? # @ :`` cannot change where the URL points; give the value raw,
+    not encoded. A reference that is the whole user-info may hold ``user:password``.
+    """
+    start, end = _userinfo_span(text)
+    whole_userinfo = ":" not in text[start:end]
 
     def sub(m: re.Match[str]) -> str:
         if m.group(1) not in env:
             raise ValueError(f"environment variable {m.group(1)} is not set")
-        return env[m.group(1)]
+        value = env[m.group(1)]
+        if not start <= m.start() < end:
+            return value
+        if whole_userinfo:
+            return ":".join(quote(part, safe="") for part in value.split(":", 1))
+        return quote(value, safe="")
 
     return _ENV_REF.sub(sub, text)
 

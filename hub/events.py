@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -46,6 +47,31 @@ class Event:
         }
 
 
+AUDIENCE_KEY = "audience"
+"""Key in an event's ``data`` naming, beyond its ``grid``, who may read it (see :func:`audience`)."""
+
+
+def audience(
+    grids: Iterable[str | None] = (), people: Iterable[str | None] = (), users: Iterable[str | None] = ()
+) -> list[str]:
+    """The ``data["audience"]`` of an event: ``grid:<id>``, ``person:<id>`` and ``user:<username>``
+    tokens, sorted and without repeats (``None`` entries are skipped).
+
+    An event is tagged with one ``grid``; the audience lets an event reach narrowed readers
+    outside it (an incident's assignee from a neighbouring grid, a leader it escalated to). It
+    travels with the event, so every hub node filters the same way without asking anyone.
+    """
+    tokens = (
+        {f"grid:{g}" for g in grids if g} | {f"person:{p}" for p in people if p} | {f"user:{u}" for u in users if u}
+    )
+    return sorted(tokens)
+
+
+def reader_tokens(grids: Iterable[str], person: str, username: str) -> frozenset[str]:
+    """The audience tokens a narrowed reader answers to: their grids, their person id and login."""
+    return frozenset(audience(grids, [person], [username]))
+
+
 @dataclass(frozen=True, slots=True)
 class EventFilter:
     """What a reader wants from the log; empty fields match everything."""
@@ -55,7 +81,9 @@ class EventFilter:
     subject: str | None = None
     """Keep events about exactly this subject."""
     grids: frozenset[str] | None = None
-    """When set, keep only events of these grids (how a worker's view is narrowed)."""
+    """When set, keep only events of these grids (how a worker's view is narrowed)…"""
+    audience: frozenset[str] = frozenset()
+    """…or whose ``data["audience"]`` names one of these tokens (see :func:`reader_tokens`)."""
 
     def matches(self, ev: Event) -> bool:
         """Whether ``ev`` passes this filter."""
@@ -63,4 +91,7 @@ class EventFilter:
             return False
         if self.subject is not None and ev.subject != self.subject:
             return False
-        return self.grids is None or ev.grid in self.grids
+        if self.grids is None or ev.grid in self.grids:
+            return True
+        named = ev.data.get(AUDIENCE_KEY) if self.audience else None
+        return isinstance(named, list) and not self.audience.isdisjoint(named)

@@ -54,7 +54,7 @@ recipients_table = sa.Table(
     "instruction_recipients",
     metadata,
     sa.Column("instruction_id", sa.Integer, primary_key=True),
-    sa.Column("person", sa.String(64), primary_key=True),
+    sa.Column("person", sa.String(64), primary_key=True, index=True),
     sa.Column("grid", sa.String(64)),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("rank", sa.Integer, nullable=False),
@@ -85,6 +85,12 @@ STEP_EVENTS = {
 }
 CACHE_INSTRUCTIONS = 256
 """Recipient sets kept in memory (each is looked up by every worker connection)."""
+
+INBOX_OPEN_MAX = 1000
+"""Most unconfirmed instructions one worker's inbox snapshot carries (the newest ones)."""
+
+INBOX_RECENT = 50
+"""Confirmed or cancelled instructions an inbox snapshot also carries, newest first, for context."""
 
 
 FOLLOW_UPS = (("renotified_at", "deadline_at"), ("escalated_at", "escalate_at"))
@@ -146,6 +152,9 @@ class InstructionDesk:
         for u in settings.users:
             self.login_of.setdefault(u.person or u.username, u.username)
         self._members: OrderedDict[int, frozenset[str]] = OrderedDict()
+        # One recipient query per instruction in flight: on a node that did not send it, a
+        # broadcast reaches every worker connection at once, and each would ask the store.
+        self._members_loading: dict[int, asyncio.Task[frozenset[str]]] = {}
         self._dirty: set[int] = set()
         self.text_by_event: OrderedDict[int, str] = OrderedDict()
         """Worker-channel message texts of recent events (bounded by the channel)."""
@@ -190,19 +199,30 @@ class InstructionDesk:
         return _row_instruction(row)
 
     async def members(self, instruction_id: int) -> frozenset[str]:
-        """The frozen recipient set (cached: every worker connection asks)."""
+        """The frozen recipient set (cached: every worker connection asks).
+
+        Callers that miss the cache together share one query (single flight); a caller that is
+        cancelled does not cancel it for the others.
+        """
         cached = self._members.get(instruction_id)
         if cached is not None:
             self._members.move_to_end(instruction_id)
             return cached
+        loading = self._members_loading.get(instruction_id)
+        if loading is None:
+            loading = asyncio.create_task(self._load_members(instruction_id), name=f"members {instruction_id}")
+            self._members_loading[instruction_id] = loading
+            loading.add_done_callback(lambda _t: self._members_loading.pop(instruction_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load_members(self, instruction_id: int) -> frozenset[str]:
         r = recipients_table
 
         def _read(conn: Connection) -> Any:
             people = (conn.execute(sa.select(r.c.person).where(r.c.instruction_id == instruction_id))).scalars().all()
             return people
 
-        people = await self.log.query(_read)
-        found = frozenset(people)
+        found = frozenset(await self.log.query(_read))
         if found:  # an id not sent yet must not be remembered as "nobody"
             self._remember(instruction_id, found)
         return found
@@ -211,6 +231,29 @@ class InstructionDesk:
         self._members[instruction_id] = people
         while len(self._members) > CACHE_INSTRUCTIONS:
             self._members.popitem(last=False)
+
+    async def inbox(self, person: str) -> list[dict[str, Any]]:
+        """What ``person``'s inbox shows now, oldest first: ``{"instruction", "state", "reply"}``.
+
+        Every instruction they have not confirmed (up to :data:`INBOX_OPEN_MAX`), and the
+        :data:`INBOX_RECENT` newest they confirmed or that were cancelled, so a page that starts
+        empty (a reload, a new device) shows the same inbox as one that never closed.
+        """
+        r, t = recipients_table, instructions_table
+        base = sa.select(t, r.c.state, r.c.reply).join(r, r.c.instruction_id == t.c.id).where(r.c.person == person)
+        is_open = sa.and_(t.c.cancelled.is_(False), r.c.rank < RANK[ReceiptState.ACKNOWLEDGED])
+        queries = [
+            base.where(is_open).order_by(t.c.id.desc()).limit(INBOX_OPEN_MAX),
+            base.where(sa.not_(is_open)).order_by(t.c.id.desc()).limit(INBOX_RECENT),
+        ]
+
+        def _read(conn: Connection) -> list[Any]:
+            return [row for q in queries for row in conn.execute(q).all()]
+
+        rows = sorted(await self.log.query(_read), key=lambda row: row.id)
+        return [
+            {"instruction": _row_instruction(row).message(), "state": row.state, "reply": row.reply} for row in rows
+        ]
 
     async def receipts(self, instruction_id: int) -> list[dict[str, Any]]:
         """Every recipient's receipt."""
@@ -364,6 +407,8 @@ class InstructionDesk:
             raise NotFound(f"no instruction {instruction_id}")
         if person not in members:
             raise Forbidden("this instruction is not addressed to you")
+        if reply is not None and not isinstance(reply, str):
+            raise Invalid("a reply is text", field="reply")
         if step is ReceiptState.REPLIED:
             if not reply or not reply.strip():
                 raise Invalid("a reply needs its text or option", field="reply")
@@ -506,16 +551,16 @@ class InstructionDesk:
         return done
 
     async def _once(self, instruction_id: int, column: str, now: float) -> int:
-        """Re-notify or escalate exactly once (compare-and-set on the column)."""
+        """Re-notify or escalate exactly once (compare-and-set on the column, in the same append).
+
+        An escalation is one ``instruction.escalated`` event carrying every leader's notice, so
+        a crash can neither lose some leaders' notices nor repeat the others'.
+        """
         persons = await self.unacknowledged(instruction_id)
+        if not persons:  # everyone confirmed since the scan: nothing to chase
+            return 0
         inst = await self.get(instruction_id)
         t = instructions_table
-        leaders: dict[str, list[str]] = {}
-        if column == "escalated_at":
-            for rec in await self.receipts(instruction_id):
-                if rec["person"] in persons:
-                    leader = self.directory.nodes[rec["grid"]].leader if rec["grid"] in self.directory.nodes else None
-                    leaders.setdefault(leader or "(none)", []).append(rec["person"])
 
         def op(conn: Connection, draft: EventDraft) -> None:
             res = conn.execute(
@@ -524,33 +569,32 @@ class InstructionDesk:
             if res.rowcount != 1:
                 raise NoChange("handled already")
 
+        data: dict[str, Any] = {"persons": persons, "instruction": inst.message()}
+        if column == "renotified_at":
+            data["reason"] = "deadline"
+            kind = "instruction.renotified"
+        else:
+            data["notices"] = await self._notices(instruction_id, persons)
+            kind = "instruction.escalated"
         try:
-            if column == "renotified_at":
-                await self.log.append(
-                    "instruction.renotified",
-                    subject_of(instruction_id),
-                    "system",
-                    {"persons": persons, "reason": "deadline", "instruction": inst.message()},
-                    op=op,
-                )
-            else:
-                first = True
-                for leader, people in sorted(leaders.items()):
-                    await self.log.append(
-                        "instruction.escalated",
-                        subject_of(instruction_id),
-                        "system",
-                        {
-                            "leader": None if leader == "(none)" else leader,
-                            "persons": people,
-                            "instruction": inst.message(),
-                        },
-                        op=op if first else None,
-                    )
-                    first = False
+            await self.log.append(kind, subject_of(instruction_id), "system", data, op=op)
         except NoChange:
             return 0
         return 1
+
+    async def _notices(self, instruction_id: int, persons: list[str]) -> list[dict[str, Any]]:
+        """``[{"leader", "persons"}]``: who leads the grid of each person still unconfirmed.
+
+        People whose grid has no leader are listed under ``leader: None`` (staff see them in the
+        event; nobody's channel gets that notice).
+        """
+        waiting = set(persons)
+        by_leader: dict[str, list[str]] = {}
+        for rec in await self.receipts(instruction_id):
+            if rec["person"] in waiting:
+                node = self.directory.nodes.get(rec["grid"]) if rec["grid"] else None
+                by_leader.setdefault((node.leader if node else None) or "", []).append(rec["person"])
+        return [{"leader": leader or None, "persons": people} for leader, people in sorted(by_leader.items())]
 
     async def publish_progress(self) -> None:
         """One ``instruction.progress`` event per instruction whose receipts changed."""

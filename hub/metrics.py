@@ -24,6 +24,7 @@ CAMERA_COUNTERS = {
     "reconnects": "Reconnections of the camera.",
     "viewer_drops": "Packets dropped for slow viewers.",
     "analysis_skipped": "Decoded frames analysis skipped because it fell behind.",
+    "corrupt_packets": "Packets (or JPEG parts) that could not be decoded and were skipped.",
 }
 CAMERA_STATES = ("starting", "online", "stalled", "offline", "disabled", "remote", "unassigned")
 """``remote``: another hub node ingests the camera; ``unassigned``: no node has taken it yet."""

@@ -32,6 +32,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/openapi.json"): PUBLIC,
     # Login.
     ("POST", "/api/auth/login"): PUBLIC,
+    ("POST", "/api/auth/refresh"): ALL,
     ("GET", "/api/auth/me"): ALL,
     # Directory (workers see only their own grids' part of it).
     ("GET", "/api/directory"): ALL,
@@ -64,6 +65,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/api/attachments"): STAFF,
     ("GET", "/api/attachments/{attachment_id}"): ALL,
     ("WS", "/ws/worker"): ALL,
+    ("GET", "/api/worker/instructions"): ALL,
     # Cameras (workers: their grids only).
     ("GET", "/api/cameras"): ALL,
     ("GET", "/api/cameras/{camera_id}"): ALL,

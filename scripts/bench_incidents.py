@@ -5,8 +5,9 @@
    two floors at the same rate on the same server: GET /healthz (HTTP only) and
    POST /api/journal (auth + one durable append, no compare-and-set).
 2. An alert storm: N camera alerts in S seconds over C cameras and 2 zones each, filed
-   through the desk; checks that exactly one open incident exists per camera and zone,
-   with the right counts.
+   through an incident desk run inside this benchmark process (on its own SQLite log, as the
+   hub runs it, but not the hub server itself); checks that exactly one open incident exists
+   per camera and zone, with the right counts.
 
 Run: .venv/bin/python scripts/bench_incidents.py [--rate 200] [--seconds 10]
 """
@@ -161,7 +162,10 @@ async def storm_section(alerts: int, seconds: float, cameras: int) -> None:
     from hub.directory import Directory
     from hub.eventlog import EventLog
 
-    print(f"\n2. alert storm: {alerts} alerts in {seconds:.0f} s over {cameras} cameras x 2 zones (in the hub process)")
+    print(
+        f"\n2. alert storm: {alerts} alerts in {seconds:.0f} s over {cameras} cameras x 2 zones"
+        " (an incident desk inside this benchmark process, on its own SQLite log; no hub server, no HTTP)"
+    )
     with tempfile.TemporaryDirectory() as d:
         settings = Settings.model_validate(
             {"cameras": [{"id": f"cam{i}", "url": "synthetic://street"} for i in range(cameras)]}

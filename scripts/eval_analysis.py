@@ -4,7 +4,9 @@
 
 Sections: event-level precision/recall/delay/fragmentation on the hand-labelled clips
 (``tests/alerts/labels.json``); hard negatives made from still stretches (lighting step and ramp,
-IR switch, sensor noise, shake) that must raise no alert; tamper cases (black, blur, 15 % shift,
+IR switch, sensor noise, shake) that must raise no alert; the same figures for a whole-frame
+intrusion zone, and for that zone with the HOG person check (scored on the clip of people, its
+alerts on the clips of cars and of a hand counted apart); tamper cases (black, blur, 15 % shift,
 frozen) that must raise their alert within 5 s and end when the picture recovers; tamper alerts
 on normal footage (must be none); how the scene cool-down trades recall against alert starts
 (1, 5 and 30 s); a leave-one-clip-out report (the split gap chosen on two clips, scored on the
@@ -48,6 +50,7 @@ from alerts.evaluation import (  # noqa: E402
     run_analyzer,
     run_mog2,
     score,
+    zone_camera,
 )
 from alerts.events import AlertKind, AlertType  # noqa: E402
 from alerts.motion import MotionDetector  # noqa: E402
@@ -65,6 +68,9 @@ NEGATIVE_S = 20.0
 NEGATIVE_T0 = 8.0
 TAMPER_T0, TAMPER_T1 = 15.0, 25.0
 TAMPER_CLIP = "one-by-one-person-detection.mp4"
+PERSON_CLIPS = ("one-by-one-person-detection.mp4",)
+"""The clips whose labelled events are people walking (the others: cars on a road, a hand moving
+bottles on a table): where an intrusion zone with the person check is expected to alert."""
 TUNABLES: dict[str, tuple[Any, str, tuple[float, ...]]] = {
     "split_gap_s": (zones_mod, "SPLIT_GAP_S", (1.0, 1.5, 2.5)),
 }
@@ -111,24 +117,96 @@ def cooldown_section(media: Path, labels: dict[str, Any], analysis: AnalysisConf
     return out
 
 
-def negatives_section(media: Path, labels: dict[str, Any], cfg: CameraConfig, short: bool) -> dict[str, Any]:
-    """Alerts raised on the hard negatives (all kinds for us; any foreground event for MOG2)."""
-    a = cfg.analysis
-    cases: dict[str, Any] = {}
-    ours_total = base_total = 0
+def hard_negative_cases(
+    media: Path, labels: dict[str, Any], analysis: AnalysisConfig, short: bool
+) -> dict[str, perturb.Frames]:
+    """The hard negatives: every perturbation on every still stretch (the first per clip when short)."""
+    cases: dict[str, perturb.Frames] = {}
     for name, lab in labels.items():
         stills = lab["still"][:1] if short else lab["still"]
         for i, (s0, s1) in enumerate(stills):
-            still = perturb.clip_span(decode(media / name, a, s1 + 0.5), s0, s1)
-            seq = perturb.pingpong(still, NEGATIVE_S, a.fps)
+            still = perturb.clip_span(decode(media / name, analysis, s1 + 0.5), s0, s1)
+            seq = perturb.pingpong(still, NEGATIVE_S, analysis.fps)
             for kind, fn in perturb.HARD_NEGATIVES.items():
-                frames = fn(seq, NEGATIVE_T0)
-                events = [e for e in run_analyzer(frames, cfg) if e.type is AlertType.STARTED]
-                base = run_mog2(frames, a.min_area_fraction)
-                ours_total += len(events)
-                base_total += len(base)
-                cases[f"{name}#{i}:{kind}"] = {"ours": [f"{e.kind}@{e.ts:.1f}" for e in events], "mog2": len(base)}
-    return {"cases": cases, "ours_alerts": ours_total, "mog2_alerts": base_total, "count": len(cases)}
+                cases[f"{name}#{i}:{kind}"] = fn(seq, NEGATIVE_T0)
+    return cases
+
+
+def negatives_section(cases: dict[str, perturb.Frames], cfg: CameraConfig) -> dict[str, Any]:
+    """Alerts raised on the hard negatives (all kinds for us; any foreground event for MOG2)."""
+    out: dict[str, Any] = {}
+    ours_total = base_total = 0
+    for name, frames in cases.items():
+        events = [e for e in run_analyzer(frames, cfg) if e.type is AlertType.STARTED]
+        base = run_mog2(frames, cfg.analysis.min_area_fraction)
+        ours_total += len(events)
+        base_total += len(base)
+        out[name] = {"ours": [f"{e.kind}@{e.ts:.1f}" for e in events], "mog2": len(base)}
+    return {"cases": out, "ours_alerts": ours_total, "mog2_alerts": base_total, "count": len(out)}
+
+
+def _starts(cases: dict[str, perturb.Frames], cfg: CameraConfig) -> int:
+    """Alert starts of any kind over all ``cases``."""
+    return sum(1 for frames in cases.values() for e in run_analyzer(frames, cfg) if e.type is AlertType.STARTED)
+
+
+def zones_section(
+    media: Path,
+    labels: dict[str, Any],
+    analysis: AnalysisConfig,
+    short: bool,
+    negatives: dict[str, perturb.Frames],
+) -> dict[str, Any]:
+    """A whole-frame intrusion zone at the default intrusion settings, without and with the person
+    check, scored like the motion section, MOG2 beside.
+
+    The plain zone is scored on every clip's events. The person-check zone is scored on the clips
+    whose events are people (:data:`PERSON_CLIPS`); on the others (cars, a hand moving bottles) every
+    alert it raises is counted apart, beside what the same zone without the check raises there.
+    """
+    plain_cfg, checked_cfg = zone_camera(analysis), zone_camera(analysis, person_check=True)
+    plain, checked, base, base_people = Score(), Score(), Score(), Score()
+    per_clip: dict[str, Any] = {}
+    elsewhere: dict[str, Any] = {}
+    for name, lab in labels.items():
+        end = lab.get("short_end_s") if short else None
+        frames = decode(media / name, analysis, end)
+        truth = [tuple(t) for t in lab["events"] if end is None or t[1] <= end]
+        p = score(intervals(run_analyzer(frames, plain_cfg), SCENE_KINDS), truth)
+        analyzer = CameraAnalyzer(checked_cfg)
+        events = [e for ts, g in frames for e in analyzer.process(g, ts)] + analyzer.close(frames[-1][0])
+        b = score(run_mog2(frames, analysis.min_area_fraction), truth)
+        plain.add(p)
+        base.add(b)
+        person = analyzer.person
+        hog = {
+            "hog_available": person is not None and person.available,
+            "hog_regions_scanned": 0 if person is None else person.checks,
+            "hog_confirmed": 0 if person is None else person.confirmed,
+        }
+        clip: dict[str, Any] = {"intrusion": p.as_dict(), "mog2": b.as_dict(), **hog}
+        if name in PERSON_CLIPS:
+            c = score(intervals(events, SCENE_KINDS), truth)
+            checked.add(c)
+            base_people.add(b)
+            clip["intrusion_person_check"] = c.as_dict()
+        else:
+            starts = sum(1 for e in events if e.type is AlertType.STARTED)
+            clip["intrusion_person_check_alerts"] = starts
+            elsewhere[name] = {"what": lab["what"], "person_check": starts, "without_check": p.alerts, **hog}
+        per_clip[name] = clip
+    return {
+        "clips": per_clip,
+        "intrusion": {**plain.as_dict(), "hard_negative_alerts": _starts(negatives, plain_cfg)},
+        "mog2": base.as_dict(),
+        "intrusion_person_check": {
+            **checked.as_dict(),
+            "clips": list(PERSON_CLIPS),
+            "hard_negative_alerts": _starts(negatives, checked_cfg),
+        },
+        "mog2_person_clips": base_people.as_dict(),
+        "person_check_on_clips_without_people": elsewhere,
+    }
 
 
 def tamper_section(media: Path, cfg: CameraConfig, short: bool) -> dict[str, Any]:
@@ -335,9 +413,11 @@ def evaluate(
     labels = load_labels(LABELS)
     analysis = AnalysisConfig() if size is None else AnalysisConfig(width=size[0], height=size[1])
     cfg = eval_camera(analysis)
+    negatives = hard_negative_cases(media, labels, analysis, short)
     out: dict[str, Any] = {
         "real_clips": clips_section(media, labels, cfg, short),
-        "hard_negatives": negatives_section(media, labels, cfg, short),
+        "hard_negatives": negatives_section(negatives, cfg),
+        "zones": zones_section(media, labels, analysis, short, negatives),
         "tamper": tamper_section(media, cfg, short),
     }
     if not short:
@@ -347,6 +427,30 @@ def evaluate(
     if bench:
         out["cost"] = cost_section(media)
     return out
+
+
+ZONE_FIGURES = ("recall", "precision", "starts_per_event", "starts_per_found_event", "median_delay_s", "early")
+"""The figures printed per detector in the zones section."""
+
+
+def _figures(d: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {d[k]}" for k in ZONE_FIGURES)
+
+
+def _print_zones(z: dict[str, Any], hn: dict[str, Any]) -> None:
+    pc = z["intrusion_person_check"]
+    print("whole-frame intrusion zone (default intrusion settings), all clips")
+    print(f"  zone      {_figures(z['intrusion'])}")
+    print(f"  mog2      {_figures(z['mog2'])}")
+    print(f"  hard-negative alerts: zone {z['intrusion']['hard_negative_alerts']}, MOG2 {hn['mog2_alerts']}")
+    print(f"the same zone with person_check, on the clips of people ({', '.join(pc['clips'])})")
+    print(f"  zone+HOG  {_figures(pc)}")
+    print(f"  mog2      {_figures(z['mog2_person_clips'])}")
+    print(f"  hard-negative alerts: zone+HOG {pc['hard_negative_alerts']}")
+    for name, c in z["clips"].items():
+        print(f"  {name}: HOG scanned {c['hog_regions_scanned']} regions, confirmed {c['hog_confirmed']}")
+    for name, c in z["person_check_on_clips_without_people"].items():
+        print(f"  {name} ({c['what']}): alerts with person_check {c['person_check']}, without {c['without_check']}")
 
 
 def main() -> int:
@@ -381,7 +485,8 @@ def main() -> int:
         f"    alert starts per event    ours {o['starts_per_event']:.2f}  MOG2 {m['starts_per_event']:.2f}\n"
         f"    starts per found event    ours {o['starts_per_found_event']:.2f}  "
         f"MOG2 {m['starts_per_found_event']:.2f}\n"
-        f"    median delay (s)          ours {o['median_delay_s']}  MOG2 {m['median_delay_s']}"
+        f"    median delay (s)          ours {o['median_delay_s']}  MOG2 {m['median_delay_s']}\n"
+        f"    early starts (negative)   ours {o['early']}  MOG2 {m['early']}"
     )
     if "cooldown_sensitivity" in result:
         print("scene cool-down (shipped: motion/intrusion/line 1.5 s)  own-start recall  starts/event  starts/found")
@@ -395,6 +500,7 @@ def main() -> int:
     for name, c in hn["cases"].items():
         if c["ours"] or c["mog2"]:
             print(f"  {name}: ours {c['ours']} mog2 {c['mog2']}")
+    _print_zones(result["zones"], hn)
     tp = result["tamper"]
     print(
         f"tamper: {tp['caught']}/{tp['count']} caught; MOG2 any alert within 5 s: {tp['mog2_any_alert']}/{tp['count']}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +18,36 @@ from streams import urls
 from streams.bridge import BridgePump, Gap, LoopBridge
 from streams.clips import ClipError, PacketRing, remux
 from streams.frames import FrameSlot
-from streams.media import CLOCK_HZ, CameraState, CodecInfo, Frame, Packet
+from streams.media import CLOCK_HZ, SNAPSHOT_RETRY_AFTER_S, CameraState, CodecInfo, Frame, NoPicture, Packet
 from streams.reader import CodecChanged, Connected, Corrupt, Failed, Reader, ReaderSettings
 from streams.relay import DEFAULT_QUEUE_PACKETS, PacketRelay, PacketSubscription, SubscriptionClosed
-from streams.snapshot import SnapshotError, encode_jpeg, keyframe_to_jpeg
+from streams.snapshot import encode_jpeg, keyframe_to_jpeg
 from streams.sources import SourceOptions
 from streams.supervisor import EmitFn, Supervisor
 
 log = logging.getLogger(__name__)
 
-JOIN_TIMEOUT_S = 3.0
-"""How long stop() waits for a reader thread (one blocked in a network read is abandoned)."""
+JOIN_TIMEOUT_S = 2.0
+"""How long stop() waits for the camera's reader threads, all at once (one blocked in a network
+read is abandoned). With the supervisor's event drain this stays within the hub's default
+shutdown budget of 5 s."""
 RATE_WINDOW_S = 2.0
 MAX_CLIP_S = 300.0
+PROBLEM_CLEAR_S = 60.0
+"""A warning in the camera's reason (damaged video, resolution change) is dropped after this long
+without another one; a reconnect drops it at once."""
+SNAPSHOT_POLL_S = 0.25
+"""How often a snapshot waiting for a keyframe checks whether the camera went offline."""
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A camera picture as JPEG and when the hub received it."""
+
+    jpeg: bytes
+    """The JPEG bytes."""
+    ts: float
+    """Wall-clock time the picture arrived; ``time.time() - ts`` is its age."""
 
 
 class _Meter:
@@ -87,6 +104,10 @@ class CameraStream:
         self._last_key_pts: int | None = None
         self.keyframe_interval_s: float | None = None
         self._problem: str | None = None
+        self._problem_at = 0.0
+        """Monotonic time of the newest warning (see :data:`PROBLEM_CLEAR_S`)."""
+        self._retry_at = 0.0
+        """Monotonic time of the reader's next reconnect attempt (for Retry-After)."""
         self.analysis_reason: str | None = None
         self._started = False
 
@@ -126,21 +147,32 @@ class CameraStream:
             reader.start()
 
     async def stop(self) -> None:
-        """Stop readers (bounded wait), end subscriptions and frame slots, flush state events."""
+        """Stop readers (one bounded wait for all), end subscriptions and frame slots, flush state
+        events. Cancelled, it still closes everything and emits nothing more."""
         if not self._started:
             return
         self._started = False
         for reader in self._readers:
             reader.stop()
-        for reader in self._readers:
-            if not await asyncio.to_thread(reader.join, JOIN_TIMEOUT_S):
-                log.warning("camera %s: reader thread did not stop within %.0f s; abandoned", self.id, JOIN_TIMEOUT_S)
-        for bridge in self._bridges:
-            bridge.close()
-        self.relay.close()
-        for slot in list(self._slots):
-            slot.close()
-        await self.supervisor.stop()
+        drain = False
+        try:
+            stopped = await asyncio.gather(*(r.wait_stopped(JOIN_TIMEOUT_S) for r in self._readers))
+            for reader, ok in zip(self._readers, stopped, strict=True):
+                if not ok:
+                    log.warning(
+                        "camera %s: reader thread %s did not stop within %.1f s; abandoned",
+                        self.id,
+                        "main" if reader.settings.relay else "analysis",
+                        JOIN_TIMEOUT_S,
+                    )
+            drain = True
+        finally:
+            for bridge in self._bridges:
+                bridge.close()  # an abandoned reader's late output goes nowhere
+            self.relay.close()
+            for slot in list(self._slots):
+                slot.close()
+            await self.supervisor.stop(drain=drain)
 
     # -- reader output (event loop) ------------------------------------------------------------
 
@@ -154,6 +186,7 @@ class CameraStream:
                 self._on_connected(item.codec)
             elif isinstance(item, Failed):
                 self.relay.gap()
+                self._retry_at = now + item.retry_in_s
                 self.supervisor.failed(item.reason, item.retry_in_s)
             elif isinstance(item, CodecChanged):
                 self._on_codec_changed(item)
@@ -168,6 +201,10 @@ class CameraStream:
         self._frames.roll(now)
         if alive:
             self.supervisor.alive(alive)
+        if self._problem is not None and now - self._problem_at >= PROBLEM_CLEAR_S:
+            log.info("camera %s: no more trouble for %.0f s (was: %s)", self.id, PROBLEM_CLEAR_S, self._problem)
+            self._problem = None
+            self.supervisor.note(self._online_reason())
 
     def _on_analysis(self, items: list[object], frame: Frame | None, alive: float) -> None:
         for item in items:
@@ -204,6 +241,7 @@ class CameraStream:
             self.ring.clear()
         self.codec = codec
         self._last_key_pts = None
+        self._problem = None  # a warning belongs to the connection that had it
         self.supervisor.connected(self._online_reason(), codec=codec.codec, width=codec.width, height=codec.height)
 
     def _on_codec_changed(self, change: CodecChanged) -> None:
@@ -212,11 +250,13 @@ class CameraStream:
         if (old.width, old.height) != (new.width, new.height):
             self.ring.clear()  # a clip cannot mix resolutions
             self._problem = f"resolution changed mid-stream from {old.width}x{old.height} to {new.width}x{new.height}"
+            self._problem_at = time.monotonic()
             log.warning("camera %s: %s", self.id, self._problem)
             self.supervisor.note(self._online_reason())
 
     def _on_corrupt(self, count: int) -> None:
-        if count in (1, 10, 100) or count % 1000 == 0:
+        self._problem_at = time.monotonic()
+        if self._problem is None or count in (1, 10, 100) or count % 1000 == 0:
             self._problem = f"damaged video: {count} packets could not be decoded and were skipped"
             self.supervisor.note(self._online_reason())
 
@@ -252,30 +292,69 @@ class CameraStream:
         slot.close = close  # type: ignore[method-assign]
         return slot
 
-    async def snapshot_jpeg(self, timeout_s: float = 5.0) -> bytes:
-        """The camera's picture as JPEG: the newest decoded frame, else a keyframe decoded now.
+    async def snapshot(self, timeout_s: float = 5.0) -> Snapshot:
+        """The camera's current picture as JPEG; never an old one passed off as live.
 
-        Raises :class:`SnapshotError` when no picture arrives within ``timeout_s``.
+        In order: the main stream's newest decoded picture, its cached keyframe decoded now, its
+        next keyframe (waited for up to ``timeout_s``), and only then the analysis sub-stream's
+        smaller picture. Nothing older than the stall timeout is served. Raises :class:`NoPicture`
+        at once when the camera is disabled, offline or stalled, or when no picture came in time.
         """
+        self._check_live()
+        stale_before = time.time() - self.config.stall_timeout_s
+        main = self._readers[0].picture if self._readers else None
         gop = self.relay.keyframe_group()
-        picture, picture_ts = None, 0.0
-        for reader in reversed(self._readers):
-            if reader.latest_picture is not None:
-                picture, picture_ts = reader.latest_picture, reader.latest_picture_ts
-                break
-        if picture is not None and (not gop or picture_ts >= gop[0].ts):
-            return await asyncio.to_thread(encode_jpeg, picture)
+        if gop and gop[0].ts < stale_before:
+            gop = []
+        if main is not None and main[1] >= stale_before and (not gop or main[1] >= gop[0].ts):
+            return Snapshot(await asyncio.to_thread(encode_jpeg, main[0]), main[1])
         if not gop:
-            sub = self.relay.subscribe(maxsize=8, name="snapshot")
-            try:
-                gop = [await asyncio.wait_for(sub.get(), timeout_s)]
-            except (TimeoutError, SubscriptionClosed):
-                raise SnapshotError(
-                    f"camera {self.id} has no picture ({self.state.value}: {self.supervisor.reason})"
-                ) from None
-            finally:
-                sub.close()
-        return await asyncio.to_thread(keyframe_to_jpeg, gop[:1])
+            key = await self._next_keyframe(timeout_s)
+            gop = [key] if key is not None else []
+        if gop:
+            return Snapshot(await asyncio.to_thread(keyframe_to_jpeg, gop[:1]), gop[0].ts)
+        sub = self._readers[1].picture if len(self._readers) > 1 else None
+        if sub is not None and sub[1] >= time.time() - self.config.stall_timeout_s:
+            return Snapshot(await asyncio.to_thread(encode_jpeg, sub[0]), sub[1])
+        self._check_live()
+        raise NoPicture(
+            f"camera {self.id} has no picture yet ({self.state.value}: {self.supervisor.reason})",
+            SNAPSHOT_RETRY_AFTER_S,
+        )
+
+    async def snapshot_jpeg(self, timeout_s: float = 5.0) -> bytes:
+        """The JPEG of :meth:`snapshot`; raises :class:`SnapshotError` (:class:`NoPicture`) likewise."""
+        return (await self.snapshot(timeout_s)).jpeg
+
+    def _check_live(self) -> None:
+        """Raise :class:`NoPicture` when the camera is known to give no current picture."""
+        state = self.state
+        if state == CameraState.DISABLED:
+            raise NoPicture(f"camera {self.id} is disabled in the configuration", None)
+        if state == CameraState.OFFLINE:
+            retry_s = max(1.0, self._retry_at - time.monotonic())
+            raise NoPicture(f"camera {self.id} is offline: {self.supervisor.reason}", retry_s)
+        if state == CameraState.STALLED:
+            raise NoPicture(f"camera {self.id} is stalled: {self.supervisor.reason}", SNAPSHOT_RETRY_AFTER_S)
+
+    async def _next_keyframe(self, timeout_s: float) -> Packet | None:
+        """The main stream's next keyframe; None after ``timeout_s`` or once the camera fails."""
+        sub = self.relay.subscribe(maxsize=8, name="snapshot", replay=False)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        try:
+            while (remaining := deadline - loop.time()) > 0:
+                if self.state not in (CameraState.ONLINE, CameraState.STARTING):
+                    return None  # gone offline while waiting: say so now, not after the timeout
+                try:
+                    return await asyncio.wait_for(sub.get(), min(remaining, SNAPSHOT_POLL_S))
+                except TimeoutError:
+                    continue
+            return None
+        except SubscriptionClosed:
+            return None
+        finally:
+            sub.close()
 
     async def save_clip(self, path: Path, start_ts: float, end_ts: float) -> Path:
         """Remux the packets between ``start_ts`` and ``end_ts`` (wall clock) to MP4, no re-encode.

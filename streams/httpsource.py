@@ -27,6 +27,13 @@ log = logging.getLogger(__name__)
 MAX_PART_BYTES = 8 * 1024 * 1024
 """Largest JPEG accepted; a bigger part means the stream is not what it claims."""
 MAX_HEADER_LINES = 32
+JPEG_TRAILER_BYTES = 256
+"""Padding some cameras put after a JPEG's end marker; the marker must lie within this tail."""
+
+
+def looks_like_jpeg(data: bytes) -> bool:
+    """Whether ``data`` is a whole JPEG: start marker first, end marker at the end (cheap check)."""
+    return data[:2] == b"\xff\xd8" and b"\xff\xd9" in data[-JPEG_TRAILER_BYTES:]
 
 
 class HttpSource:
@@ -35,11 +42,15 @@ class HttpSource:
     def __init__(self, url: str, options: SourceOptions) -> None:
         self.url = url
         self._opts = options
+        self._target = urls.host_port(url)
         parts = urlsplit(url)
+        try:
+            port = parts.port
+        except ValueError:
+            raise SourceError(f"invalid URL {urls.mask_url(url)}: the port is not a number") from None
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
-        self._port = parts.port
-        self._target = f"{self._host}:{self._port}" if self._port else self._host
+        self._port = port
         self._path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         self._headers = {"User-Agent": "skyhub", "Accept": "multipart/x-mixed-replace, image/jpeg"}
         if parts.username is not None:
@@ -49,33 +60,40 @@ class HttpSource:
         self._conn: http.client.HTTPConnection | None = None
         check_host(url)
         self._decoder = av.CodecContext.create("mjpeg", "r")
-        resp = self._request()
-        ctype = (resp.getheader("Content-Type") or "").lower()
         self._boundary: bytes | None = None
         self._boundary_seen = False
+        resp = self._request()
         self._resp = resp
-        self._first: bytes
-        if ctype.startswith("multipart/"):
-            self._boundary = self._parse_boundary(ctype)
-            self._first = self._next_part()
-        elif ctype.startswith("image/jpeg"):
-            self._first = self._read_body(resp)
-        elif ctype in ("", "application/octet-stream") and resp.peek(2)[:2] == b"--":
-            # Some servers (ffmpeg's own) send multipart without saying so: take the boundary line.
-            self._boundary = resp.readline(200).strip()
-            self._boundary_seen = True
-            self._first = self._next_part()
-        elif ctype in ("", "application/octet-stream") and resp.peek(2)[:2] == b"\xff\xd8":
-            self._first = self._read_body(resp)
-        else:
+        try:
+            self._first = self._read_first(resp)
+            frames = self._decode_bytes(self._first)
+        except Exception as exc:
+            # A camera that answers and then stalls times out here: close the socket, and say so
+            # in words (not as an internal error).
             self.close()
-            raise SourceError(f"{self._target} is not a video stream (it sends {ctype or 'no content type'})")
-        frames = self._decode_bytes(self._first)
+            raise SourceError(describe_error(exc, self.url, self._target)) from None
         if not frames:
             self.close()
             raise SourceError(f"{self._target} sent a picture that could not be decoded")
         f = frames[0]
         self.codec = CodecInfo(codec="mjpeg", width=f.width, height=f.height, pix_fmt=f.format.name)
+
+    def _read_first(self, resp: http.client.HTTPResponse) -> bytes:
+        """The first picture; the content type decides between multipart and a snapshot URL."""
+        ctype = (resp.getheader("Content-Type") or "").lower()
+        if ctype.startswith("multipart/"):
+            self._boundary = self._parse_boundary(ctype)
+            return self._next_part()
+        if ctype.startswith("image/jpeg"):
+            return self._read_body(resp)
+        if ctype in ("", "application/octet-stream") and resp.peek(2)[:2] == b"--":
+            # Some servers (ffmpeg's own) send multipart without saying so: take the boundary line.
+            self._boundary = resp.readline(200).strip()
+            self._boundary_seen = True
+            return self._next_part()
+        if ctype in ("", "application/octet-stream") and resp.peek(2)[:2] == b"\xff\xd8":
+            return self._read_body(resp)
+        raise SourceError(f"{self._target} is not a video stream (it sends {ctype or 'no content type'})")
 
     def _request(self) -> http.client.HTTPResponse:
         cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
@@ -162,7 +180,7 @@ class HttpSource:
         data = self._first
         while not self._closed.is_set():
             now = time.monotonic() - t0
-            yield SourcePacket(data, now, now, True, data)
+            yield SourcePacket(data, now, now, True, data, corrupt=not looks_like_jpeg(data))
             try:
                 if self._boundary is not None:
                     data = self._next_part()
@@ -185,8 +203,8 @@ class HttpSource:
             return []
 
     def decode(self, packet: SourcePacket) -> list[av.VideoFrame]:
-        """Decode one JPEG; a broken one yields no frame rather than an error."""
-        return self._decode_bytes(packet.data)
+        """Decode one JPEG; raises ``av.error.FFmpegError`` for a broken one (the reader counts it)."""
+        return list(self._decoder.decode(av.Packet(packet.data)))
 
     def payload(self, packet: SourcePacket) -> bytes:
         """The JPEG bytes."""

@@ -64,13 +64,17 @@ class CameraManager:
         log.info("cameras: %d of %d started", len(self._cameras), len(self._configs))
 
     async def stop(self) -> None:
-        """Stop every camera; bounded (each reader thread gets a few seconds). Idempotent."""
+        """Stop every camera at once; bounded (reader threads get ``JOIN_TIMEOUT_S`` together, then
+        queued state events ``DRAIN_TIMEOUT_S``). Idempotent. Cancelled, it still stops the pump and
+        every camera's event emitter, so nothing reaches the log afterwards."""
         if not self._started:
             return
         self._started = False
         count = len(self._cameras)
-        await asyncio.gather(*(self.stop_camera(camera_id) for camera_id in list(self._cameras)))
-        await self._pump.stop()
+        try:
+            await asyncio.gather(*(self.stop_camera(camera_id) for camera_id in list(self._cameras)))
+        finally:
+            await self._pump.stop()
         log.info("cameras: %d stopped", count)
 
     async def start_camera(self, camera_id: str) -> bool:

@@ -24,6 +24,23 @@ PARAM_SET_TYPES = {"h264": frozenset({7, 8}), "hevc": frozenset({32, 33, 34})}
 """NAL unit types of the parameter sets (SPS/PPS, and VPS for H.265)."""
 
 
+SNAPSHOT_RETRY_AFTER_S = 5
+"""Retry-After of a snapshot request while the camera is starting or has no picture yet."""
+
+
+class SnapshotError(Exception):
+    """No picture could be produced."""
+
+
+class NoPicture(SnapshotError):
+    """The camera has no current picture to give: disabled, offline, stalled, or none yet."""
+
+    def __init__(self, message: str, retry_after_s: float | None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+        """When asking again may help; None when it will not (a disabled camera)."""
+
+
 class CameraState(StrEnum):
     """Where a camera's ingest stands."""
 

@@ -7,10 +7,12 @@ which batches them so that a busy camera costs one loop wake-up per batch, not p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import threading
 import time
+import traceback
 from dataclasses import dataclass, replace
 
 import av
@@ -83,10 +85,11 @@ class Reader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._source: Source | None = None
+        self._done: asyncio.Future[None] | None = None
         self.attempts = 0
-        self.latest_picture: av.VideoFrame | None = None
-        """Newest decoded full-size frame (for snapshots), kept by reference only."""
-        self.latest_picture_ts = 0.0
+        self.picture: tuple[av.VideoFrame, float] | None = None
+        """Newest decoded full-size frame and its wall-clock time (for snapshots), by reference;
+        None while not connected, so an old picture is never taken for a live one."""
         self._frame_seq = 0
         self._last_dts: int | None = None
         """Last dts on the camera timeline; the next session continues after it."""
@@ -94,9 +97,11 @@ class Reader:
         """Packets that failed to decode, over the reader's life."""
 
     def start(self) -> None:
-        """Start the thread."""
+        """Start the thread (on the event loop, which :meth:`wait_stopped` then uses)."""
+        loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
         name = f"reader-{self.settings.camera_id}{'' if self.settings.relay else '-analysis'}"
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._main, args=(loop, self._done), name=name, daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -107,16 +112,31 @@ class Reader:
             # Files and HTTP sources wake at once; RTSP ends at the next packet or read timeout.
             source.interrupt()
 
-    def join(self, timeout_s: float) -> bool:
-        """Wait for the thread; False if it is still blocked after ``timeout_s``."""
-        if self._thread is None:
+    async def wait_stopped(self, timeout_s: float) -> bool:
+        """Wait (on the loop, no worker thread) for the thread to end; False if it is still
+        blocked after ``timeout_s`` (an RTSP open or read cannot be interrupted; it is abandoned
+        and ends by itself at its timeout, posting nothing once the bridge is closed)."""
+        if self._done is None:
             return True
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._done), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    def _main(self, loop: asyncio.AbstractEventLoop, done: asyncio.Future[None]) -> None:
+        try:
+            self._run()
+        finally:
+            try:
+                loop.call_soon_threadsafe(_set_done, done)
+            except RuntimeError:  # the loop is closed: nobody waits any more
+                pass
 
     def _run(self) -> None:
         cam = self.settings.camera_id
         failures = 0
+        last_internal: str | None = None
         while not self._stop.is_set():
             self.attempts += 1
             started = time.monotonic()
@@ -132,9 +152,14 @@ class Reader:
                 except SourceError as exc:
                     reason = exc.reason
                 except Exception as exc:  # a bug or an unexpected library error must not kill the thread
-                    log.exception("camera %s: reader error", cam)
                     reason = urls.scrub(f"internal error: {type(exc).__name__}: {exc}", url)
+                    if reason != last_internal:  # once per kind of error, not on every retry
+                        last_internal = reason
+                        # The traceback may quote the URL with its password: scrub it first.
+                        trace = urls.scrub("".join(traceback.format_exception(exc)), url)
+                        log.error("camera %s: reader error\n%s", cam, trace.rstrip())
                 finally:
+                    self.picture = None
                     self._close_source()
             if self._stop.is_set():
                 break
@@ -175,6 +200,9 @@ class Reader:
         for sp in source.packets():
             if self._stop.is_set():
                 break
+            if sp.corrupt:
+                self._count_corrupt()
+                continue
             now = time.time()
             # Inter-coded video needs every packet decoded; JPEGs only when a frame is due.
             if decode and (not intra_only or now >= next_frame_at - slack_s):
@@ -185,8 +213,7 @@ class Reader:
                         codec = new
                     if now >= next_frame_at - slack_s:
                         next_frame_at = max(next_frame_at + frame_interval_s, now - frame_interval_s)
-                        self.latest_picture = frame
-                        self.latest_picture_ts = now
+                        self.picture = (frame, now)
                         self._post_frame(frame, now)
             if not s.relay:
                 # An analysis-only input: nothing per packet goes to the loop (the frames say that
@@ -231,9 +258,12 @@ class Reader:
         try:
             return source.decode(sp)
         except av.error.FFmpegError:
-            self.corrupt_packets += 1
-            self._bridge.post(Corrupt(self.corrupt_packets))
+            self._count_corrupt()
             return []
+
+    def _count_corrupt(self) -> None:
+        self.corrupt_packets += 1
+        self._bridge.post(Corrupt(self.corrupt_packets))
 
     def _post_frame(self, frame: av.VideoFrame, ts: float) -> None:
         w, h = self.settings.analysis_size
@@ -241,3 +271,8 @@ class Reader:
         gray = frame.reformat(width=w, height=h, format="gray")
         self._frame_seq += 1
         self._bridge.post_frame(Frame(gray.to_ndarray(), ts, self._frame_seq))
+
+
+def _set_done(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)

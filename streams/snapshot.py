@@ -10,13 +10,11 @@ from typing import Any
 import av
 import cv2
 
-from streams.media import Packet
+from streams.media import NoPicture, Packet, SnapshotError
+
+__all__ = ["JPEG_QUALITY", "NoPicture", "SnapshotError", "encode_jpeg", "keyframe_to_jpeg"]
 
 JPEG_QUALITY = 85
-
-
-class SnapshotError(Exception):
-    """No picture could be produced."""
 
 
 def encode_jpeg(frame: av.VideoFrame, quality: int = JPEG_QUALITY) -> bytes:

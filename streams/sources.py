@@ -63,6 +63,8 @@ class SourcePacket:
     """Whether decoding can start here."""
     raw: Any = None
     """What :meth:`Source.decode` needs (an ``av.Packet``)."""
+    corrupt: bool = False
+    """The source already knows the packet is damaged (a truncated JPEG, say): counted, not used."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +135,10 @@ def describe_error(exc: BaseException, url: str, target: str) -> str:
 
 def check_host(url: str) -> None:
     """Resolve the URL's host first: FFmpeg reports a failed lookup only as an I/O error."""
-    host = urlsplit(url).hostname
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        host = None
     if not host:
         raise SourceError(f"no host in {urls.mask_url(url)}")
     try:
@@ -143,10 +148,10 @@ def check_host(url: str) -> None:
 
 
 def _target(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme in ("file", "synthetic"):
+    """How a source is named in reasons: host and port for cameras (never the credentials)."""
+    if urls.scheme(url) in ("file", "synthetic"):
         return urls.mask_url(url)
-    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+    return urls.host_port(url)
 
 
 class AvSource:

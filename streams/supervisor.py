@@ -26,6 +26,7 @@ EmitFn = Callable[[str, str, dict[str, Any]], Awaitable[None]]
 MAX_PENDING_EVENTS = 256
 """State events waiting for ``emit``; past this the oldest are dropped and counted (a stuck log)."""
 DRAIN_TIMEOUT_S = 2.0
+"""How long stop() lets queued state events reach the log."""
 
 
 class Supervisor:
@@ -136,15 +137,24 @@ class Supervisor:
                         CameraState.STALLED, f"no video for {self.stall_timeout_s:g} s; the connection is open"
                     )
 
-    async def stop(self) -> None:
-        """Stop the watchdog, let queued events out (bounded), then stop the emitter."""
+    async def stop(self, drain: bool = True) -> None:
+        """Stop the watchdog, let queued events out (bounded; skipped with ``drain=False``), then
+        stop the emitter. Nothing is emitted after this returns, even if it is cancelled."""
         tasks, self._tasks = self._tasks, []
         for task in tasks[1:]:
             task.cancel()
-        if tasks:
-            try:
-                await asyncio.wait_for(self._idle.wait(), DRAIN_TIMEOUT_S)
-            except TimeoutError:
-                log.warning("camera %s: %d state events not emitted at shutdown", self.camera_id, len(self._pending))
-            tasks[0].cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        try:
+            if tasks and drain:
+                try:
+                    await asyncio.wait_for(self._idle.wait(), DRAIN_TIMEOUT_S)
+                except TimeoutError:
+                    log.warning(
+                        "camera %s: %d state events not emitted at shutdown", self.camera_id, len(self._pending)
+                    )
+        finally:
+            for task in tasks[:1]:
+                task.cancel()
+            if self._pending:
+                log.info("camera %s: %d state events left unsent at stop", self.camera_id, len(self._pending))
+            self._pending.clear()
+            await asyncio.gather(*tasks, return_exceptions=True)

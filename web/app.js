@@ -1,6 +1,6 @@
 // The start page: log in, show cameras live (WHEP) and follow the event feed (resuming by id).
-import { login, api, followEvents } from "/web/skyhub.js";
-import { whepPlay } from "/web/rtc.js";
+import { login, api, followEvents, onSessionEnd } from "/web/skyhub.js";
+import { whepPlay, onConnectionLost } from "/web/rtc.js";
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -30,11 +30,11 @@ async function play(tile, c) {
     if (entry.target !== target) { player.stop(); return; } // moved meanwhile: the next refresh plays it
     entry.player = player;
     delete tile.dataset.error;
-    player.pc.addEventListener("connectionstatechange", () => {
-      const s = player.pc.connectionState;
-      if (entry.player === player && (s === "failed" || s === "closed")) {
-        player.stop(); entry.player = null; entry.retryAt = Date.now() + 2000;
-      }
+    // The hub ends a viewer whose camera stopped or moved: let go, and the next refresh plays
+    // the camera again wherever it runs by then.
+    onConnectionLost(player.pc, () => {
+      if (entry.player !== player) return;
+      player.stop(); entry.player = null; entry.retryAt = Date.now() + 2000;
     });
   } catch (err) {
     tile.dataset.error = err.message;
@@ -96,6 +96,16 @@ function showEvent(ev) {
   while (list.children.length > 300) list.lastChild.remove();
 }
 
+let camerasTimer = null;
+
+// The token was refused or ran out: back to the login form (the feeds stop by themselves).
+onSessionEnd(() => {
+  clearInterval(camerasTimer);
+  $("#desk").hidden = true;
+  $("#login").hidden = false;
+  $("#login-error").textContent = "Your session ended; log in again.";
+});
+
 $("#login").addEventListener("submit", async (e) => {
   e.preventDefault();
   const form = new FormData(e.target);
@@ -105,7 +115,7 @@ $("#login").addEventListener("submit", async (e) => {
     $("#login").hidden = true;
     $("#desk").hidden = false;
     await showCameras();
-    setInterval(showCameras, 5000);
+    camerasTimer = setInterval(showCameras, 5000);
     followEvents({ since: 0, onEvent: showEvent, onState: (s) => { $("#feed-state").textContent = s; } });
   } catch (err) {
     $("#login-error").textContent = err.message;

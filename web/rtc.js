@@ -1,7 +1,7 @@
 // WebRTC helpers for skyhub pages: a WHEP player for cameras, and media for calls and briefings.
 // Plain ES module, no build step. The hub answers offers WHEP-style: POST SDP -> 201 answer +
 // Location (DELETE it to hang up). The hub does not trickle ICE, so offers carry their candidates.
-import { bearer } from "/web/skyhub.js";
+import { bearer, liveSocket } from "/web/skyhub.js";
 
 const GATHER_WAIT_MS = 200;
 
@@ -49,6 +49,33 @@ async function exchange(url, pc) {
   const location = r.headers.get("Location");
   await pc.setRemoteDescription({ type: "answer", sdp: await r.text() });
   return location;
+}
+
+// How long a connection may stay "disconnected" before we give it up and offer again.
+const DISCONNECTED_MS = 3000;
+
+// Call `onLost` once when `pc` has failed or closed, or stayed "disconnected" for `ms`.
+// Chromium reports a peer that went away — the hub closing the session when its camera stopped
+// or the call member's network changed — as "disconnected", and calls it "failed" only after
+// ICE's consent timeout (about 30 s); the hub has released its side long before that.
+export function onConnectionLost(pc, onLost, ms = DISCONNECTED_MS) {
+  let timer = null;
+  let done = false;
+  const lost = () => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    pc.removeEventListener("connectionstatechange", check);
+    onLost(pc.connectionState);
+  };
+  const check = () => {
+    const s = pc.connectionState;
+    if (s === "failed" || s === "closed") lost();
+    else if (s === "disconnected") { if (!timer) timer = setTimeout(lost, ms); }
+    else { clearTimeout(timer); timer = null; }
+  };
+  pc.addEventListener("connectionstatechange", check);
+  check();
 }
 
 function release(pc, location) {
@@ -111,21 +138,6 @@ export async function framesDecoded(pc) {
 
 // Follow /ws/calls: onMessage gets {"op": "calls", calls} on connect, then {"op": "call", call}.
 export function followCalls(onMessage, onState = () => {}) {
-  let stopped = false;
-  let ws;
-  let delay = 500;
-  const connect = () => {
-    const q = new URLSearchParams({ token: bearer() });
-    ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws/calls?${q}`);
-    ws.onopen = () => { delay = 500; onState("connected"); };
-    ws.onmessage = (m) => onMessage(JSON.parse(m.data));
-    ws.onclose = () => {
-      if (stopped) return;
-      onState("reconnecting");
-      setTimeout(connect, delay);
-      delay = Math.min(delay * 2, 10000);
-    };
-  };
-  connect();
-  return { stop() { stopped = true; ws.close(); } };
+  // Reconnects with the current (refreshed) token, and stops once the login is gone.
+  return liveSocket("/ws/calls", { onMessage: (msg) => onMessage(msg), onState });
 }

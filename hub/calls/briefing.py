@@ -5,7 +5,10 @@ The speaker's video is decoded once by aiortc and encoded **once** by an
 :class:`~hub.calls.tracks.PassthroughTrack` (a late joiner starts at the cached keyframe group).
 With a camera instead, listeners get the camera's packets directly. Every listener hears the
 speaker; the floor holder's voice goes to the group on a second audio track, and nobody
-else's voice goes anywhere (:mod:`hub.calls.floor`).
+else's voice goes anywhere (:mod:`hub.calls.floor`); a holder whose media is lost loses the floor.
+
+An invitation stays open for the whole briefing (a late joiner starts at a keyframe), but until
+taken up it does not make the worker busy: a dispatcher can still call them one to one.
 """
 
 from __future__ import annotations
@@ -90,6 +93,8 @@ async def floor_action(
     if action == "request":
         if member.role != "listener" or member.state != MemberState.ACCEPTED:
             raise CallError(403, "only a listener who joined can ask for the floor")
+        if member.session is None:
+            raise CallError(409, "your media is not connected; rejoin first")
         if not 0 <= priority <= MAX_PRIORITY:
             raise CallError(400, f"priority must be between 0 and {MAX_PRIORITY}")
         change = call.floor.request(who.username, priority)
@@ -101,6 +106,8 @@ async def floor_action(
         target = call.members.get(to or "")
         if target is None or target.role != "listener" or target.state != MemberState.ACCEPTED:
             raise CallError(400, f"{to!r} is not a listener who joined this briefing")
+        if target.session is None:
+            raise CallError(409, f"{to}'s media is not connected (they may be rejoining)")
         change = call.floor.grant(target.username)
     elif action == "revoke":
         if not speaker:

@@ -87,18 +87,16 @@ async def decline(svc: CallService, call: Call, member: Member) -> None:
 
 
 async def hangup(svc: CallService, call: Call, member: Member) -> None:
-    """``member`` hangs up: a one-to-one call (or a briefing, by its speaker) ends; a listener leaves."""
+    """``member`` hangs up: a one-to-one call (or a briefing, by its speaker) ends; a listener leaves
+    (at once, without the grace a lost connection gets)."""
     if call.state == CallState.ENDED:
         return
     if call.kind == CallKind.CALL or member.username == call.owner:
         await svc.end(call, f"hung up by {member.username}", member.username)
         return
-    member.state = MemberState.LEFT
-    if member.session is not None:
-        await svc.sessions.close(member.session, "hung up")
-    else:
-        await svc.event(call, "call.left", member.username, member=member.username, reason="hung up")
-        svc.notify(call)
+    # Media or not (a listener whose connection was lost, one who never joined): the floor and any
+    # waiting request go with them.
+    await svc.leave(call, member, "hung up")
 
 
 async def put_camera(svc: CallService, who: Principal, call: Call, camera: str | None) -> None:

@@ -62,10 +62,25 @@ class Member:
     """Briefing listeners: the floor holder's voice."""
     connected: bool = False
     """Their media reached the hub."""
+    rejoin_deadline_m: float | None = None
+    """Their media was lost: until this time (monotonic) they may rejoin, then they have left."""
+    grace_timer: asyncio.TimerHandle | None = None
+    """Fires at ``rejoin_deadline_m``."""
+    joining: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Held while one of their offers is answered (a second offer waits, then replaces it)."""
 
     def as_dict(self) -> dict[str, Any]:
-        """Wire form."""
-        return {"username": self.username, "role": self.role, "state": self.state.value, "media": self.connected}
+        """Wire form; ``rejoin_by`` (Unix seconds) while their media is lost and they may still rejoin."""
+        rejoin_by = None
+        if self.rejoin_deadline_m is not None:
+            rejoin_by = round(time.time() + self.rejoin_deadline_m - time.monotonic(), 3)
+        return {
+            "username": self.username,
+            "role": self.role,
+            "state": self.state.value,
+            "media": self.connected,
+            "rejoin_by": rejoin_by,
+        }
 
 
 @dataclass(eq=False)

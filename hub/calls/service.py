@@ -7,6 +7,14 @@ live in :mod:`hub.calls.calls` (one to one) and :mod:`hub.calls.briefing` (one t
 Media topology: each member has one peer connection to the hub. What a member sends is held once
 (:class:`~hub.calls.feeds.EncodedFeed` for video, :class:`~hub.calls.tracks.AudioFanout` for voice);
 what the hub sends a member are switchable tracks pointed at those by :meth:`CallService.rewire`.
+
+Losing media is not leaving. When a member's peer connection ends without a hang-up (a phone
+changing cell, a page reload, a failed offer) their **media** is released at once — the session,
+its tasks, encoder and subscriptions, within the bounds of :mod:`hub.calls.sessions` — and the
+floor, if they held it, falls back. Their **place** is kept for ``calls.rejoin_grace_s``: the
+same user can offer again and carry on in the same call (``call.media_lost``, then
+``call.joined``). Only when the grace runs out does a one-to-one call end (or a briefing, for its
+speaker) and a listener count as left (``call.left``). Hanging up leaves at once.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -154,11 +163,18 @@ class CallService:
             raise CallError(403, "you were not invited to this call")
         return call, member
 
-    def busy(self, username: str) -> bool:
-        """Whether ``username`` is ringing or talking in a call now."""
+    def busy(self, username: str, besides: Call | None = None) -> bool:
+        """Whether ``username`` is ringing or talking in a call (other than ``besides``) now.
+
+        Ringing counts only for one-to-one calls: an invitation to a briefing that was not taken up
+        does not make a worker busy (a dispatcher can still call them, and the briefing stays open
+        for them to join later, once free); having joined a briefing does.
+        """
         for call in self.calls.values():
             m = call.members.get(username)
-            if m is not None and m.state in (MemberState.INVITED, MemberState.ACCEPTED):
+            if call is besides or m is None:
+                continue
+            if m.state == MemberState.ACCEPTED or (m.state == MemberState.INVITED and call.kind == CallKind.CALL):
                 return True
         return False
 
@@ -188,6 +204,8 @@ class CallService:
         if call.ring_timer is not None:
             call.ring_timer.cancel()
             call.ring_timer = None
+        for m in call.members.values():
+            self.stop_grace(m)
         self.calls.pop(call.id, None)
         self.ended[call.id] = call
         while len(self.ended) > ENDED_KEPT:
@@ -225,8 +243,17 @@ class CallService:
         ]
 
     async def join_media(self, call_id: str, who: Principal, offer_sdp: str) -> tuple[PeerSession, str]:
-        """Answer a member's offer: their peer connection to the hub for this call."""
+        """Answer a member's offer: their peer connection to the hub for this call.
+
+        Sending media answers a call one is invited to (once the offer has been answered). A member
+        whose media was lost offers again within ``rejoin_grace_s`` and carries on; a new offer
+        while still connected (a reload) replaces the old connection.
+        """
         call, member = self.member_of(call_id, who)
+        async with member.joining:  # one offer of a member at a time: each replaces the one before
+            return await self._join_media(call, member, who, offer_sdp)
+
+    async def _join_media(self, call: Call, member: Member, who: Principal, offer_sdp: str) -> tuple[PeerSession, str]:
         if call.state == CallState.ENDED:
             raise CallError(409, f"the call has ended ({call.ended_reason})")
         if member.state in (MemberState.DECLINED, MemberState.LEFT):
@@ -237,14 +264,17 @@ class CallService:
         if [k for k in kinds if k in ("audio", "video")] != wanted:
             raise CallError(400, f"this call needs an offer with m-lines {', '.join(wanted)} in that order")
         require_h264_video(offer_sdp)
+        if member.state == MemberState.INVITED and self.busy(who.username, besides=call):
+            raise CallError(409, "you are in another call; hang up there first", reason="busy")
         if self.sessions.full():
             raise CallError(503, "the hub holds as many peer connections as it may", {"Retry-After": "10"})
-        if member.state == MemberState.INVITED:
-            await calls.accept(self, call, member)  # joining with media answers the call
         old = member.session
         if old is not None:  # a reload: the new connection replaces the old one
             member.session = None
             await self.sessions.close(old, "replaced by a new connection")
+            await self._release_media(member)
+            if call.state == CallState.ENDED:
+                raise CallError(409, f"the call has ended ({call.ended_reason})")
         pc = new_peer_connection(self.config)
         session = self.sessions.add(pc, call.kind.value, who.username, call.id)
         name = f"{call.id}:{who.username}"
@@ -278,12 +308,15 @@ class CallService:
         def on_state() -> None:
             if pc.connectionState == "connected" and member.session is session and not member.connected:
                 member.connected = True
+                self.stop_grace(member)  # back in time: their place is theirs again
                 self.notify(call)
 
         session.on_close.append(lambda s: self._member_media_gone(call, member, s))
         member.session = session
         try:
             sdp = await answer(pc, offer, self.ice_addresses)
+            if member.state == MemberState.INVITED:
+                await calls.accept(self, call, member)  # joining with media answers the call
         except BaseException:
             await self.sessions.close(session, "offer refused")
             raise
@@ -307,22 +340,84 @@ class CallService:
             await fan.aclose()
 
     async def _member_media_gone(self, call: Call, member: Member, session: PeerSession) -> None:
+        """A member's media session ended and is being released; their place waits for a rejoin."""
         if member.session is not session:
             return  # replaced by a newer connection, which keeps the media
         member.session = None
+        # The floor does not wait for a holder who cannot be heard (changed with the session, before
+        # any await, so nobody sees one without the other).
+        live = call.state != CallState.ENDED
+        change = call.floor.release(member.username) if call.floor is not None and live else None
         await self._release_media(member)
         if call.state == CallState.ENDED:
             return
-        # Every state change first, without awaiting, so no reader sees a half-left member.
-        reason = session.reason or "left"
+        self.rewire(call)
         if member.state == MemberState.ACCEPTED:
-            member.state = MemberState.LEFT
+            reason = session.reason or "connection closed"
+            deadline = member.rejoin_deadline_m
+            if deadline is not None and time.monotonic() >= deadline:
+                # A rejoin attempt that was still connecting when the grace ran out, and failed.
+                if change is not None:
+                    await briefing.apply_floor_change(self, call, change, member.username)
+                await self.leave(call, member, f"media lost ({reason}), not back in time")
+                return
+            if deadline is None:
+                self.start_grace(call, member, reason)
+            assert member.rejoin_deadline_m is not None
+            await self.event(
+                call,
+                "call.media_lost",
+                member.username,
+                member=member.username,
+                reason=reason,
+                rejoin_within_s=round(member.rejoin_deadline_m - time.monotonic(), 1),
+            )
+        if change is not None:
+            await briefing.apply_floor_change(self, call, change, member.username)
+        self.notify(call)
+
+    def start_grace(self, call: Call, member: Member, reason: str) -> None:
+        """Keep ``member``'s place for ``rejoin_grace_s``; then they leave (unless a rejoin is under way)."""
+        self.stop_grace(member)
+        grace_s = self.config.rejoin_grace_s
+        member.rejoin_deadline_m = time.monotonic() + grace_s
+
+        def over() -> None:
+            member.grace_timer = None
+            # A rejoin still connecting decides for itself: connected, or failed past the deadline.
+            if call.state != CallState.ENDED and member.session is None and member.rejoin_deadline_m is not None:
+                why = f"media lost ({reason}), not back within {grace_s:g} s"
+                self.spawn(self.leave(call, member, why), f"rejoin-grace:{call.id}:{member.username}")
+
+        member.grace_timer = asyncio.get_running_loop().call_later(grace_s, over)
+
+    def stop_grace(self, member: Member) -> None:
+        """``member`` is back (or out for good): no more waiting for them."""
+        if member.grace_timer is not None:
+            member.grace_timer.cancel()
+            member.grace_timer = None
+        member.rejoin_deadline_m = None
+
+    async def leave(self, call: Call, member: Member, reason: str) -> None:
+        """``member`` is out of the call for good: media closed, floor released, ``call.left``.
+
+        A one-to-one call ends with it, and so does a briefing its speaker leaves. Idempotent.
+        """
+        if call.state == CallState.ENDED or member.state == MemberState.LEFT:
+            return
+        # Every state change first, without awaiting, so no reader sees a half-left member.
+        member.state = MemberState.LEFT
+        self.stop_grace(member)
+        change = call.floor.release(member.username) if call.floor is not None else None
         ends = call.kind == CallKind.CALL or member.username == call.owner
-        change = call.floor.release(member.username) if call.floor is not None and not ends else None
+        if member.session is not None:
+            await self.sessions.close(member.session, reason)
+            if call.state == CallState.ENDED:  # ended meanwhile: that says it all
+                return
         self.rewire(call)
         await self.event(call, "call.left", member.username, member=member.username, reason=reason)
         if ends:
-            await self.end(call, f"{member.username} left ({reason})", member.username)
+            await self.end(call, f"{member.username} left: {reason}", member.username)
             return
         if change is not None:
             await briefing.apply_floor_change(self, call, change, member.username)

@@ -4,9 +4,19 @@ Every peer connection (a WHEP viewer, a call member, a briefing listener) is a
 :class:`PeerSession` in one :class:`SessionRegistry`. A session ends — and releases everything it
 holds through its ``on_close`` callbacks: relay subscriptions, feeds, tasks — when it is deleted,
 when aiortc reports the connection ``failed`` or ``closed`` (a DTLS close from the browser), when it
-never connects, or when a connected peer falls silent. Silence is what a vanished browser looks
+never connects, when a connected peer falls silent, or when one of its own ``checks`` says what it
+shows is gone (a WHEP viewer whose camera stopped). Silence is what a vanished browser looks
 like (a killed tab, a phone that lost its network): browsers send RTCP at least every second, so
 ``peer_timeout_s`` of nothing catches it in seconds rather than after ICE's 30 s consent timeout.
+
+What is released when:
+
+- **The media session** (this module): a vanished peer within ``peer_timeout_s`` +
+  :data:`WATCH_PERIOD_S` of its last packet; a failed or closed connection, a deleted session or an
+  ended source at once (within :data:`WATCH_PERIOD_S` for a check). Its tasks, encoder, relay
+  subscriptions and its slot under ``max_sessions`` / ``max_viewers_per_camera`` go with it.
+- **A place in a call** is separate: :mod:`hub.calls.service` keeps the member in the call for
+  ``rejoin_grace_s`` after their media session ended, so they can rejoin with a new offer.
 """
 
 from __future__ import annotations
@@ -62,6 +72,8 @@ class PeerSession:
     """Datagrams last seen from the peer."""
     rx_m: float = 0.0
     """When that count last grew (monotonic)."""
+    checks: list[Callable[[], str | None]] = field(default_factory=list)
+    """Run by the watch loop: a returned reason ends the session (what it shows has gone)."""
     seq: int = field(default_factory=lambda: next(_seq))
 
     def received_packets(self) -> int:
@@ -181,6 +193,10 @@ class SessionRegistry:
             await asyncio.sleep(WATCH_PERIOD_S)
             now = time.monotonic()
             for session in list(self._sessions.values()):
+                gone = self._checked(session)
+                if gone is not None:
+                    self.close_soon(session, gone)
+                    continue
                 if session.connected_m is None:
                     if now - session.created_m > self.connect_timeout_s:
                         self.close_soon(session, "never connected", vanished=True)
@@ -193,6 +209,18 @@ class SessionRegistry:
                     session.rx_packets, session.rx_m = rx, now
                 elif now - session.rx_m > self.peer_timeout_s:
                     self.close_soon(session, f"peer silent for {self.peer_timeout_s:.1f} s", vanished=True)
+
+    @staticmethod
+    def _checked(session: PeerSession) -> str | None:
+        for check in session.checks:
+            try:
+                reason = check()
+            except Exception:  # a broken check must not stop the watching of every session
+                log.exception("session %s: a liveness check failed", session.id)
+                continue
+            if reason:
+                return reason
+        return None
 
     async def aclose(self) -> None:
         """Stop watching and release every session, concurrently; if the caller's time budget

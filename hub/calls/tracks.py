@@ -47,14 +47,23 @@ class PassthroughTrack(MediaStreamTrack):
     with timestamps squeezed together, so the picture appears immediately and the browser does not
     add their age as playout delay. A keyframe request (PLI/FIR) replays the cached group the same
     way instead of waiting for the camera's next keyframe.
+
+    When the source itself ends (a camera stops or moves to another hub node, a call feed closes),
+    a track made with ``ends_with_source`` ends too (``readyState`` "ended", the "ended" event), so
+    whoever owns the peer connection can release it; otherwise it sends nothing until switched.
     """
 
     kind = "video"
 
-    def __init__(self, source: PacketRelay | None, name: str, queue_packets: int = 240) -> None:
+    def __init__(
+        self, source: PacketRelay | None, name: str, queue_packets: int = 240, ends_with_source: bool = False
+    ) -> None:
         super().__init__()
         self.name = name
         self._queue_packets = queue_packets
+        self._ends_with_source = ends_with_source
+        self.source_ended = False
+        """The source ended while this track forwarded it (only ``ends_with_source`` tracks keep this)."""
         self._source: PacketRelay | None = None
         self._sub: PacketSubscription | None = None
         self._switched = asyncio.Event()
@@ -77,6 +86,24 @@ class PassthroughTrack(MediaStreamTrack):
     def source(self) -> PacketRelay | None:
         """The relay being forwarded, if any."""
         return self._source
+
+    def check_source(self) -> bool:
+        """Whether the source ended; notices it even before aiortc reads (the connection may still be
+        setting up), ending the track as :meth:`recv` would."""
+        sub = self._sub
+        if sub is not None and sub.closed:  # we set _sub to None whenever we close it ourselves
+            self._source_gone(sub)
+        return self.source_ended
+
+    def _source_gone(self, sub: PacketSubscription) -> None:
+        if sub is not self._sub:
+            return
+        self._sub = None
+        self._source = None
+        if self._ends_with_source and self.readyState == "live":
+            log.info("track %s: its source ended", self.name)
+            self.source_ended = True
+            self.stop()
 
     @property
     def dropped(self) -> int:
@@ -130,9 +157,7 @@ class PassthroughTrack(MediaStreamTrack):
             try:
                 packet = await sub.get()  # switch() and stop() close it, which wakes this up
             except SubscriptionClosed:
-                if sub is self._sub:  # the source itself ended (camera removed, feed closed)
-                    self._sub = None
-                    self._source = None
+                self._source_gone(sub)  # unless switched meanwhile: the source itself ended
                 continue
             if sub is not self._sub:
                 continue  # switched meanwhile

@@ -3,7 +3,10 @@
 ``POST /whep/{camera}`` with an SDP offer gives a viewer a :class:`~hub.calls.tracks.PassthroughTrack`
 on the camera's packet relay: the camera's own H.264, packetised by aiortc and never re-encoded,
 starting at the cached keyframe group. The viewer is a :class:`~hub.calls.sessions.PeerSession`;
-deleting it, or the browser vanishing, ends the subscription.
+deleting it, or the browser vanishing, ends the subscription. A viewer never outlives what it
+watches: when the relay closes (the camera stops or moves to another hub node, the call member's
+feed ends) the session is closed and its place under the viewer caps is free again; the browser
+sees its connection end and offers again.
 """
 
 from __future__ import annotations
@@ -64,7 +67,11 @@ async def open_viewer(
     offer_sdp: str,
     packetizer: SharedPacketizer | None = None,
 ) -> tuple[PeerSession, str]:
-    """Answer a WHEP offer for ``source``; returns the session and the answer SDP."""
+    """Answer a WHEP offer for ``source``; returns the session and the answer SDP.
+
+    ``source`` must have been looked up with no ``await`` since (its relay still open): the
+    subscription is made before the first ``await`` here, so a source that ends later is noticed.
+    """
     offer, _kinds = parse_offer(offer_sdp)
     require_h264_video(offer_sdp)
     check_source(source)
@@ -78,13 +85,22 @@ async def open_viewer(
         raise CallError(503, "the hub holds as many peer connections as it may", {"Retry-After": str(RETRY_AFTER_S)})
     pc = new_peer_connection(config)
     session = registry.add(pc, "whep", viewer, source.id)
-    track = PassthroughTrack(source.relay, f"whep:{viewer}:{session.id[:6]}", config.viewer_queue_packets)
+    track = PassthroughTrack(
+        source.relay, f"whep:{viewer}:{session.id[:6]}", config.viewer_queue_packets, ends_with_source=True
+    )
     session.on_close.append(lambda _s: track.stop())
+    # The source ending ends the session: at once while packets flow, or from the registry's
+    # watch loop while the connection is still being set up (nothing reads the track then).
+    track.on("ended", lambda: registry.close_soon(session, f"{source.id} ended") if track.source_ended else None)
+    session.checks.append(lambda: f"{source.id} ended" if track.check_source() else None)
     try:
         add_video(pc, track, "sendonly", packetizer)
         sdp = await answer(pc, offer, ice_addresses)
     except BaseException:
         await registry.close(session, "offer refused")
         raise
+    if track.check_source():  # it stopped while we answered: say so rather than hand out a dead session
+        await registry.close(session, f"{source.id} ended")
+        raise CallError(503, f"{source.id} stopped while answering; try again", {"Retry-After": "1"})
     log.info("whep %s: viewer %s joined (session %s)", source.id, viewer, session.id)
     return session, sdp

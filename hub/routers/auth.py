@@ -21,6 +21,16 @@ async def login(body: LoginRequest, hub: HubDep) -> TokenResponse:
     return TokenResponse(access_token=token, expires_in=hub.settings.auth.token_ttl_s)
 
 
+@router.post("/refresh")
+async def refresh(hub: HubDep, who: CallerDep) -> TokenResponse:
+    """Exchange a valid token for a new one with a full lifetime (an expired token gets 401).
+
+    A page calls this before its token runs out; once it has run out, only a new login helps.
+    """
+    token = hub.auth.issue(who.username)
+    return TokenResponse(access_token=token, expires_in=hub.settings.auth.token_ttl_s)
+
+
 @router.get("/me")
 async def me(who: CallerDep) -> MeResponse:
     """The logged-in user, their roles and grids."""

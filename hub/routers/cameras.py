@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import time
+from email.utils import formatdate
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
@@ -10,8 +13,12 @@ from fastapi.responses import Response
 from hub.auth import Principal
 from hub.deps import CallerDep, HubDep, camera_elsewhere
 from hub.services import Hub
+from streams.media import SNAPSHOT_RETRY_AFTER_S, NoPicture, SnapshotError
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+
+PICTURE_AGE_HEADER = "X-Picture-Age"
+"""Response header of a snapshot: seconds since the hub received the picture."""
 
 
 def _check_visible(hub: Hub, who: Principal, camera_id: str) -> None:
@@ -55,9 +62,12 @@ async def get_camera(camera_id: str, hub: HubDep, who: CallerDep) -> dict[str, A
 
 @router.get("/{camera_id}/snapshot.jpg", response_class=Response)
 async def snapshot(camera_id: str, request: Request, hub: HubDep, who: CallerDep) -> Response:
-    """The latest picture as JPEG (decoded on demand from the next keyframe if needed).
+    """The camera's current picture as JPEG (decoded on demand from the next keyframe if needed),
+    with its age in seconds in ``X-Picture-Age``.
 
-    With several hub nodes: 307 to the node that ingests the camera, 503 while none does.
+    503 with ``Retry-After`` while the camera is offline, stalled or has no picture yet (at once
+    for a camera known to be offline); 404 for a disabled camera. With several hub nodes: 307 to
+    the node that ingests the camera, 503 while none does.
     """
     _check_visible(hub, who, camera_id)
     elsewhere = await camera_elsewhere(hub, request, camera_id)
@@ -68,7 +78,20 @@ async def snapshot(camera_id: str, request: Request, hub: HubDep, who: CallerDep
     if stream is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}")
     try:
-        jpeg: bytes = await stream.snapshot_jpeg()
-    except TimeoutError:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "the camera has no picture right now") from None
-    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+        shot = await stream.snapshot()
+    except NoPicture as exc:
+        if exc.retry_after_s is None:  # disabled: asking again will not help
+            raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+        retry = str(math.ceil(exc.retry_after_s))
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": retry}) from None
+    except SnapshotError as exc:  # a picture came but could not be decoded or encoded
+        retry = str(SNAPSHOT_RETRY_AFTER_S)
+        detail = f"camera {camera_id} has no usable picture right now: {exc}"
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail, headers={"Retry-After": retry}) from None
+    age_s = max(0.0, time.time() - shot.ts)
+    headers = {
+        "Cache-Control": "no-store",
+        PICTURE_AGE_HEADER: f"{age_s:.1f}",
+        "Last-Modified": formatdate(shot.ts, usegmt=True),
+    }
+    return Response(shot.jpeg, media_type="image/jpeg", headers=headers)

@@ -10,11 +10,11 @@ from collections.abc import Coroutine
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
-from starlette.responses import JSONResponse
 
+from hub.auth import Principal
 from hub.bus import Subscription
-from hub.deps import CallerDep, HubDep, hub_of, principal_of
-from hub.events import Event, EventFilter
+from hub.deps import CallerDep, HubDep, deny_handshake, hub_of, principal_of
+from hub.events import Event, EventFilter, reader_tokens
 from hub.schemas import EventOut, EventPage, JournalRequest
 from hub.services import Hub
 
@@ -25,13 +25,16 @@ router = APIRouter(tags=["events"])
 REPLAY_PAGE = 500
 WS_RESYNC = 4000
 """Close code after a ``resync`` message: reconnect with ``since=last_id``."""
-WS_BAD_REQUEST = 4400
 
 TypeQuery = Annotated[list[str] | None, Query(alias="type", description="Type prefixes to keep, e.g. `camera.`")]
 
 
-def _filter(types: list[str] | None, subject: str | None, grids: frozenset[str] | None) -> EventFilter:
-    return EventFilter(tuple(t for t in (types or []) if t), subject, grids)
+def _filter(types: list[str] | None, subject: str | None, who: Principal) -> EventFilter:
+    """The caller's filter; a worker's is narrowed to their grids and the events naming them in
+    their ``audience`` (an incident assigned to them from another grid, say)."""
+    grids = who.visible_grids()
+    named = frozenset() if grids is None else reader_tokens(grids, who.person, who.username)
+    return EventFilter(tuple(t for t in (types or []) if t), subject, grids, named)
 
 
 @router.get("/api/events")
@@ -47,7 +50,7 @@ async def list_events(
     head = await hub.log.head_for(since)
     if since > head:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, f"since={since} is beyond the end of the log ({head})")
-    events = await hub.log.read(since, limit, _filter(types, subject, who.visible_grids()))
+    events = await hub.log.read(since, limit, _filter(types, subject, who))
     if events and events[-1].id > head:  # committed, not yet delivered on this node: the read saw it
         head = events[-1].id
     last = events[-1].id if len(events) == limit else head
@@ -61,14 +64,6 @@ async def journal(body: JournalRequest, hub: HubDep, who: CallerDep) -> EventOut
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"grid {body.grid!r} does not exist")
     ev = await hub.log.append("journal.entry", body.subject, who.username, {"text": body.text}, grid=body.grid)
     return EventOut(**ev.as_dict())
-
-
-async def deny_handshake(ws: WebSocket, code: int, detail: str) -> None:
-    """Refuse a WebSocket before accepting it: a real HTTP status where the server supports it."""
-    if "websocket.http.response" in ws.scope.get("extensions", {}):
-        await ws.send_denial_response(JSONResponse({"detail": detail}, status_code=code))
-    else:
-        await ws.close(WS_BAD_REQUEST, detail)
 
 
 @router.websocket("/ws/events")
@@ -91,7 +86,7 @@ async def event_feed(
     if since is not None and (since < 0 or since > head):
         await deny_handshake(ws, status.HTTP_400_BAD_REQUEST, f"since={since} is outside the log (0..{head})")
         return
-    flt = _filter(types, subject, who.visible_grids())
+    flt = _filter(types, subject, who)
     # Subscribe before replaying, so nothing committed during the replay is missed.
     sub = hub.bus.subscribe(hub.settings.server.ws_queue_events, name=f"ws:{who.username}")
     cursor = head if since is None else since

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+import math
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import sqlalchemy as sa
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.routing import APIRoute
 from sqlalchemy.engine import Connection
+from starlette.datastructures import Headers
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.types import Receive, Scope, Send
 
 from alerts.incident_model import Incident, Severity, Source, State
 from alerts.incidents import Assignee, IncidentDesk, NotFound, deadlines_table
@@ -20,6 +27,59 @@ from hub.incident_schemas import IncidentIn, IncidentOut, TransitionIn
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
 MAX_PHOTOS = 5
+"""Photos one request may carry."""
+
+FORM_OVERHEAD_BYTES = 64 * 1024
+"""Room in an upload for its text fields and multipart headers, beyond the photos themselves."""
+
+EVIDENCE_PAGE = 50
+"""Evidence items ``GET /api/incidents/{id}`` returns unless asked for another page size."""
+
+EVIDENCE_PAGE_MAX = 500
+"""Most evidence items one ``GET /api/incidents/{id}`` returns."""
+
+CLIP_WRITE_GRACE_S = 60.0
+"""After an alert's post-roll, how long its clip may still be being written (remuxed)."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def upload_max_bytes(photo_max_bytes: int) -> int:
+    """The largest request a route taking up to :data:`MAX_PHOTOS` photos accepts."""
+    return MAX_PHOTOS * photo_max_bytes + FORM_OVERHEAD_BYTES
+
+
+class PhotoUploadRoute(APIRoute):
+    """A route that takes photos: a request larger than its photos could make it is refused (413)
+    before anything is spooled — by its ``Content-Length`` at once, or as it streams in.
+
+    The limit follows ``incidents.photo_max_bytes`` of the running hub (a route's own
+    ``max_body_size`` is fixed when the module loads, before the configuration is known).
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse an oversized request, or run the route with the body counted as it arrives."""
+        photo_max = scope["app"].state.hub.settings.incidents.photo_max_bytes
+        limit = upload_max_bytes(photo_max)
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            detail = (
+                f"request of {declared} bytes is over the {limit} bytes allowed"
+                f" (up to {MAX_PHOTOS} photos of at most {photo_max} bytes each)"
+            )
+            await JSONResponse({"detail": detail}, status.HTTP_413_CONTENT_TOO_LARGE)(scope, receive, send)
+            return
+        await RequestBodyLimitMiddleware(super().handle, max_body_size=limit)(scope, receive, send)
+
+
+def photo_upload(target: APIRouter, path: str, **kwargs: Any) -> Callable[[F], F]:
+    """Like ``@target.post(path, …)``, as a :class:`PhotoUploadRoute`."""
+
+    def register(endpoint: F) -> F:
+        target.add_api_route(path, endpoint, methods=["POST"], route_class_override=PhotoUploadRoute, **kwargs)
+        return endpoint
+
+    return register
 
 
 async def visible(desk: IncidentDesk, incident_id: int, who: Principal) -> Incident:
@@ -91,14 +151,29 @@ async def open_incident(body: IncidentIn, hub: HubDep, who: CallerDep) -> Incide
 
 
 @router.get("/{incident_id}")
-async def get_incident(incident_id: int, hub: HubDep, who: CallerDep) -> IncidentOut:
-    """One incident with its history (from the log), evidence, deadlines and the caller's next steps."""
+async def get_incident(
+    incident_id: int,
+    hub: HubDep,
+    who: CallerDep,
+    evidence_limit: Annotated[
+        int, Query(ge=1, le=EVIDENCE_PAGE_MAX, description="Evidence items to return (the newest).")
+    ] = EVIDENCE_PAGE,
+    evidence_before: Annotated[
+        int | None, Query(ge=1, description="Only evidence with a smaller id: the previous page.")
+    ] = None,
+) -> IncidentOut:
+    """One incident with its history (from the log), evidence, deadlines and the caller's next steps.
+
+    Evidence is paged (an alert storm links a snapshot and a clip per alert): the newest
+    ``evidence_limit`` items, oldest first; pass the first one's id as ``evidence_before`` for
+    the page before.
+    """
     inc = await visible(hub.desk, incident_id, who)
     history = [e.as_dict() for e in await hub.desk.history(incident_id)]
     return IncidentOut(
         incident=inc.as_dict(),
         allowed=hub.desk.allowed_for(inc, who),
-        evidence=await hub.desk.evidence(incident_id),
+        evidence=await hub.desk.evidence(incident_id, evidence_limit, evidence_before),
         history=history,
         deadlines=await _deadlines(hub.desk, incident_id),
     )
@@ -120,7 +195,7 @@ async def suggestions(incident_id: int, hub: HubDep, who: CallerDep) -> list[dic
     return hub.desk.suggestions(await visible(hub.desk, incident_id, who))
 
 
-@router.post("/{incident_id}/evidence", status_code=status.HTTP_201_CREATED)
+@photo_upload(router, "/{incident_id}/evidence", status_code=status.HTTP_201_CREATED)
 async def add_photos(
     incident_id: int, hub: HubDep, who: CallerDep, photos: Annotated[list[UploadFile], File()]
 ) -> list[dict[str, Any]]:
@@ -147,10 +222,27 @@ async def attach_photos(hub: Any, inc: Incident, photos: list[UploadFile], actor
 
 @router.get("/{incident_id}/evidence/{evidence_id}", response_class=FileResponse)
 async def get_evidence(incident_id: int, evidence_id: int, hub: HubDep, who: CallerDep) -> FileResponse:
-    """An evidence file, only to those who may see the incident."""
-    await visible(hub.desk, incident_id, who)
-    for item in await hub.desk.evidence(incident_id):
-        if item["id"] == evidence_id and item["path"]:
-            path = (Path(hub.settings.data_dir) / item["path"]).resolve()
-            return FileResponse(path, media_type=item["content_type"] or "application/octet-stream")
-    raise NotFound(f"no evidence {evidence_id} on incident {incident_id}")
+    """An evidence file, only to those who may see the incident.
+
+    404 when there is no such evidence, when its file is missing, or — with ``Retry-After`` —
+    when it is an alert clip still being recorded (linked at the alert's start, written after
+    its post-roll).
+    """
+    inc = await visible(hub.desk, incident_id, who)
+    item = await hub.desk.evidence_item(incident_id, evidence_id)
+    if item is None or not item["path"]:
+        raise NotFound(f"no evidence {evidence_id} on incident {incident_id}")
+    path = (Path(hub.settings.data_dir) / item["path"]).resolve()
+    if not await asyncio.to_thread(path.is_file):
+        now = hub.desk.clock.now()
+        if item["kind"] == "clip":
+            cam = hub.directory.cameras.get(inc.camera or "")
+            recorded_at = float(item["added_at"]) + (float(cam.postroll_s) if cam is not None else 0.0)
+            if now < recorded_at + CLIP_WRITE_GRACE_S:
+                raise HTTPException(
+                    status.HTTP_404_NOT_FOUND,
+                    f"evidence {evidence_id}: clip not written yet; try again shortly",
+                    headers={"Retry-After": str(max(1, math.ceil(recorded_at - now)))},
+                )
+        raise NotFound(f"evidence {evidence_id}: its file is missing")
+    return FileResponse(path, media_type=item["content_type"] or "application/octet-stream")

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from alerts.incident_model import Severity, Source, State
 from hub import evidence as files
 from hub.deps import CallerDep, HubDep
-from hub.routers.incidents import MAX_PHOTOS, attach_photos
+from hub.routers.incidents import MAX_PHOTOS, attach_photos, photo_upload
 
 router = APIRouter(tags=["reports"])
 
@@ -29,10 +29,11 @@ PUBLIC_STATES = {
     State.DISMISSED: "not taken up",
     State.MERGED: "in progress",
 }
-"""What a resident is told about their case (no names, no internal steps)."""
+"""What a resident is told about their case (no names, no internal steps). A merged report is told
+the status of the incident it was merged into (``merged`` itself shows only if that is missing)."""
 
 
-@router.post("/api/reports", status_code=status.HTTP_201_CREATED)
+@photo_upload(router, "/api/reports", status_code=status.HTTP_201_CREATED)
 async def worker_report(
     hub: HubDep,
     who: CallerDep,
@@ -127,7 +128,8 @@ async def public_report_status(receipt: str, request: Request, hub: HubDep) -> J
             status.HTTP_429_TOO_MANY_REQUESTS,
             headers={"Retry-After": str(max(1, round(wait_s)))},
         )
-    inc = await hub.desk.by_receipt(receipt[:32])
+    # Merged into another report of the same problem: that one now carries the case.
+    inc = await hub.desk.survivor(await hub.desk.by_receipt(receipt[:32]))
     body: dict[str, Any] = {"receipt": receipt, "status": PUBLIC_STATES[inc.state], "updated_at": inc.updated_at}
     if inc.state in (State.RESOLVED, State.CLOSED) and inc.feedback:
         body["feedback"] = inc.feedback

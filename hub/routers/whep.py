@@ -58,10 +58,14 @@ async def whep_offer(camera_id: str, request: Request, hub: HubDep, who: CallerD
         if elsewhere is not None:  # another node ingests it: the viewer goes there (same offer, 307)
             code, detail, headers = elsewhere
             raise CallError(code, detail, headers)
-    source = svc.source(camera)
-    if source is None:
-        raise CallError(404, f"no camera {camera!r}" if not camera.startswith("@") else f"no live video {camera!r}")
     text = await sdp_body(request)
+    # No await between looking the source up and open_viewer subscribing to it: a camera that
+    # stops (or moves to another node) in between would leave the viewer on a closed relay.
+    source = svc.source(camera)
+    if source is None and camera.startswith("@"):
+        raise CallError(404, f"no live video {camera!r}")
+    if source is None:  # configured, but it stopped here (or moved) since the checks above
+        raise CallError(503, f"camera {camera} is not ingested here at the moment", {"Retry-After": "1"})
     session, sdp = await open_viewer(
         svc.sessions, svc.config, svc.ice_addresses, source, who.username, text, svc.packetizer
     )

@@ -1,11 +1,16 @@
 """The worker channel: instructions for one person, resumable by event id, receipts back.
 
-Server → client messages (JSON objects):
+A page starts (and restarts) from ``GET /api/worker/instructions``: the inbox as it stands, each
+instruction with the caller's own receipt state, and the ``cursor`` to connect from. Then:
+
+Server → client messages on ``/ws/worker?since=cursor`` (JSON objects):
   ``{"type": "instruction", "cursor": N, "instruction": {...}}`` — new, for you;
   ``{"type": "amended" | "cancelled" | "renotify", "cursor": N, "instruction": {...}}``;
   ``{"type": "notice", "cursor": N, ...}`` — as a grid leader: people of yours have not confirmed;
   ``{"type": "live", "cursor": N}`` — the replay after ``since`` is complete;
-  ``{"type": "receipt", "id": I, "state": S}`` / ``{"type": "error", ...}`` — answers to yours;
+  ``{"type": "receipt", "id": I, "state": S}`` — your receipt as the hub now has it;
+  ``{"type": "error", "status": C, "detail": ..., "id": I, "request": R}`` — your ``R`` for ``I``
+  was refused (4xx: do not send it again) or could not be stored now (5xx: send it again later);
   ``{"type": "resync", "cursor": N}`` — you fell behind: reconnect with ``since=N``.
 Client → server: ``{"type": "delivered" | "read" | "ack", "id": I}``, ``{"type": "reply", "id": I, "reply": "..."}``.
 Keep the last ``cursor`` and reconnect with ``since=cursor``: nothing addressed to you is missed;
@@ -20,15 +25,15 @@ import logging
 from collections import OrderedDict
 from typing import Any
 
-from fastapi import APIRouter, WebSocket, status
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
 
 from alerts.incidents import DeskError
 from hub.auth import Principal
 from hub.bus import Subscription
-from hub.deps import hub_of, principal_of
+from hub.deps import CallerDep, HubDep, deny_handshake, hub_of, principal_of
 from hub.events import Event, EventFilter
 from hub.instruction_model import WORKER_FEED_TYPES, ReceiptState
-from hub.routers.events import WS_RESYNC, deny_handshake, run_session
+from hub.routers.events import WS_RESYNC, run_session
 from hub.services import Hub
 
 logger = logging.getLogger(__name__)
@@ -77,16 +82,11 @@ async def text_for(hub: Hub, ev: Event, person: str) -> str | None:
         return None
     iid = int(ev.subject.split(":", 1)[1])
     if kind == "notice":
-        if ev.data.get("leader") != person:
+        mine = [n["persons"] for n in ev.data.get("notices", ()) if n["leader"] == person]
+        if not mine:
             return None
         return _dumps(
-            {
-                "type": "notice",
-                "cursor": ev.id,
-                "id": iid,
-                "persons": ev.data["persons"],
-                "instruction": ev.data["instruction"],
-            }
+            {"type": "notice", "cursor": ev.id, "id": iid, "persons": mine[0], "instruction": ev.data["instruction"]}
         )
     if kind == "renotify":
         cache = hub.instructions.persons_by_event
@@ -105,6 +105,19 @@ async def text_for(hub: Hub, ev: Event, person: str) -> str | None:
             msg.update(text=ev.data["text"], amendments=ev.data["amendments"])
         text = _remember(texts, ev.id, _dumps(msg))
     return text
+
+
+@router.get("/api/worker/instructions")
+async def my_instructions(hub: HubDep, who: CallerDep) -> dict[str, Any]:
+    """Your inbox as it stands, with your receipt on each, and the ``cursor`` to follow it from.
+
+    Every instruction you have not confirmed, and the latest you confirmed or that were
+    cancelled. Connect ``/ws/worker?since=cursor`` next: what changes after this answer comes
+    there (an instruction may come both ways; keep one per id).
+    """
+    # Read the cursor first: everything up to it is committed, so it is in the answer too.
+    cursor = hub.log.last_id
+    return {"cursor": cursor, "instructions": await hub.instructions.inbox(who.person)}
 
 
 @router.websocket("/ws/worker")
@@ -166,19 +179,72 @@ async def _send(ws: WebSocket, hub: Hub, sub: Subscription, who: Principal, curs
             return
 
 
+ID_MAX = 2**63 - 1
+"""Largest instruction id a receipt may name (the store's integer range)."""
+
+REQUESTS = {step: name for name, step in STEPS.items()}
+"""The client's name of each step, echoed in errors so the client knows which receipt was refused."""
+
+
+class BadReceipt(ValueError):
+    """A client message the hub cannot use; ``echo`` holds whatever ``id``/``request`` it could read."""
+
+    def __init__(self, detail: str, echo: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.echo = echo or {}
+
+
+def parse_receipt(raw: str) -> tuple[ReceiptState, int, str | None]:
+    """``(step, instruction id, reply)`` from a client's message; :class:`BadReceipt` if unusable."""
+    try:
+        msg = json.loads(raw)
+    except ValueError:
+        raise BadReceipt("not JSON") from None
+    if not isinstance(msg, dict):
+        raise BadReceipt("expected a JSON object {type, id}")
+    kind, iid, reply = msg.get("type"), msg.get("id"), msg.get("reply")
+    echo: dict[str, Any] = {}
+    number = iid if isinstance(iid, int) and not isinstance(iid, bool) and 0 < iid <= ID_MAX else None
+    if number is not None:
+        echo["id"] = number
+    step = STEPS.get(kind) if isinstance(kind, str) else None
+    if step is None:
+        raise BadReceipt(f"type must be one of {sorted(STEPS)}", echo)
+    echo["request"] = kind
+    if number is None:
+        raise BadReceipt("id must be an instruction number", echo)
+    if reply is not None and not isinstance(reply, str):
+        raise BadReceipt("reply must be text", echo)
+    if step is ReceiptState.REPLIED and not (reply or "").strip():
+        raise BadReceipt("a reply needs its text or option", echo)
+    return step, number, reply
+
+
 async def _receive(ws: WebSocket, hub: Hub, who: Principal, lock: asyncio.Lock) -> None:
+    # A message the hub cannot use gets an error answer and the channel stays open: it carries
+    # the worker's instructions, and one bad frame must not cost them.
     while True:
-        raw = await ws.receive_text()
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", status.WS_1000_NORMAL_CLOSURE), message.get("reason"))
         try:
-            msg = json.loads(raw)
-            step = STEPS[msg["type"]]
-            iid = int(msg["id"])
-        except (ValueError, KeyError, TypeError):
-            await _send_json(ws, lock, {"type": "error", "status": 422, "detail": "expected {type, id}"})
+            if message.get("text") is None:
+                raise BadReceipt("receipts are JSON text frames")
+            step, iid, reply = parse_receipt(message["text"])
+        except BadReceipt as exc:
+            await _send_json(ws, lock, {"type": "error", "status": 422, "detail": exc.detail, **exc.echo})
             continue
+        request = REQUESTS[step]
         try:
-            state = await hub.instructions.receipt(iid, who.person, step, msg.get("reply"))
+            state = await hub.instructions.receipt(iid, who.person, step, reply)
         except DeskError as exc:
-            await _send_json(ws, lock, {"type": "error", "id": iid, "status": exc.status, "detail": exc.detail})
+            answer = {"type": "error", "id": iid, "request": request, "status": exc.status, "detail": exc.detail}
+            await _send_json(ws, lock, answer)
+            continue
+        except Exception:  # the store failed: the client keeps the receipt and sends it again
+            logger.exception("worker channel %s: %s for instruction %d failed", who.username, request, iid)
+            answer = {"type": "error", "id": iid, "request": request, "status": 503, "detail": "try again later"}
+            await _send_json(ws, lock, answer)
             continue
         await _send_json(ws, lock, {"type": "receipt", "id": iid, "state": state.value})

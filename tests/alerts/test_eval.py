@@ -35,10 +35,12 @@ def test_event_recall_precision_fragmentation_and_delay(result: dict[str, Any]) 
     # Fragmentation per labelled event and per found event (a missed event cannot hide a split one).
     assert ours["starts_per_event"] <= 1.2 and ours["starts_per_found_event"] <= 1.2, ours
     assert ours["median_delay_s"] <= 0.5, ours
-    # Not worse than the plain baseline in the same run (delay: within one analysed frame).
-    assert ours["recall"] >= mog2["recall"] and ours["precision"] >= mog2["precision"]
-    assert ours["starts_per_event"] <= max(1.0, mog2["starts_per_event"])
-    assert ours["median_delay_s"] <= mog2["median_delay_s"] + 0.2, (ours, mog2)
+    # No figure worse than the plain baseline's in the same run. Delays are signed (an alert before
+    # the labelled start is early, not clamped to 0), so the medians compare honestly.
+    assert ours["recall"] >= mog2["recall"] and ours["precision"] >= mog2["precision"], (ours, mog2)
+    assert ours["starts_per_event"] <= mog2["starts_per_event"], (ours, mog2)
+    assert ours["starts_per_found_event"] <= mog2["starts_per_found_event"], (ours, mog2)
+    assert ours["median_delay_s"] <= mog2["median_delay_s"], (ours, mog2)
 
 
 def test_no_tamper_alert_on_normal_footage(result: dict[str, Any]) -> None:
@@ -58,3 +60,33 @@ def test_every_tamper_case_is_caught_and_ends(result: dict[str, Any]) -> None:
     assert missed == {}
     for c in tp["cases"].values():
         assert c["delay_s"] <= 5.0 and c["ended_after_recovery_s"] <= 5.0
+        assert c["other_tamper_kinds"] == [], c  # a black picture is covered, not also frozen or moved
+
+
+def test_a_whole_frame_intrusion_zone_on_the_real_clips(result: dict[str, Any]) -> None:
+    z = result["zones"]
+    zone, mog2 = z["intrusion"], z["mog2"]
+    assert zone["recall"] >= 0.95 and zone["covered_only"] == 0, zone
+    assert zone["precision"] >= max(0.98, mog2["precision"]), (zone, mog2)
+    assert zone["recall"] >= mog2["recall"]
+    assert zone["starts_per_found_event"] <= min(1.2, mog2["starts_per_found_event"]), (zone, mog2)
+    assert zone["hard_negative_alerts"] == 0 < result["hard_negatives"]["mog2_alerts"]
+    # Slower than MOG2 by construction: the default min_frames (3) at 5 fps waits 0.4 s for the
+    # third frame. Within the 0.5 s.
+    assert zone["median_delay_s"] <= 0.5, zone
+
+
+def test_an_intrusion_zone_with_the_person_check_on_the_real_clips(result: dict[str, Any]) -> None:
+    z = result["zones"]
+    checked, mog2 = z["intrusion_person_check"], z["mog2_person_clips"]
+    people = z["clips"][checked["clips"][0]]
+    assert people["hog_available"] and people["hog_confirmed"] >= 1, people
+    # Every person walking in has an alert of its own, nothing else alerts on their clip.
+    assert checked["recall"] >= max(0.95, mog2["recall"]) and checked["covered_only"] == 0, checked
+    assert checked["precision"] >= max(0.98, mog2["precision"]), (checked, mog2)
+    assert checked["starts_per_found_event"] <= min(1.2, mog2["starts_per_found_event"]), (checked, mog2)
+    assert checked["hard_negative_alerts"] == 0
+    # HOG needs a frame or two to see a whole figure walking in: slower than motion alone.
+    assert checked["median_delay_s"] <= 1.0, checked
+    cars = z["person_check_on_clips_without_people"]["car-detection.mp4"]
+    assert cars["without_check"] >= 3 and cars["person_check"] == 0 and cars["hog_regions_scanned"] > 0, cars

@@ -9,7 +9,8 @@ import pytest
 
 from alerts.incident_model import Severity, Source, State
 from alerts.incidents import Assignee, Conflict, Forbidden, Invalid, NotFound
-from tests.alerts.desk_fixtures import DeskRig, desk_rig, principal
+from tests.alerts.desk_fixtures import DeskRig, DueClock, desk_rig, principal
+from tests.hub.conftest import BASE_CONFIG
 
 CAMERAS = [{"id": "cam-g1", "url": "synthetic://street", "grid": "g1", "property": "p1"}]
 
@@ -149,6 +150,8 @@ async def test_missed_deadlines_climb_the_tree_once_each(rig: DeskRig) -> None:
         "leader": "comm-lead",
         "notify": ["comm-lead"],
         "due_at": 0,
+        # Who may read it besides the command center: now also the community's leader.
+        "audience": ["grid:g1", "person:comm-lead", "person:worker1", "user:dispatcher"],
     }
     rig.clock.advance(dl.ack_s + 1)
     assert await rig.scheduler.fire_due() == 1
@@ -198,3 +201,102 @@ async def test_alerts_fold_into_one_open_incident(rig: DeskRig) -> None:
     ev = await rig.desk.on_alert(alert)
     assert ev.type == "incident.created"
     assert len(await rig.desk.find()) == 3
+
+
+async def test_alert_after_resolution_opens_a_new_incident_and_reopened_ones_fold_again(rig: DeskRig) -> None:
+    disp, w1 = principal(rig.settings, "dispatcher"), principal(rig.settings, "worker1")
+    alert = {"camera": "cam-g1", "zone": "gate", "kind": "intrusion"}
+
+    async def file(n: int) -> tuple[str, int]:
+        ev = await rig.desk.on_alert({**alert, "alert_id": f"a{n}"})
+        return ev.type, int(ev.subject.split(":")[1])
+
+    _, a = await file(1)
+    await rig.desk.transition(a, State.ASSIGNED, 1, disp, assignee=Assignee(person="worker1"))
+    await rig.desk.transition(a, State.ACKNOWLEDGED, 2, w1)
+    await rig.desk.transition(a, State.RESOLVED, 3, w1, note="gate locked")
+    # The fix is reported and awaits review: the intruder coming back is a new incident.
+    kind, b = await file(2)
+    assert kind == "incident.created" and b != a
+    assert await file(3) == ("incident.folded", b)
+    assert ((await rig.desk.get(a)).count, (await rig.desk.get(b)).count) == (1, 2)
+    # The review rejects the fix: `a` is open again, but `b` is the one alerts fold into…
+    await rig.desk.transition(a, State.REOPENED, 4, disp)
+    assert await file(4) == ("incident.folded", b)
+    # …until `b` is dismissed: then they fold into `a`, the open one of that camera, zone and kind.
+    await rig.desk.transition(b, State.DISMISSED, 1, disp)
+    assert await file(5) == ("incident.folded", a)
+    # Closed, then reopened with no other incident open for the key: alerts fold into it again.
+    await rig.desk.transition(a, State.ASSIGNED, 5, disp, assignee=Assignee(person="worker1"))
+    await rig.desk.transition(a, State.ACKNOWLEDGED, 6, w1)
+    await rig.desk.transition(a, State.RESOLVED, 7, w1, note="new lock")
+    await rig.desk.transition(a, State.CLOSED, 8, disp)
+    await rig.desk.transition(a, State.REOPENED, 9, disp)
+    assert await file(6) == ("incident.folded", a)
+    assert (await rig.desk.get(a)).count == 3
+
+
+async def test_deadline_armed_during_a_scheduler_pass_fires_on_time(tmp_path: Path) -> None:
+    # The scheduler's pass reads the next deadline from the store; one armed while that read is
+    # under way must still wake it, even if the previous pass's next deadline (fired in this very
+    # pass) was earlier. A clock that wakes sleepers only at their time, like the system clock.
+    clock = DueClock()
+    async with desk_rig(tmp_path, clock=clock, cameras=CAMERAS) as rig:
+        disp, s = principal(rig.settings, "dispatcher"), rig.settings.incidents
+        p1_ack, p2_ack = s.deadlines["P1"].ack_s, s.deadlines["P2"].ack_s
+        a, b = await open_one(rig, Severity.P2), await open_one(rig, Severity.P1)
+        t0 = rig.clock.now()
+        real_next_due = rig.scheduler._next_due
+        paused, resume = asyncio.Event(), asyncio.Event()
+
+        async def next_due_then_pause() -> float | None:
+            value = await real_next_due()
+            paused.set()
+            await resume.wait()
+            return value
+
+        task = asyncio.create_task(rig.scheduler.run())
+        try:
+            async with asyncio.timeout(10):
+                await rig.desk.transition(a.id, State.ASSIGNED, 1, disp, assignee=Assignee(grid="g1"))
+                # Between passes: asleep until `a`'s acknowledge deadline.
+                while not (clock.sleeping and rig.desk.next_deadline == t0 + p2_ack):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+                rig.scheduler._next_due = next_due_then_pause  # type: ignore[method-assign]
+                rig.clock.advance(p2_ack + 1)  # `a` misses its acknowledge deadline
+                await paused.wait()  # the pass fired it and read the next deadline: `a`'s at the next level
+                assert rig.scheduler.fired == 1
+                # Now `b` is assigned: due before that next deadline, after the one just fired.
+                await rig.desk.transition(b.id, State.ASSIGNED, 1, disp, assignee=Assignee(grid="g1"))
+                rig.scheduler._next_due = real_next_due  # type: ignore[method-assign]
+                resume.set()
+                assert t0 + p2_ack < rig.clock.now() + p1_ack < t0 + 2 * p2_ack
+                rig.clock.advance(p1_ack + 1)
+                while rig.scheduler.fired < 2:  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+        finally:
+            task.cancel()
+            await asyncio.wait([task])
+        assert ((await rig.desk.get(a.id)).responsible, (await rig.desk.get(b.id)).responsible) == ("c1", "c1")
+
+
+async def test_leader_made_responsible_sees_the_incident(tmp_path: Path) -> None:
+    users = [*BASE_CONFIG["users"], {"username": "comm-lead", "roles": ["worker"]}]
+    async with desk_rig(tmp_path, cameras=CAMERAS, users=users) as rig:
+        disp, lead = principal(rig.settings, "dispatcher"), principal(rig.settings, "comm-lead")
+        inc = await open_one(rig, Severity.P1)
+        other = await open_one(rig, Severity.P1, node="g2")
+        assert not rig.desk.can_see(inc, lead) and await rig.desk.find(grids=lead.grids, person=lead.person) == []
+        await rig.desk.transition(inc.id, State.ASSIGNED, 1, disp, assignee=Assignee(person="worker1"))
+        rig.clock.advance(rig.settings.incidents.deadlines["P1"].ack_s + 1)
+        assert await rig.scheduler.fire_due() == 1  # climbs from g1 to c1, led by comm-lead
+        inc = await rig.desk.get(inc.id)
+        assert inc.responsible == "c1" and rig.desk.can_see(inc, lead)
+        found = await rig.desk.find(grids=lead.grids, person=lead.person, username=lead.username)
+        assert [i.id for i in found] == [inc.id]  # not `other`: it has not climbed to them
+        # Still theirs to follow once it climbs further (to the street).
+        rig.clock.advance(rig.settings.incidents.deadlines["P1"].ack_s + 1)
+        await rig.scheduler.fire_due()
+        inc = await rig.desk.get(inc.id)
+        assert inc.responsible == "s1" and rig.desk.can_see(inc, lead)
+        assert not rig.desk.can_see(await rig.desk.get(other.id), lead)

@@ -84,3 +84,26 @@ def test_split_ends_the_open_alert_so_the_next_evidence_starts_a_new_one() -> No
     assert book.split(AlertKind.INTRUSION, "gate", 8.0, quiet_since=2.0) is None
     assert book.is_open(AlertKind.INTRUSION, "gate")
     assert book.split(AlertKind.INTRUSION, "gate", 13.0, quiet_since=2.0) is not None
+
+
+def test_a_gap_without_frames_ends_alerts_at_the_last_frame_by_their_own_grace() -> None:
+    book = AlertBook("cam", cooldown_s=0.0, quiets={AlertKind.LOITERING: 2.0})
+    ids = {}
+    for kind, zone in (
+        (AlertKind.INTRUSION, "gate"),
+        (AlertKind.LOITERING, "door"),
+        (AlertKind.TAMPER_SIGNAL_LOST, "camera"),
+    ):
+        ev = book.seen(kind, zone, 1.0, 10.0, {})
+        assert ev is not None
+        ids[kind] = ev.alert_id
+    assert book.lapse(10.0, QUIET_S - 0.1) == []
+    ended = book.lapse(10.0, 1.8)  # past the intrusion's grace, inside the loitering's
+    assert [(e.kind, e.ts, e.details["no_frames"]) for e in ended] == [(AlertKind.INTRUSION, 10.0, True)]
+    ended = book.lapse(10.0, 2.5)
+    assert [(e.kind, e.ts) for e in ended] == [(AlertKind.LOITERING, 10.0)]
+    # Signal loss is about the gap itself: left to the ingest supervisor's verdict.
+    assert book.open_alerts() == [(AlertKind.TAMPER_SIGNAL_LOST, "camera", ids[AlertKind.TAMPER_SIGNAL_LOST])]
+    # A frame rate slower than the grace: no gap between two frames is an outage.
+    book.seen(AlertKind.INTRUSION, "gate", 1.0, 20.0, {})
+    assert book.lapse(20.0, 2.0, min_gap_s=4.0) == []

@@ -255,3 +255,38 @@ def test_in_a_person_check_zone_only_a_new_person_starts_a_new_alert() -> None:
     scene = Scene()
     assert intrusions(person_then(scene, (40, 12, 70, 110))) == 1  # a car-shaped region: not a new event
     assert intrusions(person_then(scene, (12, 40, 30, 140))) == 2  # a second person: a new alert
+
+
+@pytest.mark.parametrize("outage_s", [3.0, 14.0])  # shorter and longer than a clock jump that resets
+def test_an_outage_ends_the_open_alert_when_the_picture_stopped(outage_s: float) -> None:
+    # Frames stop mid-walk and come back with the walker still there: the first alert ended when the
+    # picture stopped, and is not stretched across the outage (nor held open by the frames settling
+    # after a reset); what is seen after it is a new alert.
+    a = CameraAnalyzer(camera(), tamper=False)
+    scene = Scene()
+    before = still(scene, 0, 3) + walk(scene, 3, 6, 10, 70)
+    events = [ev for ts, img in before for ev in a.process(img, ts)]
+    first = next(ev for ev in events if ev.type is AlertType.STARTED)
+    last_ts = before[-1][0]
+    back = walk(scene, last_ts + outage_s, last_ts + outage_s + 4, 70, 140)
+    events = [(ts, ev) for ts, img in back for ev in a.process(img, ts)]
+    ended = [ev for _, ev in events if ev.type is AlertType.ENDED]
+    assert ended and ended[0].alert_id == first.alert_id and events[0][0] == back[0][0]  # on the first frame back
+    assert ended[0].ts == last_ts and ended[0].details["no_frames"] is True
+    assert ended[0].details["duration_s"] == round(last_ts - first.ts, 2)
+    again = [ev for _, ev in events if ev.type is AlertType.STARTED]
+    assert len(again) == 1 and again[0].alert_id != first.alert_id and again[0].ts >= back[0][0]
+
+
+def test_frames_a_low_analysis_rate_apart_are_no_outage() -> None:
+    # At 0.5 fps frames are 2 s apart, longer than the end grace: the walk is still one alert.
+    scene = Scene()
+    frames = []
+    for i in range(16):  # 10 s still, a walk across for 10 s, 12 s still
+        ts = 2.0 * i
+        box = (int(10 + 13 * (ts - 10)), 30, 12, 40) if 10 <= ts < 20 else None
+        frames.append((ts, scene.frame(box)))
+    a = CameraAnalyzer(camera(fps=0.5), tamper=False)
+    events = [ev for ts, img in frames for ev in a.process(img, ts)]
+    assert [ev.type for ev in events if ev.type is not AlertType.UPDATED] == [AlertType.STARTED, AlertType.ENDED]
+    assert "no_frames" not in events[-1].details and events[-1].ts >= 20.0

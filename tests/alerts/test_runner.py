@@ -13,6 +13,7 @@ import pytest
 
 import alerts.runner as runner_mod
 from alerts.events import AlertEvent
+from alerts.lifecycle import QUIET_S
 from alerts.pipeline import CameraAnalyzer
 from alerts.runner import AnalysisRunner
 from hub.config import CameraConfig
@@ -227,3 +228,113 @@ async def test_the_clip_post_roll_comes_from_the_camera_config(setup: Any) -> No
     started = next(d for t, _, d in log.events if t == "alert.started")
     _path, start_ts, end_ts = cam.clips[0]
     assert start_ts == pytest.approx(started["ts"] - 3.0) and end_ts == pytest.approx(started["ts"] + 1.5)
+
+
+async def test_a_camera_that_keeps_crashing_is_still_retried_after_a_thousand_crashes(
+    setup: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 2 ** 1025 once overflowed the backoff inside the except block, which killed the restart task
+    # silently: the camera was never analysed again.
+    cam, log, cfg, data_dir = setup
+    monkeypatch.setattr(runner_mod, "RESTART_BACKOFF_S", 1e-5)
+    monkeypatch.setattr(runner_mod, "RESTART_BACKOFF_MAX_S", 1e-4)
+    failures = 1100
+    built: list[CameraAnalyzer] = []
+
+    def factory(c: CameraConfig) -> CameraAnalyzer:
+        if len(log.types()) < failures:
+            raise OSError("ignore mask unreadable")  # e.g. the mask file on a share that is down
+        built.append(CameraAnalyzer(c))
+        return built[-1]
+
+    runner = AnalysisRunner([cfg], Streams(cam), log.emit, data_dir, analyzer_factory=factory)
+    await runner.start()
+    try:
+        await until(lambda: bool(built), within_s=60.0)
+        scene = Scene()
+        await feed(runner, cam, still(scene, 0, 3) + walk(scene, 3, 5, 10, 140))
+        await until(lambda: "alert.started" in log.types())
+    finally:
+        await runner.stop()
+    restarted = [d for t, _, d in log.events if t == "analysis.restarted"]
+    assert len(restarted) == failures and restarted[-1]["in_a_row"] == failures
+    assert [d["retry_in_s"] for d in restarted[:6]] == pytest.approx([1e-5, 2e-5, 4e-5, 8e-5, 1e-4, 1e-4])
+    assert restarted[-1]["retry_in_s"] == pytest.approx(1e-4)
+    # …and the camera is analysed once its analyzer can be built again.
+    assert runner.stats()[cfg.id]["restarts"] == failures and runner.stats()[cfg.id]["frames"] > 0
+
+
+def test_the_restart_backoff_doubles_up_to_its_cap_at_any_streak() -> None:
+    assert [runner_mod.restart_delay(n) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+    assert runner_mod.restart_delay(6) == runner_mod.restart_delay(10**6) == runner_mod.RESTART_BACKOFF_MAX_S
+
+
+async def test_a_crash_after_a_clean_run_waits_the_first_backoff_again(
+    setup: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cam, log, cfg, data_dir = setup
+    monkeypatch.setattr(runner_mod, "RESTART_BACKOFF_S", 0.01)
+    monkeypatch.setattr(runner_mod, "RESTART_RESET_S", 0.5)
+    crash = [True]
+
+    def factory(c: CameraConfig) -> CameraAnalyzer:
+        a = CameraAnalyzer(c)
+        real = a.process
+
+        def process(gray: np.ndarray, ts: float) -> list[AlertEvent]:
+            if crash[0]:
+                raise RuntimeError("detector bug")
+            return real(gray, ts)
+
+        a.process = process  # type: ignore[method-assign]
+        return a
+
+    runner = AnalysisRunner([cfg], Streams(cam), log.emit, data_dir, analyzer_factory=factory)
+    await runner.start()
+    scene = Scene()
+    try:
+        for n in range(1, 4):  # three crashes in a row: the wait doubles
+            await until(lambda n=n: len(cam.slots) == n and not cam.slots[-1].closed)  # type: ignore[misc]
+            cam.push(scene.frame(), T_BASE + n)
+            await until(lambda n=n: log.types().count("analysis.restarted") == n)  # type: ignore[misc]
+        crash[0] = False
+        await until(lambda: len(cam.slots) == 4)
+        await feed(runner, cam, still(scene, 10, 12))  # runs cleanly for longer than RESTART_RESET_S
+        await asyncio.sleep(0.5)
+        crash[0] = True
+        cam.push(scene.frame(), T_BASE + 20)
+        await until(lambda: log.types().count("analysis.restarted") == 4)
+    finally:
+        await runner.stop()
+    restarted = [d for t, _, d in log.events if t == "analysis.restarted"]
+    assert [d["in_a_row"] for d in restarted] == [1, 2, 3, 1]
+    assert [d["retry_in_s"] for d in restarted] == pytest.approx([0.01, 0.02, 0.04, 0.01])
+    assert [d["restarts"] for d in restarted] == [1, 2, 3, 4]
+
+
+async def test_open_alerts_end_when_frames_stop_at_the_last_frame(setup: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A camera that stops sending frames (before the ingest calls it stalled) must not leave its
+    # alerts open; the end is the last frame's time, not stretched over the outage.
+    cam, log, cfg, data_dir = setup
+    monkeypatch.setattr(runner_mod, "SIGNAL_CHECK_S", 0.05)
+    runner = AnalysisRunner([cfg], Streams(cam), log.emit, data_dir)
+    await runner.start()
+    scene = Scene()
+    try:
+        frames = still(scene, 0, 3) + walk(scene, 3, 5, 10, 70)  # the walker is mid-frame when frames stop
+        await feed(runner, cam, frames)
+        await until(lambda: "alert.started" in log.types())
+        stopped = asyncio.get_running_loop().time()
+        await until(lambda: "alert.ended" in log.types())
+        waited = asyncio.get_running_loop().time() - stopped
+        # Frames come back 4 s (camera time) later, the walker still there: a new alert.
+        await feed(runner, cam, walk(scene, 9, 11, 70, 140))
+        await until(lambda: log.types().count("alert.started") == 2)
+    finally:
+        await runner.stop()
+    assert waited >= QUIET_S - 0.1
+    started = [d for t, _, d in log.events if t == "alert.started"]
+    ended = [d for t, _, d in log.events if t == "alert.ended"]
+    assert ended[0]["alert_id"] == started[0]["alert_id"] and ended[0]["ts"] == T_BASE + frames[-1][0]
+    assert ended[0]["no_frames"] is True and ended[0]["kind"] == "motion"
+    assert started[1]["alert_id"] != started[0]["alert_id"] and started[1]["ts"] >= T_BASE + 9

@@ -11,9 +11,10 @@ from pydantic import ValidationError
 
 from alerts.events import AlertKind, AlertType
 from alerts.geometry import ZoneError, ignore_mask_from, polygon_mask
+from alerts.lifecycle import QUIET_S
 from alerts.motion import Blob, MotionResult
 from alerts.pipeline import CameraAnalyzer
-from alerts.zones import IntrusionRule
+from alerts.zones import PRESENCE_GAP_S, IntrusionRule
 from hub.config import ZoneConfig
 from tests.alerts.scene import H, Scene, W, camera, still, walk
 
@@ -74,9 +75,33 @@ def test_line_crossing_with_direction(direction: str, x0: int, x1: int, expected
 
 def test_ignore_zone_masks_motion() -> None:
     ignore = ZoneConfig(id="tree", kind="ignore", polygon=RIGHT_HALF)
-    a = CameraAnalyzer(camera([ignore]), tamper=False)
     scene = Scene()
-    assert starts(a, still(scene, 0, 3) + walk(scene, 3, 8, 100, 140)) == []
+    frames = still(scene, 0, 3) + walk(scene, 3, 8, 100, 140)
+    assert starts(CameraAnalyzer(camera([ignore]), tamper=False), frames) == []
+    # The control: the same walk without the mask does alert.
+    assert [k for k, _, _ in starts(CameraAnalyzer(camera(), tamper=False), frames)] == ["motion"]
+
+
+def test_a_loiterer_hidden_for_less_than_the_bridged_gap_keeps_one_alert() -> None:
+    # The dwell timer bridges gaps up to PRESENCE_GAP_S; the alert must not end inside such a gap, or
+    # the 30 s loitering cool-down would keep the still-present loiterer from alerting again.
+    zone = ZoneConfig(id="door", kind="loitering", polygon=RIGHT_HALF, dwell_s=3.0)
+    a = CameraAnalyzer(camera([zone], cooldown_s=30.0), tamper=False)
+    scene = Scene()
+
+    def loiter(t0: float, n: int) -> list[tuple[float, np.ndarray]]:
+        return [(t0 + i / 5, scene.frame((110 + (i % 3), 30, 12, 40))) for i in range(n)]
+
+    hidden = 1.8  # occluded: longer than the 1.5 s grace of other kinds, inside the 2 s bridge
+    assert QUIET_S < hidden < PRESENCE_GAP_S
+    frames = still(scene, 0, 3) + loiter(3.0, 30) + still(scene, 9.0, 9.0 + hidden) + loiter(9.0 + hidden, 30)
+    events = [ev for ts, img in frames for ev in a.process(img, ts)]
+    kinds = [(ev.type, ev.kind) for ev in events if ev.type is not AlertType.UPDATED]
+    assert kinds == [(AlertType.STARTED, AlertKind.LOITERING)], kinds
+    # Gone for good: the alert does end, once the bridged gap has passed.
+    ended = [ev for ts, img in still(scene, 16.8, 20.0) for ev in a.process(img, ts)]
+    assert [ev.type for ev in ended] == [AlertType.ENDED]
+    assert 16.6 + PRESENCE_GAP_S - 1e-6 <= ended[0].ts <= 16.6 + PRESENCE_GAP_S + 0.2 + 1e-6
 
 
 def test_no_zones_means_whole_frame_motion() -> None:
@@ -95,9 +120,43 @@ def test_bad_zones_are_refused_at_config_time() -> None:
         polygon_mask("flat", [(0.1, 0.1), (0.5, 0.5), (0.9, 0.9)], W, H)
     with pytest.raises(ZoneError, match="outside the frame"):
         polygon_mask("out", [(0.1, 0.1), (1.2, 0.5), (0.9, 0.9)], W, H)
-    flat = ZoneConfig(id="flat", kind="intrusion", polygon=[(0.1, 0.1), (0.5, 0.5), (0.9, 0.9)])
-    with pytest.raises(ZoneError, match="flat"):
-        CameraAnalyzer(camera([flat]))
+
+
+@pytest.mark.parametrize(
+    "points",
+    [
+        [(0.1, 0.1), (0.5, 0.5), (0.9, 0.9)],  # collinear
+        [(0.1, 0.1), (0.5, 0.5001), (0.9, 0.9)],  # nearly so
+        [(0.2, 0.2), (0.2, 0.2), (0.2, 0.2), (0.2, 0.2)],  # one point
+        [(0.0, 0.0), (1.0, 1.0), (1.0, 0.0), (0.0, 1.0)],  # a bow tie: its halves cancel
+    ],
+)
+def test_a_polygon_without_area_is_refused_at_config_time(points: list[tuple[float, float]]) -> None:
+    # Before, this passed the config and the camera's analysis crashed (and restarted) forever.
+    with pytest.raises(ValidationError, match="zone flat: the polygon has \\(almost\\) no area"):
+        ZoneConfig(id="flat", kind="intrusion", polygon=points)
+
+
+def test_a_zone_too_small_for_the_analysis_frame_is_refused_with_the_camera() -> None:
+    speck = ZoneConfig(id="speck", kind="intrusion", polygon=[(0.5, 0.5), (0.52, 0.5), (0.52, 0.52), (0.5, 0.52)])
+    with pytest.raises(ValidationError, match="zone speck: covers 12 pixels of the 160x90 analysis frame"):
+        camera([speck])
+    # It could never alert: even a figure filling it is less than the smallest moving region.
+    cam = camera([speck], min_area_fraction=0.0005)
+    a = CameraAnalyzer(cam, tamper=False)
+    scene = Scene()
+    assert [k for k, _, _ in starts(a, still(scene, 0, 3) + walk(scene, 3, 6, 70, 90, y=35))] == ["intrusion"]
+    # An ignore zone that small is fine: it masks a blinking light.
+    assert camera([speck.model_copy(update={"kind": "ignore"})]).zones
+
+
+def test_a_line_whose_ends_meet_is_refused_at_config_time() -> None:
+    with pytest.raises(ValidationError, match="zone trip: the two points of a line zone coincide"):
+        ZoneConfig(id="trip", kind="line", polygon=[(0.3, 0.4), (0.3, 0.4)])
+    # Apart in 0..1, but on the same pixel of the 160x90 analysis frame.
+    short = ZoneConfig(id="trip", kind="line", polygon=[(0.5, 0.5), (0.502, 0.5)])
+    with pytest.raises(ValidationError, match="zone trip: the two points of the line fall on the same pixel"):
+        camera([short])
 
 
 def test_ignore_masks_are_stretched_to_the_frame_like_the_picture() -> None:

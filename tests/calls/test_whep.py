@@ -126,3 +126,40 @@ async def test_answer_is_usable_by_a_browser_style_offer_with_audio(tmp_path: Pa
         await poll(lambda: viewer.frames.get(1, 0) >= 5, 30, "video frames")
         answer = RTCSessionDescription(r.text, "answer")
         assert "m=audio" in answer.sdp and "a=inactive" in answer.sdp
+
+
+async def test_viewer_ends_with_its_source_and_frees_its_place(tmp_path: Path, peers: Any) -> None:
+    """A camera that stops (or moves to another hub node) takes its viewers' sessions with it."""
+    async with serve(calls_settings(tmp_path, calls={"max_viewers_per_camera": 1})) as rh:
+        cameras, sessions = rh.hub.cameras, rh.hub.calls.sessions
+        await poll(lambda: cameras.get("cam-street").relay.keyframe_group(), 60, "the camera's first keyframe")
+        async with await api(rh, "dispatcher") as c:
+            viewer = peers([("video", "recvonly", None)])
+            r = await viewer.connect(c, "/whep/cam-street")
+            assert r.status_code == 201, r.text
+            await poll(lambda: viewer.frames.get(0, 0) >= 5, 30, "the viewer's frames")
+            await cameras.stop_camera("cam-street")
+            # The session closes at once; the viewer sees its connection end (and can offer again).
+            await poll(lambda: sessions.count("whep") == 0, 2, "the viewer's session closed", period_s=0.05)
+            await poll(lambda: viewer.pc.connectionState in ("closed", "failed"), 10, "the viewer told")
+            assert (await c.delete(r.headers["location"])).status_code == 404
+            # The camera is back: its single viewer place is free again.
+            await cameras.start_camera("cam-street")
+            cam = cameras.get("cam-street")
+            await poll(lambda: cam.relay.keyframe_group(), 60, "the restarted camera's keyframe")
+            again = peers([("video", "recvonly", None)])
+            r = await again.connect(c, "/whep/cam-street")
+            assert r.status_code == 201, r.text
+            await poll(lambda: again.frames.get(0, 0) >= 5, 30, "frames after the restart")
+            assert (await c.delete(r.headers["location"])).status_code == 204
+            # A viewer still connecting when the camera stops goes too (not after connect_timeout_s).
+            r = await c.post("/whep/cam-street", content=await _offer(), headers=SDP)
+            assert r.status_code == 201, r.text
+            assert sessions.count("whep") == 1
+            await cameras.stop_camera("cam-street")
+            await poll(lambda: sessions.count("whep") == 0, 2, "the unconnected viewer closed", period_s=0.05)
+            assert sessions.vanished == 0  # ended by its source, not mistaken for a vanished peer
+            # Not ingested here any more: told to retry, never handed a dead session.
+            r = await c.post("/whep/cam-street", content=await _offer(), headers=SDP)
+            assert r.status_code == 503 and int(r.headers["retry-after"]) > 0
+            assert len(sessions) == 0

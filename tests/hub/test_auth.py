@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 
@@ -74,3 +75,33 @@ async def test_health_needs_no_login(running: RunningHub) -> None:
     async with httpx.AsyncClient(base_url=running.url) as c:
         r = await c.get("/healthz")
     assert r.status_code == 200 and r.json()["status"] == "ok"
+
+
+async def test_refresh_extends_a_valid_token_and_refuses_a_dead_one(running: RunningHub) -> None:
+    now = int(time.time())
+    # Seven hours into an eight-hour token: the page swaps it for a new one before it runs out.
+    old = jwt.encode({"sub": "worker1", "iat": now - 7 * 3600, "exp": now + 3600}, SECRET, algorithm="HS256")
+    expired = jwt.encode({"sub": "worker1", "iat": now - 9 * 3600, "exp": now - 10}, SECRET, algorithm="HS256")
+    async with httpx.AsyncClient(base_url=running.url) as c:
+        r = await c.post("/api/auth/refresh", headers={"Authorization": f"Bearer {old}"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        new = body["access_token"]
+        assert body["expires_in"] == running.hub.settings.auth.token_ttl_s
+        claims = jwt.decode(new, SECRET, algorithms=["HS256"])
+        assert claims["sub"] == "worker1" and claims["exp"] >= now + body["expires_in"] - 5
+        me = await c.get("/api/auth/me", headers={"Authorization": f"Bearer {new}"})
+        assert me.json()["username"] == "worker1"
+        for token, detail in ((expired, "token expired"), (None, "login required")):
+            headers = {"Authorization": f"Bearer {token}"} if token else {}
+            r = await c.post("/api/auth/refresh", headers=headers)
+            assert (r.status_code, r.json()["detail"]) == (401, detail)
+    # The worker channel takes the new token and refuses the dead one with a real 401, so a page
+    # can tell "log in again" from a network error.
+    async with websockets.connect(f"ws://127.0.0.1:{running.port}/ws/worker?token={new}", open_timeout=10) as ws:
+        assert json.loads(await ws.recv())["type"] == "live"
+    try:
+        async with websockets.connect(f"ws://127.0.0.1:{running.port}/ws/worker?token={expired}", open_timeout=10):
+            raise AssertionError("the worker channel accepted an expired token")
+    except websockets.InvalidStatus as exc:
+        assert exc.response.status_code == 401 and b"token expired" in exc.response.body

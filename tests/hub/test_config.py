@@ -247,3 +247,65 @@ def test_covered_threshold_may_not_leave_a_blind_band_below_motion(tmp_path: Pat
     text = GOOD + "    analysis:\n      tamper: {covered_std: 2}\n"
     out = problems(tmp_path, text)
     assert len(out) == 1 and "covered_std" in out[0] and "greater than or equal to 3" in out[0], out
+
+
+DEGENERATE_ZONES = """\
+    zones:
+      - {id: room, kind: intrusion, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]]}
+      - {id: flat, kind: intrusion, polygon: [[0.1, 0.1], [0.5, 0.5], [0.9, 0.9]]}
+      - {id: dot, kind: line, polygon: [[0.3, 0.3], [0.3, 0.3]]}
+"""
+
+TOO_SMALL_ZONES = """\
+    zones:
+      - id: speck
+        kind: loitering
+        polygon: [[0.5, 0.5], [0.52, 0.5], [0.52, 0.52], [0.5, 0.52]]
+      - {id: short, kind: line, polygon: [[0.5, 0.5], [0.502, 0.5]]}
+"""
+SPECK = [[0.5, 0.5], [0.52, 0.5], [0.52, 0.52], [0.5, 0.52]]
+
+
+def test_degenerate_zones_are_reported_on_their_own_lines(tmp_path: Path) -> None:
+    # Accepted before, they crashed the camera's analysis on every restart.
+    out = problems(tmp_path, GOOD + DEGENERATE_ZONES)
+    path = tmp_path / "skyhub.yaml"
+    assert out == [
+        f"{path}:23: cameras[0].zones[1]: Value error, zone flat: the polygon has (almost) no area: its points "
+        "lie on one line, or its sides cross so its halves cancel (area 0 of the frame, at least 0.0001)",
+        f"{path}:24: cameras[0].zones[2]: Value error, zone dot: the two points of a line zone coincide; "
+        "it has no length",
+    ], out
+
+
+def test_zones_too_small_for_the_analysis_frame_are_reported_on_their_lines(tmp_path: Path) -> None:
+    out = problems(tmp_path, GOOD + TOO_SMALL_ZONES)
+    assert len(out) == 2, out
+    assert out[0].startswith(f"{tmp_path / 'skyhub.yaml'}:24: cameras[0].zones[0].polygon: zone speck: covers 12 ")
+    assert "fewer than the smallest moving region (28.8 px" in out[0]
+    assert out[1].startswith(f"{tmp_path / 'skyhub.yaml'}:25: cameras[0].zones[1].polygon: zone short: ")
+    assert "the same pixel of the 160x90 analysis frame" in out[1]
+    # At a larger analysis frame the line has two pixels; the polygon is still below the minimum area.
+    bigger = problems(tmp_path, GOOD + TOO_SMALL_ZONES + "    analysis: {width: 1280, height: 720}\n")
+    assert [p.split(": ")[1] for p in bigger] == ["cameras[0].zones[0].polygon"], bigger
+    # Dict construction refuses them too (the hub's other way in).
+    with pytest.raises(ValidationError, match="zones\\[0\\]: zone speck: covers 12 pixels"):
+        Settings.model_validate(
+            {"cameras": [{"id": "a", "url": "x", "zones": [{"id": "speck", "kind": "loitering", "polygon": SPECK}]}]}
+        )
+
+
+def test_check_config_reports_degenerate_zones_with_their_lines(tmp_path: Path) -> None:
+    bad = tmp_path / "zones.yaml"
+    bad.write_text(GOOD + DEGENERATE_ZONES)
+    out = run_cli("check-config", str(bad))
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert any(line.startswith(f"{bad}:23: cameras[0].zones[1]: ") and "zone flat" in line for line in lines), lines
+    assert any(line.startswith(f"{bad}:24: cameras[0].zones[2]: ") and "zone dot" in line for line in lines), lines
+    bad.write_text(GOOD + TOO_SMALL_ZONES)
+    out = run_cli("check-config", str(bad))
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert any(line.startswith(f"{bad}:24: cameras[0].zones[0].polygon: zone speck") for line in lines), lines
+    assert any(line.startswith(f"{bad}:25: cameras[0].zones[1].polygon: zone short") for line in lines), lines

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
+from typing import Any
 
 import cv2
+import httpx
 import numpy as np
+from argon2 import PasswordHasher
 
-from tests.hub.conftest import RunningHub
+from alerts.clock import ManualClock
+from tests.hub.conftest import BASE_CONFIG, PASSWORD, RunningHub, make_settings, serve
 from tests.hub.test_feed import recv_until, ws_connect
 
 
@@ -111,8 +116,6 @@ async def test_worker_report_with_photos_and_evidence_access(running: RunningHub
 
 
 async def test_public_report_receipt_and_limits(running: RunningHub) -> None:
-    import httpx
-
     async with httpx.AsyncClient(base_url=running.url) as anon:
         r = await anon.post(
             "/api/public/reports",
@@ -147,3 +150,132 @@ async def test_incident_events_reach_the_feed(running: RunningHub) -> None:
         assert got[-1]["subject"] == f"incident:{iid}" and got[-1]["grid"] == "g3"
     finally:
         await ws.close()
+
+
+async def events_of(c: httpx.AsyncClient, subject: str) -> list[dict[str, Any]]:
+    """Every event of ``subject`` the client may read from ``GET /api/events``."""
+    out: list[dict[str, Any]] = []
+    since = 0
+    while True:
+        page = (await c.get("/api/events", params={"since": since, "limit": 1000})).json()
+        out += [e for e in page["events"] if e["subject"] == subject]
+        if not page["events"]:
+            return out
+        since = page["last_id"]
+
+
+async def test_assignee_from_another_grid_follows_the_incident_live(running: RunningHub) -> None:
+    # The incident is in g3; worker2 (g2, a neighbouring grid's worker, say) is sent to it.
+    ws = await ws_connect(running, "worker2")
+    try:
+        await recv_until(ws, lambda m: m.get("control") == "live")
+        async with await running.client("dispatcher") as c:
+            inc = (await c.post("/api/incidents", json={"category": "c", "title": "t", "node": "g3"})).json()
+            iid, subject = inc["incident"]["id"], f"incident:{inc['incident']['id']}"
+            # Text that merely looks like worker2's audience token reaches nobody outside g3.
+            r = await c.post("/api/journal", json={"text": "person:worker2", "grid": "g3", "subject": "s"})
+            assert r.status_code == 201
+            url = f"/api/incidents/{iid}/transitions"
+            r = await c.post(url, json={"to": "assigned", "version": 1, "assignee": {"person": "worker2"}})
+            assert r.status_code == 200
+        got = await recv_until(ws, lambda m: m.get("type") == "incident.assigned")
+        assert [m["type"] for m in got if "id" in m] == ["incident.assigned"]
+        assert got[-1]["subject"] == subject and got[-1]["grid"] == "g3"
+        async with await running.client("worker2") as w2:
+            assert (await w2.post(url, json={"to": "acknowledged", "version": 2})).status_code == 200
+            got = await recv_until(ws, lambda m: m.get("type") == "incident.acknowledged")
+            assert [m["type"] for m in got] == ["incident.acknowledged"]
+            assert [e["type"] for e in await events_of(w2, subject)] == ["incident.assigned", "incident.acknowledged"]
+            page = (await w2.get("/api/events", params={"since": 0})).json()["events"]
+            assert [e["type"] for e in page if not e["subject"].startswith("incident:")] == []
+    finally:
+        await ws.close()
+    async with await running.client("worker1") as w1:  # neither their grid nor theirs
+        assert await events_of(w1, subject) == []
+
+
+async def test_leader_made_responsible_sees_the_incident_its_evidence_and_events(tmp_path: Path) -> None:
+    hashed = PasswordHasher().hash(PASSWORD)
+    users = [
+        {**u, "password_hash": hashed} for u in [*BASE_CONFIG["users"], {"username": "comm-lead", "roles": ["worker"]}]
+    ]
+    clock = ManualClock()
+    async with serve(make_settings(tmp_path, users=users), clock) as rh:
+        async with await rh.client("dispatcher") as c, await rh.client("comm-lead") as lead:
+            r = await c.post("/api/incidents", json={"category": "c", "severity": "P1", "title": "t", "node": "g1"})
+            iid = r.json()["incident"]["id"]
+            files = [("photos", ("a.jpg", jpeg(), "image/jpeg"))]
+            eid = (await c.post(f"/api/incidents/{iid}/evidence", files=files)).json()[0]["evidence"]
+            r = await c.post(
+                f"/api/incidents/{iid}/transitions",
+                json={"to": "assigned", "version": 1, "assignee": {"person": "worker1"}},
+            )
+            assert r.status_code == 200
+            assert (await lead.get(f"/api/incidents/{iid}")).status_code == 404
+            ws = await ws_connect(rh, "comm-lead")
+            try:
+                await recv_until(ws, lambda m: m.get("control") == "live")
+                clock.advance(rh.hub.settings.incidents.deadlines["P1"].ack_s + 1)  # worker1 does not acknowledge
+                got = await recv_until(ws, lambda m: m.get("type") == "incident.escalated")
+                assert got[-1]["data"]["to"] == "c1" and got[-1]["data"]["notify"] == ["comm-lead"]
+            finally:
+                await ws.close()
+            r = await lead.get(f"/api/incidents/{iid}")
+            assert r.status_code == 200 and r.json()["incident"]["responsible"] == "c1"
+            assert [i["id"] for i in (await lead.get("/api/incidents")).json()] == [iid]
+            got_file = await lead.get(f"/api/incidents/{iid}/evidence/{eid}")
+            assert got_file.status_code == 200 and got_file.content == jpeg()
+            assert "incident.escalated" in [e["type"] for e in await events_of(lead, f"incident:{iid}")]
+
+
+async def test_clip_not_written_yet_is_a_404_that_says_so(tmp_path: Path) -> None:
+    clock = ManualClock()
+    async with serve(make_settings(tmp_path), clock) as rh:
+        desk, data_dir = rh.hub.desk, Path(rh.hub.settings.data_dir)
+        async with await rh.client("dispatcher") as c:
+            iid = (await c.post("/api/incidents", json={"category": "c", "title": "t", "node": "g1"})).json()[
+                "incident"
+            ]["id"]
+            # As the camera does: the clip is linked when the alert starts, written after its post-roll.
+            ev = await desk.add_evidence(iid, "clip", "camera", path="alerts/cam/a1.mp4", content_type="video/mp4")
+            url = f"/api/incidents/{iid}/evidence/{ev.data['evidence']}"
+            r = await c.get(url)
+            assert r.status_code == 404 and "not written yet" in r.json()["detail"]
+            assert int(r.headers["retry-after"]) >= 1
+            (data_dir / "alerts" / "cam").mkdir(parents=True)
+            (data_dir / "alerts" / "cam" / "a1.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
+            r = await c.get(url)
+            assert r.status_code == 200 and r.headers["content-type"] == "video/mp4"
+            # A clip that never came, once its time is long past, and a photo whose file went away.
+            ev = await desk.add_evidence(iid, "clip", "camera", path="alerts/cam/a2.mp4", content_type="video/mp4")
+            clock.advance(3600)
+            r = await c.get(f"/api/incidents/{iid}/evidence/{ev.data['evidence']}")
+            assert r.status_code == 404 and "missing" in r.json()["detail"]
+            ev = await desk.add_evidence(iid, "photo", "worker1", path="evidence/gone.jpg", content_type="image/jpeg")
+            r = await c.get(f"/api/incidents/{iid}/evidence/{ev.data['evidence']}")
+            assert r.status_code == 404 and "missing" in r.json()["detail"]
+
+
+async def test_evidence_of_an_incident_is_paged(running: RunningHub) -> None:
+    desk = running.hub.desk
+    async with await running.client("dispatcher") as c:
+        iid = (await c.post("/api/incidents", json={"category": "c", "title": "t", "node": "g1"})).json()["incident"][
+            "id"
+        ]
+        # An alert storm folded into one incident links a snapshot and a clip per alert.
+        added = [
+            (await desk.add_evidence(iid, "snapshot", "camera", path=f"alerts/cam/{i}.jpg")).data["evidence"]
+            for i in range(120)
+        ]
+        body = (await c.get(f"/api/incidents/{iid}")).json()
+        assert [e["id"] for e in body["evidence"]] == added[-50:]  # the newest, oldest first
+        seen: list[int] = []
+        params: dict[str, int] = {"evidence_limit": 30}
+        while True:
+            page = (await c.get(f"/api/incidents/{iid}", params=params)).json()["evidence"]
+            if not page:
+                break
+            seen = [e["id"] for e in page] + seen
+            params["evidence_before"] = page[0]["id"]
+        assert seen == added
+        assert (await c.get(f"/api/incidents/{iid}", params={"evidence_limit": 501})).status_code == 422

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from argon2 import PasswordHasher
 
+from tests.alerts.desk_fixtures import replay_incidents
 from tests.hub.conftest import PASSWORD
 from tests.hub.test_crash import HubProcess
 
@@ -116,3 +117,8 @@ async def test_sigkill_mid_transitions(hub_process: HubProcess) -> None:
         for iid in ids:
             want = (per[iid][0], 2) if iid in per else ("new", 1)
             assert (rows[iid]["state"], rows[iid]["version"]) == want, iid
+        # Every column of every row, not just state and version, is what the log replays to.
+        replay = replay_incidents(events)
+        assert set(rows) == set(replay) == set(ids)
+        for iid in ids:
+            assert rows[iid] == replay[iid], iid

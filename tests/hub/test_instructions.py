@@ -3,23 +3,50 @@
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+import sqlalchemy as sa
 import websockets
+from argon2 import PasswordHasher
 
 from alerts.clock import ManualClock
-from tests.hub.conftest import RunningHub, make_settings, serve
+from hub.config import Settings
+from hub.instructions import InstructionDesk
+from tests.hub.conftest import BASE_CONFIG, PASSWORD, RunningHub, make_settings, serve
 from tests.hub.test_feed import recv_until, ws_connect
+from tests.hub.test_reports import raw_upload
+
+LEAD_HASH = PasswordHasher().hash(PASSWORD)
+
+
+def leaders_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """The test district, but grids g1 and g2 are led by lead1 and lead2: leaders who are not the
+    workers they lead, so a notice that reaches the wrong one of them shows."""
+    cfg = copy.deepcopy(BASE_CONFIG)
+    users = cfg["users"] + [{"username": u, "roles": ["worker"]} for u in ("lead1", "lead2")]
+    for u in users:
+        u["password_hash"] = LEAD_HASH
+    people = cfg["directory"]["people"] + [{"id": u, "name": u, "roles": ["worker"]} for u in ("lead1", "lead2")]
+
+    def lead(node: dict[str, Any]) -> None:
+        node.update({"g1": {"leader": "lead1"}, "g2": {"leader": "lead2"}}.get(node["id"], {}))
+        for child in node.get("children", []):
+            lead(child)
+
+    lead(cfg["directory"]["root"])
+    return make_settings(tmp_path, users=users, directory={**cfg["directory"], "people": people}, **overrides)
 
 
 @pytest.fixture
 async def clocked(tmp_path: Path) -> AsyncIterator[tuple[RunningHub, ManualClock]]:
     clock = ManualClock()
-    settings = make_settings(tmp_path, instructions={"escalate_after_s": 60, "progress_interval_ms": 50})
+    settings = leaders_settings(tmp_path, instructions={"escalate_after_s": 60, "progress_interval_ms": 50})
     async with serve(settings, clock) as rh:
         yield rh, clock
 
@@ -43,6 +70,10 @@ async def send(rh: RunningHub, **body: Any) -> dict[str, Any]:
         r = await c.post("/api/instructions", json={"priority": "urgent", **body})
         assert r.status_code == 201, r.text
         return r.json()  # type: ignore[no-any-return]
+
+
+async def send_id(rh: RunningHub, **body: Any) -> int:
+    return int((await send(rh, **body))["instruction"]["id"])
 
 
 async def test_targets_are_resolved_and_frozen(running: RunningHub) -> None:
@@ -154,13 +185,13 @@ async def test_offline_worker_gets_everything_once_on_resume(running: RunningHub
 
 async def test_deadline_renotifies_then_tells_the_leader(clocked: tuple[RunningHub, ManualClock]) -> None:
     rh, clock = clocked
-    w1, w2 = await worker_ws(rh, "worker1"), await worker_ws(rh, "worker2")
+    w1, w2, lead1, lead2 = [await worker_ws(rh, u) for u in ("worker1", "worker2", "lead1", "lead2")]
     feed = await ws_connect(rh, "coordinator", "type=instruction.")
     try:
-        for ws in (w1, w2):
+        for ws in (w1, w2, lead1, lead2):
             await next_msg(ws, lambda m: m["type"] == "live")
         await recv_until(feed, lambda m: m.get("control") == "live")
-        out = await send(rh, text="Report your position", targets={"nodes": ["c1"]}, deadline_s=120)
+        out = await send(rh, text="Report your position", targets={"people": ["worker1", "worker2"]}, deadline_s=120)
         iid = out["instruction"]["id"]
         await next_msg(w1, lambda m: m["type"] == "instruction")
         await w1.send(json.dumps({"type": "ack", "id": iid}))
@@ -173,13 +204,59 @@ async def test_deadline_renotifies_then_tells_the_leader(clocked: tuple[RunningH
         with pytest.raises(TimeoutError):  # worker1 confirmed: not bothered again
             await next_msg(w1, lambda m: m["type"] == "renotify", within_s=1)
         clock.advance(61)
-        notice = await next_msg(w2, lambda m: m["type"] == "notice")  # worker2 leads g2
+        notice = await next_msg(lead2, lambda m: m["type"] == "notice")  # lead2 leads worker2's grid
         assert notice["persons"] == ["worker2"] and notice["id"] == iid
         esc = await recv_until(feed, lambda m: m.get("type") == "instruction.escalated")
-        assert esc[-1]["data"]["leader"] == "worker2"
+        assert esc[-1]["data"]["notices"] == [{"leader": "lead2", "persons": ["worker2"]}]
+        # The notice is for the leader only: not for the person it is about, nor for the leader of
+        # a grid whose worker confirmed.
+        for ws in (w2, lead1, w1):
+            with pytest.raises(TimeoutError):
+                await next_msg(ws, lambda m: m["type"] == "notice", within_s=0.5)
     finally:
-        for ws in (w1, w2, feed):
+        for ws in (w1, w2, lead1, lead2, feed):
             await ws.close()
+
+
+async def test_escalation_tells_every_leader_in_one_event(tmp_path: Path) -> None:
+    settings = leaders_settings(tmp_path, instructions={"escalate_after_s": 60, "progress_interval_ms": 50})
+    clock = ManualClock()
+    async with serve(settings, clock) as rh:
+        iid = await send_id(rh, text="Sandbags", targets={"people": ["worker1", "worker2"]}, deadline_s=60)
+        async with await rh.client("coordinator") as c:
+            for step in ("instruction.renotified", "instruction.escalated"):
+                clock.advance(61)
+                await wait_for_event(c, step)
+    # A restart (a crash right after the escalation looks the same) neither loses a leader's
+    # notice nor repeats one: both are in the one event, which is in the log or not at all.
+    async with serve(settings, ManualClock(clock.now() + 600)) as rh:
+        async with await rh.client("coordinator") as c:
+            await asyncio.sleep(0.5)  # a follow-up pass has run on the restarted hub
+            events = await wait_for_event(c, "instruction.escalated")
+        assert len(events) == 1
+        assert events[0]["data"]["notices"] == [
+            {"leader": "lead1", "persons": ["worker1"]},
+            {"leader": "lead2", "persons": ["worker2"]},
+        ]
+        for leader, person in (("lead1", "worker1"), ("lead2", "worker2")):
+            ws = await worker_ws(rh, leader, since=0)
+            try:
+                msgs = []
+                while (m := await next_msg(ws, lambda m: True))["type"] != "live":
+                    msgs.append(m)
+            finally:
+                await ws.close()
+            assert [(m["type"], m["id"], m["persons"]) for m in msgs] == [("notice", iid, [person])]
+
+
+async def wait_for_event(c: httpx.AsyncClient, type: str, within_s: float = 15) -> list[dict[str, Any]]:
+    """Every event of ``type`` in the log, once there is at least one."""
+    async with asyncio.timeout(within_s):
+        while True:
+            events = (await c.get("/api/events", params={"since": 0, "type": type})).json()["events"]
+            if events:
+                return events  # type: ignore[no-any-return]
+            await asyncio.sleep(0.05)
 
 
 async def test_amend_cancel_and_resend_reach_those_who_had_it(running: RunningHub) -> None:
@@ -201,3 +278,99 @@ async def test_amend_cancel_and_resend_reach_those_who_had_it(running: RunningHu
             assert (await next_msg(w1, lambda m: m["type"] == "cancelled"))["id"] == iid
     finally:
         await w1.close()
+
+
+async def test_inbox_snapshot_carries_each_instruction_with_my_receipt(running: RunningHub) -> None:
+    done = await send_id(running, text="Count the sandbags", targets={"people": ["worker1"]})
+    pending = await send_id(running, text="Evacuate", priority="emergency", targets={"people": ["worker1"]})
+    dropped = await send_id(running, text="Stand by", targets={"people": ["worker1", "worker2"]})
+    await send(running, text="not for worker1", targets={"people": ["worker2"]})
+    async with await running.client("worker1") as w1, await running.client("coordinator") as c:
+        await w1.post(f"/api/instructions/{done}/ack")
+        await c.post(f"/api/instructions/{dropped}/cancel")
+        inbox = (await w1.get("/api/worker/instructions")).json()
+        assert (await c.get("/api/worker/instructions")).json()["instructions"] == []
+    got = {i["instruction"]["id"]: (i["state"], i["instruction"]["cancelled"]) for i in inbox["instructions"]}
+    assert got == {done: ("acknowledged", False), pending: ("queued", False), dropped: ("queued", True)}
+    # Following from the snapshot's cursor replays nothing it already carried; what comes next
+    # arrives, and a receipt the hub refuses says which one and why.
+    ws = await worker_ws(running, "worker1", since=inbox["cursor"])
+    try:
+        assert (await next_msg(ws, lambda m: True))["type"] == "live"
+        new = await send_id(running, text="Next", targets={"people": ["worker1"]})
+        assert (await next_msg(ws, lambda m: True))["id"] == new
+        await ws.send(json.dumps({"type": "ack", "id": dropped}))
+        err = await next_msg(ws, lambda m: m["type"] == "error")
+        assert (err["id"], err["request"], err["status"]) == (dropped, "ack", 409)
+    finally:
+        await ws.close()
+
+
+async def test_bad_messages_get_an_error_and_the_channel_stays_open(running: RunningHub) -> None:
+    ws = await worker_ws(running, "worker1")
+    try:
+        await next_msg(ws, lambda m: m["type"] == "live")
+        iid = await send_id(running, text="Hold", targets={"people": ["worker1"]}, reply_options=["ok"])
+        await next_msg(ws, lambda m: m["type"] == "instruction")
+        bad: list[str | bytes] = [
+            json.dumps({"type": "reply", "id": iid, "reply": 5}),
+            json.dumps({"type": "reply", "reply": 5}),
+            b"\x00\x01 a binary frame",
+            "not json",
+            "[1, 2]",
+            json.dumps({"type": ["ack"], "id": iid}),
+            json.dumps({"type": "ack", "id": 10**30}),
+            json.dumps({"type": "ack", "id": True}),
+            json.dumps({"type": "reply", "id": iid, "reply": "  "}),
+        ]
+        for frame in bad:
+            await ws.send(frame)
+            err = await next_msg(ws, lambda m: m["type"] != "renotify")
+            assert (err["type"], err["status"]) == ("error", 422), (frame, err)
+        # Still open, both ways: a good receipt is taken and the next instruction arrives.
+        await ws.send(json.dumps({"type": "reply", "id": iid, "reply": "ok"}))
+        assert (await next_msg(ws, lambda m: True)) == {"type": "receipt", "id": iid, "state": "replied"}
+        nxt = await send_id(running, text="Next", targets={"people": ["worker1"]})
+        assert (await next_msg(ws, lambda m: m["type"] == "instruction"))["id"] == nxt
+    finally:
+        await ws.close()
+
+
+async def test_a_cold_node_looks_up_recipients_once_for_all_its_connections(running: RunningHub) -> None:
+    iid = await send_id(running, text="x", targets={"people": ["worker1", "worker2"]})
+    hub = running.hub
+    cold = InstructionDesk(hub.log, hub.directory, hub.settings)  # as on a node that did not send it
+    lookups: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("SELECT instruction_recipients.person"):  # not the hub's follow-up scans
+            lookups.append(statement)
+
+    sa.event.listen(hub.log.read_engine, "before_cursor_execute", count)
+    try:
+        callers = [asyncio.create_task(cold.members(iid)) for _ in range(50)]
+        await asyncio.sleep(0)
+        callers[0].cancel()  # one connection closing does not fail the others' lookup
+        results = await asyncio.gather(*callers[1:])
+        assert await cold.members(iid) == {"worker1", "worker2"}  # cached now
+    finally:
+        sa.event.remove(hub.log.read_engine, "before_cursor_execute", count)
+    assert all(r == {"worker1", "worker2"} for r in results)
+    assert len(lookups) == 1, lookups
+
+
+async def test_oversized_attachments_are_refused_before_they_are_read(tmp_path: Path) -> None:
+    limit = 64 * 1024
+    async with serve(make_settings(tmp_path, instructions={"attachment_max_bytes": limit})) as rh:
+        token = await rh.token("coordinator")
+        # Declared too large: refused at once, without waiting for (or reading) the body.
+        status, sent, body = await raw_upload(rh, "/api/attachments", token, declared=10 * 1024**3)
+        assert status == 413 and b"bytes allowed" in body and sent < 1024 * 1024, sent
+        # Streamed without a length: refused once it has grown past what one attachment could be.
+        status, sent, _ = await raw_upload(rh, "/api/attachments", token, declared=None)
+        assert status == 413 and sent < 4 * 1024 * 1024, sent
+        async with await rh.client("coordinator") as c:
+            r = await c.post("/api/attachments", files={"file": ("a.jpg", b"\xff\xd8\xff" + b"0" * (limit - 3))})
+            assert r.status_code == 201, r.text
+            r = await c.post("/api/attachments", files={"file": ("b.jpg", b"\xff\xd8\xff" + b"0" * limit)})
+            assert r.status_code == 413, r.text

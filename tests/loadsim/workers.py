@@ -28,6 +28,8 @@ class SimWorker:
     cursor: int = 0
     seen: dict[int, float] = field(default_factory=dict)
     """Instruction id -> when it first arrived (time.time())."""
+    deliveries: dict[int, int] = field(default_factory=dict)
+    """Instruction id -> how many times the hub sent it (duplicates too: the client drops them)."""
     raw_messages: int = 0
     outbox: dict[tuple[int, str], str] = field(default_factory=dict)
     confirmed: dict[int, str] = field(default_factory=dict)
@@ -59,6 +61,10 @@ async def run_worker(
                             live.set()
                     elif kind == "instruction":
                         iid = msg["id"]
+                        w.deliveries[iid] = w.deliveries.get(iid, 0) + 1
+                        # Kept before anything else can fail (a send to a hub that just died):
+                        # the phone has it, so a resume must not be sent it again.
+                        w.cursor = max(w.cursor, msg["cursor"])
                         if iid not in w.seen:
                             w.seen[iid] = time.time()
                             if received is not None:
@@ -70,7 +76,6 @@ async def run_worker(
                             w.outbox[(iid, "delivered")], w.outbox[(iid, "ack")] = texts
                             for text in texts:
                                 await ws.send(text)
-                        w.cursor = max(w.cursor, msg["cursor"])
                     elif kind == "receipt":
                         iid, state = msg["id"], msg["state"]
                         # Receipts only move forward: a late answer to an earlier step must not
@@ -122,6 +127,7 @@ def run_process(
         return {
             s.username: {
                 "seen": s.seen,
+                "deliveries": s.deliveries,
                 "raw": s.raw_messages,
                 "confirmed": s.confirmed,
                 "outbox": len(s.outbox),

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -209,3 +212,142 @@ def make_video(
                 out.mux(p)
             pts += n
     return path
+
+
+STALL = b""
+"""In an :class:`HttpCamera` script: send nothing more and hold the connection open."""
+
+
+def jpeg(width: int = 320, height: int = 240, shade: int = 0) -> bytes:
+    """A small JPEG with a bright disc (decodable, clearly not blank)."""
+    img = np.full((height, width, 3), shade, np.uint8)
+    cv2.circle(img, (width // 2, height // 2), min(width, height) // 4, (0, 200, 255), -1)
+    return bytes(cv2.imencode(".jpg", img)[1])
+
+
+class HttpCamera:
+    """A hand-written MJPEG camera on loopback: ``script(n)`` yields the JPEG parts of connection
+    ``n`` (0, 1, …), one every ``interval_s``; :data:`STALL` holds the connection open silently;
+    the connection closes when the parts run out."""
+
+    def __init__(self, script: Callable[[int], Iterator[bytes]], interval_s: float = 0.1) -> None:
+        self.script = script
+        self.interval_s = interval_s
+        self.connections = 0
+        self.closed_by_client = 0
+        """Connections the hub closed while the camera still held them."""
+        self._stop = threading.Event()
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(8)
+        self._sock.settimeout(0.2)
+        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/video.mjpg"
+        self._threads = [threading.Thread(target=self._accept, daemon=True)]
+        self._threads[0].start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            n, self.connections = self.connections, self.connections + 1
+            t = threading.Thread(target=self._serve, args=(conn, n), daemon=True)
+            self._threads.append(t)
+            t.start()
+
+    def _serve(self, conn: socket.socket, n: int) -> None:
+        with conn:
+            conn.settimeout(0.2)
+            request = b""
+            while b"\r\n\r\n" not in request and not self._stop.is_set():
+                try:
+                    request += conn.recv(4096)
+                except TimeoutError:
+                    continue
+            conn.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n")
+            try:
+                for part in self.script(n):
+                    if part == STALL:
+                        self._hold(conn)
+                        return
+                    head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(part)}\r\n\r\n"
+                    conn.sendall(head.encode() + part + b"\r\n")
+                    if self._stop.wait(self.interval_s):
+                        return
+            except OSError:  # the hub went away
+                self.closed_by_client += 1
+
+    def _hold(self, conn: socket.socket) -> None:
+        while not self._stop.is_set():
+            try:
+                if conn.recv(4096) == b"":
+                    self.closed_by_client += 1
+                    return
+            except TimeoutError:
+                continue
+            except OSError:
+                self.closed_by_client += 1
+                return
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+        for t in self._threads:
+            t.join(5)
+
+
+@pytest.fixture
+def http_camera() -> Iterator[Callable[..., HttpCamera]]:
+    """Factory: ``http_camera(script, interval_s=0.1)`` → a started :class:`HttpCamera`; always closed."""
+    cams: list[HttpCamera] = []
+
+    def start(script: Callable[[int], Iterator[bytes]], interval_s: float = 0.1) -> HttpCamera:
+        cams.append(HttpCamera(script, interval_s))
+        return cams[-1]
+
+    yield start
+    for c in cams:
+        c.close()
+
+
+class HungServer:
+    """Accepts TCP connections and never answers (a hung camera); counts them."""
+
+    def __init__(self) -> None:
+        self._sock = socket.socket()
+        self._sock.bind(("127.0.0.1", 0))
+        self._sock.listen(16)
+        self._sock.settimeout(0.2)
+        self.port = int(self._sock.getsockname()[1])
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._sock.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
+        for c in self.accepted:
+            c.close()
+
+
+@pytest.fixture
+def hung_server() -> Iterator[HungServer]:
+    """A host that accepts and never says a word."""
+    server = HungServer()
+    yield server
+    server.close()

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import pytest
+
+from hub.config import CameraConfig, ServerConfig
+from streams import camera
+from streams.manager import CameraManager
 from streams.media import CameraState
 from tests.conftest import wait_until
-from tests.streams.conftest import ManagerFactory, RtspServer
+from tests.streams.conftest import HungServer, ManagerFactory, RtspServer
 
 HEALTH_KEYS = {
     "id", "name", "url", "grid", "state", "reason", "input_fps", "analysed_fps", "bitrate_bps",
@@ -94,3 +104,52 @@ async def test_analysis_substream_and_new_clients_right_after_the_last_left(
 
     await connect(1)
     await connect(2)  # at once: the stand-in's shared media must still be serving
+
+
+@pytest.mark.parametrize("budget_s", [None, 0.5])
+async def test_stop_with_readers_blocked_in_a_read_is_bounded_and_then_silent(
+    hung_server: HungServer, scene_dir: Path, budget_s: float | None
+) -> None:
+    # Main and sub-stream of one camera blocked in an RTSP read that FFmpeg cannot interrupt
+    # (open timeout 6 s), next to a healthy camera. ``budget_s``: the hub's shutdown budget ran
+    # out and cancelled the stop.
+    late: list[str] = []
+    stopped = False
+
+    async def emit(event_type: str, camera_id: str, data: dict[str, Any]) -> None:
+        if stopped:
+            late.append(f"{event_type} {camera_id}")  # the hub's log is closed by now
+
+    hung = f"rtsp://127.0.0.1:{hung_server.port}"
+    configs = [
+        CameraConfig.model_validate(c)
+        for c in (
+            {"id": "hung", "url": f"{hung}/main", "analysis_url": f"{hung}/sub", "connect_timeout_s": 6},
+            {"id": "ok", "url": "synthetic://plaza"},
+        )
+    ]
+    m = CameraManager(configs, emit, scene_dir)
+    await m.start()
+    try:
+        await wait_until(lambda: m.health("ok")["state"] == "online", 15, "healthy camera online")
+        await wait_until(lambda: len(hung_server.accepted) >= 2, 5, "both readers waiting on the hung camera")
+        t0 = time.monotonic()
+        if budget_s is None:
+            await m.stop()
+        else:
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(budget_s):
+                    await m.stop()
+        took = time.monotonic() - t0
+    finally:
+        stopped = True
+        await m.stop()
+    assert took < camera.JOIN_TIMEOUT_S + 1.0 < ServerConfig().shutdown_timeout_s  # one bound for all readers
+    left = [t.get_name() for t in asyncio.all_tasks() if t.get_name().startswith(("camera-", "bridge-pump"))]
+    assert left == []  # no watchdog, event emitter or pump outlives the stop, cancelled or not
+    names = ("reader-hung", "reader-hung-analysis")
+    assert any(t.name in names for t in threading.enumerate())  # abandoned, still blocked in FFmpeg
+    # They give up at their own timeout; nothing of theirs reaches the closed log.
+    await wait_until(lambda: not any(t.name in names for t in threading.enumerate()), 10, "blocked readers ending")
+    await asyncio.sleep(0.3)
+    assert late == []

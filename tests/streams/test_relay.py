@@ -93,5 +93,9 @@ async def test_real_camera_subscriber_gets_sps_pps_first(make_manager: ManagerFa
     assert b.qsize() <= 4
     assert a.dropped == 0
     await wait_until(lambda: b.dropped > 0, 10, "slow viewer drops")
-    health = cam.health()
-    assert health["viewers"] == 2 and health["viewer_drops"] >= b.dropped
+    health = cam.health()  # no await since reading b.dropped: the figures are of one moment
+    assert health["viewers"] == 2 and health["viewer_drops"] == a.dropped + b.dropped == b.dropped
+    assert {q["name"]: q["dropped"] for q in health["viewer_queues"]} == {"a": 0, "b": b.dropped}
+    lost = b.dropped
+    cam.unsubscribe(b)  # a viewer that left still counts in the total: it never goes down
+    assert cam.health()["viewers"] == 1 and cam.health()["viewer_drops"] == lost

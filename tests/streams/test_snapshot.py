@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+
 import cv2
 import numpy as np
+import pytest
 
+from streams.camera import CameraStream
+from streams.media import CameraState, NoPicture
 from tests.conftest import wait_until
-from tests.streams.conftest import ManagerFactory
+from tests.streams.conftest import ManagerFactory, RtspServer, make_video
 
 
 async def test_snapshot_from_analysis_frames_and_from_keyframe(make_manager: ManagerFactory) -> None:
@@ -38,3 +46,57 @@ async def test_analysis_frames_are_small_gray_and_latest_only(make_manager: Mana
     await wait_until(lambda: cam.health()["analysed_fps"] > 3, 10, "analysis rate near 5 fps")
     assert cam.health()["analysed_fps"] < 7
     slot.close()
+
+
+async def _no_picture_at_once(cam: CameraStream) -> NoPicture:
+    """The snapshot's refusal, which must come at once (no waiting for a picture that cannot come)."""
+    t0 = time.monotonic()
+    with pytest.raises(NoPicture) as info:
+        await cam.snapshot_jpeg()
+    assert time.monotonic() - t0 < 0.5
+    return info.value
+
+
+async def test_stalled_camera_serves_no_old_picture(
+    make_manager: ManagerFactory, rtsp_server: Callable[..., RtspServer]
+) -> None:
+    server = rtsp_server(["still=ball:320x240@10,stall_after=3"])
+    m = await make_manager({"id": "s", "url": server.url("still"), "stall_timeout_s": 1.0, "analysis": {"fps": 5}})
+    cam = m.get("s")
+    assert cam is not None
+    await wait_until(lambda: cam.state == CameraState.ONLINE, 10, "online")
+    shot = await cam.snapshot()
+    assert time.time() - shot.ts < 1.0
+    await wait_until(lambda: cam.state == CameraState.STALLED, 8, "stalled")
+    refusal = await _no_picture_at_once(cam)
+    assert "stalled" in str(refusal) and refusal.retry_after_s
+    server.signal(signal.SIGUSR1)  # the picture flows again
+    await wait_until(lambda: cam.state == CameraState.ONLINE, 5, "online again")
+    shot = await cam.snapshot()
+    assert time.time() - shot.ts < 1.0
+
+
+async def test_offline_camera_serves_no_old_picture(make_manager: ManagerFactory, tmp_path: Path) -> None:
+    path = make_video(tmp_path / "cam.mp4", fps=10, seconds=1.0)
+    m = await make_manager({"id": "f", "url": f"file://{path}", "analysis": {"fps": 5}, "reconnect_max_s": 5})
+    cam = m.get("f")
+    assert cam is not None
+    await wait_until(lambda: cam.state == CameraState.ONLINE, 10, "online")
+    assert (await cam.snapshot_jpeg())[:2] == b"\xff\xd8"
+    path.unlink()  # the file camera "loses power" at its next loop
+    await wait_until(lambda: cam.state == CameraState.OFFLINE, 5, "offline")
+    refusal = await _no_picture_at_once(cam)
+    assert "offline" in str(refusal) and "file not found" in str(refusal)
+    assert refusal.retry_after_s is not None and 1 <= refusal.retry_after_s <= 5
+
+
+async def test_snapshot_of_a_camera_with_a_substream_has_the_main_resolution(
+    make_manager: ManagerFactory, rtsp_server: Callable[..., RtspServer]
+) -> None:
+    server = rtsp_server(["main=ball:320x240@10", "sub=ball:160x120@10"])
+    m = await make_manager({"id": "c", "url": server.url("main"), "analysis_url": server.url("sub")})
+    cam = m.get("c")
+    assert cam is not None
+    await wait_until(lambda: cam.state == CameraState.ONLINE and cam.latest_frame() is not None, 15, "analysing")
+    img = cv2.imdecode(np.frombuffer(await cam.snapshot_jpeg(), np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None and img.shape == (240, 320, 3)

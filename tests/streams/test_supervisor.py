@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 import time
 from collections.abc import Callable
 
@@ -109,10 +110,18 @@ async def test_emit_failures_do_not_stop_supervision() -> None:
     await sup.stop()
 
 
-@pytest.mark.parametrize("disabled", [True])
+@pytest.mark.parametrize("disabled", [True, False])
 async def test_disabled_camera_is_not_ingested(make_manager: ManagerFactory, events: EventLog, disabled: bool) -> None:
-    m = await make_manager({"id": "d", "url": "rtsp://127.0.0.1:1/x", "enabled": not disabled})
+    m = await make_manager({"id": "d", "url": "rtsp://127.0.0.1:1/x", "enabled": not disabled, "reconnect_max_s": 1})
     cam = m.get("d")
     assert cam is not None
-    await wait_until(lambda: events.of("d") == ["camera.disabled"], 2, "disabled event")
-    assert cam.health()["state"] == "disabled"
+    readers = [t for t in threading.enumerate() if t.name in ("reader-d", "reader-d-analysis")]
+    if disabled:
+        await wait_until(lambda: events.of("d") == ["camera.disabled"], 2, "disabled event")
+        assert cam.health()["state"] == "disabled" and readers == []
+        await asyncio.sleep(0.5)
+        assert events.of("d") == ["camera.disabled"]  # and nothing tries to connect
+    else:  # the same camera enabled is ingested: it tries, fails and says why
+        assert len(readers) == 1
+        await wait_until(lambda: events.of("d")[:2] == ["camera.starting", "camera.offline"], 5, "offline event")
+        assert cam.health()["state"] == "offline" and "refused" in cam.health()["reason"]

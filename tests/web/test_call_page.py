@@ -52,6 +52,21 @@ async def test_one_to_one_call_between_two_browsers(tmp_path: Path, browser: Any
             assert stats["state"] == "connected"
         calls = list(rh.hub.calls.calls.values())
         assert len(calls) == 1 and calls[0].state == "active"
+        # The worker reloads the page: still logged in, back in the same call, media both ways again.
+        seen = (await dispatcher.evaluate(STATS_JS))["video"]
+        await worker.reload()
+        await worker.wait_for_selector("body[data-calls=connected]")
+        stats = await poll(
+            lambda: worker.evaluate(STATS_JS),
+            lambda s: s["video"] > 10 and s["audio"] > 48_000,
+            60,
+            "the reloaded worker page to receive video and audio again",
+        )
+        assert stats["state"] == "connected"
+        await poll(
+            lambda: dispatcher.evaluate(STATS_JS), lambda s: s["video"] > seen + 10, 60, "the worker's video again"
+        )
+        assert list(rh.hub.calls.calls.values()) == calls and calls[0].state == "active"
         # Pull the worker's phone camera onto the wall (WHEP on @worker1) and see it decode.
         wall = await browser.new_page()
         await wall.goto(rh.url + "/")
@@ -79,7 +94,7 @@ async def test_one_to_one_call_between_two_browsers(tmp_path: Path, browser: Any
         async with await rh.client("admin") as c:
             types = [e["type"] for e in (await c.get("/api/events", params={"type": "call."})).json()["events"]]
         assert types[:1] == ["call.started"] and "call.accepted" in types and types[-1] == "call.ended"
-        assert types.count("call.joined") == 2
+        assert types.count("call.joined") == 3 and "call.media_lost" in types and "call.left" not in types
 
 
 async def _count(rh: Any) -> int:

@@ -59,3 +59,45 @@ async def test_tiles_decode_live_video(tmp_path: Path, browser: Any) -> None:
         )
         for cam in ("cam-street", "cam-plaza"):
             assert rh.hub.cameras.get(cam).relay.subscribers == []
+
+
+PLAYER_JS = """(id) => {
+  const t = window.skyhubTiles && window.skyhubTiles.get(id);
+  return t && t.player ? {location: t.player.location, state: t.player.pc.connectionState} : null;
+}"""
+
+
+async def test_tile_recovers_when_its_camera_restarts(tmp_path: Path, browser: Any) -> None:
+    """The camera stops: the hub closes its viewers, the tile lets go; it comes back: the tile plays again."""
+    settings = make_settings(tmp_path, cameras=CAMERAS[:1], server={"ice_addresses": ["127.0.0.1"]})
+    async with serve(settings) as rh:
+        sessions = rh.hub.calls.sessions
+        page = await browser.new_page()
+        await page.goto(rh.url + "/")
+        await page.fill("input[name=username]", "dispatcher")
+        await page.fill("input[name=password]", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("#desk:not([hidden])")
+        await poll(lambda: page.evaluate(FRAMES_JS, "cam-street"), lambda n: n > 0, 60, "the tile to decode")
+        first = await page.evaluate(PLAYER_JS, "cam-street")
+        await rh.hub.cameras.stop_camera("cam-street")
+        # The hub ends the viewer at once, and the page sees its connection end and drops the player.
+        await poll(lambda: asyncio.sleep(0, sessions.count("whep")), lambda n: n == 0, 5, "the viewer closed")
+        await poll(
+            lambda: page.evaluate(PLAYER_JS, "cam-street"),
+            lambda p: p is None or p["location"] != first["location"],
+            10,
+            "the tile to let go of the dead session",
+        )
+        await rh.hub.cameras.start_camera("cam-street")
+        after = await poll(
+            lambda: page.evaluate(PLAYER_JS, "cam-street"),
+            lambda p: p is not None and p["location"] != first["location"] and p["state"] == "connected",
+            60,
+            "the tile to play the restarted camera",
+        )
+        await poll(lambda: page.evaluate(FRAMES_JS, "cam-street"), lambda n: n > 10, 60, "frames after the restart")
+        # One viewer for one tile: the dead session does not linger beside the new one.
+        assert sessions.count("whep") == 1
+        assert sessions.get(after["location"].rsplit("/", 1)[1]) is not None
+        await page.close()
