@@ -314,7 +314,10 @@ class IncidentDesk:
         for _hop in range(MAX_MERGE_HOPS):
             if inc.state is not State.MERGED or inc.merged_into is None:
                 return inc
-            inc = await self.get(inc.merged_into)
+            try:
+                inc = await self.get(inc.merged_into)
+            except NotFound:  # cannot happen through the desk; report where the chain breaks
+                return inc
         logger.warning("incident %d: merge chain longer than %d; reporting where it stops", inc.id, MAX_MERGE_HOPS)
         return inc
 

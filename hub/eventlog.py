@@ -37,7 +37,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.engine import Connection, Engine
 
 from hub.bus import EventBus
-from hub.events import Event, EventFilter
+from hub.events import AUDIENCE_KEY, Event, EventFilter
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +54,15 @@ events_table = sa.Table(
     sa.Column("grid", sa.String(64), nullable=True, index=True),
     sa.Column("data", sa.Text, nullable=False),
 )
+
+event_audience_table = sa.Table(
+    "event_audience",
+    metadata,
+    # (token, event_id) is the key: a narrowed reader's tokens find their events in id order.
+    sa.Column("token", sa.String(160), primary_key=True),
+    sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
+)
+"""The ``data["audience"]`` tokens of each event (see :func:`hub.events.audience`), written with it."""
 
 
 @dataclass
@@ -217,6 +226,10 @@ class EventLog:
             if not self.is_sqlite:  # nodes starting together must not race to create the tables
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_APPEND_LOCK})
             metadata.create_all(conn)
+            # create_all skips tables that exist: indexes added to them since are created here.
+            for table in metadata.sorted_tables:
+                for index in table.indexes:
+                    index.create(conn, checkfirst=True)
             self._last_id, self._last_ts = _head(conn)
 
     async def _in(self, pool: ThreadPoolExecutor | None, fn: Callable[..., T], *args: Any) -> T:
@@ -297,33 +310,31 @@ class EventLog:
     async def read(self, since: int, limit: int = 500, flt: EventFilter | None = None) -> list[Event]:
         """Events with id > ``since`` in id order, at most ``limit``, filtered."""
         t = events_table
-        q = sa.select(t).order_by(t.c.id).limit(limit)
-        exact = True
-        if flt is not None:
-            if flt.type_prefixes:
-                q = q.where(sa.or_(*(t.c.type.startswith(p, autoescape=True) for p in flt.type_prefixes)))
-            if flt.subject is not None:
-                q = q.where(t.c.subject == flt.subject)
-            if flt.grids is not None:
-                keep: sa.ColumnElement[bool] = t.c.grid.in_(sorted(flt.grids))
-                if flt.audience:
-                    # A text match on the JSON finds every event naming a token (and, rarely, one
-                    # that merely contains it as text): ``flt.matches`` below decides exactly.
-                    tokens = [json.dumps(tok, ensure_ascii=False) for tok in sorted(flt.audience)]
-                    keep = sa.or_(keep, *(t.c.data.contains(tok, autoescape=True) for tok in tokens))
-                    exact = False
-                q = q.where(keep)
-        out: list[Event] = []
-        cursor = since
-        while True:
-            page = await self.query(partial(_read_events, q.where(t.c.id > cursor)))
-            if exact:
-                return page
-            out += [ev for ev in page if flt is None or flt.matches(ev)]
-            # A page thinned by the exact check is topped up, so a short page still means "no more".
-            if len(page) < limit or len(out) >= limit:
-                return out[:limit]
-            cursor = page[-1].id
+        q = sa.select(t).where(t.c.id > since).order_by(t.c.id).limit(limit)
+        if flt is None:
+            return await self.query(partial(_read_events, q))
+        if flt.type_prefixes:
+            q = q.where(sa.or_(*(t.c.type.startswith(p, autoescape=True) for p in flt.type_prefixes)))
+        if flt.subject is not None:
+            q = q.where(t.c.subject == flt.subject)
+        if flt.grids is None:
+            return await self.query(partial(_read_events, q))
+        by_grid = q.where(t.c.grid.in_(sorted(flt.grids)))
+        if not flt.audience:
+            return await self.query(partial(_read_events, by_grid))
+        # Events of the reader's grids, and events whose audience names them: each query walks its
+        # own index, and the first ``limit`` of their union is among the first ``limit`` of each.
+        a = event_audience_table
+        named = q.where(
+            t.c.id.in_(sa.select(a.c.event_id).where(a.c.token.in_(sorted(flt.audience)), a.c.event_id > since))
+        )
+
+        def both(conn: Connection) -> list[Event]:
+            merged = {ev.id: ev for ev in _read_events(by_grid, conn)}
+            merged.update((ev.id, ev) for ev in _read_events(named, conn))
+            return [merged[i] for i in sorted(merged)[:limit]]
+
+        return await self.query(both)
 
     async def _writer(self) -> None:
         while True:
@@ -445,6 +456,14 @@ class EventLog:
                 outcomes.append(ev)
             if rows:
                 conn.execute(events_table.insert(), rows)
+                named = [
+                    {"token": tok, "event_id": ev.id}
+                    for ev in outcomes
+                    if isinstance(ev, Event)
+                    for tok in _audience_of(ev)
+                ]
+                if named:
+                    conn.execute(event_audience_table.insert(), named)
                 self._last_ts = now
         return outcomes
 
@@ -454,6 +473,12 @@ def _head(conn: Connection) -> tuple[int, float]:
     t = events_table
     row = conn.execute(sa.select(t.c.id, t.c.ts).order_by(t.c.id.desc()).limit(1)).first()
     return (0, 0.0) if row is None else (int(row.id), float(row.ts))
+
+
+def _audience_of(ev: Event) -> set[str]:
+    """The audience tokens an event names (none when its data has no well-formed list)."""
+    named = ev.data.get(AUDIENCE_KEY)
+    return {tok for tok in named if isinstance(tok, str)} if isinstance(named, list) else set()
 
 
 def _read_events(query: Any, conn: Connection) -> list[Event]:

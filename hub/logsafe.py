@@ -13,11 +13,14 @@ _URL_PASSWORD = re.compile(
     re.IGNORECASE,
 )
 """A URL's password, also one with raw reserved characters (``rtsp://admin:Se/cret?9#x@y@cam/``)."""
+_URL_PASSWORD_ANY = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^\s@]+@", re.IGNORECASE)
+"""Second pass: ``scheme://user:…@`` whatever follows the host (``[rtsp://admin:pw@cam1]``)."""
 
 
 def mask(text: str) -> str:
     """``text`` with token values and URL passwords replaced by ``***``."""
-    return _URL_PASSWORD.sub(r"\1***@", _TOKEN.sub(r"\1***", text))
+    text = _URL_PASSWORD.sub(r"\1***@", _TOKEN.sub(r"\1***", text))
+    return _URL_PASSWORD_ANY.sub(r"\1***@", text)
 
 
 class SecretFilter(logging.Filter):

@@ -112,7 +112,8 @@ def describe_error(exc: BaseException, url: str, target: str) -> str:
     if isinstance(exc, SourceError):
         return exc.reason
     err = getattr(exc, "errno", None)
-    if isinstance(exc, av.error.HTTPUnauthorizedError) or "401" in str(exc):
+    # Not a bare "401" in the text: the URL in it may carry one (port 40111).
+    if isinstance(exc, av.error.HTTPUnauthorizedError) or "401 Unauthorized" in str(exc):
         text = f"authentication failed (401 Unauthorized) at {target}: check the user name and password"
     elif isinstance(exc, av.error.HTTPForbiddenError):
         text = f"access forbidden (403) at {target}"

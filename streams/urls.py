@@ -57,6 +57,10 @@ def split_userinfo(url: str) -> tuple[str, str | None, str]:
     return head, None, tail
 
 
+_RAW_ENDS_USERINFO = "/?#@"
+"""Characters that, written raw in a password, end the user-info for a strict URL parser."""
+
+
 def _strict_port_ok(url: str) -> bool:
     """Whether a strict parser reads a usable (absent or numeric) port from ``url``."""
     try:
@@ -108,10 +112,12 @@ def resolve(url: str, env: dict[str, str] | os._Environ[str] | None = None) -> s
     Raises ValueError naming the missing variable (never its value).
     """
     expanded = expand_env(url, os.environ if env is None else env)
-    if _strict_port_ok(expanded):
-        return expanded
     head, userinfo, rest = split_userinfo(expanded)
     if userinfo is None:
+        return expanded
+    # A strict parser may read such a URL without complaint yet wrongly (``admin:#pw@cam`` has
+    # host "admin"): encode whenever the user-info holds a character that ends it for them.
+    if _strict_port_ok(expanded) and not any(ch in userinfo for ch in _RAW_ENDS_USERINFO):
         return expanded
     user, colon, password = userinfo.partition(":")
     encoded = quote(unquote(user), safe="") + colon + quote(unquote(password), safe="")

@@ -64,6 +64,11 @@ async def accept(svc: CallService, call: Call, member: Member) -> None:
         raise CallError(409, f"the call has ended ({call.ended_reason})")
     if member.state != MemberState.INVITED:
         return
+    # Invitations may overlap (a briefing stays open while a call rings); talking may not.
+    for other in svc.calls_of(member.username):
+        if other is not call and other.state != CallState.ENDED:
+            if other.members[member.username].state == MemberState.ACCEPTED:
+                raise CallError(409, f"{member.username} is in another call; hang up there first", reason="busy")
     member.state = MemberState.ACCEPTED
     if call.state == CallState.RINGING:
         call.state = CallState.ACTIVE

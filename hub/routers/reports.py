@@ -129,8 +129,11 @@ async def public_report_status(receipt: str, request: Request, hub: HubDep) -> J
             headers={"Retry-After": str(max(1, round(wait_s)))},
         )
     # Merged into another report of the same problem: that one now carries the case.
-    inc = await hub.desk.survivor(await hub.desk.by_receipt(receipt[:32]))
+    own = await hub.desk.by_receipt(receipt[:32])
+    inc = await hub.desk.survivor(own)
     body: dict[str, Any] = {"receipt": receipt, "status": PUBLIC_STATES[inc.state], "updated_at": inc.updated_at}
-    if inc.state in (State.RESOLVED, State.CLOSED) and inc.feedback:
+    # The feedback is shown to residents only when it was written on a resident's case: the one
+    # it merged into may be a camera or staff incident whose notes were never meant for them.
+    if inc.state in (State.RESOLVED, State.CLOSED) and inc.feedback and (inc is own or inc.source is Source.RESIDENT):
         body["feedback"] = inc.feedback
     return JSONResponse(body)

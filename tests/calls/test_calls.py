@@ -210,6 +210,8 @@ async def test_a_briefing_invitation_does_not_make_a_worker_busy(tmp_path: Path,
             )
             r = await listener.connect(w, f"/api/calls/{brief['id']}/media")
             assert r.status_code == 409 and r.json()["reason"] == "busy"
+            r = await w.post(f"/api/calls/{brief['id']}/accept")  # nor by answering without media
+            assert r.status_code == 409 and r.json()["reason"] == "busy"
             assert (await d.post(f"/api/calls/{call['id']}/hangup")).json()["state"] == "ended"
             # Free again: the briefing is still open to them; once they joined it, they are busy.
             listener = peers(

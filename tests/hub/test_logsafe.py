@@ -28,6 +28,10 @@ HARD = "Se/cret?9#x@y"
         (f"rtsp://admin:{HARD}@[fd00::5]/x", "rtsp://admin:***@[fd00::5]/x"),
         ("http://op:p@ss:w0rd@10.0.0.7:8080/v.mjpg", "http://op:***@10.0.0.7:8080/v.mjpg"),
         ("a rtsp://u:a#b@h1/x b rtsp://v:c/d@h2/y", "a rtsp://u:***@h1/x b rtsp://v:***@h2/y"),
+        # Whatever follows the host, the password goes.
+        ("cams [rtsp://admin:pw@cam1]", "cams [rtsp://admin:***@cam1]"),
+        ("{rtsp://admin:s3cr3t@10.0.0.5}", "{rtsp://admin:***@10.0.0.5}"),
+        ("rtsp://u:p@cam1! and rtsp://u:q@cam2|x", "rtsp://u:***@cam1! and rtsp://u:***@cam2|x"),
     ],
 )
 def test_tokens_and_passwords_are_masked(text: str, shown: str) -> None:

@@ -30,8 +30,14 @@ async def test_receipt_of_a_merged_report_follows_the_surviving_incident(tmp_pat
             receipt = r.json()["receipt"]
             mine = (await c.get("/api/incidents", params={"q": "Pier Road"})).json()[0]["id"]
             # Another resident reported it first: the dispatcher merges this report into that one.
-            kept = (await c.post("/api/incidents", json={"category": "lamp", "title": "lamp out", "node": "g1"})).json()
-            kept_id = kept["incident"]["id"]
+            r = await anon.post(
+                "/api/public/reports",
+                data={"text": "lamp out by the ferry steps"},
+                files={"photo": ("p.jpg", io.BytesIO(jpeg()), "image/jpeg")},
+            )
+            assert r.status_code == 201, r.text
+            kept_id = (await c.get("/api/incidents", params={"q": "ferry steps"})).json()[0]["id"]
+            await c.post(f"/api/incidents/{kept_id}/transitions", json={"to": "verified", "version": 1})
             r = await c.post(
                 f"/api/incidents/{mine}/transitions", json={"to": "merged", "version": 1, "merge_into": kept_id}
             )
@@ -42,17 +48,42 @@ async def test_receipt_of_a_merged_report_follows_the_surviving_incident(tmp_pat
                 assert r.status_code == 200
                 return dict(r.json())
 
-            assert (await status())["status"] == "received"
+            assert (await status())["status"] == "accepted"
             url = f"/api/incidents/{kept_id}/transitions"
-            await c.post(url, json={"to": "assigned", "version": 1, "assignee": {"person": "worker1"}})
+            await c.post(url, json={"to": "assigned", "version": 2, "assignee": {"person": "worker1"}})
             assert (await status())["status"] == "in progress"
             async with await rh.client("worker1") as w:
-                await w.post(url, json={"to": "acknowledged", "version": 2})
-                await w.post(url, json={"to": "resolved", "version": 3, "note": "lamp replaced"})
+                await w.post(url, json={"to": "acknowledged", "version": 3})
+                await w.post(url, json={"to": "resolved", "version": 4, "note": "lamp replaced"})
             body = await status()
             assert (body["status"], body["feedback"], body["receipt"]) == ("resolved", "lamp replaced", receipt)
-            await c.post(url, json={"to": "closed", "version": 4})
+            await c.post(url, json={"to": "closed", "version": 5})
             assert (await status())["status"] == "closed"
+
+            # Merged into a staff incident instead: its status, but never its internal notes.
+            r = await anon.post(
+                "/api/public/reports",
+                data={"text": "bench broken at Quay Square"},
+                files={"photo": ("p.jpg", io.BytesIO(jpeg()), "image/jpeg")},
+            )
+            other_receipt = r.json()["receipt"]
+            bench = (await c.get("/api/incidents", params={"q": "Quay Square"})).json()[0]["id"]
+            staff = (await c.post("/api/incidents", json={"category": "bench", "title": "bench", "node": "g1"})).json()
+            staff_id = staff["incident"]["id"]
+            merge = {"to": "merged", "version": 1, "merge_into": staff_id}
+            assert (await c.post(f"/api/incidents/{bench}/transitions", json=merge)).status_code == 200
+            url = f"/api/incidents/{staff_id}/transitions"
+            version = staff["incident"]["version"]
+            for step in (
+                {"to": "assigned", "assignee": {"person": "worker1"}},
+                {"to": "acknowledged"},
+                {"to": "resolved", "note": "contractor B-17 invoice 4471"},
+            ):
+                r = await c.post(url, json={**step, "version": version})
+                assert r.status_code == 200, r.text
+                version = r.json()["incident"]["version"]
+            r = await anon.get(f"/api/public/reports/{other_receipt}")
+            assert r.json()["status"] == "resolved" and "feedback" not in r.json()
 
 
 async def raw_upload(rh: RunningHub, path: str, token: str, declared: int | None) -> tuple[int, int, bytes]:

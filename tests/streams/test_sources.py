@@ -235,3 +235,17 @@ async def test_warning_clears_after_a_period_of_clean_video(
     assert cam.state == CameraState.ONLINE
     reasons = [d["reason"] for t, c, d in events.events if c == "rc" and t == "camera.online"]
     assert any("resolution changed" in r for r in reasons) and reasons[-1] == ""
+
+
+@pytest.mark.parametrize("port", [40111, 4010, 24017])
+def test_a_refused_connection_on_a_port_spelling_401_is_not_an_authentication_failure(port: int) -> None:
+    import errno
+
+    import av
+
+    from streams.sources import describe_error
+
+    url = f"rtsp://127.0.0.1:{port}/cam"
+    exc = av.error.ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused", url)
+    reason = describe_error(exc, url, f"127.0.0.1:{port}")
+    assert reason == f"connection refused by 127.0.0.1:{port}: nothing is listening there"

@@ -77,6 +77,20 @@ def test_raw_password_in_the_url_is_encoded_for_connecting() -> None:
     assert resolve(already, {}) == already  # written encoded: left alone, not encoded twice
 
 
+@pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        ("rtsp://admin:#Passw0rd@cam/live", "#Passw0rd"),
+        ("rtsp://admin:/x@cam/live", "/x"),
+        ("http://admin:2024#x@cam/mjpeg", "2024#x"),
+    ],
+)
+def test_raw_password_a_strict_parser_misreads_quietly_is_encoded(url: str, password: str) -> None:
+    # urlsplit reads these without complaint, with host "admin": they must be encoded all the same.
+    parts = urlsplit(resolve(url, {}))
+    assert (parts.hostname, unquote(parts.password or "")) == ("cam", password)
+
+
 def test_missing_variable_is_named_not_shown() -> None:
     with pytest.raises(ValueError, match="CAM_PASSWORD is not set"):
         resolve("rtsp://admin:${CAM_PASSWORD}@h/x", {})
