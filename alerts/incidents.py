@@ -183,9 +183,31 @@ def _row_incident(r: Any) -> Incident:
     )
 
 
+# The statements of every transition, built once: building and keying a statement for SQLAlchemy's
+# compiled cache costs more CPU than SQLite takes to run it.
+_LOAD = sa.select(incidents_table).where(incidents_table.c.id == sa.bindparam("b_id"))
+_ARM = deadlines_table.insert()
+_CANCEL = (
+    deadlines_table.update()
+    .where(
+        deadlines_table.c.incident_id == sa.bindparam("b_incident"),
+        deadlines_table.c.kind.in_(sa.bindparam("b_kinds", expanding=True)),
+        deadlines_table.c.fired_at.is_(None),
+        deadlines_table.c.cancelled_at.is_(None),
+    )
+    .values(cancelled_at=sa.bindparam("b_now"))
+)
+_PENDING = sa.select(deadlines_table.c.id).where(
+    deadlines_table.c.incident_id == sa.bindparam("b_incident"),
+    deadlines_table.c.kind == sa.bindparam("b_kind"),
+    deadlines_table.c.fired_at.is_(None),
+    deadlines_table.c.cancelled_at.is_(None),
+)
+
+
 def load_incident(conn: Connection, incident_id: int) -> Incident:
     """The incident's row, read on ``conn`` (inside an append's op, say); :class:`NotFound` if none."""
-    row = (conn.execute(sa.select(incidents_table).where(incidents_table.c.id == incident_id))).first()
+    row = conn.execute(_LOAD, {"b_id": incident_id}).first()
     if row is None:
         raise NotFound(f"no incident {incident_id}")
     return _row_incident(row)
@@ -754,28 +776,15 @@ def _fold_key_change(conn: Connection, inc: Incident, to: State) -> dict[str, An
 
 
 def _arm(conn: Connection, incident_id: int, kind: str, level: str | None, due_at: float) -> None:
-    conn.execute(deadlines_table.insert().values(incident_id=incident_id, kind=kind, level=level, due_at=due_at))
+    conn.execute(_ARM, {"incident_id": incident_id, "kind": kind, "level": level, "due_at": due_at})
 
 
 def _cancel(conn: Connection, incident_id: int, kinds: tuple[str, ...], now: float) -> None:
-    d = deadlines_table
-    conn.execute(
-        d.update()
-        .where(d.c.incident_id == incident_id, d.c.kind.in_(kinds), d.c.fired_at.is_(None), d.c.cancelled_at.is_(None))
-        .values(cancelled_at=now)
-    )
+    conn.execute(_CANCEL, {"b_incident": incident_id, "b_kinds": list(kinds), "b_now": now})
 
 
 def _pending(conn: Connection, incident_id: int, kind: str) -> bool:
-    d = deadlines_table
-    row = (
-        conn.execute(
-            sa.select(d.c.id).where(
-                d.c.incident_id == incident_id, d.c.kind == kind, d.c.fired_at.is_(None), d.c.cancelled_at.is_(None)
-            )
-        )
-    ).first()
-    return row is not None
+    return conn.execute(_PENDING, {"b_incident": incident_id, "b_kind": kind}).first() is not None
 
 
 def _receipt() -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import jwt
@@ -18,6 +19,8 @@ logger = logging.getLogger(__name__)
 
 TOKEN_ALGORITHM = "HS256"
 MIN_SECRET_CHARS = 32
+VERIFIED_CACHE_SIZE = 4096
+"""Tokens whose signature check is remembered (each caller's few live tokens; oldest dropped)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,9 @@ class Authenticator:
         self._users = {u.username: u for u in settings.users}
         # Verifying against this keeps the timing the same for unknown users.
         self._dummy_hash = self._hasher.hash("skyhub-no-such-user")
+        # token -> (subject, expiry) of tokens whose signature checked out: every request carries
+        # one, and the HMAC and base64 work is a good share of a small request's CPU.
+        self._verified: OrderedDict[str, tuple[str, float]] = OrderedDict()
 
     def _verify(self, username: str, password: str) -> bool:
         user = self._users.get(username)
@@ -90,13 +96,25 @@ class Authenticator:
 
     def verify(self, token: str) -> Principal:
         """The caller behind a token; :class:`AuthError` if forged, expired or stale."""
-        try:
-            claims = jwt.decode(token, self._secret, algorithms=[TOKEN_ALGORITHM], options={"require": ["exp", "sub"]})
-        except jwt.ExpiredSignatureError:
-            raise AuthError("token expired") from None
-        except jwt.PyJWTError:
-            raise AuthError("invalid token") from None
-        user = self._users.get(str(claims["sub"]))
+        known = self._verified.get(token)
+        if known is not None and known[1] > time.time():
+            self._verified.move_to_end(token)
+            subject = known[0]
+        else:
+            self._verified.pop(token, None)
+            try:
+                claims = jwt.decode(
+                    token, self._secret, algorithms=[TOKEN_ALGORITHM], options={"require": ["exp", "sub"]}
+                )
+            except jwt.ExpiredSignatureError:
+                raise AuthError("token expired") from None
+            except jwt.PyJWTError:
+                raise AuthError("invalid token") from None
+            subject = str(claims["sub"])
+            self._verified[token] = (subject, float(claims["exp"]))
+            if len(self._verified) > VERIFIED_CACHE_SIZE:
+                self._verified.popitem(last=False)
+        user = self._users.get(subject)
         if user is None:
             raise AuthError("invalid token")
         person = user.person or user.username

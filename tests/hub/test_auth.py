@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import statistics
 import time
@@ -105,3 +106,15 @@ async def test_refresh_extends_a_valid_token_and_refuses_a_dead_one(running: Run
             raise AssertionError("the worker channel accepted an expired token")
     except websockets.InvalidStatus as exc:
         assert exc.response.status_code == 401 and b"token expired" in exc.response.body
+
+
+async def test_a_token_that_ran_out_is_refused_even_after_it_was_accepted(running: RunningHub) -> None:
+    # Accepted tokens are remembered to save the signature check; running out must still count.
+    now = int(time.time())
+    token = jwt.encode({"sub": "admin", "iat": now, "exp": now + 2}, SECRET, algorithm="HS256")
+    async with httpx.AsyncClient(base_url=running.url, headers={"Authorization": f"Bearer {token}"}) as c:
+        for _ in range(3):
+            assert (await c.get("/api/auth/me")).status_code == 200
+        await asyncio.sleep(max(0.0, now + 2.2 - time.time()))
+        r = await c.get("/api/auth/me")
+        assert (r.status_code, r.json()["detail"]) == (401, "token expired")
