@@ -8,6 +8,7 @@ before anything is written.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import secrets
@@ -203,6 +204,17 @@ _PENDING = sa.select(deadlines_table.c.id).where(
     deadlines_table.c.fired_at.is_(None),
     deadlines_table.c.cancelled_at.is_(None),
 )
+
+
+@functools.lru_cache(maxsize=64)
+def _update_statement(columns: frozenset[str]) -> sa.Update:
+    """The compare-and-set update of an incident's ``columns`` (one per set of columns a move changes)."""
+    t = incidents_table
+    return (
+        t.update()
+        .where(t.c.id == sa.bindparam("b_id"), t.c.version == sa.bindparam("b_version"))
+        .values({name: sa.bindparam(name) for name in sorted(columns)})
+    )
 
 
 def load_incident(conn: Connection, incident_id: int) -> Incident:
@@ -648,9 +660,7 @@ class IncidentDesk:
             if to in (State.RESOLVED, State.CLOSED, State.DISMISSED, State.MERGED, State.REOPENED):
                 _cancel(conn, incident_id, ("ack", "arrive", "resolve"), now)
             r = conn.execute(
-                incidents_table.update()
-                .where(incidents_table.c.id == incident_id, incidents_table.c.version == version)
-                .values(**values)
+                _update_statement(frozenset(values)), {**values, "b_id": incident_id, "b_version": version}
             )
             if r.rowcount != 1:
                 raise Conflict("stale version", current_version=inc.version + 1)
