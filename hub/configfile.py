@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,6 +131,16 @@ def run_problems(settings: Settings, env: dict[str, str] | os._Environ[str]) -> 
         out.append((("auth", "secret"), "SKYHUB_SECRET is not set; it signs login tokens and is required by `run`"))
     elif len(secret) < MIN_SECRET_CHARS:
         out.append((("auth", "secret"), f"SKYHUB_SECRET must be at least {MIN_SECRET_CHARS} characters"))
+    for j, address in enumerate(settings.server.ice_addresses):
+        why = unbindable(address)
+        if why:
+            out.append(
+                (
+                    ("server", "ice_addresses", j),
+                    f"ICE address {address!r} cannot be used on this host ({why}): media is sent from the "
+                    "addresses announced, so each must belong to one of its interfaces",
+                )
+            )
     for i, cam in enumerate(settings.cameras):
         if not cam.enabled:
             continue
@@ -142,3 +153,17 @@ def run_problems(settings: Settings, env: dict[str, str] | os._Environ[str]) -> 
             except ValueError as exc:
                 out.append((("cameras", i, field), f"camera {cam.id!r}: {exc}"))
     return out
+
+
+def unbindable(address: str) -> str | None:
+    """Why a UDP socket cannot be bound to ``address`` here (None when it can).
+
+    aioice silently skips an address it cannot bind: every call would then fail with no candidate.
+    """
+    try:
+        family = socket.AF_INET6 if ":" in address else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as sock:
+            sock.bind((address, 0))
+    except (OSError, ValueError) as exc:
+        return getattr(exc, "strerror", None) or str(exc)
+    return None

@@ -309,3 +309,19 @@ def test_check_config_reports_degenerate_zones_with_their_lines(tmp_path: Path) 
     lines = out.stderr.strip().splitlines()
     assert any(line.startswith(f"{bad}:24: cameras[0].zones[0].polygon: zone speck") for line in lines), lines
     assert any(line.startswith(f"{bad}:25: cameras[0].zones[1].polygon: zone short") for line in lines), lines
+
+
+def test_run_refuses_an_ice_address_this_host_cannot_send_from(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "SKYHUB_ICE_ADDRESSES"}
+    env["SKYHUB_SECRET"] = "s" * 40
+    # 192.0.2.0/24 is reserved for documentation: no interface here has it.
+    p = write(tmp_path, GOOD + "server:\n  ice_addresses: [127.0.0.1, 192.0.2.7]\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "hub", "run", "--config", str(p)], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert any("server.ice_addresses[1]" in line and "192.0.2.7" in line for line in lines), lines
+    assert not any("127.0.0.1" in line for line in lines), lines
