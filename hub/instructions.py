@@ -556,9 +556,10 @@ class InstructionDesk:
         An escalation is one ``instruction.escalated`` event carrying every leader's notice, so
         a crash can neither lose some leaders' notices nor repeat the others'.
         """
-        persons = await self.unacknowledged(instruction_id)
-        if not persons:  # everyone confirmed since the scan: nothing to chase
+        waiting = [r for r in await self.receipts(instruction_id) if ReceiptState(r["state"]) not in DONE]
+        if not waiting:  # everyone confirmed since the scan: nothing to chase
             return 0
+        persons = [r["person"] for r in waiting]
         inst = await self.get(instruction_id)
         t = instructions_table
 
@@ -574,7 +575,7 @@ class InstructionDesk:
             data["reason"] = "deadline"
             kind = "instruction.renotified"
         else:
-            data["notices"] = await self._notices(instruction_id, persons)
+            data["notices"] = self._notices(waiting)
             kind = "instruction.escalated"
         try:
             await self.log.append(kind, subject_of(instruction_id), "system", data, op=op)
@@ -582,18 +583,16 @@ class InstructionDesk:
             return 0
         return 1
 
-    async def _notices(self, instruction_id: int, persons: list[str]) -> list[dict[str, Any]]:
-        """``[{"leader", "persons"}]``: who leads the grid of each person still unconfirmed.
+    def _notices(self, waiting: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``[{"leader", "persons"}]``: who leads the grid of each still unconfirmed receipt.
 
         People whose grid has no leader are listed under ``leader: None`` (staff see them in the
         event; nobody's channel gets that notice).
         """
-        waiting = set(persons)
         by_leader: dict[str, list[str]] = {}
-        for rec in await self.receipts(instruction_id):
-            if rec["person"] in waiting:
-                node = self.directory.nodes.get(rec["grid"]) if rec["grid"] else None
-                by_leader.setdefault((node.leader if node else None) or "", []).append(rec["person"])
+        for rec in waiting:
+            node = self.directory.nodes.get(rec["grid"]) if rec["grid"] else None
+            by_leader.setdefault((node.leader if node else None) or "", []).append(rec["person"])
         return [{"leader": leader or None, "persons": people} for leader, people in sorted(by_leader.items())]
 
     async def publish_progress(self) -> None:

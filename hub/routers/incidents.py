@@ -6,31 +6,26 @@ import asyncio
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.responses import FileResponse
 from sqlalchemy.engine import Connection
-from starlette.datastructures import Headers
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
-from starlette.types import Receive, Scope, Send
 
 from alerts.incident_model import Incident, Severity, Source, State
 from alerts.incidents import Assignee, IncidentDesk, NotFound, deadlines_table
 from hub import evidence as files
 from hub.auth import Principal
+from hub.config import Settings
 from hub.deps import CallerDep, HubDep
 from hub.incident_schemas import IncidentIn, IncidentOut, TransitionIn
+from hub.uploads import FORM_OVERHEAD_BYTES, F, upload_route
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
 MAX_PHOTOS = 5
 """Photos one request may carry."""
-
-FORM_OVERHEAD_BYTES = 64 * 1024
-"""Room in an upload for its text fields and multipart headers, beyond the photos themselves."""
 
 EVIDENCE_PAGE = 50
 """Evidence items ``GET /api/incidents/{id}`` returns unless asked for another page size."""
@@ -41,45 +36,16 @@ EVIDENCE_PAGE_MAX = 500
 CLIP_WRITE_GRACE_S = 60.0
 """After an alert's post-roll, how long its clip may still be being written (remuxed)."""
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-def upload_max_bytes(photo_max_bytes: int) -> int:
-    """The largest request a route taking up to :data:`MAX_PHOTOS` photos accepts."""
-    return MAX_PHOTOS * photo_max_bytes + FORM_OVERHEAD_BYTES
-
-
-class PhotoUploadRoute(APIRoute):
-    """A route that takes photos: a request larger than its photos could make it is refused (413)
-    before anything is spooled — by its ``Content-Length`` at once, or as it streams in.
-
-    The limit follows ``incidents.photo_max_bytes`` of the running hub (a route's own
-    ``max_body_size`` is fixed when the module loads, before the configuration is known).
-    """
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Refuse an oversized request, or run the route with the body counted as it arrives."""
-        photo_max = scope["app"].state.hub.settings.incidents.photo_max_bytes
-        limit = upload_max_bytes(photo_max)
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            detail = (
-                f"request of {declared} bytes is over the {limit} bytes allowed"
-                f" (up to {MAX_PHOTOS} photos of at most {photo_max} bytes each)"
-            )
-            await JSONResponse({"detail": detail}, status.HTTP_413_CONTENT_TOO_LARGE)(scope, receive, send)
-            return
-        await RequestBodyLimitMiddleware(super().handle, max_body_size=limit)(scope, receive, send)
+def photo_limit(settings: Settings) -> tuple[int, str]:
+    """The largest request a route taking up to :data:`MAX_PHOTOS` photos accepts (see :mod:`hub.uploads`)."""
+    most = settings.incidents.photo_max_bytes
+    return MAX_PHOTOS * most + FORM_OVERHEAD_BYTES, f"up to {MAX_PHOTOS} photos of at most {most} bytes each"
 
 
 def photo_upload(target: APIRouter, path: str, **kwargs: Any) -> Callable[[F], F]:
-    """Like ``@target.post(path, …)``, as a :class:`PhotoUploadRoute`."""
-
-    def register(endpoint: F) -> F:
-        target.add_api_route(path, endpoint, methods=["POST"], route_class_override=PhotoUploadRoute, **kwargs)
-        return endpoint
-
-    return register
+    """Like ``@target.post(path, …)`` for a route taking photos: oversized requests are refused unread."""
+    return upload_route(target, path, photo_limit, **kwargs)
 
 
 async def visible(desk: IncidentDesk, incident_id: int, who: Principal) -> Incident:

@@ -7,22 +7,18 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, File, HTTPException, UploadFile, status
-from fastapi.responses import FileResponse, JSONResponse
-from fastapi.routing import APIRoute
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
-from starlette.datastructures import Headers
-from starlette.middleware.body_limit import RequestBodyLimitMiddleware
-from starlette.types import Receive, Scope, Send
 
 from alerts.incidents import Forbidden, NotFound
 from hub import evidence as files
 from hub.auth import Principal
-from hub.config import Role
+from hub.config import Role, Settings
 from hub.deps import CallerDep, HubDep
 from hub.instruction_model import Priority, ReceiptState, Targets
 from hub.instructions import attachments_table, instructions_table
-from hub.routers.incidents import FORM_OVERHEAD_BYTES
+from hub.uploads import FORM_OVERHEAD_BYTES, upload_route
 
 router = APIRouter(tags=["instructions"])
 
@@ -172,26 +168,13 @@ def _sniff(head: bytes) -> tuple[str, str, str] | None:
     return None
 
 
-class AttachmentUploadRoute(APIRoute):
-    """``POST /api/attachments``: a request larger than one attachment could make is refused (413)
-    before anything is spooled — by its ``Content-Length`` at once, or as it streams in.
-
-    The rule of the photo routes (:class:`hub.routers.incidents.PhotoUploadRoute`), with the
-    limit taken from ``instructions.attachment_max_bytes`` of the running hub.
-    """
-
-    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Refuse an oversized request, or run the route with the body counted as it arrives."""
-        most = scope["app"].state.hub.settings.instructions.attachment_max_bytes
-        limit = most + FORM_OVERHEAD_BYTES
-        declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            detail = f"request of {declared} bytes is over the {limit} bytes allowed (one attachment of {most})"
-            await JSONResponse({"detail": detail}, status.HTTP_413_CONTENT_TOO_LARGE)(scope, receive, send)
-            return
-        await RequestBodyLimitMiddleware(super().handle, max_body_size=limit)(scope, receive, send)
+def attachment_limit(settings: Settings) -> tuple[int, str]:
+    """The largest request ``POST /api/attachments`` accepts (see :mod:`hub.uploads`)."""
+    most = settings.instructions.attachment_max_bytes
+    return most + FORM_OVERHEAD_BYTES, f"one attachment of {most}"
 
 
+@upload_route(router, "/api/attachments", attachment_limit, status_code=status.HTTP_201_CREATED)
 async def upload_attachment(hub: HubDep, who: CallerDep, file: Annotated[UploadFile, File()]) -> dict[str, Any]:
     """Upload an image or a short voice note to attach to an instruction."""
     limit = hub.settings.instructions.attachment_max_bytes
@@ -206,15 +189,6 @@ async def upload_attachment(hub: HubDep, who: CallerDep, file: Annotated[UploadF
     stored = await files.save_file(hub.settings.data_dir, Path("attachments"), bytes(data), kind[1], kind[2])
     aid = await hub.instructions.add_attachment(kind[0], stored.content_type, stored.size, stored.relpath, who)
     return {"id": aid, "kind": kind[0], "content_type": kind[1], "size": len(data)}
-
-
-router.add_api_route(
-    "/api/attachments",
-    upload_attachment,
-    methods=["POST"],
-    status_code=status.HTTP_201_CREATED,
-    route_class_override=AttachmentUploadRoute,
-)
 
 
 @router.get("/api/attachments/{attachment_id}", response_class=FileResponse)

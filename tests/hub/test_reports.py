@@ -19,22 +19,21 @@ SEND_CAP = 16 * 1024 * 1024
 """The most a test client sends before giving up on an answer."""
 
 
+async def public_report(anon: httpx.AsyncClient, text: str) -> httpx.Response:
+    """A resident's report with one photo, sent without a login."""
+    return await anon.post(
+        "/api/public/reports", data={"text": text}, files={"photo": ("p.jpg", io.BytesIO(jpeg()), "image/jpeg")}
+    )
+
+
 async def test_receipt_of_a_merged_report_follows_the_surviving_incident(tmp_path: Path) -> None:
     async with serve(make_settings(tmp_path, incidents={"public_rate_per_min": 100})) as rh:
         async with httpx.AsyncClient(base_url=rh.url) as anon, await rh.client("dispatcher") as c:
-            r = await anon.post(
-                "/api/public/reports",
-                data={"text": "streetlight out on Pier Road"},
-                files={"photo": ("p.jpg", io.BytesIO(jpeg()), "image/jpeg")},
-            )
+            r = await public_report(anon, "streetlight out on Pier Road")
             receipt = r.json()["receipt"]
             mine = (await c.get("/api/incidents", params={"q": "Pier Road"})).json()[0]["id"]
             # Another resident reported it first: the dispatcher merges this report into that one.
-            r = await anon.post(
-                "/api/public/reports",
-                data={"text": "lamp out by the ferry steps"},
-                files={"photo": ("p.jpg", io.BytesIO(jpeg()), "image/jpeg")},
-            )
+            r = await public_report(anon, "lamp out by the ferry steps")
             assert r.status_code == 201, r.text
             kept_id = (await c.get("/api/incidents", params={"q": "ferry steps"})).json()[0]["id"]
             await c.post(f"/api/incidents/{kept_id}/transitions", json={"to": "verified", "version": 1})
@@ -61,11 +60,7 @@ async def test_receipt_of_a_merged_report_follows_the_surviving_incident(tmp_pat
             assert (await status())["status"] == "closed"
 
             # Merged into a staff incident instead: its status, but never its internal notes.
-            r = await anon.post(
-                "/api/public/reports",
-                data={"text": "bench broken at Quay Square"},
-                files={"photo": ("p.jpg", io.BytesIO(jpeg()), "image/jpeg")},
-            )
+            r = await public_report(anon, "bench broken at Quay Square")
             other_receipt = r.json()["receipt"]
             bench = (await c.get("/api/incidents", params={"q": "Quay Square"})).json()[0]["id"]
             staff = (await c.post("/api/incidents", json={"category": "bench", "title": "bench", "node": "g1"})).json()

@@ -225,23 +225,17 @@ def jpeg(width: int = 320, height: int = 240, shade: int = 0) -> bytes:
     return bytes(cv2.imencode(".jpg", img)[1])
 
 
-class HttpCamera:
-    """A hand-written MJPEG camera on loopback: ``script(n)`` yields the JPEG parts of connection
-    ``n`` (0, 1, …), one every ``interval_s``; :data:`STALL` holds the connection open silently;
-    the connection closes when the parts run out."""
+class LoopbackServer:
+    """A TCP listener on loopback whose accept loop runs in a thread and hands each connection to
+    :meth:`handle`; :meth:`close` stops it."""
 
-    def __init__(self, script: Callable[[int], Iterator[bytes]], interval_s: float = 0.1) -> None:
-        self.script = script
-        self.interval_s = interval_s
-        self.connections = 0
-        self.closed_by_client = 0
-        """Connections the hub closed while the camera still held them."""
+    def __init__(self, backlog: int = 8) -> None:
         self._stop = threading.Event()
         self._sock = socket.socket()
         self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(8)
+        self._sock.listen(backlog)
         self._sock.settimeout(0.2)
-        self.url = f"http://127.0.0.1:{self._sock.getsockname()[1]}/video.mjpg"
+        self.port = int(self._sock.getsockname()[1])
         self._threads = [threading.Thread(target=self._accept, daemon=True)]
         self._threads[0].start()
 
@@ -253,10 +247,38 @@ class HttpCamera:
                 continue
             except OSError:
                 return
-            n, self.connections = self.connections, self.connections + 1
-            t = threading.Thread(target=self._serve, args=(conn, n), daemon=True)
-            self._threads.append(t)
-            t.start()
+            self.handle(conn)
+
+    def handle(self, conn: socket.socket) -> None:
+        """Take one accepted connection (in the accept thread: hand long work to a thread)."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self._stop.set()
+        self._sock.close()
+        for t in self._threads:
+            t.join(5)
+
+
+class HttpCamera(LoopbackServer):
+    """A hand-written MJPEG camera on loopback: ``script(n)`` yields the JPEG parts of connection
+    ``n`` (0, 1, …), one every ``interval_s``; :data:`STALL` holds the connection open silently;
+    the connection closes when the parts run out."""
+
+    def __init__(self, script: Callable[[int], Iterator[bytes]], interval_s: float = 0.1) -> None:
+        self.script = script
+        self.interval_s = interval_s
+        self.connections = 0
+        self.closed_by_client = 0
+        """Connections the hub closed while the camera still held them."""
+        super().__init__()
+        self.url = f"http://127.0.0.1:{self.port}/video.mjpg"
+
+    def handle(self, conn: socket.socket) -> None:
+        n, self.connections = self.connections, self.connections + 1
+        t = threading.Thread(target=self._serve, args=(conn, n), daemon=True)
+        self._threads.append(t)
+        t.start()
 
     def _serve(self, conn: socket.socket, n: int) -> None:
         with conn:
@@ -292,12 +314,6 @@ class HttpCamera:
                 self.closed_by_client += 1
                 return
 
-    def close(self) -> None:
-        self._stop.set()
-        self._sock.close()
-        for t in self._threads:
-            t.join(5)
-
 
 @pytest.fixture
 def http_camera() -> Iterator[Callable[..., HttpCamera]]:
@@ -313,34 +329,18 @@ def http_camera() -> Iterator[Callable[..., HttpCamera]]:
         c.close()
 
 
-class HungServer:
+class HungServer(LoopbackServer):
     """Accepts TCP connections and never answers (a hung camera); counts them."""
 
     def __init__(self) -> None:
-        self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
-        self._sock.listen(16)
-        self._sock.settimeout(0.2)
-        self.port = int(self._sock.getsockname()[1])
         self.accepted: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+        super().__init__(backlog=16)
 
-    def _accept(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._sock.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self.accepted.append(conn)
+    def handle(self, conn: socket.socket) -> None:
+        self.accepted.append(conn)
 
     def close(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._sock.close()
+        super().close()
         for c in self.accepted:
             c.close()
 

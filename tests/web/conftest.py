@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require_chromium
-from tests.hub.conftest import pg_url, redis_prefix, redis_url, running  # noqa: F401  (hub fixtures, shared)
+from tests.hub.conftest import PASSWORD, pg_url, redis_prefix, redis_url, running  # noqa: F401  (hub fixtures, shared)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -38,3 +38,19 @@ async def browser() -> AsyncIterator[Any]:
             yield b
         finally:
             await b.close()
+
+
+async def log_in(page: Any, url: str, username: str, ready: str) -> None:
+    """Open ``url`` in ``page``, log in as ``username`` and wait for the ``ready`` selector."""
+    await page.goto(url)
+    await page.fill("input[name=username]", username)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector(ready)
+
+
+async def open_wall(browser: Any, base_url: str, username: str = "dispatcher") -> Any:
+    """A new page with the video wall of the hub at ``base_url``, logged in."""
+    page = await browser.new_page()
+    await log_in(page, base_url + "/", username, "#desk:not([hidden])")
+    return page

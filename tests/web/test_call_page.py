@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.hub.conftest import PASSWORD, make_settings, serve
+from tests.hub.conftest import make_settings, serve
+from tests.web.conftest import log_in, open_wall
 from tests.web.test_wall import poll
 
 STATS_JS = """async () => {
@@ -23,11 +24,7 @@ STATS_JS = """async () => {
 
 async def _login(browser: Any, url: str, username: str) -> Any:
     page = await browser.new_page()
-    await page.goto(url + "/web/call.html")
-    await page.fill("input[name=username]", username)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("#phone:not([hidden])")
+    await log_in(page, url + "/web/call.html", username, "#phone:not([hidden])")
     await page.wait_for_selector("body[data-calls=connected]")
     return page
 
@@ -68,12 +65,7 @@ async def test_one_to_one_call_between_two_browsers(tmp_path: Path, browser: Any
         )
         assert list(rh.hub.calls.calls.values()) == calls and calls[0].state == "active"
         # Pull the worker's phone camera onto the wall (WHEP on @worker1) and see it decode.
-        wall = await browser.new_page()
-        await wall.goto(rh.url + "/")
-        await wall.fill("input[name=username]", "dispatcher")
-        await wall.fill("input[name=password]", PASSWORD)
-        await wall.click("button[type=submit]")
-        await wall.wait_for_selector("#desk:not([hidden])")
+        wall = await open_wall(browser, rh.url)
         frames = await wall.evaluate(
             """async () => {
               const { whepPlay, framesDecoded } = await import("/web/rtc.js");

@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from tests.hub.conftest import PASSWORD, make_settings, serve
+from tests.hub.conftest import make_settings, serve
+from tests.web.conftest import open_wall
 
 CAMERAS = [
     {"id": "cam-street", "name": "Street", "url": "synthetic://street", "grid": "g1", "analysis": {"enabled": False}},
@@ -41,12 +42,7 @@ async def poll(fn: Any, ok: Any, timeout_s: float, what: str) -> Any:
 async def test_tiles_decode_live_video(tmp_path: Path, browser: Any) -> None:
     settings = make_settings(tmp_path, cameras=CAMERAS, server={"ice_addresses": ["127.0.0.1"]})
     async with serve(settings) as rh:
-        page = await browser.new_page()
-        await page.goto(rh.url + "/")
-        await page.fill("input[name=username]", "dispatcher")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button[type=submit]")
-        await page.wait_for_selector("#desk:not([hidden])")
+        page = await open_wall(browser, rh.url)
         for cam in ("cam-street", "cam-plaza"):
             first = await poll(lambda c=cam: page.evaluate(FRAMES_JS, c), lambda n: n > 0, 60, f"{cam} to decode")
             # Frames keep coming: it is live, not one picture.
@@ -72,12 +68,7 @@ async def test_tile_recovers_when_its_camera_restarts(tmp_path: Path, browser: A
     settings = make_settings(tmp_path, cameras=CAMERAS[:1], server={"ice_addresses": ["127.0.0.1"]})
     async with serve(settings) as rh:
         sessions = rh.hub.calls.sessions
-        page = await browser.new_page()
-        await page.goto(rh.url + "/")
-        await page.fill("input[name=username]", "dispatcher")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button[type=submit]")
-        await page.wait_for_selector("#desk:not([hidden])")
+        page = await open_wall(browser, rh.url)
         await poll(lambda: page.evaluate(FRAMES_JS, "cam-street"), lambda n: n > 0, 60, "the tile to decode")
         first = await page.evaluate(PLAYER_JS, "cam-street")
         await rh.hub.cameras.stop_camera("cam-street")

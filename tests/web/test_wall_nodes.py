@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import free_port, wait_until
-from tests.hub.conftest import PASSWORD, make_settings, serve
+from tests.hub.conftest import make_settings, serve
+from tests.web.conftest import open_wall
 from tests.web.test_wall import FRAMES_JS, poll
 
 CAMERAS = [
@@ -37,12 +38,7 @@ async def test_the_wall_of_one_node_plays_a_camera_another_node_ingests(
             "each node to ingest one camera",
         )
         (cam_b,) = b.hub.cameras.running()
-        page = await browser.new_page()
-        await page.goto(a.url + "/")
-        await page.fill("input[name=username]", "dispatcher")
-        await page.fill("input[name=password]", PASSWORD)
-        await page.click("button[type=submit]")
-        await page.wait_for_selector("#desk:not([hidden])")
+        page = await open_wall(browser, a.url)
         first = await poll(lambda: page.evaluate(FRAMES_JS, cam_b), lambda n: n > 0, 60, f"{cam_b} (on B) to decode")
         await poll(lambda: page.evaluate(FRAMES_JS, cam_b), lambda n: n >= first + 10, 30, f"{cam_b} live")
         # The viewer is node B's, and the page will hang up there.

@@ -14,6 +14,7 @@ from argon2 import PasswordHasher
 
 from tests.conftest import free_port
 from tests.hub.conftest import BASE_CONFIG, PASSWORD, SECRET, RunningHub, make_settings, serve
+from tests.web.conftest import log_in
 
 RECORD_ALARMS = """
 window.alarms = [];
@@ -25,12 +26,8 @@ OUTBOX = "localStorage.getItem('skyhub.worker.outbox.worker1')"
 """The receipts the page still holds for worker1 (``null`` when every one was answered)."""
 
 
-async def log_in(page: Any, url: str, user: str = "worker1") -> None:
-    await page.goto(url + "/web/worker.html")
-    await page.fill("input[name=username]", user)
-    await page.fill("input[name=password]", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_selector("#link-state:has-text('online')")
+async def log_in_worker(page: Any, url: str, user: str = "worker1") -> None:
+    await log_in(page, url + "/web/worker.html", user, "#link-state:has-text('online')")
 
 
 async def send(rh: RunningHub, text: str, **body: Any) -> int:
@@ -53,7 +50,7 @@ async def test_instruction_arrives_is_acknowledged_and_survives_a_reload(running
     context = await browser.new_context()
     await context.add_init_script(RECORD_ALARMS)
     page = await context.new_page()
-    await log_in(page, running.url)
+    await log_in_worker(page, running.url)
     gas = await send(running, "Gas leak: clear block 4", priority="emergency")
     await page.wait_for_selector(f"{card(gas)}.priority-emergency:has-text('Gas leak: clear block 4')")
     await page.wait_for_selector(f"{card(gas)} .state:has-text('read')")
@@ -94,7 +91,7 @@ async def test_a_new_device_shows_the_current_state_not_the_history(running: Run
     context = await browser.new_context()
     await context.add_init_script(RECORD_ALARMS)
     page = await context.new_page()
-    await log_in(page, running.url)
+    await log_in_worker(page, running.url)
     await page.wait_for_selector(f"{card(pending)} button.ack")
     await page.wait_for_selector(f"{card(confirmed)} .state:has-text('acknowledged')")
     await page.wait_for_selector(f"{card(cancelled)}.cancelled .state:has-text('cancelled')")
@@ -117,7 +114,7 @@ async def test_a_closed_tab_loses_no_instruction_and_no_receipt(running: Running
         route.on_message(lambda message: None)
 
     await tab.route_web_socket(re.compile(r"/ws/worker"), drop_what_the_page_sends)
-    await log_in(tab, running.url)
+    await log_in_worker(tab, running.url)
     kept = await send(running, "Close the market gates")
     refused = await send(running, "Stand by at gate B")
     for iid in (kept, refused):
@@ -133,7 +130,7 @@ async def test_a_closed_tab_loses_no_instruction_and_no_receipt(running: Running
     # one the hub refuses (the instruction was cancelled meanwhile) with a note instead of
     # sending it forever.
     page = await context.new_page()
-    await log_in(page, running.url)
+    await log_in_worker(page, running.url)
     await page.wait_for_selector(f"{card(kept)} .state:has-text('acknowledged')")
     rec = await receipt(running, kept)
     assert rec["state"] == "acknowledged" and rec["delivered_at"] is not None
@@ -175,7 +172,7 @@ async def test_a_refused_session_goes_back_to_the_login_form(tmp_path: Path, bro
     sockets: list[str] = []
     page.on("websocket", lambda ws: sockets.append(ws.url))
     async with serve(make_settings(tmp_path), port=port) as rh:
-        await log_in(page, rh.url)
+        await log_in_worker(page, rh.url)
     # The hub comes back without worker1's login: their token is refused (401). The page asks
     # them to log in again instead of reconnecting with a dead token forever.
     users = [u for u in copy.deepcopy(BASE_CONFIG)["users"] if u["username"] != "worker1"]
