@@ -85,6 +85,18 @@ class PeerSession:
         return total
 
 
+def transport_states(pc: RTCPeerConnection) -> str:
+    """Which layer ended a connection the hub did not close itself, for its log line.
+
+    aiortc reports ``closed`` alike for a DTLS close from the peer, a lost ICE path and an error
+    while handling a received packet; the states of the transports tell these apart.
+    """
+    parts = []
+    for dtls in {t.sender.transport for t in pc.getTransceivers() if t.sender.transport is not None}:
+        parts.append(f"ICE {dtls.transport.state}, DTLS {dtls.state}")
+    return f" ({'; '.join(sorted(parts))})" if parts else ""
+
+
 class SessionRegistry:
     """All peer sessions of the hub: limits, liveness watching, bounded release."""
 
@@ -99,6 +111,8 @@ class SessionRegistry:
         """Sessions ended so far."""
         self.vanished = 0
         """Sessions ended because the peer went silent or failed."""
+        self.on_release: list[Callable[[PeerSession], None]] = []
+        """Called with each session as it starts being released (its ``reason`` set)."""
 
     def start(self) -> None:
         """Start watching liveness (idempotent)."""
@@ -141,7 +155,7 @@ class SessionRegistry:
                 session.connected_m = time.monotonic()
                 session.rx_m = session.connected_m
             elif state in ("failed", "closed"):
-                self.close_soon(session, f"connection {state}", vanished=True)
+                self.close_soon(session, f"connection {state}{transport_states(pc)}", vanished=True)
 
         return session
 
@@ -162,6 +176,8 @@ class SessionRegistry:
             return
         session.reason = reason
         self.released += 1
+        for listener in self.on_release:
+            listener(session)
         log.info(
             "session %s (%s %s on %s): closed: %s", session.id, session.kind, session.owner, session.subject, reason
         )

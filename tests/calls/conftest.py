@@ -37,8 +37,11 @@ def calls_settings(tmp: Path, **overrides: Any) -> Settings:
     return make_settings(tmp, **data)
 
 
-async def poll(fn: Callable[[], Any], timeout_s: float, what: str, period_s: float = 0.1) -> Any:
-    """Poll ``fn`` (sync or async) until it returns something truthy; fail after ``timeout_s``."""
+async def poll(fn: Callable[[], Any], timeout_s: float, what: str | Callable[[], str], period_s: float = 0.1) -> Any:
+    """Poll ``fn`` (sync or async) until it returns something truthy; fail after ``timeout_s``.
+
+    ``what`` may be a function, called on failure, to describe the state that was waited on.
+    """
     t0 = time.monotonic()
     while True:
         value = fn()
@@ -47,7 +50,7 @@ async def poll(fn: Callable[[], Any], timeout_s: float, what: str, period_s: flo
         if value:
             return value
         if time.monotonic() - t0 > timeout_s:
-            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what}")
+            pytest.fail(f"timed out after {timeout_s:.0f} s waiting for {what() if callable(what) else what}")
         await asyncio.sleep(period_s)
 
 

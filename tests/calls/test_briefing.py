@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,8 @@ async def test_briefing_to_five_listeners_with_floor_control(tmp_path: Path, pee
         svc = rh.hub.calls
         clients = {u: await api(rh, u) for u in ["dispatcher", *LISTENERS]}
         d = clients["dispatcher"]
+        released: list[Any] = []  # every media session that ended, with its reason (for failure messages)
+        svc.sessions.on_release.append(released.append)
         try:
             r = await d.post("/api/briefings", json={"node": "g1"})
             assert r.status_code == 201, r.text
@@ -92,10 +95,19 @@ async def test_briefing_to_five_listeners_with_floor_control(tmp_path: Path, pee
                 assert r.status_code == 200, r.text
                 return dict(r.json())
 
+            def state(what: str) -> Callable[[], str]:
+                def describe() -> str:
+                    members = {u: (round(heard(u, 1)), live.members[u].session) for u in LISTENERS}
+                    closed = [f"{s.owner}: {s.reason}" for s in released if s.subject == cid]
+                    return f"{what}; floor Hz and session per listener {members}; sessions ended: {closed}"
+
+                return describe
+
             async def floor_is(holder: str | None) -> None:
                 want = TONE[holder] if holder else 0.0
                 others = [u for u in LISTENERS if u != holder]
-                await poll(lambda: all(near(heard(u, 1), want) for u in others), 30, f"the group hearing {holder}")
+                group = state(f"the group hearing {holder}")
+                await poll(lambda: all(near(heard(u, 1), want) for u in others), 30, group)
                 await poll(lambda: near(speaker.heard_hz(0), want), 30, f"the speaker hearing {holder}")
 
             # l2 asks, the speaker grants: only l2's voice reaches the group.
@@ -122,7 +134,7 @@ async def test_briefing_to_five_listeners_with_floor_control(tmp_path: Path, pee
             assert time.monotonic() - t0 < 5.0
             assert live.floor.holder is None and live.members["l3"].audio_in is None
             assert live.members["l3"].state.value == "accepted"
-            await poll(lambda: all(near(heard(u, 1), 0) for u in LISTENERS if u != "l3"), 30, "a silent floor again")
+            await poll(lambda: all(near(heard(u, 1), 0) for u in LISTENERS if u != "l3"), 30, state("a silent floor"))
             assert svc.sessions.count("briefing", cid) == 5  # the speaker and four listeners remain
             # Without media there is no floor to have: neither asked for nor given.
             r = await clients["l3"].post(f"/api/calls/{cid}/floor", json={"action": "request"})
@@ -140,7 +152,7 @@ async def test_briefing_to_five_listeners_with_floor_control(tmp_path: Path, pee
             await floor("dispatcher", action="grant", to="l3")
             await floor_is("l3")
             assert (await clients["l3"].post(f"/api/calls/{cid}/hangup")).json()["floor"]["holder"] is None
-            await poll(lambda: all(near(heard(u, 1), 0) for u in LISTENERS if u != "l3"), 30, "a silent floor again")
+            await poll(lambda: all(near(heard(u, 1), 0) for u in LISTENERS if u != "l3"), 30, state("a silent floor"))
             assert "l1" in live.floor.waiting
             after = (await clients["l1"].post(f"/api/calls/{cid}/hangup")).json()
             assert after["floor"] == {"holder": None, "waiting": {}}
