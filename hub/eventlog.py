@@ -94,6 +94,8 @@ WRITE_QUEUE_MAX = 10_000
 
 READ_THREADS = 4
 """Threads that run reads (each holds one pooled connection)."""
+WRITER_IDLE_S = 1.0
+"""The writer keeps its connection between batches closer together than this."""
 
 FOLLOW_PAGE = 256
 """Events read (and handed to the bus) at a time when catching up: no bigger than a commit batch,
@@ -153,6 +155,8 @@ class EventLog:
         self._deliver_lock = asyncio.Lock()
         self._follow_task: asyncio.Task[None] | None = None
         self.engine: Engine | None = None
+        self._wconn: Connection | None = None
+        self._wconn_m = 0.0
         self.read_engine: Engine | None = None
         self._last_id = 0
         self._last_ts = 0.0
@@ -266,6 +270,8 @@ class EventLog:
                 p.future.set_exception(LogClosed("the event log is shutting down"))
         writer, readers = self._writer_thread, self._readers
         self._writer_thread = self._readers = None
+        if writer is not None:  # after any commit still running there
+            await asyncio.get_running_loop().run_in_executor(writer, self._close_writer_connection)
         for engine in (self.read_engine, self.engine):
             if engine is not None:
                 await asyncio.to_thread(engine.dispose)
@@ -416,56 +422,105 @@ class EventLog:
 
     def _commit(self, batch: list[_Pending]) -> list[Event | BaseException]:
         """One transaction for the whole batch (writer thread)."""
-        assert self.engine is not None
+        conn = self._writer_connection()
+        try:
+            with conn.begin():
+                return self._commit_in(conn, batch)
+        except _Refused as refused:  # the batch's only operation said no: nothing was written
+            return [refused.cause]
+        except BaseException:
+            # The connection may be broken (the server restarted): the next batch opens a new one.
+            self._close_writer_connection()
+            raise
+
+    def _writer_connection(self) -> Connection:
+        """The writer thread's connection, kept from batch to batch.
+
+        Checking one out of the pool for every batch would cost PostgreSQL two more round trips
+        per transaction (the liveness ping and the reset on return). After a pause it goes back to
+        the pool, and the checkout's ping finds out whether the server restarted meanwhile.
+        """
+        now = time.monotonic()
+        if self._wconn is not None and now - self._wconn_m > WRITER_IDLE_S:
+            self._close_writer_connection()
+        if self._wconn is None:
+            assert self.engine is not None
+            self._wconn = self.engine.connect()
+        self._wconn_m = now
+        return self._wconn
+
+    def _close_writer_connection(self) -> None:
+        conn, self._wconn = self._wconn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
+    def _commit_in(self, conn: Connection, batch: list[_Pending]) -> list[Event | BaseException]:
         outcomes: list[Event | BaseException] = []
-        with self.engine.begin() as conn:
-            if not self.is_sqlite:
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_APPEND_LOCK})
-                head_id, head_ts = _head(conn)
-                next_id = head_id + 1
-                # Nodes' clocks differ slightly; an event is never older than the one before it.
-                self._last_ts = max(self._last_ts, head_ts)
-            else:
-                # One SQLite file has one writer (this one, under BEGIN IMMEDIATE): no need to ask.
-                next_id = self._last_id + 1
-            rows: list[dict[str, Any]] = []
-            now = max(time.time(), self._last_ts)
-            for p in batch:
-                d = p.draft
-                if p.op is not None:
+        if not self.is_sqlite:
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": PG_APPEND_LOCK})
+            head_id, head_ts = _head(conn)
+            next_id = head_id + 1
+            # Nodes' clocks differ slightly; an event is never older than the one before it.
+            self._last_ts = max(self._last_ts, head_ts)
+        else:
+            # One SQLite file has one writer (this one, under BEGIN IMMEDIATE): no need to ask.
+            next_id = self._last_id + 1
+        rows: list[dict[str, Any]] = []
+        now = max(time.time(), self._last_ts)
+        alone = len(batch) == 1
+        for p in batch:
+            d = p.draft
+            if p.op is not None:
+                if alone:
+                    # No savepoint (two round trips less): a refusal rolls back the whole
+                    # transaction, which holds nothing else.
+                    try:
+                        p.op(conn, d)
+                    except Exception as exc:
+                        raise _Refused(exc) from exc
+                else:
                     try:
                         with conn.begin_nested():
                             p.op(conn, d)
                     except Exception as exc:
                         outcomes.append(exc)
                         continue
-                data_json = json.dumps(d.data, separators=(",", ":"), ensure_ascii=False)
-                ev = Event(next_id, now, d.type, d.subject, d.actor, d.grid, d.data)
-                next_id += 1
-                rows.append(
-                    {
-                        "id": ev.id,
-                        "ts": ev.ts,
-                        "type": ev.type,
-                        "subject": ev.subject,
-                        "actor": ev.actor,
-                        "grid": ev.grid,
-                        "data": data_json,
-                    }
-                )
-                outcomes.append(ev)
-            if rows:
-                conn.execute(events_table.insert(), rows)
-                named = [
-                    {"token": tok, "event_id": ev.id}
-                    for ev in outcomes
-                    if isinstance(ev, Event)
-                    for tok in _audience_of(ev)
-                ]
-                if named:
-                    conn.execute(event_audience_table.insert(), named)
-                self._last_ts = now
+            data_json = json.dumps(d.data, separators=(",", ":"), ensure_ascii=False)
+            ev = Event(next_id, now, d.type, d.subject, d.actor, d.grid, d.data)
+            next_id += 1
+            rows.append(
+                {
+                    "id": ev.id,
+                    "ts": ev.ts,
+                    "type": ev.type,
+                    "subject": ev.subject,
+                    "actor": ev.actor,
+                    "grid": ev.grid,
+                    "data": data_json,
+                }
+            )
+            outcomes.append(ev)
+        if rows:
+            conn.execute(events_table.insert(), rows)
+            named = [
+                {"token": tok, "event_id": ev.id}
+                for ev in outcomes
+                if isinstance(ev, Event)
+                for tok in _audience_of(ev)
+            ]
+            if named:
+                conn.execute(event_audience_table.insert(), named)
+            self._last_ts = now
         return outcomes
+
+
+class _Refused(Exception):
+    """Carries the exception of a batch's only operation out of its transaction."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
 
 
 def _head(conn: Connection) -> tuple[int, float]:
