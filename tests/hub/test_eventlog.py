@@ -100,6 +100,53 @@ async def test_op_and_event_commit_together_or_not_at_all(url: str) -> None:
         await closed(log, tg)
 
 
+async def test_op_refused_alone_writes_nothing_and_the_log_goes_on(url: str) -> None:
+    # A batch holding only one operation runs it without a savepoint: its refusal must still undo
+    # what it wrote, reach only its caller, and leave the writer able to commit the next one.
+    log, tg = await opened(url)
+    try:
+        await log.append(
+            "counter.created", "z", op=lambda conn, d: conn.execute(counters.insert(), {"name": "z", "value": 0})
+        )
+
+        def half_done(conn: Connection, draft: EventDraft) -> None:
+            conn.execute(counters.update().where(counters.c.name == "z").values(value=99))
+            raise ValueError("refused after writing")
+
+        with pytest.raises(ValueError, match="refused after writing"):
+            await log.append("counter.bumped", "z", op=half_done)
+        assert await log.query(lambda conn: conn.execute(sa.select(counters.c.value)).scalar_one()) == 0
+        ev = await log.append("plain", "z")
+        assert ev.id == 2 and [e.type for e in await log.read(0, 10)] == ["counter.created", "plain"]
+        assert log.stats.failed_ops == 1
+    finally:
+        await closed(log, tg)
+
+
+async def test_writer_reconnects_after_the_server_dropped_it(pg_url: str) -> None:
+    # The writer keeps its connection between batches; when PostgreSQL ends it (a restart, an admin),
+    # appends after a pause go through on a new one without the caller seeing an error.
+    log, tg = await opened(pg_url)
+    try:
+        await log.append("a", "s")
+        engine = sa.create_engine(pg_url)
+        with engine.begin() as conn:
+            killed = conn.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() AND application_name = ''"
+                    " AND backend_type = 'client backend'"
+                )
+            ).scalar_one()
+        engine.dispose()
+        assert killed >= 1
+        await asyncio.sleep(1.2)
+        ev = await log.append("b", "s")
+        assert ev.id == 2
+    finally:
+        await closed(log, tg)
+
+
 async def test_restart_continues_ids(url: str) -> None:
     log, tg = await opened(url)
     await asyncio.gather(*(log.append("a", "s") for _ in range(10)))
