@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 
 MAX_MERGE_HOPS = 32
 """Longest chain of merges followed to find the incident that carries a merged one on."""
+NO_EVENT_AFTER = 2**62
+"""An event id above every real one: "before" it means up to the newest."""
 
 incidents_table = sa.Table(
     "incidents",
@@ -303,12 +305,19 @@ class IncidentDesk:
             q = q.where(sa.or_(*seen))
         return await self.log.query(lambda conn: [_row_incident(r) for r in conn.execute(q)])
 
-    async def history(self, incident_id: int) -> list[Event]:
-        """Every event of the incident, oldest first: its history is the log."""
+    async def history(self, incident_id: int, limit: int | None = None, before: int | None = None) -> list[Event]:
+        """The incident's events, oldest first: its history is the log.
+
+        With ``limit``, only the newest ``limit`` of them (before the event id ``before``, if
+        given): a camera incident that folded a night of alerts has thousands.
+        """
+        flt = EventFilter(subject=subject_of(incident_id))
+        if limit is not None:
+            return await self.log.read(0, limit, flt, before=before if before is not None else NO_EVENT_AFTER)
         out: list[Event] = []
         since = 0
         while True:
-            page = await self.log.read(since, 1000, EventFilter(subject=subject_of(incident_id)))
+            page = await self.log.read(since, 1000, flt)
             out += page
             if len(page) < 1000:
                 return out

@@ -313,32 +313,46 @@ class EventLog:
 
         return await self._in(self._readers, run)
 
-    async def read(self, since: int, limit: int = 500, flt: EventFilter | None = None) -> list[Event]:
-        """Events with id > ``since`` in id order, at most ``limit``, filtered."""
+    async def read(
+        self, since: int, limit: int = 500, flt: EventFilter | None = None, before: int | None = None
+    ) -> list[Event]:
+        """Events with id > ``since`` in id order, at most ``limit``, filtered.
+
+        With ``before``, the *newest* ``limit`` of those with id < ``before`` (still in id order):
+        paging back from the end.
+        """
         t = events_table
-        q = sa.select(t).where(t.c.id > since).order_by(t.c.id).limit(limit)
+        q = sa.select(t).where(t.c.id > since)
+        if before is not None:
+            q = q.where(t.c.id < before).order_by(t.c.id.desc())
+        else:
+            q = q.order_by(t.c.id)
+        q = q.limit(limit)
+        reader = _read_events if before is None else _read_events_reversed
         if flt is None:
-            return await self.query(partial(_read_events, q))
+            return await self.query(partial(reader, q))
         if flt.type_prefixes:
             q = q.where(sa.or_(*(t.c.type.startswith(p, autoescape=True) for p in flt.type_prefixes)))
         if flt.subject is not None:
             q = q.where(t.c.subject == flt.subject)
         if flt.grids is None:
-            return await self.query(partial(_read_events, q))
+            return await self.query(partial(reader, q))
         by_grid = q.where(t.c.grid.in_(sorted(flt.grids)))
         if not flt.audience:
-            return await self.query(partial(_read_events, by_grid))
+            return await self.query(partial(reader, by_grid))
         # Events of the reader's grids, and events whose audience names them: each query walks its
         # own index, and the first ``limit`` of their union is among the first ``limit`` of each.
         a = event_audience_table
-        named = q.where(
-            t.c.id.in_(sa.select(a.c.event_id).where(a.c.token.in_(sorted(flt.audience)), a.c.event_id > since))
-        )
+        named_ids = sa.select(a.c.event_id).where(a.c.token.in_(sorted(flt.audience)), a.c.event_id > since)
+        if before is not None:
+            named_ids = named_ids.where(a.c.event_id < before)
+        named = q.where(t.c.id.in_(named_ids))
 
         def both(conn: Connection) -> list[Event]:
             merged = {ev.id: ev for ev in _read_events(by_grid, conn)}
             merged.update((ev.id, ev) for ev in _read_events(named, conn))
-            return [merged[i] for i in sorted(merged)[:limit]]
+            ids = sorted(merged)
+            return [merged[i] for i in (ids[:limit] if before is None else ids[-limit:])]
 
         return await self.query(both)
 
@@ -538,6 +552,10 @@ def _audience_of(ev: Event) -> set[str]:
 
 def _read_events(query: Any, conn: Connection) -> list[Event]:
     return [_row_event(r) for r in conn.execute(query)]
+
+
+def _read_events_reversed(query: Any, conn: Connection) -> list[Event]:
+    return _read_events(query, conn)[::-1]
 
 
 def _row_event(r: sa.Row[Any]) -> Event:

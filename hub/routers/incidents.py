@@ -32,6 +32,10 @@ EVIDENCE_PAGE = 50
 
 EVIDENCE_PAGE_MAX = 500
 """Most evidence items one ``GET /api/incidents/{id}`` returns."""
+HISTORY_PAGE = 200
+"""History events ``GET /api/incidents/{id}`` returns unless asked for another page size."""
+HISTORY_PAGE_MAX = 1000
+"""Most history events one ``GET /api/incidents/{id}`` returns."""
 
 CLIP_WRITE_GRACE_S = 60.0
 """After an alert's post-roll, how long its clip may still be being written (remuxed)."""
@@ -127,15 +131,22 @@ async def get_incident(
     evidence_before: Annotated[
         int | None, Query(ge=1, description="Only evidence with a smaller id: the previous page.")
     ] = None,
+    history_limit: Annotated[
+        int, Query(ge=1, le=HISTORY_PAGE_MAX, description="History events to return (the newest).")
+    ] = HISTORY_PAGE,
+    history_before: Annotated[
+        int | None, Query(ge=1, description="Only history events with a smaller id: the previous page.")
+    ] = None,
 ) -> IncidentOut:
     """One incident with its history (from the log), evidence, deadlines and the caller's next steps.
 
-    Evidence is paged (an alert storm links a snapshot and a clip per alert): the newest
-    ``evidence_limit`` items, oldest first; pass the first one's id as ``evidence_before`` for
-    the page before.
+    Evidence and history are paged (an alert storm links a snapshot and a clip per alert, and
+    each folded alert is an event): the newest ``evidence_limit`` / ``history_limit`` items,
+    oldest first; pass the first one's id as ``evidence_before`` / ``history_before`` for the
+    page before. A page shorter than asked for is the first.
     """
     inc = await visible(hub.desk, incident_id, who)
-    history = [e.as_dict() for e in await hub.desk.history(incident_id)]
+    history = [e.as_dict() for e in await hub.desk.history(incident_id, history_limit, history_before)]
     return IncidentOut(
         incident=inc.as_dict(),
         allowed=hub.desk.allowed_for(inc, who),

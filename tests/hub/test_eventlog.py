@@ -147,6 +147,42 @@ async def test_writer_reconnects_after_the_server_dropped_it(pg_url: str) -> Non
         await closed(log, tg)
 
 
+async def test_reading_back_from_the_end_pages_like_reading_forward(url: str) -> None:
+    # ``before`` gives the newest matching events below an id, still oldest first, through every
+    # filter path: none, subject, grids, grids plus audience.
+    log, tg = await opened(url)
+    try:
+        for i in range(30):
+            grid = ("g1", "g2", None)[i % 3]
+            data = {"audience": ["person:ann"]} if i % 5 == 0 else {}
+            await log.append(f"t.{i % 2}", f"s{i % 4}", data=data, grid=grid)
+        everything = await log.read(0, 100)
+        filters = [
+            None,
+            EventFilter(subject="s1"),
+            EventFilter(type_prefixes=("t.1",), grids=frozenset({"g1"})),
+            EventFilter(grids=frozenset({"g1"}), audience=frozenset({"person:ann"})),
+        ]
+        for flt in filters:
+            want = [e.id for e in everything if flt is None or flt.matches(e)]
+            assert want, flt
+            got: list[int] = []
+            before = 10**9
+            while True:
+                page = [e.id for e in await log.read(0, 4, flt, before=before)]
+                assert page == sorted(page)
+                got = page + got
+                if len(page) < 4:
+                    break
+                before = page[0]
+            assert got == want, flt
+            assert [e.id for e in await log.read(want[1], 3, flt, before=want[-1])] == [
+                i for i in want if want[1] < i < want[-1]
+            ][-3:]
+    finally:
+        await closed(log, tg)
+
+
 async def test_restart_continues_ids(url: str) -> None:
     log, tg = await opened(url)
     await asyncio.gather(*(log.append("a", "s") for _ in range(10)))

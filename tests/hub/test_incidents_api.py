@@ -279,3 +279,30 @@ async def test_evidence_of_an_incident_is_paged(running: RunningHub) -> None:
             params["evidence_before"] = page[0]["id"]
         assert seen == added
         assert (await c.get(f"/api/incidents/{iid}", params={"evidence_limit": 501})).status_code == 422
+
+
+async def test_history_of_an_incident_is_paged(running: RunningHub) -> None:
+    desk = running.hub.desk
+    async with await running.client("dispatcher") as c:
+        iid = (await c.post("/api/incidents", json={"category": "c", "title": "t", "node": "g1"})).json()["incident"][
+            "id"
+        ]
+        other = (await c.post("/api/incidents", json={"category": "c", "title": "u", "node": "g1"})).json()["incident"]
+        for i in range(260):  # each linked item is an event of its incident; the other's go between
+            await desk.add_evidence(iid if i % 3 else other["id"], "snapshot", "camera", path=f"alerts/cam/{i}.jpg")
+        everything = [e.id for e in await desk.history(iid)]
+        assert len(everything) == 1 + 173
+        body = (await c.get(f"/api/incidents/{iid}")).json()
+        assert [e["id"] for e in body["history"]] == everything[-200:]  # the newest, oldest first
+        assert all(e["subject"] == f"incident:{iid}" for e in body["history"])
+        seen: list[int] = []
+        params: dict[str, int] = {"history_limit": 70}
+        while True:
+            page = (await c.get(f"/api/incidents/{iid}", params=params)).json()["history"]
+            seen = [e["id"] for e in page] + seen
+            if len(page) < 70:
+                break
+            params["history_before"] = page[0]["id"]
+        assert seen == everything and seen[0] == everything[0]  # back to incident.created
+        for bad in ({"history_limit": 1001}, {"history_limit": 0}, {"history_before": 0}):
+            assert (await c.get(f"/api/incidents/{iid}", params=bad)).status_code == 422
