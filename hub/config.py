@@ -7,13 +7,11 @@ describes and validates, so tests can build settings from plain dicts.
 from __future__ import annotations
 
 import os
-import re
 import socket
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import quote
 
 from pydantic import (
     BaseModel,
@@ -742,47 +740,11 @@ def cross_check(s: Settings) -> list[tuple[Loc, str]]:
     return problems
 
 
-_ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
-
 ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
     "SKYHUB_SECRET": ("auth", "secret"),
     "SKYHUB_STORAGE_URL": ("storage", "url"),
     "SKYHUB_REDIS_URL": ("storage", "redis_url"),
 }
-
-
-def _userinfo_span(text: str) -> tuple[int, int]:
-    """Where the user-info of a ``scheme://user:pass@host/…`` template lies ((0, 0) when it has none)."""
-    scheme, sep, tail = text.partition("://")
-    if not sep:
-        return 0, 0
-    end = next((i for i, ch in enumerate(tail) if ch in "/?#"), len(tail))
-    at = tail.rfind("@", 0, end)
-    start = len(scheme) + len(sep)
-    return (start, start + at) if at >= 0 else (0, 0)
-
-
-def expand_env(text: str, env: dict[str, str] | os._Environ[str]) -> str:
-    """Replace ``${NAME}`` with the environment variable, so camera passwords stay out of the file.
-
-    In a URL's user-info (``rtsp://admin:${CAM_PASSWORD}@cam/live``) the value is percent-encoded,
-    so a password holding ``/ ? # @ :`` cannot change where the URL points; give the value raw,
-    not encoded. A reference that is the whole user-info may hold ``user:password``.
-    """
-    start, end = _userinfo_span(text)
-    whole_userinfo = ":" not in text[start:end]
-
-    def sub(m: re.Match[str]) -> str:
-        if m.group(1) not in env:
-            raise ValueError(f"environment variable {m.group(1)} is not set")
-        value = env[m.group(1)]
-        if not start <= m.start() < end:
-            return value
-        if whole_userinfo:
-            return ":".join(quote(part, safe="") for part in value.split(":", 1))
-        return quote(value, safe="")
-
-    return _ENV_REF.sub(sub, text)
 
 
 def apply_env(data: dict[str, Any], env: dict[str, str] | os._Environ[str] | None = None) -> dict[str, Any]:

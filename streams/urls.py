@@ -1,7 +1,7 @@
 """Camera URLs: expanding ``${ENV}`` references and keeping passwords out of sight.
 
 The configured URL may hold ``${CAM_PASSWORD}``; it is expanded only when connecting, and a value
-that lands in the user-info part is percent-encoded (see :func:`hub.config.expand_env`). Anything
+that lands in the user-info part is percent-encoded (see :func:`expand_env`). Anything
 shown to people (logs, events, the API) goes through :func:`mask_url` or :func:`scrub`.
 
 A password written into the URL itself may hold ``/``, ``?``, ``#``, ``@`` or ``:`` unencoded
@@ -16,9 +16,9 @@ import os
 import re
 from urllib.parse import quote, unquote, urlsplit
 
-from hub.config import expand_env
-
 MASK = "***"
+_ENV_REF = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\}")
+"""A ``${NAME}`` reference to an environment variable."""
 _HOSTPORT = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~%-]+)(?::\d*)?(?=[/?#]|$)")
 """A host with an optional port, up to where the path, query or fragment begins."""
 
@@ -55,6 +55,30 @@ def split_userinfo(url: str) -> tuple[str, str | None, str]:
         if _HOSTPORT.match(tail, at + 1):
             return head, tail[:at], tail[at + 1 :]
     return head, None, tail
+
+
+def expand_env(text: str, env: dict[str, str] | os._Environ[str]) -> str:
+    """Replace ``${NAME}`` with the environment variable, so camera passwords stay out of the file.
+
+    In a URL's user-info (``rtsp://admin:${CAM_PASSWORD}@cam/live``) the value is percent-encoded,
+    so a password holding ``/ ? # @ :`` cannot change where the URL points; give the value raw,
+    not encoded. A reference that is the whole user-info may hold ``user:password``.
+    """
+    head, userinfo, _ = split_userinfo(text)
+    start, end = (len(head), len(head) + len(userinfo)) if userinfo is not None else (0, 0)
+    whole_userinfo = ":" not in text[start:end]
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(1) not in env:
+            raise ValueError(f"environment variable {m.group(1)} is not set")
+        value = env[m.group(1)]
+        if not start <= m.start() < end:
+            return value
+        if whole_userinfo:
+            return ":".join(quote(part, safe="") for part in value.split(":", 1))
+        return quote(value, safe="")
+
+    return _ENV_REF.sub(sub, text)
 
 
 _RAW_ENDS_USERINFO = "/?#@"

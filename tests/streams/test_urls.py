@@ -6,8 +6,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 import pytest
 
-from hub.config import expand_env
-from streams.urls import host_port, mask_url, resolve, scrub, secrets_of
+from streams.urls import expand_env, host_port, mask_url, resolve, scrub, secrets_of
 
 HARD = "Se/cret?9#x@y"
 """A password a strict URL parser misreads: ``/ ? #`` end the authority, ``@`` splits it."""
