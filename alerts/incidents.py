@@ -13,7 +13,7 @@ import json
 import logging
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -35,7 +35,7 @@ from alerts.incident_model import (
 from hub.auth import Principal
 from hub.config import IncidentsConfig, Role
 from hub.directory import Directory
-from hub.eventlog import EventDraft, EventLog, metadata
+from hub.eventlog import EventDraft, EventLog, Op, metadata
 from hub.events import AUDIENCE_KEY, Event, EventFilter, audience
 
 logger = logging.getLogger(__name__)
@@ -235,6 +235,31 @@ def fold_key(camera: str, zone: str | None, kind: str) -> str:
 def _fold_key_of(inc: Incident) -> str | None:
     # Camera incidents are opened with the alert's kind as their category.
     return fold_key(inc.camera, inc.zone, inc.category) if inc.source is Source.CAMERA and inc.camera else None
+
+
+class NewIncident(TypedDict, total=False):
+    """What opening an incident takes (see :meth:`IncidentDesk.create`)."""
+
+    category: Required[str]
+    severity: Required[Severity]
+    title: Required[str]
+    source: Required[Source]
+    actor: Required[str]
+    """Who opened it (its reporter)."""
+    description: str
+    node: str | None
+    """Where in the district tree (its grid and path follow)."""
+    lat: float | None
+    lon: float | None
+    camera: str | None
+    zone: str | None
+    fold_key: str | None
+    """Camera/zone/kind key later alerts fold into while it is open."""
+    receipt: bool
+    """Give it a receipt number (public reports)."""
+    extra: dict[str, Any] | None
+    initial: State
+    """``new``, or ``verified`` for a trusted source."""
 
 
 class IncidentDesk:
@@ -457,7 +482,19 @@ class IncidentDesk:
         grid = next((n for n in path if self.directory.nodes[n].level == "grid"), None)
         return grid, path
 
-    async def create(
+    async def create(self, **fields: Unpack[NewIncident]) -> tuple[Incident, Event]:
+        """Open an incident (``new``, or ``verified`` for a trusted source) and log ``incident.created``."""
+        values = self._new_row(**fields)
+        actor = values["reporter"]
+        op = self._insert(values)
+        ev = await self.log.append("incident.created", "incident:?", actor, grid=values["grid"], op=op)
+        d = ev.data["incident"]
+        enums = {"state": State(d["state"]), "severity": Severity(d["severity"]), "source": Source(d["source"])}
+        inc = Incident(**{**d, **enums})
+        logger.info("incident %d: opened by %s (%s, %s)", inc.id, actor, d["source"], d["category"])
+        return inc, ev
+
+    def _new_row(
         self,
         *,
         category: str,
@@ -475,8 +512,8 @@ class IncidentDesk:
         receipt: bool = False,
         extra: dict[str, Any] | None = None,
         initial: State = State.NEW,
-    ) -> tuple[Incident, Event]:
-        """Open an incident (``new``, or ``verified`` for a trusted source) and log ``incident.created``."""
+    ) -> dict[str, Any]:
+        """The row of a new incident (its id comes from the insert)."""
         grid, path = self._place(node)
         now = self.clock.now()
         values: dict[str, Any] = {
@@ -506,6 +543,11 @@ class IncidentDesk:
             "extra": json.dumps(extra or {}),
         }
 
+        return values
+
+    def _insert(self, values: dict[str, Any]) -> Op:
+        """The op that inserts ``values`` and fills in the ``incident.created`` event."""
+
         def op(conn: Connection, draft: EventDraft) -> None:
             new_id = (
                 conn.execute(incidents_table.insert().values(**values).returning(incidents_table.c.id))
@@ -518,57 +560,41 @@ class IncidentDesk:
                 "version": inc.version,
                 AUDIENCE_KEY: self.audience_of(inc),
             }
-            if receipt:
+            if values["receipt"]:
                 draft.data["receipt"] = values["receipt"]
 
-        ev = await self.log.append("incident.created", "incident:?", actor, grid=grid, op=op)
-        inc = Incident(**{**ev.data["incident"], "state": initial, "severity": severity, "source": source})
-        logger.info("incident %d: opened by %s (%s, %s)", inc.id, actor, source.value, category)
-        return inc, ev
+        return op
 
     async def on_alert(self, alert: dict[str, Any]) -> Event:
-        """A camera alert started: open an incident, or fold into the open one for the same camera/zone/kind."""
+        """A camera alert started: fold it into the open incident for the same camera/zone/kind, or
+        open one. One transaction decides: appends are serialised (on every node), so two alerts
+        cannot both find no incident and open two."""
         camera, zone, kind = str(alert["camera"]), alert.get("zone"), str(alert["kind"])
         key = fold_key(camera, zone, kind)
         cam = self.directory.cameras.get(camera)
-        for _attempt in range(3):
-            if await self._open_by_key(key) is not None:
-                try:
-                    return await self._fold(key, alert)
-                except NotFound:
-                    continue  # it was closed meanwhile: open a new one
-            try:
-                name = (cam.name if cam else "") or camera
-                _, ev = await self.create(
-                    category=kind,
-                    severity=alert_severity(kind),
-                    title=f"{kind.replace('_', ' ')} at {name}" + (f" / {zone}" if zone else ""),
-                    source=Source.CAMERA,
-                    actor="camera",
-                    node=(cam.property or cam.grid) if cam else None,
-                    camera=camera,
-                    zone=zone,
-                    fold_key=key,
-                    extra={"alerts": [alert.get("alert_id")], "score": alert.get("score")},
-                )
-                return ev
-            except sa.exc.IntegrityError:
-                continue  # another alert opened it first: fold instead
-        raise Conflict(f"could not file alert for {key}")
-
-    async def _open_by_key(self, key: str) -> int | None:
-        q = sa.select(incidents_table.c.id).where(incidents_table.c.open_fold_key == key)
-        row = await self.log.query(lambda conn: conn.execute(q).first())
-        return None if row is None else int(row.id)
-
-    async def _fold(self, key: str, alert: dict[str, Any]) -> Event:
-        now = self.clock.now()
+        name = (cam.name if cam else "") or camera
+        values = self._new_row(
+            category=kind,
+            severity=alert_severity(kind),
+            title=f"{kind.replace('_', ' ')} at {name}" + (f" / {zone}" if zone else ""),
+            source=Source.CAMERA,
+            actor="camera",
+            node=(cam.property or cam.grid) if cam else None,
+            camera=camera,
+            zone=zone,
+            fold_key=key,
+            extra={"alerts": [alert.get("alert_id")], "score": alert.get("score")},
+        )
+        insert = self._insert(values)
+        now = values["created_at"]
         t = incidents_table
 
         def op(conn: Connection, draft: EventDraft) -> None:
-            row = (conn.execute(sa.select(t).where(t.c.open_fold_key == key))).first()
+            row = conn.execute(sa.select(t).where(t.c.open_fold_key == key)).first()
             if row is None:
-                raise NotFound(key)
+                draft.type, draft.grid = "incident.created", values["grid"]
+                insert(conn, draft)
+                return
             inc = _row_incident(row)
             conn.execute(t.update().where(t.c.id == inc.id).values(count=inc.count + 1, last_seen=now))
             draft.subject, draft.grid = subject_of(inc.id), inc.grid
@@ -580,7 +606,10 @@ class IncidentDesk:
                 AUDIENCE_KEY: self.audience_of(inc),
             }
 
-        return await self.log.append("incident.folded", "incident:?", "camera", op=op)
+        ev = await self.log.append("incident.folded", "incident:?", "camera", op=op)
+        if ev.type == "incident.created":
+            logger.info("incident %s: opened by camera %s (%s)", ev.subject, camera, kind)
+        return ev
 
     async def transition(
         self,
