@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import WebSocketRequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -14,7 +15,7 @@ from alerts.incidents import DeskError
 from hub.calls.errors import CallError
 from hub.config import Settings
 from hub.cors import WhepCorsMiddleware
-from hub.deps import HandshakeRefused, authorize, refuse_handshake
+from hub.deps import HandshakeRefused, authorize, refuse_bad_parameters, refuse_handshake
 from hub.metrics import build_registry
 from hub.policy import unpoliced
 from hub.routers import (
@@ -79,6 +80,7 @@ def create_app(
     app.add_exception_handler(DeskError, _desk_error)
     app.add_exception_handler(CallError, _call_error)
     app.add_exception_handler(HandshakeRefused, refuse_handshake)
+    app.add_exception_handler(WebSocketRequestValidationError, refuse_bad_parameters)
     for module in (ops, auth, directory, events, incidents, reports, instructions, worker, cameras, whep, calls, web):
         app.include_router(module.router)
     app.mount("/web", StaticFiles(directory=web.WEB_DIR), name="web")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, WebSocket, status
+from fastapi.exceptions import WebSocketRequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.requests import HTTPConnection
 
@@ -42,6 +43,14 @@ async def refuse_handshake(ws: WebSocket, exc: Exception) -> None:
     """Exception handler for :class:`HandshakeRefused` (WebSocket routes only)."""
     assert isinstance(exc, HandshakeRefused)
     await deny_handshake(ws, exc.status_code, exc.detail)
+
+
+async def refuse_bad_parameters(ws: WebSocket, exc: Exception) -> None:
+    """Exception handler for a WebSocket's query that does not validate: 422 naming the parameter,
+    as the HTTP routes answer (FastAPI would close the handshake, which reads as a bare 403)."""
+    assert isinstance(exc, WebSocketRequestValidationError)
+    problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+    await deny_handshake(ws, status.HTTP_422_UNPROCESSABLE_CONTENT, problems)
 
 
 def hub_of(conn: HTTPConnection) -> Hub:

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.incident_model import Severity, State
+from hub.schemas import ROW_ID_MAX
 
 
 class AssigneeIn(BaseModel):
@@ -22,10 +23,10 @@ class TransitionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     to: State = Field(description="The state to move to.")
-    version: int = Field(ge=1, description="The version you saw; a newer one on the server gives 409.")
+    version: int = Field(ge=1, le=ROW_ID_MAX, description="The version you saw; a newer one on the server gives 409.")
     note: str | None = Field(None, max_length=4000, description="Feedback (required to resolve) or a remark.")
     assignee: AssigneeIn | None = Field(None, description="Required when `to` is `assigned`.")
-    merge_into: int | None = Field(None, ge=1, description="Required when `to` is `merged`.")
+    merge_into: int | None = Field(None, ge=1, le=ROW_ID_MAX, description="Required when `to` is `merged`.")
 
 
 class IncidentIn(BaseModel):

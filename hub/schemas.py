@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path, Query
 from pydantic import BaseModel, ConfigDict, Field
+
+ROW_ID_MAX = 2**63 - 1
+"""The largest id or count a table can hold (SQLite's INTEGER, PostgreSQL's bigint): a larger
+number in a request is refused (422) rather than handed to the database driver, which fails."""
+RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
+"""An id in a URL path."""
+Cursor = Annotated[int, Query(ge=0, le=ROW_ID_MAX)]
+"""An event id or an offset in a query string."""
 
 
 class LoginRequest(BaseModel):

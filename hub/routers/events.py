@@ -15,7 +15,7 @@ from hub.auth import Principal
 from hub.bus import Subscription
 from hub.deps import CallerDep, HubDep, deny_handshake, hub_of, principal_of
 from hub.events import Event, EventFilter, reader_tokens
-from hub.schemas import EventOut, EventPage, JournalRequest
+from hub.schemas import ROW_ID_MAX, Cursor, EventOut, EventPage, JournalRequest
 from hub.services import Hub
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ def _filter(types: list[str] | None, subject: str | None, who: Principal) -> Eve
 async def list_events(
     hub: HubDep,
     who: CallerDep,
-    since: Annotated[int, Query(ge=0, description="Return events after this id.")] = 0,
+    since: Annotated[int, Query(ge=0, le=ROW_ID_MAX, description="Return events after this id.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     types: TypeQuery = None,
     subject: Annotated[str | None, Query(max_length=128)] = None,
@@ -69,7 +69,7 @@ async def journal(body: JournalRequest, hub: HubDep, who: CallerDep) -> EventOut
 @router.websocket("/ws/events")
 async def event_feed(
     ws: WebSocket,
-    since: int | None = None,
+    since: Cursor | None = None,
     types: TypeQuery = None,
     subject: str | None = None,
 ) -> None:
@@ -83,7 +83,7 @@ async def event_feed(
     hub = hub_of(ws)
     who = principal_of(ws)
     head = await hub.log.head_for(since)
-    if since is not None and (since < 0 or since > head):
+    if since is not None and since > head:
         await deny_handshake(ws, status.HTTP_400_BAD_REQUEST, f"since={since} is outside the log (0..{head})")
         return
     flt = _filter(types, subject, who)

@@ -20,6 +20,7 @@ from hub.auth import Principal
 from hub.config import Settings
 from hub.deps import CallerDep, HubDep
 from hub.incident_schemas import IncidentIn, IncidentOut, TransitionIn
+from hub.schemas import ROW_ID_MAX, Cursor, RowId
 from hub.uploads import FORM_OVERHEAD_BYTES, F, upload_route
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
@@ -82,7 +83,7 @@ async def list_incidents(
     until_ts: Annotated[float | None, Query(description="Opened before (Unix seconds).")] = None,
     q: Annotated[str | None, Query(max_length=200, description="Text in title, description or category.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Cursor = 0,
 ) -> list[dict[str, Any]]:
     """Incidents matching the filters, newest first (a worker: their grids and their own)."""
     if node is not None and node not in hub.directory.nodes:
@@ -122,20 +123,20 @@ async def open_incident(body: IncidentIn, hub: HubDep, who: CallerDep) -> Incide
 
 @router.get("/{incident_id}")
 async def get_incident(
-    incident_id: int,
+    incident_id: RowId,
     hub: HubDep,
     who: CallerDep,
     evidence_limit: Annotated[
         int, Query(ge=1, le=EVIDENCE_PAGE_MAX, description="Evidence items to return (the newest).")
     ] = EVIDENCE_PAGE,
     evidence_before: Annotated[
-        int | None, Query(ge=1, description="Only evidence with a smaller id: the previous page.")
+        int | None, Query(ge=1, le=ROW_ID_MAX, description="Only evidence with a smaller id: the previous page.")
     ] = None,
     history_limit: Annotated[
         int, Query(ge=1, le=HISTORY_PAGE_MAX, description="History events to return (the newest).")
     ] = HISTORY_PAGE,
     history_before: Annotated[
-        int | None, Query(ge=1, description="Only history events with a smaller id: the previous page.")
+        int | None, Query(ge=1, le=ROW_ID_MAX, description="Only history events with a smaller id: the previous page.")
     ] = None,
 ) -> IncidentOut:
     """One incident with its history (from the log), evidence, deadlines and the caller's next steps.
@@ -157,7 +158,7 @@ async def get_incident(
 
 
 @router.post("/{incident_id}/transitions")
-async def transition(incident_id: int, body: TransitionIn, hub: HubDep, who: CallerDep) -> IncidentOut:
+async def transition(incident_id: RowId, body: TransitionIn, hub: HubDep, who: CallerDep) -> IncidentOut:
     """Move the incident; 409 lists what is allowed (or gives the current version)."""
     assignee = Assignee(body.assignee.person, body.assignee.grid) if body.assignee else None
     inc, _ = await hub.desk.transition(
@@ -167,14 +168,14 @@ async def transition(incident_id: int, body: TransitionIn, hub: HubDep, who: Cal
 
 
 @router.get("/{incident_id}/suggestions")
-async def suggestions(incident_id: int, hub: HubDep, who: CallerDep) -> list[dict[str, Any]]:
+async def suggestions(incident_id: RowId, hub: HubDep, who: CallerDep) -> list[dict[str, Any]]:
     """Whom to send: on-duty workers of its grid, then of neighbouring grids of the same community."""
     return hub.desk.suggestions(await visible(hub.desk, incident_id, who))
 
 
 @photo_upload(router, "/{incident_id}/evidence", status_code=status.HTTP_201_CREATED)
 async def add_photos(
-    incident_id: int, hub: HubDep, who: CallerDep, photos: Annotated[list[UploadFile], File()]
+    incident_id: RowId, hub: HubDep, who: CallerDep, photos: Annotated[list[UploadFile], File()]
 ) -> list[dict[str, Any]]:
     """Attach up to 5 photos (JPEG, PNG or WebP) to an incident the caller may see."""
     inc = await visible(hub.desk, incident_id, who)
@@ -198,7 +199,7 @@ async def attach_photos(hub: Any, inc: Incident, photos: list[UploadFile], actor
 
 
 @router.get("/{incident_id}/evidence/{evidence_id}", response_class=FileResponse)
-async def get_evidence(incident_id: int, evidence_id: int, hub: HubDep, who: CallerDep) -> FileResponse:
+async def get_evidence(incident_id: RowId, evidence_id: RowId, hub: HubDep, who: CallerDep) -> FileResponse:
     """An evidence file, only to those who may see the incident.
 
     404 when there is no such evidence, when its file is missing, or — with ``Retry-After`` —

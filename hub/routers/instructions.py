@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, File, HTTPException, UploadFile, status
+from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
@@ -18,6 +18,7 @@ from hub.config import Role, Settings
 from hub.deps import CallerDep, HubDep
 from hub.instruction_model import Priority, ReceiptState, Targets
 from hub.instructions import attachments_table, instructions_table
+from hub.schemas import RowId
 from hub.uploads import FORM_OVERHEAD_BYTES, upload_route
 
 router = APIRouter(tags=["instructions"])
@@ -93,7 +94,9 @@ async def send_instruction(body: InstructionIn, hub: HubDep, who: CallerDep) -> 
 
 
 @router.get("/api/instructions")
-async def list_instructions(hub: HubDep, who: CallerDep, limit: int = 50) -> list[dict[str, Any]]:
+async def list_instructions(
+    hub: HubDep, who: CallerDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+) -> list[dict[str, Any]]:
     """The most recent instructions, newest first."""
     t = instructions_table
 
@@ -106,7 +109,7 @@ async def list_instructions(hub: HubDep, who: CallerDep, limit: int = 50) -> lis
 
 
 @router.get("/api/instructions/{instruction_id}")
-async def get_instruction(instruction_id: int, hub: HubDep, who: CallerDep) -> dict[str, Any]:
+async def get_instruction(instruction_id: RowId, hub: HubDep, who: CallerDep) -> dict[str, Any]:
     """The instruction with every receipt, counts per state and per node, and who has not confirmed."""
     desk = hub.instructions
     inst = await desk.get(instruction_id)
@@ -121,7 +124,7 @@ async def get_instruction(instruction_id: int, hub: HubDep, who: CallerDep) -> d
 
 
 @router.post("/api/instructions/{instruction_id}/ack")
-async def acknowledge(instruction_id: int, hub: HubDep, who: CallerDep, body: AckIn | None = None) -> dict[str, Any]:
+async def acknowledge(instruction_id: RowId, hub: HubDep, who: CallerDep, body: AckIn | None = None) -> dict[str, Any]:
     """Confirm (or reply to) an instruction addressed to you; repeating it changes nothing."""
     reply = body.reply if body else None
     step = ReceiptState.REPLIED if reply else ReceiptState.ACKNOWLEDGED
@@ -130,21 +133,21 @@ async def acknowledge(instruction_id: int, hub: HubDep, who: CallerDep, body: Ac
 
 
 @router.post("/api/instructions/{instruction_id}/resend")
-async def resend(instruction_id: int, hub: HubDep, who: CallerDep) -> dict[str, Any]:
+async def resend(instruction_id: RowId, hub: HubDep, who: CallerDep) -> dict[str, Any]:
     """Notify everyone who has not confirmed yet, again."""
     ev = await hub.instructions.resend(instruction_id, who)
     return {"renotified": ev.data["persons"] if ev else []}
 
 
 @router.post("/api/instructions/{instruction_id}/cancel")
-async def cancel(instruction_id: int, hub: HubDep, who: CallerDep) -> dict[str, Any]:
+async def cancel(instruction_id: RowId, hub: HubDep, who: CallerDep) -> dict[str, Any]:
     """Cancel: recipients are told; no more receipts are taken."""
     ev = await hub.instructions.cancel(instruction_id, who)
     return {"event": ev.id}
 
 
 @router.post("/api/instructions/{instruction_id}/amend")
-async def amend(instruction_id: int, body: AmendIn, hub: HubDep, who: CallerDep) -> dict[str, Any]:
+async def amend(instruction_id: RowId, body: AmendIn, hub: HubDep, who: CallerDep) -> dict[str, Any]:
     """Change the text; everyone who had the instruction gets the amendment."""
     _check_text(hub, body.text)
     ev = await hub.instructions.amend(instruction_id, body.text, who)
@@ -192,7 +195,7 @@ async def upload_attachment(hub: HubDep, who: CallerDep, file: Annotated[UploadF
 
 
 @router.get("/api/attachments/{attachment_id}", response_class=FileResponse)
-async def get_attachment(attachment_id: int, hub: HubDep, who: CallerDep) -> FileResponse:
+async def get_attachment(attachment_id: RowId, hub: HubDep, who: CallerDep) -> FileResponse:
     """An attachment, for staff and for recipients of its instruction."""
     a = attachments_table
 

@@ -34,6 +34,7 @@ from hub.deps import CallerDep, HubDep, deny_handshake, hub_of, principal_of
 from hub.events import Event, EventFilter
 from hub.instruction_model import WORKER_FEED_TYPES, ReceiptState
 from hub.routers.events import WS_RESYNC, run_session
+from hub.schemas import Cursor
 from hub.services import Hub
 
 logger = logging.getLogger(__name__)
@@ -121,12 +122,12 @@ async def my_instructions(hub: HubDep, who: CallerDep) -> dict[str, Any]:
 
 
 @router.websocket("/ws/worker")
-async def worker_channel(ws: WebSocket, since: int | None = None) -> None:
+async def worker_channel(ws: WebSocket, since: Cursor | None = None) -> None:
     """Instructions addressed to the caller, replayed after ``since`` and then live; receipts in."""
     hub = hub_of(ws)
     who = principal_of(ws)
     head = await hub.log.head_for(since)
-    if since is not None and (since < 0 or since > head):
+    if since is not None and since > head:
         await deny_handshake(ws, status.HTTP_400_BAD_REQUEST, f"since={since} is outside the log (0..{head})")
         return
     sub = hub.bus.subscribe(hub.settings.server.ws_queue_events, name=f"worker:{who.username}", types=WORKER_FEED_TYPES)

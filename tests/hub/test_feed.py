@@ -163,3 +163,17 @@ async def test_shutdown_closes_feeds_promptly(tmp_path: Path) -> None:
     with pytest.raises(websockets.ConnectionClosed) as info:
         await asyncio.wait_for(ws.recv(), 5)
     assert info.value.rcvd is not None and info.value.rcvd.code in (1001, 1012)
+
+
+async def test_a_malformed_cursor_is_a_422_naming_it_on_every_feed(running: RunningHub) -> None:
+    # As over HTTP: not a bare 403, which would read as "your role may not use this route".
+    token = await running.token("worker1")
+    for route in ("/ws/events", "/ws/worker"):
+        for bad in ("abc", "", "-1", str(2**64)):
+            with pytest.raises(websockets.InvalidStatus) as info:
+                await websockets.connect(f"ws://127.0.0.1:{running.port}{route}?since={bad}&token={token}")
+            response = info.value.response
+            assert response.status_code == 422, (route, bad)
+            assert b"since" in response.body, (route, bad)
+    async with await running.client("worker1") as c:
+        assert (await c.get("/api/events", params={"since": 2**64})).status_code == 422

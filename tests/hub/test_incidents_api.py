@@ -306,3 +306,29 @@ async def test_history_of_an_incident_is_paged(running: RunningHub) -> None:
         assert seen == everything and seen[0] == everything[0]  # back to incident.created
         for bad in ({"history_limit": 1001}, {"history_limit": 0}, {"history_before": 0}):
             assert (await c.get(f"/api/incidents/{iid}", params=bad)).status_code == 422
+
+
+async def test_numbers_no_table_can_hold_are_refused_not_crashed_on(running: RunningHub) -> None:
+    # SQLite's driver cannot even bind such a number; it must be a 422, never a 500.
+    huge = 10**20
+    async with await running.client("dispatcher") as c:
+        iid = (await c.post("/api/incidents", json={"category": "c", "title": "t", "node": "g1"})).json()["incident"][
+            "id"
+        ]
+        for method, url, kw in [
+            ("GET", f"/api/incidents/{huge}", {}),
+            ("GET", f"/api/incidents/{huge}/suggestions", {}),
+            ("GET", f"/api/incidents/{iid}/evidence/{huge}", {}),
+            ("GET", "/api/incidents", {"params": {"offset": huge}}),
+            ("GET", f"/api/incidents/{iid}", {"params": {"history_before": huge}}),
+            ("GET", f"/api/incidents/{iid}", {"params": {"evidence_before": huge}}),
+            ("POST", f"/api/incidents/{huge}/transitions", {"json": {"to": "verified", "version": 1}}),
+            ("POST", f"/api/incidents/{iid}/transitions", {"json": {"to": "verified", "version": huge}}),
+            ("POST", f"/api/incidents/{iid}/transitions", {"json": {"to": "merged", "version": 1, "merge_into": huge}}),
+            ("GET", f"/api/instructions/{huge}", {}),
+            ("GET", "/api/instructions", {"params": {"limit": huge}}),
+        ]:
+            r = await c.request(method, url, **kw)
+            assert r.status_code == 422, (method, url, kw, r.status_code, r.text)
+        # And the incident is untouched.
+        assert (await c.get(f"/api/incidents/{iid}")).json()["incident"]["version"] == 1
