@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.incident_model import Severity, State
-from hub.schemas import ROW_ID_MAX
+from hub.schemas import ROW_ID_MAX, NoNul
 
 
 class AssigneeIn(BaseModel):
     """A person or a grid (exactly one)."""
 
     model_config = ConfigDict(extra="forbid")
-    person: str | None = Field(None, max_length=64)
-    grid: str | None = Field(None, max_length=64)
+    person: Annotated[str | None, NoNul] = Field(None, max_length=64)
+    grid: Annotated[str | None, NoNul] = Field(None, max_length=64)
 
 
 class TransitionIn(BaseModel):
@@ -24,7 +24,9 @@ class TransitionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to: State = Field(description="The state to move to.")
     version: int = Field(ge=1, le=ROW_ID_MAX, description="The version you saw; a newer one on the server gives 409.")
-    note: str | None = Field(None, max_length=4000, description="Feedback (required to resolve) or a remark.")
+    note: Annotated[str | None, NoNul] = Field(
+        None, max_length=4000, description="Feedback (required to resolve) or a remark."
+    )
     assignee: AssigneeIn | None = Field(None, description="Required when `to` is `assigned`.")
     merge_into: int | None = Field(None, ge=1, le=ROW_ID_MAX, description="Required when `to` is `merged`.")
 
@@ -33,11 +35,11 @@ class IncidentIn(BaseModel):
     """``POST /api/incidents``: an incident opened by hand in the command center."""
 
     model_config = ConfigDict(extra="forbid")
-    category: str = Field(min_length=1, max_length=64)
+    category: Annotated[str, NoNul] = Field(min_length=1, max_length=64)
     severity: Severity = Severity.P3
-    title: str = Field(min_length=1, max_length=200)
-    description: str = Field("", max_length=4000)
-    node: str | None = Field(None, max_length=64, description="Where: a node of the district tree.")
+    title: Annotated[str, NoNul] = Field(min_length=1, max_length=200)
+    description: Annotated[str, NoNul] = Field("", max_length=4000)
+    node: Annotated[str | None, NoNul] = Field(None, max_length=64, description="Where: a node of the district tree.")
     lat: float | None = Field(None, ge=-90, le=90)
     lon: float | None = Field(None, ge=-180, le=180)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 ROW_ID_MAX = 2**63 - 1
 """The largest id or count a table can hold (SQLite's INTEGER, PostgreSQL's bigint): a larger
@@ -14,6 +14,16 @@ RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX)]
 """An id in a URL path."""
 Cursor = Annotated[int, Query(ge=0, le=ROW_ID_MAX)]
 """An event id or an offset in a query string."""
+
+
+def _no_nul(value: str | None) -> str | None:
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain the NUL character")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+"""For text that is stored in a table's column: PostgreSQL cannot hold the NUL character."""
 
 
 class LoginRequest(BaseModel):
@@ -65,6 +75,6 @@ class JournalRequest(BaseModel):
     """A duty-log entry written by the command center."""
 
     model_config = ConfigDict(extra="forbid")
-    subject: str = Field("duty", min_length=1, max_length=128, description="What the entry is about.")
-    text: str = Field(min_length=1, max_length=4000, description="The entry.")
+    subject: Annotated[str, NoNul] = Field("duty", min_length=1, max_length=128, description="What the entry is about.")
+    text: Annotated[str, NoNul] = Field(min_length=1, max_length=4000, description="The entry.")
     grid: str | None = Field(None, max_length=64, description="Grid it concerns, if any.")

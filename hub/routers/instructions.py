@@ -18,7 +18,7 @@ from hub.config import Role, Settings
 from hub.deps import CallerDep, HubDep
 from hub.instruction_model import Priority, ReceiptState, Targets
 from hub.instructions import attachments_table, instructions_table
-from hub.schemas import RowId
+from hub.schemas import NoNul, RowId
 from hub.uploads import FORM_OVERHEAD_BYTES, upload_route
 
 router = APIRouter(tags=["instructions"])
@@ -40,11 +40,11 @@ class InstructionIn(BaseModel):
     """``POST /api/instructions``."""
 
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, description="The instruction.")
+    text: Annotated[str, NoNul] = Field(min_length=1, description="The instruction.")
     priority: Priority = Priority.ROUTINE
     targets: TargetsIn
     deadline_s: float | None = Field(None, gt=0, le=7 * 86400, description="Acknowledge within this time.")
-    reply_options: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list)
+    reply_options: list[Annotated[str, Field(min_length=1, max_length=100), NoNul]] = Field(default_factory=list)
     attachments: list[int] = Field(default_factory=list, max_length=4, description="Ids from POST /api/attachments.")
 
 
@@ -52,14 +52,14 @@ class AckIn(BaseModel):
     """``POST /api/instructions/{id}/ack``: confirm, or reply with an option or text."""
 
     model_config = ConfigDict(extra="forbid")
-    reply: str | None = Field(None, max_length=4000)
+    reply: Annotated[str | None, NoNul] = Field(None, max_length=4000)
 
 
 class AmendIn(BaseModel):
     """``POST /api/instructions/{id}/amend``."""
 
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1)
+    text: Annotated[str, NoNul] = Field(min_length=1)
 
 
 def _is_staff(who: Principal) -> bool:

@@ -11,6 +11,7 @@ from alerts.incident_model import Severity, Source, State
 from hub import evidence as files
 from hub.deps import CallerDep, HubDep
 from hub.routers.incidents import MAX_PHOTOS, attach_photos, photo_upload
+from hub.schemas import NoNul
 
 router = APIRouter(tags=["reports"])
 
@@ -37,9 +38,9 @@ the status of the incident it was merged into (``merged`` itself shows only if t
 async def worker_report(
     hub: HubDep,
     who: CallerDep,
-    text: Annotated[str, Form(min_length=1, max_length=4000)],
-    category: Annotated[str, Form(min_length=1, max_length=64)],
-    node: Annotated[str | None, Form(max_length=64, description="Where (default: your first grid).")] = None,
+    text: Annotated[str, Form(min_length=1, max_length=4000), NoNul],
+    category: Annotated[str, Form(min_length=1, max_length=64), NoNul],
+    node: Annotated[str | None, Form(max_length=64, description="Where (default: your first grid)."), NoNul] = None,
     lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
     severity: Annotated[Severity, Form()] = Severity.P3,
@@ -74,10 +75,10 @@ async def worker_report(
 async def public_report(
     request: Request,
     hub: HubDep,
-    text: Annotated[str, Form(min_length=1)],
-    category: Annotated[str, Form(min_length=1, max_length=64)] = "resident_report",
-    location: Annotated[str, Form(max_length=200, description="Where, in words.")] = "",
-    node: Annotated[str | None, Form(max_length=64)] = None,
+    text: Annotated[str, Form(min_length=1), NoNul],
+    category: Annotated[str, Form(min_length=1, max_length=64), NoNul] = "resident_report",
+    location: Annotated[str, Form(max_length=200, description="Where, in words."), NoNul] = "",
+    node: Annotated[str | None, Form(max_length=64), NoNul] = None,
     lat: Annotated[float | None, Form(ge=-90, le=90)] = None,
     lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
     photo: Annotated[UploadFile | None, File()] = None,

@@ -332,3 +332,24 @@ async def test_numbers_no_table_can_hold_are_refused_not_crashed_on(running: Run
             assert r.status_code == 422, (method, url, kw, r.status_code, r.text)
         # And the incident is untouched.
         assert (await c.get(f"/api/incidents/{iid}")).json()["incident"]["version"] == 1
+
+
+async def test_text_with_a_nul_character_is_refused_before_it_reaches_a_table(running: RunningHub) -> None:
+    # PostgreSQL cannot store NUL in a text column: it must be a 422 naming the field on every store.
+    async with httpx.AsyncClient(base_url=running.url) as anon:
+        r = await anon.post("/api/public/reports", data={"text": "pothole\x00here", "location": "Pier Rd"})
+        assert r.status_code == 422 and "text" in r.text and "NUL" in r.text
+    async with await running.client("dispatcher") as c:
+        r = await c.post("/api/incidents", json={"category": "c", "title": "t\x00", "node": "g1"})
+        assert r.status_code == 422 and "title" in r.text
+        iid = (await c.post("/api/incidents", json={"category": "c", "title": "t", "node": "g1"})).json()["incident"][
+            "id"
+        ]
+        r = await c.post(f"/api/incidents/{iid}/transitions", json={"to": "verified", "version": 1, "note": "a\x00"})
+        assert r.status_code == 422 and "note" in r.text
+        assert (await c.get(f"/api/incidents/{iid}")).json()["incident"]["version"] == 1
+    async with await running.client("coordinator") as c:
+        ok = {"text": "go", "priority": "urgent", "targets": {"people": ["worker1"]}}
+        assert (await c.post("/api/instructions", json=ok)).status_code == 201
+        r = await c.post("/api/instructions", json={**ok, "text": "go\x00"})
+        assert r.status_code == 422 and "NUL" in r.text, r.text
