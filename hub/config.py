@@ -13,6 +13,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import argon2
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -148,6 +149,11 @@ class StorageConfig(Strict):
         return self
 
 
+RESERVED_USERNAMES = frozenset({"camera", "public", "system"})
+"""Actors the hub writes itself (camera alerts, residents' reports, the hub): a login with one of
+these names would be taken for the author of everything they opened."""
+
+
 class UserConfig(Strict):
     """A login."""
 
@@ -159,6 +165,23 @@ class UserConfig(Strict):
     person: str | None = Field(
         None, description="The directory person this login belongs to (default: a person with the same id)."
     )
+
+    @field_validator("username")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value in RESERVED_USERNAMES:
+            raise ValueError(f"{value!r} is reserved: the hub writes it as the author of what it opens itself")
+        return value
+
+    @field_validator("password_hash")
+    @classmethod
+    def _argon2_hash(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                argon2.extract_parameters(value)
+            except argon2.exceptions.InvalidHashError:
+                raise ValueError("not an argon2 hash; make one with `skyhub hash-password`") from None
+        return value
 
 
 class AuthConfig(Strict):
@@ -699,6 +722,12 @@ def cross_check(s: Settings) -> list[tuple[Loc, str]]:
         users.add(u.username)
         if u.person is not None and u.person not in people:
             problems.append((("users", i, "person"), f"person {u.person!r} does not exist"))
+        elif u.person is None and Role.WORKER in u.roles and u.username not in people:
+            # A worker sees what concerns their grids, which the directory holds: without a person
+            # they would see nothing at all.
+            problems.append(
+                (("users", i, "username"), f"worker {u.username!r} is no person of the directory; set `person:`")
+            )
     if s.storage.redis_url and s.storage_url().startswith("sqlite"):
         problems.append(
             (
@@ -747,11 +776,14 @@ ENV_OVERRIDES: dict[str, tuple[str, ...]] = {
 }
 
 
+SECRET_IN_FILE = "auth.secret must not be in the file; set SKYHUB_SECRET"
+
+
 def apply_env(data: dict[str, Any], env: dict[str, str] | os._Environ[str] | None = None) -> dict[str, Any]:
     """Overlay secrets and deployment settings from the environment onto raw config data."""
     env = os.environ if env is None else env
     if isinstance(data.get("auth"), dict) and "secret" in data["auth"]:
-        raise ValueError("auth.secret must not be in the file; set SKYHUB_SECRET")
+        raise ValueError(SECRET_IN_FILE)
     for var, path in ENV_OVERRIDES.items():
         if env.get(var):
             section = data.setdefault(path[0], {})

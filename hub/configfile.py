@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from hub.auth import MIN_SECRET_CHARS
-from hub.config import Loc, Settings, apply_env, cross_check
+from hub.config import SECRET_IN_FILE, Loc, Settings, apply_env, cross_check
 from streams.urls import resolve
 
 
@@ -98,28 +99,130 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None, *, for_ru
     if not isinstance(data, dict):
         raise ConfigError([ConfigProblem(name, 1, "(top)", "the file must hold a mapping of sections")])
     lines: dict[Loc, int] = {}
+    problems: list[ConfigProblem] = []
     if root is not None:
         _line_map(root, (), lines)
+        problems += [ConfigProblem(name, line, _where(loc), msg) for loc, line, msg in _duplicate_keys(root, ())]
+    environ = os.environ if env is None else env
+    if isinstance(data.get("auth"), dict) and "secret" in data["auth"]:
+        where = ("auth", "secret")
+        problems.append(ConfigProblem(name, _nearest_line(lines, where), "auth.secret", SECRET_IN_FILE))
+        data = {**data, "auth": {k: v for k, v in data["auth"].items() if k != "secret"}}
+    data = apply_env(data, environ)
+    context = {"defer_cross_checks": True, "config_dir": path.parent}
     try:
-        data = apply_env(data, os.environ if env is None else env)
-    except ValueError as exc:
-        raise ConfigError(
-            [ConfigProblem(name, _nearest_line(lines, ("auth", "secret")), "auth.secret", str(exc))]
-        ) from None
-    try:
-        settings = Settings.model_validate(data, context={"defer_cross_checks": True, "config_dir": path.parent})
+        settings = Settings.model_validate(data, context=context)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = _clean_loc(err["loc"])
-            problems.append(ConfigProblem(name, _nearest_line(lines, loc), _where(loc), err["msg"]))
+        errors = [(_clean_loc(err["loc"]), err["msg"]) for err in exc.errors()]
+        problems += [ConfigProblem(name, _nearest_line(lines, loc), _where(loc), msg) for loc, msg in errors]
+        # The checks between sections (duplicate ids, references) need a valid tree: try one
+        # without the values found wrong (defaults stand in; a list item goes), so they are
+        # reported too, except those about what was left out.
+        pruned: dict[str, Any] = copy.deepcopy(data)
+        where_was = _positions(pruned, ())
+        gone: set[str] = set()
+        for _round in range(PRUNE_ROUNDS):
+            gone |= _remove(pruned, [loc for loc, _ in errors])
+            try:
+                settings = Settings.model_validate(pruned, context=context)
+                break
+            except ValidationError as again:
+                errors = [(_clean_loc(err["loc"]), err["msg"]) for err in again.errors()]
+        else:
+            problems.append(ConfigProblem(name, None, "(file)", CROSS_CHECKS_LATER))
+            raise ConfigError(problems) from None
+        for loc, msg in cross_check(settings):
+            if not any(f"'{i}'" in msg for i in gone):
+                loc = _original(pruned, loc, where_was)  # list items may have moved up
+                problems.append(ConfigProblem(name, _nearest_line(lines, loc), _where(loc), msg))
         raise ConfigError(problems) from None
     cross = cross_check(settings)
     if for_run:
-        cross += run_problems(settings, os.environ if env is None else env)
-    if cross:
-        raise ConfigError([ConfigProblem(name, _nearest_line(lines, loc), _where(loc), msg) for loc, msg in cross])
+        cross += run_problems(settings, environ)
+    problems += [ConfigProblem(name, _nearest_line(lines, loc), _where(loc), msg) for loc, msg in cross]
+    if problems:
+        raise ConfigError(problems)
     return settings
+
+
+PRUNE_ROUNDS = 6
+"""Attempts at a valid tree without the wrong values (each may uncover what they hid)."""
+CROSS_CHECKS_LATER = (
+    "duplicate ids and references between sections (grids, people, cameras) are checked once the "
+    "problems above are fixed"
+)
+
+
+def _duplicate_keys(node: yaml.Node, loc: Loc) -> list[tuple[Loc, int, str]]:
+    """Keys given twice in one mapping: YAML keeps the last silently, which hides a typo."""
+    out: list[tuple[Loc, int, str]] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key, value in node.value:
+            line = key.start_mark.line + 1
+            if key.value in seen:
+                out.append(((*loc, key.value), line, f"{key.value!r} is given twice (first on line {seen[key.value]})"))
+            else:
+                seen[key.value] = line
+            out += _duplicate_keys(value, (*loc, key.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out += _duplicate_keys(item, (*loc, i))
+    return out
+
+
+def _remove(data: dict[str, Any], locs: list[Loc]) -> set[str]:
+    """Take the values at ``locs`` out of ``data`` (in place); the ids of list items removed.
+
+    A key that is missing (a required one) takes the item holding it along.
+    """
+    items: dict[int, tuple[list[Any], int]] = {}
+    for loc in locs:
+        while loc:
+            parent: Any = data
+            try:
+                for part in loc[:-1]:
+                    parent = parent[part]
+            except (KeyError, IndexError, TypeError):
+                break
+            last = loc[-1]
+            if isinstance(parent, dict) and last in parent:
+                del parent[last]
+                break
+            if isinstance(parent, list) and isinstance(last, int) and 0 <= last < len(parent):
+                items[id(parent[last])] = (parent, last)
+                break
+            loc = loc[:-1]  # nothing there to remove: the item holding it goes
+    gone: set[str] = set()
+    for parent, index in sorted(items.values(), key=lambda pi: -pi[1]):
+        item = parent.pop(index)
+        if isinstance(item, dict):
+            gone |= {str(item[k]) for k in ("id", "username") if k in item}
+    return gone
+
+
+def _positions(node: Any, loc: Loc) -> dict[int, Loc]:
+    """Where each mapping and list of the tree is, by identity (before anything is removed)."""
+    out: dict[int, Loc] = {}
+    if isinstance(node, dict | list):
+        out[id(node)] = loc
+        for key, value in node.items() if isinstance(node, dict) else enumerate(node):
+            out.update(_positions(value, (*loc, key)))
+    return out
+
+
+def _original(data: Any, loc: Loc, where_was: dict[int, Loc]) -> Loc:
+    """``loc`` in the pruned tree, as it was in the file."""
+    best: Loc = loc
+    node = data
+    for i, part in enumerate(loc):
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            break
+        if id(node) in where_was:
+            best = (*where_was[id(node)], *loc[i + 1 :])
+    return best
 
 
 def run_problems(settings: Settings, env: dict[str, str] | os._Environ[str]) -> list[tuple[Loc, str]]:

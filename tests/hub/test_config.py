@@ -325,3 +325,52 @@ def test_run_refuses_an_ice_address_this_host_cannot_send_from(tmp_path: Path) -
     lines = out.stderr.strip().splitlines()
     assert any("server.ice_addresses[1]" in line and "192.0.2.7" in line for line in lines), lines
     assert not any("127.0.0.1" in line for line in lines), lines
+
+
+def test_every_problem_is_reported_at_once_schema_and_cross_checks_together(tmp_path: Path) -> None:
+    # One run of check-config names everything: a value out of bounds, a key given twice, a secret
+    # in the file, and the checks between sections (which need the rest of the tree) as well.
+    text = (
+        GOOD.replace("users:\n", "server:\n  port: -5\nauth:\n  secret: hunter2-hunter2-hunter2-hunter2-x\nusers:\n")
+        .replace(
+            "  - {username: admin, roles: [admin]}\n",
+            "  - {username: admin, roles: [admin]}\n  - {username: admin, roles: [viewer]}\n",
+        )
+        .replace("    - {id: p1, name: P1, grids: [g1]}\n", "    - {id: p1, name: P1, grids: [nope]}\n")
+        + "  - id: cam1\n    url: synthetic://plaza\n    grid: g9\n    grid: g1\n"
+    )
+    out = problems(tmp_path, text)
+    name = str(tmp_path / "skyhub.yaml")
+    assert f"{name}:2: server.port: Input should be greater than or equal to 0" in out, out
+    assert any(p.startswith(f"{name}:4: auth.secret:") and "SKYHUB_SECRET" in p for p in out), out
+    assert any(":29:" in p and "'grid' is given twice (first on line 28)" in p for p in out), out
+    assert any("duplicate username 'admin'" in p for p in out), out
+    assert any("duplicate camera id 'cam1'" in p for p in out), out
+    assert any("directory.people[0].grids" in p and "'nope'" in p for p in out), out
+    assert not any("hunter2" in p for p in out)  # never the secret's value
+
+
+def test_a_value_whose_item_cannot_stand_hides_only_what_refers_to_it(tmp_path: Path) -> None:
+    # A person without a name goes from the tree used for the checks between sections; the camera
+    # placed on an unknown grid is still reported, and nothing is said about the person left out.
+    text = GOOD.replace("    - {id: p1, name: P1, grids: [g1]}\n", "    - {id: p1, grids: [g1]}\n").replace(
+        "    grid: g1\n", "    grid: g9\n"
+    )
+    out = problems(tmp_path, text)
+    assert any("directory.people[0].name" in p and "Field required" in p for p in out), out
+    assert any("cameras[0].grid: grid 'g9' does not exist" in p for p in out), out
+    assert len(out) == 2, out
+
+
+def test_logins_that_could_never_work_are_refused(tmp_path: Path) -> None:
+    users = (
+        "users:\n"
+        "  - {username: admin, roles: [admin]}\n"
+        "  - {username: public, roles: [worker], person: p1}\n"
+        "  - {username: w2, roles: [viewer], password_hash: not-a-hash}\n"
+        "  - {username: ghost, roles: [worker]}\n"
+    )
+    out = problems(tmp_path, GOOD.replace("users:\n  - {username: admin, roles: [admin]}\n", users))
+    assert any(":3:" in p and "'public' is reserved" in p for p in out), out
+    assert any(":4:" in p and "users[2].password_hash" in p and "not an argon2 hash" in p for p in out), out
+    assert any(":5:" in p and "users[3].username" in p and "worker 'ghost' is no person" in p for p in out), out
