@@ -94,6 +94,8 @@ WRITE_QUEUE_MAX = 10_000
 
 READ_THREADS = 4
 """Threads that run reads (each holds one pooled connection)."""
+LAST_COMMIT_WAIT_S = 5.0
+"""At shutdown, how long the commit under way may still take before its callers are told it is unknown."""
 WRITER_IDLE_S = 1.0
 """The writer keeps its connection between batches closer together than this."""
 
@@ -301,6 +303,9 @@ class EventLog:
             raise LogClosed("the event log is not accepting appends")
         fut: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Pending(EventDraft(type, subject, actor, grid, dict(data or {})), op, fut))
+        if self._task is None and not fut.done():
+            # The queue was full and the log shut down meanwhile: nobody will take this one.
+            fut.set_exception(LogClosed("the event log shut down before this append was taken"))
         return await fut
 
     async def query(self, fn: Callable[[Connection], T]) -> T:
@@ -363,24 +368,21 @@ class EventLog:
             while len(batch) < self.batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             outcomes: list[Event | BaseException] = []
+            committing = asyncio.ensure_future(self._in(self._writer_thread, self._commit, batch))
             try:
-                outcomes = await self._in(self._writer_thread, self._commit, batch)
+                outcomes = await asyncio.shield(committing)
+            except asyncio.CancelledError:
+                # Shut down mid-commit: the commit runs on in its thread; its callers learn how it
+                # ended (bounded), and are never left waiting.
+                self._settle(batch, await self._last_commit(committing, len(batch)))
+                raise
             except Exception as exc:  # the store itself failed: every caller learns it
                 logger.exception("event log: batch of %d failed", len(batch))
                 outcomes = [exc] * len(batch)
             finally:
                 for _ in batch:
                     self._queue.task_done()
-            committed = [o for o in outcomes if isinstance(o, Event)]
-            # Committed: only now do callers and the bus learn of it.
-            for p, outcome in zip(batch, outcomes, strict=True):
-                if p.future.done():
-                    continue
-                if isinstance(outcome, Event):
-                    p.future.set_result(outcome)
-                else:
-                    self.stats.failed_ops += 1
-                    p.future.set_exception(outcome)
+            committed = self._settle(batch, outcomes)
             if committed:
                 self.stats.appended += len(committed)
                 self.stats.batches += 1
@@ -395,6 +397,31 @@ class EventLog:
                         hook(committed[-1].id)
                     except Exception:
                         logger.exception("event log: an on-commit hook failed")
+
+    def _settle(self, batch: list[_Pending], outcomes: list[Event | BaseException]) -> list[Event]:
+        """Answer each caller of ``batch`` (only now do they learn of a commit); the events committed."""
+        for p, outcome in zip(batch, outcomes, strict=True):
+            if p.future.done():
+                continue
+            if isinstance(outcome, Event):
+                p.future.set_result(outcome)
+            else:
+                self.stats.failed_ops += 1
+                p.future.set_exception(outcome)
+        return [o for o in outcomes if isinstance(o, Event)]
+
+    @staticmethod
+    async def _last_commit(
+        committing: asyncio.Future[list[Event | BaseException]], n: int
+    ) -> list[Event | BaseException]:
+        try:
+            async with asyncio.timeout(LAST_COMMIT_WAIT_S):
+                return await committing
+        except TimeoutError:
+            unknown = LogClosed("the event log shut down during this append's commit; it may or may not be stored")
+            return [unknown] * n
+        except Exception as exc:  # the commit itself failed
+            return [exc] * n
 
     def _publish(self, events: list[Event]) -> None:
         self._last_id = events[-1].id

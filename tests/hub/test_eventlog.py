@@ -183,6 +183,26 @@ async def test_reading_back_from_the_end_pages_like_reading_forward(url: str) ->
         await closed(log, tg)
 
 
+async def test_shutting_down_under_load_answers_every_append(sqlite_url: str) -> None:
+    # Closing with a drain budget far too short: every caller still gets an answer — its event, or
+    # LogClosed — and every event a caller got is in the log after a restart.
+    log, tg = await opened(sqlite_url)
+    appends = [asyncio.create_task(log.append("burst", f"s{i}")) for i in range(5000)]
+    await asyncio.sleep(0.05)  # some batches committed, one under way, many queued or still putting
+    await log.aclose(timeout_s=0.01)
+    await tg.__aexit__(None, None, None)
+    done, pending = await asyncio.wait(appends, timeout=10)
+    assert not pending, f"{len(pending)} appends never answered"
+    got = [t.result().id for t in done if t.exception() is None]
+    refused = [t.exception() for t in done if t.exception() is not None]
+    assert got and refused and all(isinstance(e, LogClosed) for e in refused)
+    log, tg = await opened(sqlite_url)
+    try:
+        assert sorted(got) == [e.id for e in await log.read(0, 10_000)]
+    finally:
+        await closed(log, tg)
+
+
 async def test_restart_continues_ids(url: str) -> None:
     log, tg = await opened(url)
     await asyncio.gather(*(log.append("a", "s") for _ in range(10)))
