@@ -134,7 +134,9 @@ class Directory:
         return out
 
     def cameras_under(self, node_id: str) -> list[CameraConfig]:
-        """Cameras placed on grids at or below the node."""
+        """Cameras placed at or below the node: on its grids, or on the property itself."""
+        if self.node(node_id).level == "property":
+            return [c for c in self.cameras.values() if c.property == node_id]
         grids = self.grids_under(node_id)
         return [c for c in self.cameras.values() if c.grid in grids]
 

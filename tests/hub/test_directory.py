@@ -18,6 +18,7 @@ def directory(tmp_path: Path) -> Directory:
             cameras=[
                 {"id": "cam-g1", "url": "synthetic://street", "grid": "g1"},
                 {"id": "cam-g3", "url": "synthetic://plaza", "grid": "g3"},
+                {"id": "cam-p1", "url": "synthetic://plaza", "grid": "g1", "property": "p1"},
             ],
         )
     )
@@ -52,9 +53,11 @@ def test_leaders_upward_from_a_grid(directory: Directory) -> None:
 
 
 def test_cameras_under_a_node(directory: Directory) -> None:
-    assert [c.id for c in directory.cameras_under("s1")] == ["cam-g1"]
-    assert {c.id for c in directory.cameras_under("d")} == {"cam-g1", "cam-g3"}
-    assert [c.id for c in directory.cameras_under("p1")] == ["cam-g1"]
+    assert [c.id for c in directory.cameras_under("s1")] == ["cam-g1", "cam-p1"]
+    assert {c.id for c in directory.cameras_under("d")} == {"cam-g1", "cam-g3", "cam-p1"}
+    assert [c.id for c in directory.cameras_under("g1")] == ["cam-g1", "cam-p1"]
+    # A property holds only the cameras placed on it, not every camera of its grid.
+    assert [c.id for c in directory.cameras_under("p1")] == ["cam-p1"]
 
 
 def test_unknown_node(directory: Directory) -> None:
