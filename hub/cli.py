@@ -10,6 +10,7 @@ import os
 import sys
 from pathlib import Path
 
+from hub.auth import MIN_SECRET_CHARS
 from hub.configfile import ConfigError, load_settings
 
 logger = logging.getLogger("hub")
@@ -91,6 +92,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         settings, secret, logins = prepare_demo(Path(args.data) if args.data else None)
     except ConfigError as exc:
         print(exc, file=sys.stderr)
+        return 1
+    if len(secret) < MIN_SECRET_CHARS:
+        print(f"SKYHUB_SECRET must be at least {MIN_SECRET_CHARS} characters (or unset it)", file=sys.stderr)
         return 1
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port

@@ -13,7 +13,8 @@ from hub.config import Settings
 from hub.configfile import load_settings
 
 REPO = Path(__file__).resolve().parent.parent
-DEMO_CONFIG = REPO / "configs" / "demo.yaml"
+DEMO_CONFIG = Path(__file__).with_name("demo.yaml")
+"""The demo district (shipped inside the package, so an installed skyhub runs the demo too)."""
 SHARED_MEDIA = REPO.parent / "shared" / "media"
 
 # The real CC-BY clips, when present, become looping cameras on these grids.

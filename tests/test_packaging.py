@@ -29,6 +29,7 @@ def test_the_wheel_carries_every_package_module_and_web_asset(tmp_path: Path) ->
     }
     assets = {".html", ".js", ".css", ".py"}
     wanted |= {str(f.relative_to(REPO)) for f in (REPO / "web").iterdir() if f.suffix in assets}
+    wanted.add("hub/demo.yaml")  # `skyhub demo` from an installed package
     missing = sorted(wanted - inside)
     assert not missing, f"left out of the wheel: {missing}"
     assert any(name.endswith("entry_points.txt") for name in inside)

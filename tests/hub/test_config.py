@@ -50,8 +50,8 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 
 
 def test_shipped_configs_are_valid() -> None:
-    for name in ("demo.yaml", "example.yaml"):
-        s = load_settings(REPO / "configs" / name, env={})
+    for path in (REPO / "hub" / "demo.yaml", REPO / "configs" / "example.yaml"):
+        s = load_settings(path, env={})
         assert s.cameras
 
 

@@ -79,3 +79,18 @@ async def test_demo_runs_with_generated_cameras(tmp_path: Path) -> None:
             raise AssertionError("demo did not stop within 20 s of SIGINT") from None
     # uvicorn re-raises SIGINT after its graceful shutdown, so "killed by SIGINT" is a clean stop.
     assert proc.returncode in (0, -signal.SIGINT)
+
+
+def test_demo_with_a_short_secret_says_so_and_starts_nothing(tmp_path: Path) -> None:
+    env = {**os.environ, "SKYHUB_SECRET": "short"}
+    r = subprocess.run(
+        [sys.executable, "-m", "hub", "demo", "--port", str(free_port()), "--data", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 1
+    assert "SKYHUB_SECRET must be at least 32 characters" in r.stderr and "Traceback" not in r.stderr
+    assert "logins" not in r.stdout  # no logins printed for a hub that never starts
