@@ -79,6 +79,14 @@ ALERT_SEVERITY: dict[str, Severity] = {
 """Default severity of an incident opened by a camera alert of this kind (tamper: P3)."""
 
 
+def moves(inc: Incident) -> frozenset[State]:
+    """Where ``inc`` may go next: a resident's report is verified before it is assigned."""
+    allowed = TRANSITIONS[inc.state]
+    if inc.state is State.NEW and inc.source is Source.RESIDENT:
+        return allowed - {State.ASSIGNED}
+    return allowed
+
+
 def alert_severity(kind: str) -> Severity:
     """The severity an alert of ``kind`` opens an incident with."""
     return ALERT_SEVERITY.get(kind, Severity.P3)

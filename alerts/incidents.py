@@ -30,6 +30,7 @@ from alerts.incident_model import (
     Source,
     State,
     alert_severity,
+    moves,
     subject_of,
 )
 from hub.auth import Principal
@@ -452,7 +453,7 @@ class IncidentDesk:
 
     def allowed_for(self, inc: Incident, who: Principal) -> list[str]:
         """The transitions ``who`` could make now."""
-        return sorted(s.value for s in TRANSITIONS[inc.state] if self.permitted(inc, s, who) is None)
+        return sorted(s.value for s in moves(inc) if self.permitted(inc, s, who) is None)
 
     def suggestions(self, inc: Incident) -> list[dict[str, Any]]:
         """Whom to send: on-duty workers of the incident's grid, then of neighbouring grids in its community."""
@@ -621,9 +622,19 @@ class IncidentDesk:
         note: str | None = None,
         assignee: Assignee | None = None,
         merge_into: int | None = None,
+        node: str | None = None,
     ) -> tuple[Incident, Event]:
-        """Move an incident, compare-and-set on ``version``; refusals raise a :class:`DeskError`."""
+        """Move an incident, compare-and-set on ``version``; refusals raise a :class:`DeskError`.
+
+        ``node`` places it in the district tree (verifying or assigning a report that came without
+        a place); assigning one that has no place puts it where it was assigned.
+        """
         self._check_args(to, note, assignee, merge_into)
+        if node is not None and to not in (State.VERIFIED, State.ASSIGNED):
+            raise Invalid("an incident is placed when verifying or assigning it", field="node")
+        placed_at = node
+        if placed_at is not None:
+            self._place(placed_at)  # 422 for a node that does not exist
         now = self.clock.now()
         result: list[Incident] = []
         armed: list[float] = []
@@ -639,10 +650,11 @@ class IncidentDesk:
                     current_version=inc.version,
                     state=inc.state.value,
                 )
-            if to not in TRANSITIONS[inc.state]:
-                allowed = sorted(s.value for s in TRANSITIONS[inc.state])
+            if to not in moves(inc):
+                allowed = sorted(s.value for s in moves(inc))
+                first = " (a resident's report is verified first)" if to in TRANSITIONS[inc.state] else ""
                 raise Conflict(
-                    f"cannot go from {inc.state.value} to {to.value}", state=inc.state.value, allowed=allowed
+                    f"cannot go from {inc.state.value} to {to.value}{first}", state=inc.state.value, allowed=allowed
                 )
             why = self.permitted(inc, to, who)
             if why is not None:
@@ -658,6 +670,14 @@ class IncidentDesk:
             values: dict[str, Any] = {"state": to.value, "version": inc.version + 1, "updated_at": now}
             # ``at`` is the desk's time of the change (updated_at, closed_at): the row replays from the log.
             data: dict[str, Any] = {"from": inc.state.value, "to": to.value, "version": inc.version + 1, "at": now}
+            where = placed_at or (self._home_of(assignee) if assignee is not None and inc.grid is None else None)
+            if where is not None:
+                grid, path = self._place(where)
+                place = {"node": where, "grid": grid, "path": path, "responsible": grid or where}
+                values.update(place, path=json.dumps(path))
+                data["place"] = place
+                inc.node, inc.grid, inc.path, inc.responsible = where, grid, path, grid or where
+                draft.grid = grid
             if note:
                 data["note"] = note
             if to is State.ASSIGNED:
@@ -688,7 +708,7 @@ class IncidentDesk:
                     raise Conflict(
                         f"incident {merge_into} is {target.state.value}; merge into an open one",
                         state=inc.state.value,
-                        allowed=sorted(s.value for s in TRANSITIONS[inc.state]),
+                        allowed=sorted(s.value for s in moves(inc)),
                     )
                 values["merged_into"] = merge_into
                 data["merged_into"] = merge_into
@@ -703,7 +723,7 @@ class IncidentDesk:
             if r.rowcount != 1:
                 raise Conflict("stale version", current_version=inc.version + 1)
             for key, value in values.items():
-                if key != "open_fold_key":
+                if key not in ("open_fold_key", "path"):  # the path is set above, as a list
                     setattr(inc, key, State(value) if key == "state" else value)
             data[AUDIENCE_KEY] = self.audience_of(inc, before)
             draft.data = data
@@ -722,12 +742,24 @@ class IncidentDesk:
                 raise Invalid("assign to exactly one of a person or a grid", field="assignee")
             if assignee.person is not None and assignee.person not in self.directory.people:
                 raise Invalid(f"person {assignee.person!r} does not exist", field="assignee")
+            if assignee.person is not None and Role.WORKER not in self.directory.people[assignee.person].roles:
+                raise Invalid(
+                    f"{assignee.person!r} is not a worker: only a worker acknowledges and handles an incident",
+                    field="assignee",
+                )
             if assignee.grid is not None and (
                 assignee.grid not in self.directory.nodes or self.directory.nodes[assignee.grid].level != "grid"
             ):
                 raise Invalid(f"grid {assignee.grid!r} does not exist", field="assignee")
         if to is State.MERGED and merge_into is None:
             raise Invalid("merging needs merge_into", field="merge_into")
+
+    def _home_of(self, assignee: Assignee) -> str | None:
+        """Where an incident assigned to ``assignee`` is handled: the grid, or the person's first grid."""
+        if assignee.grid is not None:
+            return assignee.grid
+        person = self.directory.people.get(assignee.person or "")
+        return person.grids[0] if person is not None and person.grids else None
 
     def _notify(self, assignee: Assignee) -> list[str]:
         if assignee.person is not None:

@@ -29,6 +29,11 @@ class TransitionIn(BaseModel):
     )
     assignee: AssigneeIn | None = Field(None, description="Required when `to` is `assigned`.")
     merge_into: int | None = Field(None, ge=1, le=ROW_ID_MAX, description="Required when `to` is `merged`.")
+    node: Annotated[str | None, NoNul] = Field(
+        None,
+        max_length=64,
+        description="Place it at this node of the district tree (verifying or assigning a report that had none).",
+    )
 
 
 class IncidentIn(BaseModel):

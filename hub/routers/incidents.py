@@ -162,7 +162,14 @@ async def transition(incident_id: RowId, body: TransitionIn, hub: HubDep, who: C
     """Move the incident; 409 lists what is allowed (or gives the current version)."""
     assignee = Assignee(body.assignee.person, body.assignee.grid) if body.assignee else None
     inc, _ = await hub.desk.transition(
-        incident_id, body.to, body.version, who, note=body.note, assignee=assignee, merge_into=body.merge_into
+        incident_id,
+        body.to,
+        body.version,
+        who,
+        note=body.note,
+        assignee=assignee,
+        merge_into=body.merge_into,
+        node=body.node,
     )
     return IncidentOut(incident=inc.as_dict(), allowed=hub.desk.allowed_for(inc, who))
 

@@ -99,6 +99,8 @@ def replay_incidents(events: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
         elif "to" in data and "version" in data:
             assert (data["from"], data["version"]) == (row["state"], row["version"] + 1), ev
             row.update(state=data["to"], version=data["version"], updated_at=data["at"])
+            if "place" in data:
+                row.update(data["place"])
             if "assignee" in data:
                 row.update(assignee_person=data["assignee"]["person"], assignee_grid=data["assignee"]["grid"])
             if data["to"] == "resolved":

@@ -300,3 +300,48 @@ async def test_leader_made_responsible_sees_the_incident(tmp_path: Path) -> None
         inc = await rig.desk.get(inc.id)
         assert inc.responsible == "s1" and rig.desk.can_see(inc, lead)
         assert not rig.desk.can_see(await rig.desk.get(other.id), lead)
+
+
+async def test_a_report_without_a_place_is_placed_and_then_climbs_the_tree(rig: DeskRig) -> None:
+    # A resident rarely knows a node id: the report comes in with none. Verifying it places it;
+    # from there its grid sees it, and a missed deadline climbs to the community, not to nowhere.
+    disp = principal(rig.settings, "dispatcher")
+    inc, _ = await rig.desk.create(
+        category="streetlight", severity=Severity.P1, title="dark", source=Source.RESIDENT, actor="public"
+    )
+    assert (inc.grid, inc.responsible) == (None, None)
+    with pytest.raises(Conflict, match="verified first") as refused:
+        await rig.desk.transition(inc.id, State.ASSIGNED, 1, disp, assignee=Assignee(grid="g1"))
+    assert "assigned" not in refused.value.extra["allowed"] and "verified" in refused.value.extra["allowed"]
+    with pytest.raises(Invalid, match="placed when verifying or assigning"):
+        await rig.desk.transition(inc.id, State.DISMISSED, 1, disp, node="g1")
+    with pytest.raises(Invalid, match="does not exist"):
+        await rig.desk.transition(inc.id, State.VERIFIED, 1, disp, node="nowhere")
+    inc, ev = await rig.desk.transition(inc.id, State.VERIFIED, 1, disp, node="p1")
+    assert (inc.node, inc.grid, inc.responsible, inc.path) == ("p1", "g1", "g1", ["d", "s1", "c1", "g1", "p1"])
+    assert ev.grid == "g1" and ev.data["place"]["grid"] == "g1"
+    assert rig.desk.can_see(inc, principal(rig.settings, "worker1"))  # its grid sees it now
+    inc, _ = await rig.desk.transition(inc.id, State.ASSIGNED, 2, disp, assignee=Assignee(person="worker1"))
+    rig.clock.advance(rig.settings.incidents.deadlines["P1"].ack_s + 1)
+    assert await rig.scheduler.fire_due() == 1
+    assert (await rig.desk.get(inc.id)).responsible == "c1"
+
+
+async def test_assigning_an_unplaced_incident_places_it_where_it_is_handled(rig: DeskRig) -> None:
+    disp = principal(rig.settings, "dispatcher")
+    made = [
+        (
+            await rig.desk.create(
+                category="c", severity=Severity.P3, title="t", source=Source.MANUAL, actor="dispatcher"
+            )
+        )[0]
+        for _ in range(2)
+    ]
+    a, _ = await rig.desk.transition(made[0].id, State.ASSIGNED, 1, disp, assignee=Assignee(grid="g1"))
+    b, _ = await rig.desk.transition(made[1].id, State.ASSIGNED, 1, disp, assignee=Assignee(person="worker2"))
+    assert (a.grid, a.responsible) == ("g1", "g1")
+    assert (b.grid, b.responsible) == ("g2", "g2")  # worker2's grid
+    # Only a worker can acknowledge and handle it: assigning to anyone else is refused.
+    c = await open_one(rig)
+    with pytest.raises(Invalid, match="not a worker"):
+        await rig.desk.transition(c.id, State.ASSIGNED, 1, disp, assignee=Assignee(person="viewer"))
