@@ -166,14 +166,17 @@ class AnalysisRunner:
         return [camera_id for camera_id, task in self._tasks.items() if not task.done()]
 
     def stats(self) -> dict[str, dict[str, Any]]:
-        """Per camera: frames analysed, frames skipped, restarts, alerts, busy seconds."""
+        """Per camera: frames analysed, frames skipped, restarts, alerts, alerts a cool-down held
+        back (of the running analysis), busy seconds."""
         out: dict[str, dict[str, Any]] = {}
         for cam_id, s in self._stats.items():
+            analyzer = self._analyzers.get(cam_id)
             out[cam_id] = {
                 "frames": s.frames,
                 "skipped": getattr(s.slot, "skipped", 0),
                 "restarts": s.restarts,
                 "alerts": s.alerts,
+                "suppressed": analyzer.book.suppressed if analyzer is not None else 0,
                 "busy_s": round(s.busy_s, 3),
             }
         return out

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -87,6 +87,8 @@ class HubCollector(Collector):
         yield CounterMetricFamily(
             "skyhub_rtc_vanished", "Peers released because they disappeared.", value=calls["vanished"]
         )
+        if hub.analysis is not None:
+            yield from analysis_metrics(hub.analysis)
         if hub.cameras is None:
             return
         health = hub.cameras.health_all()
@@ -112,6 +114,31 @@ class HubCollector(Collector):
                 if isinstance(value, int | float):
                     c.add_metric([h["id"]], float(value))
             yield c
+
+
+ANALYSIS_COUNTERS = {
+    "frames": "Frames analysed.",
+    "restarts": "Times the camera's analysis crashed and was restarted.",
+    "alerts": "Alerts the analysis raised.",
+    "suppressed": "Alert starts a cool-down held back (since the analysis last started).",
+    "busy_s": "Seconds spent analysing.",
+}
+
+
+def analysis_metrics(runner: Any) -> Iterator[Metric]:
+    """Frame analysis, per camera and for the whole runner."""
+    per_camera = runner.stats()
+    for key, doc in ANALYSIS_COUNTERS.items():
+        c = CounterMetricFamily(f"skyhub_analysis_{key}", doc, labels=["camera"])
+        for cam_id, figures in sorted(per_camera.items()):
+            c.add_metric([cam_id], float(figures[key]))
+        yield c
+    yield CounterMetricFamily(
+        "skyhub_analysis_clips_dropped", "Alerts that got no clip (too many being written).", value=runner.clips_dropped
+    )
+    yield CounterMetricFamily(
+        "skyhub_analysis_emit_failures", "Alert events the log could not take.", value=runner.emit_failures
+    )
 
 
 def build_registry(hub: Hub) -> CollectorRegistry:

@@ -17,6 +17,7 @@ from alerts.lifecycle import QUIET_S
 from alerts.pipeline import CameraAnalyzer
 from alerts.runner import AnalysisRunner
 from hub.config import CameraConfig
+from hub.metrics import analysis_metrics
 from streams.frames import FrameSlot
 from streams.media import CameraState, Frame
 from tests.alerts.scene import Scene, camera, still, walk
@@ -151,6 +152,11 @@ async def test_a_crashing_analysis_is_restarted_and_reported(setup: Any, monkeyp
     restarted = next(d for t, _, d in log.events if t == "analysis.restarted")
     assert "detector bug" in restarted["error"] and restarted["restarts"] == 1
     assert runner.stats()[cfg.id]["restarts"] == 1 and len(built) == 2
+    # Operators see it on /metrics too.
+    samples = {(m.name, s.labels.get("camera")): s.value for m in analysis_metrics(runner) for s in m.samples}
+    assert samples[("skyhub_analysis_restarts", cfg.id)] == 1
+    assert samples[("skyhub_analysis_frames", cfg.id)] >= 2
+    assert samples[("skyhub_analysis_clips_dropped", None)] == 0
     assert cam.slots[0].closed  # the crashed loop let go of its frames
 
 
