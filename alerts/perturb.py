@@ -101,6 +101,12 @@ def black(frames: Frames, t0: float, t1: float) -> Frames:
     return _apply(frames, t0, t1, lambda t, g: _noisy(np.full_like(g, 3), 1.0, rng))
 
 
+def night_cover(frames: Frames, t0: float, t1: float) -> Frames:
+    """Between ``t0`` and ``t1``: a lens covered at night: dark, with the sensor's gain turned up (noise)."""
+    rng = np.random.default_rng(23)
+    return _apply(frames, t0, t1, lambda t, g: _noisy(np.full_like(g, 14), 8.0, rng))
+
+
 def blur(frames: Frames, t0: float, t1: float, sigma_fraction: float = 0.025) -> Frames:
     """Between ``t0`` and ``t1``: strong defocus (Gaussian of ``sigma_fraction`` of the width)."""
     return _apply(frames, t0, t1, lambda t, g: cv2.GaussianBlur(g, (0, 0), sigma_fraction * g.shape[1]))
@@ -131,6 +137,7 @@ HARD_NEGATIVES: dict[str, Callable[[Frames, float], Frames]] = {
 
 TAMPER_CASES: dict[str, tuple[str, Callable[[Frames, float, float], Frames]]] = {
     "black": ("tamper.covered", black),
+    "night_cover": ("tamper.covered", night_cover),
     "blur": ("tamper.defocused", blur),
     "shift_15pct": ("tamper.moved", moved),
     "frozen": ("tamper.frozen", frozen),

@@ -27,6 +27,9 @@ from hub.config import DEFAULT_COOLDOWN_S, CameraConfig
 
 log = logging.getLogger(__name__)
 
+BLIND_KINDS = frozenset({AlertKind.TAMPER_COVERED, AlertKind.TAMPER_FROZEN, AlertKind.TAMPER_MOVED})
+"""Tamper conditions under which the scene is not seen as it was: zone alerts neither start, grow
+nor end (a moved camera's picture differs from the background everywhere it shifted)."""
 PERSON_STICKY_S = 3.0
 """A person confirmed in a zone is taken as still there while motion continues this long."""
 TIME_JUMP_S = 5.0
@@ -146,11 +149,14 @@ class CameraAnalyzer:
             # stretched across the outage by this frame (nor by the frames settling after it).
             events.extend(self.book.lapse(previous, ts - previous, self.outage_s))
         seen: set[tuple[AlertKind, str]] = set()
-        tampered = False
+        tampered = blind = False
         motion = self.motion.process(frame)
         if self.tamper is not None:
             for f in self.tamper.process(frame, ts, quiet=not motion.blobs):
                 tampered = True
+                # Covered, frozen or moved, the camera does not show the scene it learnt; defocused,
+                # it still does, and what happens there is still reported.
+                blind = blind or f.kind in BLIND_KINDS
                 seen.add((f.kind, CAMERA_ZONE))
                 ev = self.book.seen(f.kind, CAMERA_ZONE, f.score, ts, f.details)
                 if ev is not None:
@@ -161,7 +167,7 @@ class CameraAnalyzer:
             # motion just judged against it).
             self.motion.reset()
         self._tampered = tampered
-        if tampered or recovered or motion.recalibrated or motion.settling or motion.flat:
+        if blind or recovered or motion.recalibrated or motion.settling or motion.flat:
             # No news about the scene: open zone alerts neither end nor grow, and the zones' quiet
             # gaps do not run (one event seen through a recalibration stays one alert).
             self.book.hold(ts)

@@ -91,3 +91,34 @@ def test_moved_reference_follows_a_slowly_changing_scene() -> None:
     cv2.rectangle(scene.bg, (90, 40), (140, 70), 40, -1)
     frames += [(10 + i / FPS, scene.frame()) for i in range(int(40 * FPS))]
     assert alerts_of(frames) == []
+
+
+def scene_alert_starts(frames: list[tuple[float, np.ndarray]]) -> list[float]:
+    a = CameraAnalyzer(camera())
+    return [
+        ts for ts, img in frames for ev in a.process(img, ts) if not ev.kind.is_tamper and ev.type is AlertType.STARTED
+    ]
+
+
+def test_what_happens_in_the_scene_is_still_reported_while_it_can_be_seen() -> None:
+    # Someone walks through (12-16 s) while the camera is tampered with (10-20 s). Defocused, the
+    # scene is still there to see; covered or frozen, it is not.
+    assert any(12.0 <= t <= 16.0 for t in scene_alert_starts(scene_frames()))
+    _, fn = perturb.TAMPER_CASES["blur"]
+    assert any(12.0 <= t <= 16.0 for t in scene_alert_starts(fn(scene_frames(), T0, T1)))
+    for name in ("black", "night_cover", "frozen"):
+        _, fn = perturb.TAMPER_CASES[name]
+        assert not any(T0 <= t <= T1 for t in scene_alert_starts(fn(scene_frames(), T0, T1))), name
+
+
+def test_after_a_night_cover_the_camera_is_judged_as_before() -> None:
+    # The cover's noise must not become the sharpness baseline (which left a lasting "defocused"
+    # alert), and people walking past afterwards raise alerts again.
+    scene = Scene(seed=3)
+    frames = [(i / FPS, scene.frame()) for i in range(int(60 * FPS))]
+    later = dict(walk(scene, 40.0, 44.0, 10, 140))
+    frames = perturb.night_cover([(t, later.get(t, g)) for t, g in frames], T0, T1)
+    assert [(k, t0 <= T0 + 5.0, T1 <= t1 <= T1 + 5.0) for k, t0, t1 in alerts_of(frames)] == [
+        ("tamper.covered", True, True)
+    ]
+    assert any(40.0 <= t <= 44.0 for t in scene_alert_starts(frames))
