@@ -15,6 +15,8 @@ grace has passed, at the time of the last frame.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import inspect
 import logging
 import time
@@ -48,6 +50,8 @@ RESTART_RESET_S = 60.0
 """An analysis that ran this long before crashing starts a new crash streak: its restart waits the
 first backoff again, not the longest."""
 LOST_STATES = frozenset({"stalled", "offline"})
+LAST_FRAME_WAIT_S = 2.0
+"""At a camera's stop, how long the frame still being analysed may take before its alerts are closed anyway."""
 
 
 def restart_delay(streak: int) -> float:
@@ -93,6 +97,8 @@ class AnalysisRunner:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._clip_tasks: set[asyncio.Task[None]] = set()
         self._analyzers: dict[str, CameraAnalyzer] = {}
+        self._jobs: dict[str, concurrent.futures.Future[list[AlertEvent]]] = {}
+        """Each camera's latest frame handed to the pool."""
         self._stats: dict[str, _CameraStats] = {c: _CameraStats() for c in self._cameras}
         self.on_alert: list[AlertHook] = []
         """Hooks called with every alert event after it is emitted (the incident desk)."""
@@ -156,8 +162,16 @@ class AnalysisRunner:
 
     async def _close_analyzer(self, camera_id: str) -> None:
         analyzer = self._analyzers.pop(camera_id, None)
+        job = self._jobs.pop(camera_id, None)
         if analyzer is None:
             return
+        if job is not None and not job.cancelled():
+            # The frame handed to a thread when the camera's task was cancelled may still be being
+            # analysed, on the same alert book: let it finish (milliseconds) and publish what it
+            # found, so every alert it started is also ended below.
+            with contextlib.suppress(Exception):
+                for ev in await asyncio.wait_for(asyncio.wrap_future(job), LAST_FRAME_WAIT_S):
+                    await self._publish_data(camera_id, ev, ev.to_data())
         for ev in analyzer.close(time.time()):
             await self._publish_data(camera_id, ev, ev.to_data())
 
@@ -207,6 +221,7 @@ class AnalysisRunner:
                     delay,
                 )
                 analyzer = self._analyzers.pop(cfg.id, None)
+                self._jobs.pop(cfg.id, None)  # the frame that crashed it
                 if analyzer is not None:
                     for ev in analyzer.book.close(time.time()):
                         await self._publish_data(cfg.id, ev, ev.to_data())
@@ -251,7 +266,10 @@ class AnalysisRunner:
                 if pool is None:
                     return
                 t0 = time.perf_counter()
-                events = await loop.run_in_executor(pool, analyzer.process, frame.image, frame.ts)
+                job = pool.submit(analyzer.process, frame.image, frame.ts)
+                self._jobs[cfg.id] = job  # a stop waits for it before it closes the alert book
+                events = await asyncio.wrap_future(job)
+                del self._jobs[cfg.id]  # its events are this loop's to publish
                 stats.busy_s += time.perf_counter() - t0
                 last_frame = loop.time()
                 stats.frames += 1

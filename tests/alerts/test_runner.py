@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 import alerts.runner as runner_mod
-from alerts.events import AlertEvent
+from alerts.events import AlertEvent, AlertType
 from alerts.lifecycle import QUIET_S
 from alerts.pipeline import CameraAnalyzer
 from alerts.runner import AnalysisRunner
@@ -344,3 +345,47 @@ async def test_open_alerts_end_when_frames_stop_at_the_last_frame(setup: Any, mo
     assert ended[0]["alert_id"] == started[0]["alert_id"] and ended[0]["ts"] == T_BASE + frames[-1][0]
     assert ended[0]["no_frames"] is True and ended[0]["kind"] == "motion"
     assert started[1]["alert_id"] != started[0]["alert_id"] and started[1]["ts"] >= T_BASE + 9
+
+
+async def test_stopping_a_camera_mid_frame_ends_every_alert_that_frame_started(setup: Any) -> None:
+    # The frame in a worker thread when the camera stops finishes on the same alert book: what it
+    # starts is published, then ended; the book is never changed from two threads at once.
+    cam, log, cfg, data_dir = setup
+    entered, release = threading.Event(), threading.Event()
+
+    def factory(c: CameraConfig) -> CameraAnalyzer:
+        a = CameraAnalyzer(c)
+        process = a.process
+
+        def slow_when_asked(gray: np.ndarray, ts: float) -> list[AlertEvent]:
+            events = process(gray, ts)
+            if any(ev.type is AlertType.STARTED for ev in events) and not entered.is_set():
+                entered.set()  # the alert is open in the book; the loop has not published it yet
+                release.wait(5)
+            return events
+
+        a.process = slow_when_asked  # type: ignore[method-assign]
+        return a
+
+    runner = AnalysisRunner([cfg], Streams(cam), log.emit, data_dir, analyzer_factory=factory)
+    await runner.start()
+    try:
+        scene = Scene()
+        await feed(runner, cam, still(scene, 0, 3))
+        frames = walk(scene, 3, 6, 10, 140)
+        for ts, img in frames:
+            cam.push(img, T_BASE + ts)
+            await asyncio.sleep(0.05)
+            if entered.is_set():
+                break
+        await until(entered.is_set)
+        stopping = asyncio.create_task(runner.stop_camera(cfg.id))
+        await asyncio.sleep(0.2)
+        release.set()
+        assert await stopping
+    finally:
+        release.set()
+        await runner.stop()
+    started = [d["alert_id"] for t, _, d in log.events if t == "alert.started"]
+    ended = [d["alert_id"] for t, _, d in log.events if t == "alert.ended"]
+    assert started and sorted(started) == sorted(ended), log.types()
