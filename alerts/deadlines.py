@@ -147,8 +147,7 @@ class DeadlineScheduler:
 
 
 def _duration(desk: IncidentDesk, severity: Severity, kind: str) -> float:
-    dl = desk.config.deadlines[severity.value]
-    return float({"ack": dl.ack_s, "arrive": dl.arrive_s, "resolve": dl.resolve_s}[kind])
+    return desk.config.deadlines[severity.value].seconds(kind)
 
 
 def _all_rows(query: Any, conn: Connection) -> list[Any]:

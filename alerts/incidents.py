@@ -41,6 +41,8 @@ from hub.events import AUDIENCE_KEY, Event, EventFilter, audience
 
 logger = logging.getLogger(__name__)
 
+AWAITING_DISPATCH = frozenset({State.NEW, State.VERIFIED})
+"""States in which an incident with a place waits to be assigned (its ``assign`` deadline runs)."""
 MAX_MERGE_HOPS = 32
 """Longest chain of merges followed to find the incident that carries a merged one on."""
 NO_EVENT_AFTER = 2**62
@@ -487,8 +489,11 @@ class IncidentDesk:
         """Open an incident (``new``, or ``verified`` for a trusted source) and log ``incident.created``."""
         values = self._new_row(**fields)
         actor = values["reporter"]
-        op = self._insert(values)
+        armed: list[float] = []
+        op = self._insert(values, armed)
         ev = await self.log.append("incident.created", "incident:?", actor, grid=values["grid"], op=op)
+        if armed:
+            self._wake_scheduler(min(armed))
         d = ev.data["incident"]
         enums = {"state": State(d["state"]), "severity": Severity(d["severity"]), "source": Source(d["source"])}
         inc = Incident(**{**d, **enums})
@@ -546,14 +551,19 @@ class IncidentDesk:
 
         return values
 
-    def _insert(self, values: dict[str, Any]) -> Op:
-        """The op that inserts ``values`` and fills in the ``incident.created`` event."""
+    def _insert(self, values: dict[str, Any], armed: list[float]) -> Op:
+        """The op that inserts ``values`` and fills in the ``incident.created`` event; the deadline
+        it arms (to get it dispatched, once it has a place) goes into ``armed``."""
 
         def op(conn: Connection, draft: EventDraft) -> None:
             new_id = (
                 conn.execute(incidents_table.insert().values(**values).returning(incidents_table.c.id))
             ).scalar_one()
             inc = load_incident(conn, new_id)
+            if inc.responsible is not None and inc.state in AWAITING_DISPATCH:
+                due = inc.created_at + self.config.deadlines[inc.severity.value].seconds("assign")
+                _arm(conn, new_id, "assign", inc.responsible, due)
+                armed.append(due)
             draft.subject = subject_of(new_id)
             draft.data = {
                 "incident": inc.as_dict(),
@@ -586,7 +596,8 @@ class IncidentDesk:
             fold_key=key,
             extra={"alerts": [alert.get("alert_id")], "score": alert.get("score")},
         )
-        insert = self._insert(values)
+        armed: list[float] = []
+        insert = self._insert(values, armed)
         now = values["created_at"]
         t = incidents_table
 
@@ -608,6 +619,8 @@ class IncidentDesk:
             }
 
         ev = await self.log.append("incident.folded", "incident:?", "camera", op=op)
+        if armed:
+            self._wake_scheduler(min(armed))
         if ev.type == "incident.created":
             logger.info("incident %s: opened by camera %s (%s)", ev.subject, camera, kind)
         return ev
@@ -678,6 +691,10 @@ class IncidentDesk:
                 data["place"] = place
                 inc.node, inc.grid, inc.path, inc.responsible = where, grid, path, grid or where
                 draft.grid = grid
+                _cancel(conn, incident_id, ("assign",), now)
+                if to in AWAITING_DISPATCH:  # placed but not yet sent anyone: the clock runs from here
+                    armed.append(now + dl.seconds("assign"))
+                    _arm(conn, incident_id, "assign", inc.responsible, armed[-1])
             if note:
                 data["note"] = note
             if to is State.ASSIGNED:
@@ -685,7 +702,7 @@ class IncidentDesk:
                 values.update(assignee_person=assignee.person, assignee_grid=assignee.grid)
                 data["assignee"] = {"person": assignee.person, "grid": assignee.grid}
                 data["notify"] = self._notify(assignee)
-                _cancel(conn, incident_id, ("ack", "arrive"), now)
+                _cancel(conn, incident_id, ("assign", "ack", "arrive"), now)
                 armed.append(now + dl.ack_s)
                 _arm(conn, incident_id, "ack", inc.responsible, now + dl.ack_s)
                 if not _pending(conn, incident_id, "resolve"):
@@ -716,7 +733,7 @@ class IncidentDesk:
             if to is State.CLOSED:
                 values["closed_at"] = now
             if to in (State.RESOLVED, State.CLOSED, State.DISMISSED, State.MERGED, State.REOPENED):
-                _cancel(conn, incident_id, ("ack", "arrive", "resolve"), now)
+                _cancel(conn, incident_id, ("assign", "ack", "arrive", "resolve"), now)
             r = conn.execute(
                 _update_statement(frozenset(values)), {**values, "b_id": incident_id, "b_version": version}
             )

@@ -511,6 +511,21 @@ class CameraConfig(Strict):
 class DeadlinesConfig(Strict):
     """How long each step of handling may take at one severity."""
 
+    def seconds(self, kind: str) -> float:
+        """The time allowed for a deadline ``kind`` (``assign``, ``ack``, ``arrive``, ``resolve``)."""
+        if kind == "assign":
+            return self.assign_s if self.assign_s is not None else self.ack_s
+        return float({"ack": self.ack_s, "arrive": self.arrive_s, "resolve": self.resolve_s}[kind])
+
+    assign_s: float | None = Field(
+        None,
+        gt=0,
+        le=30 * 86400,
+        description=(
+            "From the moment an incident has a place in the tree to its assignment (default: ack_s): "
+            "one nobody dispatches climbs the tree like any other missed deadline."
+        ),
+    )
     ack_s: float = Field(gt=0, le=30 * 86400, description="From assignment to acknowledgement.")
     arrive_s: float = Field(gt=0, le=30 * 86400, description="From acknowledgement to arriving on site.")
     resolve_s: float = Field(gt=0, le=90 * 86400, description="From assignment to resolution.")
@@ -521,10 +536,10 @@ SeverityKey = Literal["P1", "P2", "P3", "P4"]
 
 def _default_deadlines() -> dict[SeverityKey, DeadlinesConfig]:
     return {
-        "P1": DeadlinesConfig(ack_s=120, arrive_s=600, resolve_s=3600),
-        "P2": DeadlinesConfig(ack_s=300, arrive_s=1800, resolve_s=4 * 3600),
-        "P3": DeadlinesConfig(ack_s=1800, arrive_s=4 * 3600, resolve_s=24 * 3600),
-        "P4": DeadlinesConfig(ack_s=4 * 3600, arrive_s=24 * 3600, resolve_s=72 * 3600),
+        "P1": DeadlinesConfig(assign_s=300, ack_s=120, arrive_s=600, resolve_s=3600),
+        "P2": DeadlinesConfig(assign_s=900, ack_s=300, arrive_s=1800, resolve_s=4 * 3600),
+        "P3": DeadlinesConfig(assign_s=4 * 3600, ack_s=1800, arrive_s=4 * 3600, resolve_s=24 * 3600),
+        "P4": DeadlinesConfig(assign_s=24 * 3600, ack_s=4 * 3600, arrive_s=24 * 3600, resolve_s=72 * 3600),
     }
 
 

@@ -244,7 +244,7 @@ async def test_deadline_armed_during_a_scheduler_pass_fires_on_time(tmp_path: Pa
     async with desk_rig(tmp_path, clock=clock, cameras=CAMERAS) as rig:
         disp, s = principal(rig.settings, "dispatcher"), rig.settings.incidents
         p1_ack, p2_ack = s.deadlines["P1"].ack_s, s.deadlines["P2"].ack_s
-        a, b = await open_one(rig, Severity.P2), await open_one(rig, Severity.P1)
+        a = await open_one(rig, Severity.P2)
         t0 = rig.clock.now()
         real_next_due = rig.scheduler._next_due
         paused, resume = asyncio.Event(), asyncio.Event()
@@ -266,7 +266,8 @@ async def test_deadline_armed_during_a_scheduler_pass_fires_on_time(tmp_path: Pa
                 rig.clock.advance(p2_ack + 1)  # `a` misses its acknowledge deadline
                 await paused.wait()  # the pass fired it and read the next deadline: `a`'s at the next level
                 assert rig.scheduler.fired == 1
-                # Now `b` is assigned: due before that next deadline, after the one just fired.
+                # Now `b` is opened and assigned: due before that next deadline, after the one just fired.
+                b = await open_one(rig, Severity.P1)
                 await rig.desk.transition(b.id, State.ASSIGNED, 1, disp, assignee=Assignee(grid="g1"))
                 rig.scheduler._next_due = real_next_due  # type: ignore[method-assign]
                 resume.set()
@@ -345,3 +346,49 @@ async def test_assigning_an_unplaced_incident_places_it_where_it_is_handled(rig:
     c = await open_one(rig)
     with pytest.raises(Invalid, match="not a worker"):
         await rig.desk.transition(c.id, State.ASSIGNED, 1, disp, assignee=Assignee(person="viewer"))
+
+
+async def test_an_incident_nobody_dispatches_climbs_the_tree(rig: DeskRig) -> None:
+    disp = principal(rig.settings, "dispatcher")
+    assign_s = rig.settings.incidents.deadlines["P1"].seconds("assign")
+
+    async def climbs(incident_id: int) -> list[tuple[str, str]]:
+        history = await rig.desk.history(incident_id)
+        return [
+            (e.data["from"], e.data["to"])
+            for e in history
+            if e.type == "incident.escalated" and e.data["deadline"] == "assign"
+        ]
+
+    left = await open_one(rig, Severity.P1)  # placed at p1 (grid g1) and then left alone
+    sent = await open_one(rig, Severity.P1)
+    await rig.desk.transition(left.id, State.VERIFIED, 1, disp)  # verifying is not dispatching
+    await rig.desk.transition(sent.id, State.ASSIGNED, 1, disp, assignee=Assignee(grid="g1"))
+    unplaced, _ = await rig.desk.create(
+        category="c", severity=Severity.P1, title="t", source=Source.RESIDENT, actor="public"
+    )
+    rig.clock.advance(assign_s - 1)
+    await rig.scheduler.fire_due()
+    assert await climbs(left.id) == []
+    await rig.desk.transition(unplaced.id, State.VERIFIED, 1, disp, node="g2")  # its clock starts now
+    rig.clock.advance(2)
+    await rig.scheduler.fire_due()
+    assert await climbs(left.id) == [("g1", "c1")]
+    assert await climbs(sent.id) == [] and await climbs(unplaced.id) == []
+    rig.clock.advance(assign_s)
+    await rig.scheduler.fire_due()
+    assert await climbs(unplaced.id) == [("g2", "c1")]  # its own clock ran out too
+    # Dispatching it at last stops the climb.
+    left = await rig.desk.get(left.id)
+    await rig.desk.transition(left.id, State.ASSIGNED, left.version, disp, assignee=Assignee(grid="g1"))
+    so_far = await climbs(left.id)
+    rig.clock.advance(assign_s * 10)
+    await rig.scheduler.fire_due()
+    assert await climbs(left.id) == so_far
+
+
+def test_the_dispatch_deadline_defaults_to_the_acknowledge_deadline() -> None:
+    from hub.config import DeadlinesConfig
+
+    assert DeadlinesConfig(ack_s=60, arrive_s=600, resolve_s=3600).seconds("assign") == 60
+    assert DeadlinesConfig(assign_s=30, ack_s=60, arrive_s=600, resolve_s=3600).seconds("assign") == 30

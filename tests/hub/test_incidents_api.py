@@ -45,7 +45,11 @@ async def test_open_move_and_refusals(running: RunningHub) -> None:
         r = await c.get(f"/api/incidents/{inc['id']}")
         body = r.json()
         assert [h["type"] for h in body["history"]] == ["incident.created", "incident.assigned"]
-        assert {d["kind"] for d in body["deadlines"]} == {"ack", "resolve"}
+        pending = {d["kind"] for d in body["deadlines"] if d["fired_at"] is None and d["cancelled_at"] is None}
+        assert pending == {"ack", "resolve"}
+        # The deadline to dispatch it ran from its creation and stopped when it was assigned.
+        (dispatch,) = [d for d in body["deadlines"] if d["kind"] == "assign"]
+        assert dispatch["cancelled_at"] is not None and dispatch["fired_at"] is None
     async with await running.client("worker1") as w:
         r = await w.post(url, json={"to": "acknowledged", "version": 2})
         assert r.status_code == 200
