@@ -29,6 +29,33 @@ if [[ "$mode" == "test" ]]; then
   fi
 fi
 
+# The tests also need PostgreSQL and Redis on loopback (machines of this kind run both). When
+# neither answers and we are root, install and start them; a PostgreSQL installed here gets a
+# password for its `postgres` role, kept in ~/.pgpass where the tests' driver finds it.
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+if [[ "$mode" == "test" && $(id -u) == 0 ]]; then
+  if ! listening 6379; then
+    command -v redis-server >/dev/null || { apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+    echo "setup: starting Redis on 127.0.0.1:6379 (keeps nothing on disk)"
+    redis-server --bind 127.0.0.1 --port 6379 --save '' --appendonly no --daemonize yes >/dev/null
+  fi
+  if ! listening 5432; then
+    if ! command -v pg_lsclusters >/dev/null; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    fi
+    echo "setup: starting PostgreSQL on 127.0.0.1:5432"
+    read -r version cluster _ < <(pg_lsclusters --no-header | head -n1)
+    pg_ctlcluster "$version" "$cluster" start || true
+    if ! grep -qs '^127.0.0.1:5432:\*:postgres:' ~/.pgpass; then
+      password="$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')"
+      su postgres -c "psql -q -c \"ALTER ROLE postgres PASSWORD '$password'\"" >/dev/null
+      echo "127.0.0.1:5432:*:postgres:$password" >> ~/.pgpass
+      chmod 600 ~/.pgpass
+    fi
+  fi
+fi
+
 PYTHON="${PYTHON:-}"
 if [[ -z "$PYTHON" ]]; then
   for candidate in python3.13 python3.12 python3.11 python3; do
@@ -39,8 +66,14 @@ if [[ -z "$PYTHON" ]]; then
 fi
 [[ -n "$PYTHON" ]] || { echo "setup: Python 3.11 or newer is required" >&2; exit 1; }
 
-if [[ ! -x .venv/bin/python ]]; then
+if ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
+  # Missing, or left half-made by a failed attempt (Debian's venv needs python3-venv).
+  if ! "$PYTHON" -m ensurepip --version >/dev/null 2>&1 && [[ $(id -u) == 0 ]]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  fi
   echo "setup: creating .venv with $PYTHON"
+  rm -rf .venv
   "$PYTHON" -m venv .venv
 fi
 stamp=".venv/.skyhub-installed"
