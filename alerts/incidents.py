@@ -608,7 +608,7 @@ class IncidentDesk:
                 insert(conn, draft)
                 return
             inc = _row_incident(row)
-            conn.execute(t.update().where(t.c.id == inc.id).values(count=inc.count + 1, last_seen=now))
+            conn.execute(t.update().where(t.c.id == inc.id).values(count=inc.count + 1, last_seen=now, updated_at=now))
             draft.subject, draft.grid = subject_of(inc.id), inc.grid
             draft.data = {
                 "count": inc.count + 1,

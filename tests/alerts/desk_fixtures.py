@@ -92,7 +92,7 @@ def replay_incidents(events: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
             continue
         row = rows[int(ev["subject"].split(":", 1)[1])]
         if ev["type"] == "incident.folded":
-            row.update(count=data["count"], last_seen=data["last_seen"])
+            row.update(count=data["count"], last_seen=data["last_seen"], updated_at=data["last_seen"])
         elif ev["type"] == "incident.escalated":
             if data["level"] != "top":
                 row.update(responsible=data["to"], updated_at=data["due_at"])

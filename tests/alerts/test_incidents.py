@@ -194,6 +194,11 @@ async def test_alerts_fold_into_one_open_incident(rig: DeskRig) -> None:
         "cam-g1",
         "gate",
     )
+    # A fold is a change a list sorted by "last updated" must show.
+    rig.clock.advance(60)
+    await rig.desk.on_alert({**alert, "alert_id": "late"})
+    folded = await rig.desk.get(inc.id)
+    assert folded.updated_at == folded.last_seen == rig.clock.now() and folded.count == 21
     await rig.desk.on_alert({**alert, "kind": "loitering"})
     assert len(await rig.desk.find()) == 2
     # Once dismissed, the next alert opens a new incident.
