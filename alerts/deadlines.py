@@ -89,7 +89,7 @@ class DeadlineScheduler:
             d = deadlines_table
 
             q = (
-                sa.select(d.c.id, d.c.incident_id, d.c.kind)
+                sa.select(d.c.id, d.c.incident_id, d.c.kind, d.c.due_at)
                 .where(d.c.fired_at.is_(None), d.c.cancelled_at.is_(None), d.c.due_at <= now)
                 .order_by(d.c.due_at)
                 .limit(FIRE_BATCH)
@@ -98,10 +98,10 @@ class DeadlineScheduler:
             if not rows:
                 return count
             for row in rows:
-                if await self._fire(row.id, row.incident_id, row.kind, now):
+                if await self._fire(row.id, row.incident_id, row.kind, now, float(row.due_at)):
                     count += 1
 
-    async def _fire(self, deadline_id: int, incident_id: int, kind: str, now: float) -> bool:
+    async def _fire(self, deadline_id: int, incident_id: int, kind: str, now: float, due_at: float) -> bool:
         desk = self.desk
 
         def op(conn: Connection, draft: EventDraft) -> None:
@@ -121,7 +121,8 @@ class DeadlineScheduler:
                 "deadline_id": deadline_id,
                 "from": level,
                 "to": parent or level,
-                "due_at": now,
+                "due_at": due_at,
+                "fired_at": now,
             }
             if parent is not None:
                 leader = desk.directory.nodes[parent].leader

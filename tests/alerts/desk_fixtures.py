@@ -95,7 +95,7 @@ def replay_incidents(events: list[dict[str, Any]]) -> dict[int, dict[str, Any]]:
             row.update(count=data["count"], last_seen=data["last_seen"], updated_at=data["last_seen"])
         elif ev["type"] == "incident.escalated":
             if data["level"] != "top":
-                row.update(responsible=data["to"], updated_at=data["due_at"])
+                row.update(responsible=data["to"], updated_at=data["fired_at"])
         elif "to" in data and "version" in data:
             assert (data["from"], data["version"]) == (row["state"], row["version"] + 1), ev
             row.update(state=data["to"], version=data["version"], updated_at=data["at"])
