@@ -19,8 +19,12 @@ from tests.hub.test_crash import HubProcess
 INCIDENTS = 500
 
 
-@pytest.fixture
-def hub_process(tmp_path: Path) -> Iterator[HubProcess]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def hub_process(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[HubProcess]:
+    if request.param == "postgresql":
+        monkeypatch.setenv("SKYHUB_STORAGE_URL", request.getfixturevalue("pg_url"))
     cfg = {
         "users": [
             {"username": "dispatcher", "roles": ["dispatcher"], "password_hash": PasswordHasher().hash(PASSWORD)}
@@ -65,21 +69,25 @@ async def test_sigkill_mid_transitions(hub_process: HubProcess) -> None:
 
         ids = await asyncio.gather(*(create(i) for i in range(INCIDENTS)))
 
-    # Two racing transitions from version 1 per incident: at most one may win.
+    # Two racing transitions from version 1 per incident: at most one may win. Assigning arms the
+    # acknowledge and resolve deadlines and stops the one to dispatch it, in the same transaction.
     outcomes: dict[tuple[int, str], int] = {}
     enough = asyncio.Event()
     async with httpx.AsyncClient(base_url=hub_process.url, headers=headers, timeout=30, limits=limits) as c:
 
         async def move(iid: int, to: str) -> None:
             try:
-                r = await c.post(f"/api/incidents/{iid}/transitions", json={"to": to, "version": 1})
+                body: dict[str, Any] = {"to": to, "version": 1}
+                if to == "assigned":
+                    body["assignee"] = {"grid": "g"}
+                r = await c.post(f"/api/incidents/{iid}/transitions", json=body)
             except httpx.TransportError:
                 return  # never answered: either outcome is allowed
             outcomes[(iid, to)] = r.status_code
             if len(outcomes) >= 300:
                 enough.set()
 
-        tasks = [asyncio.create_task(move(iid, to)) for iid in ids for to in ("verified", "dismissed")]
+        tasks = [asyncio.create_task(move(iid, to)) for iid in ids for to in ("assigned", "dismissed")]
         await asyncio.wait_for(enough.wait(), 120)
         hub_process.kill_now()
         await asyncio.to_thread(hub_process.kill)  # reap it
@@ -101,7 +109,7 @@ async def test_sigkill_mid_transitions(hub_process: HubProcess) -> None:
         moved = {
             (int(e["subject"].split(":")[1]), e["data"]["to"])
             for e in events
-            if e["type"] in ("incident.verified", "incident.dismissed")
+            if e["type"] in ("incident.assigned", "incident.dismissed")
         }
         for (iid, to), code in outcomes.items():
             if code == 200:
@@ -122,3 +130,10 @@ async def test_sigkill_mid_transitions(hub_process: HubProcess) -> None:
         assert set(rows) == set(replay) == set(ids)
         for iid in ids:
             assert rows[iid] == replay[iid], iid
+        # And the deadlines follow what the log says happened: none lost, none left over.
+        for iid in ids:
+            deadlines = (await c.get(f"/api/incidents/{iid}")).json()["deadlines"]
+            pending = sorted(d["kind"] for d in deadlines if d["fired_at"] is None and d["cancelled_at"] is None)
+            state = per[iid][0] if iid in per else "new"
+            want = {"assigned": ["ack", "resolve"], "dismissed": [], "new": ["assign"]}[state]
+            assert pending == want, (iid, state, deadlines)
