@@ -8,11 +8,16 @@ configured (``server.ice_addresses`` / ``SKYHUB_ICE_ADDRESSES``), announces exac
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
+import random
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
+from aioice import stun
+from aioice.ice import CONSENT_INTERVAL
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection
 
 from hub.config import IceServerConfig
@@ -65,3 +70,57 @@ def _pin(conn: Any, addresses: list[str]) -> None:
         conn._local_candidates_end = True
 
     conn.gather_candidates = gather_candidates
+
+
+CONSENT_EXPIRY_S = 30.0
+"""RFC 7675: consent to send expires 30 s after the last answer to a consent check."""
+CONSENT_RETRANSMISSIONS = 2
+"""Retransmissions of each consent check (answers are awaited 0.5 + 1 + 2 s)."""
+
+
+def consent_as_rfc_7675(pc: RTCPeerConnection) -> None:
+    """Make ``pc`` lose consent the way RFC 7675 says, not the way aioice does.
+
+    aioice sends each consent check once, waits 0.5 s for the answer, and closes the connection
+    after six unanswered checks in a row. A busy event loop (on either side) can answer late
+    six times running: every peer of a loaded hub would then be dropped within half a minute
+    while still sending media. The RFC's rule is 30 s without any answer, with retransmitted
+    checks; a vanished peer is caught much sooner anyway, by the session registry's silence
+    watch (:mod:`hub.calls.sessions`). Call before the connection completes.
+    """
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.sender.transport
+        if dtls is None:
+            continue
+        rfc_7675_consent(dtls.transport._connection)
+
+
+def rfc_7675_consent(conn: Any) -> None:
+    """:func:`consent_as_rfc_7675` for one aioice connection."""
+    if not getattr(conn, "_skyhub_consent", False):
+        conn._skyhub_consent = True
+        conn.query_consent = partial(_query_consent, conn)
+
+
+async def _query_consent(conn: Any) -> None:
+    loop = asyncio.get_running_loop()
+    answered = loop.time()
+    while True:
+        await asyncio.sleep(CONSENT_INTERVAL * (0.8 + 0.4 * random.random()))
+        for pair in list(conn._nominated.values()):
+            request = conn.build_request(pair, nominate=False)
+            try:
+                await pair.protocol.request(
+                    request,
+                    pair.remote_addr,
+                    integrity_key=conn.remote_password.encode("utf8"),
+                    retransmissions=CONSENT_RETRANSMISSIONS,
+                )
+                answered = loop.time()
+            except stun.TransactionError:
+                pass
+        if loop.time() - answered >= CONSENT_EXPIRY_S:
+            log.info("ice: no answer to consent checks for %.0f s; closing", loop.time() - answered)
+            conn._query_consent_task = None
+            await conn.close()
+            return

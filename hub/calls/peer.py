@@ -17,7 +17,7 @@ from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver, RTCSessio
 from aiortc import sdp as aiortc_sdp
 
 from hub.calls.errors import CallError
-from hub.calls.ice import pin_host_addresses, rtc_configuration
+from hub.calls.ice import consent_as_rfc_7675, pin_host_addresses, rtc_configuration
 from hub.calls.tracks import PassthroughTrack, SharedPacketizer
 from hub.config import CallsConfig
 
@@ -127,6 +127,7 @@ async def answer(pc: RTCPeerConnection, offer: RTCSessionDescription, ice_addres
     except Exception as exc:  # aiortc rejects incompatible offers with ValueError / InvalidStateError
         raise CallError(400, f"the offer cannot be used: {exc}") from None
     pin_host_addresses(pc, ice_addresses)
+    consent_as_rfc_7675(pc)
     local = await pc.createAnswer()
     await pc.setLocalDescription(local)
     return str(pc.localDescription.sdp)

@@ -17,7 +17,7 @@ import pytest
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from hub.calls.ice import pin_host_addresses
+from hub.calls.ice import consent_as_rfc_7675, pin_host_addresses
 from hub.config import Settings
 from tests.hub.conftest import make_settings
 
@@ -157,6 +157,7 @@ class Peer:
         """POST our offer; on 201 apply the answer. Returns the response either way."""
         offer = await self.pc.createOffer()
         pin_host_addresses(self.pc, ["127.0.0.1"])
+        consent_as_rfc_7675(self.pc)  # as a browser does: 30 s without an answer, not six late ones
         await self.pc.setLocalDescription(offer)
         r = await client.post(url, content=self.pc.localDescription.sdp, headers={"Content-Type": "application/sdp"})
         if r.status_code == 201:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from typing import Any
 
+import aioice.ice
 import pytest
+from aioice import Connection
 from aiortc import RTCPeerConnection
 from pydantic import ValidationError
 
-from hub.calls.ice import pin_host_addresses, rtc_configuration
+import hub.calls.ice
+from hub.calls.ice import _pin, pin_host_addresses, rfc_7675_consent, rtc_configuration
 from hub.config import IceServerConfig, Settings, apply_env
+from tests.calls.conftest import poll
 
 
 def test_no_public_stun_by_default() -> None:
@@ -50,3 +56,55 @@ def test_mdns_candidates_are_dropped_from_offers() -> None:
         "a=candidate:2 1 udp 2122260223 127.0.0.1 50001 typ host\r\n"
     )
     assert without_mdns_candidates(offer) == "v=0\r\na=candidate:2 1 udp 2122260223 127.0.0.1 50001 typ host\r\n"
+
+
+async def connected_pair(relaxed: bool) -> tuple[Connection, Connection]:
+    """Two ICE agents connected over loopback; ``relaxed``: the first loses consent as RFC 7675 says."""
+    a, b = Connection(ice_controlling=True, components=1), Connection(ice_controlling=False, components=1)
+    for conn in (a, b):
+        _pin(conn, ["127.0.0.1"])
+        await conn.gather_candidates()
+    for me, other in ((a, b), (b, a)):
+        me.remote_username, me.remote_password = other.local_username, other.local_password
+        for candidate in other.local_candidates:
+            await me.add_remote_candidate(candidate)
+        await me.add_remote_candidate(None)
+    if relaxed:
+        rfc_7675_consent(a)
+    await asyncio.gather(a.connect(), b.connect())
+    return a, b
+
+
+def answer_late(conn: Connection, delay_s: float | None) -> None:
+    """``conn`` answers connectivity and consent checks ``delay_s`` late (None: never)."""
+    on_time = conn.request_received
+
+    def late(*args: Any) -> None:
+        if delay_s is not None:
+            asyncio.get_running_loop().call_later(delay_s, on_time, *args)
+
+    conn.request_received = late  # type: ignore[method-assign]
+
+
+async def test_a_peer_that_answers_late_keeps_consent_and_a_silent_one_loses_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A busy event loop answers consent checks late. aioice alone gives up after six answers later
+    # than 0.5 s (every peer of a loaded hub dropped within half a minute, media still flowing);
+    # with RFC 7675's rule only 30 s without any answer ends consent. Time runs 25 times faster here.
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.2)
+    monkeypatch.setattr(hub.calls.ice, "CONSENT_INTERVAL", 0.2)
+    monkeypatch.setattr(hub.calls.ice, "CONSENT_EXPIRY_S", 1.2)
+    stock, stock_peer = await connected_pair(relaxed=False)
+    ours, our_peer = await connected_pair(relaxed=True)
+    try:
+        for peer in (stock_peer, our_peer):
+            answer_late(peer, 0.7)
+        # aioice's own rule: six late answers in a row (0.7 s each) end consent.
+        await poll(lambda: not stock._nominated, 15, "aioice giving up on late answers", period_s=0.05)
+        assert ours._nominated, "late answers ended consent"
+        answer_late(our_peer, None)  # now silent: consent ends after the expiry
+        await poll(lambda: not ours._nominated, 15, "a silent peer losing consent", period_s=0.05)
+    finally:
+        for conn in (stock, stock_peer, ours, our_peer):
+            await conn.close()
