@@ -87,6 +87,15 @@ class HubCollector(Collector):
         yield CounterMetricFamily(
             "skyhub_rtc_vanished", "Peers released because they disappeared.", value=calls["vanished"]
         )
+        dropped = CounterMetricFamily(
+            "skyhub_rtc_dropped",
+            "Lost by calls' bounded queues: video packets a slow member missed, voice frames pushed out, "
+            "video frames the encoder skipped to keep up.",
+            labels=["what"],
+        )
+        for what, n in sorted(calls["dropped"].items()):
+            dropped.add_metric([what], n)
+        yield dropped
         if hub.analysis is not None:
             yield from analysis_metrics(hub.analysis)
         if hub.cameras is None:

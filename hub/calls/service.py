@@ -75,6 +75,9 @@ class CallService:
         self.calls: dict[str, Call] = {}
         self.ended: OrderedDict[str, Call] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.dropped = {"video_packets": 0, "voice_frames": 0, "video_frames": 0}
+        """Lost by the bounded queues of members whose media was released: packets a slow listener
+        missed, voice frames pushed out of a full queue, frames the encoder skipped to keep up."""
         self.packetizer = SharedPacketizer()
         """Packetises each passthrough packet once for all viewers."""
         self.encode_pool: ThreadPoolExecutor | None = None
@@ -326,6 +329,8 @@ class CallService:
         return session, sdp
 
     async def _release_media(self, member: Member) -> None:
+        for key, value in _drops(member, member.video_in, member.audio_in).items():
+            self.dropped[key] += value
         for attr in ("video_out", "audio_out", "floor_out"):
             track = getattr(member, attr)
             if track is not None:
@@ -440,4 +445,23 @@ class CallService:
 
     def stats(self) -> dict[str, Any]:
         """Figures for the API and /metrics."""
-        return {**self.sessions.stats(), "calls": len(self.calls), "call_pages": self.presence.count()}
+        dropped = dict(self.dropped)
+        for call in self.calls.values():
+            for m in call.members.values():
+                for key, value in _drops(m, m.video_in, m.audio_in).items():
+                    dropped[key] += value
+        return {
+            **self.sessions.stats(),
+            "calls": len(self.calls),
+            "call_pages": self.presence.count(),
+            "dropped": dropped,
+        }
+
+
+def _drops(member: Member, feed: EncodedFeed | None, fan: AudioFanout | None) -> dict[str, int]:
+    """What a member's bounded queues have let go so far."""
+    return {
+        "video_packets": member.video_out.dropped if member.video_out is not None else 0,
+        "voice_frames": fan.dropped if fan is not None else 0,
+        "video_frames": feed.skipped if feed is not None else 0,
+    }

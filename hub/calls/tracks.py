@@ -80,6 +80,7 @@ class PassthroughTrack(MediaStreamTrack):
         """Times the cached keyframe group was replayed for this viewer."""
         self.skipped = 0
         """Packets not sent because they were not H.264."""
+        self._dropped_before = 0
         self.switch(source)
 
     @property
@@ -98,6 +99,7 @@ class PassthroughTrack(MediaStreamTrack):
     def _source_gone(self, sub: PacketSubscription) -> None:
         if sub is not self._sub:
             return
+        self._dropped_before += sub.dropped
         self._sub = None
         self._source = None
         if self._ends_with_source and self.readyState == "live":
@@ -107,15 +109,19 @@ class PassthroughTrack(MediaStreamTrack):
 
     @property
     def dropped(self) -> int:
-        """Packets the current subscription lost because this viewer was slow."""
-        return self._sub.dropped if self._sub is not None else 0
+        """Packets lost because this viewer was slow, over every source it has forwarded."""
+        return self._dropped_before + (self._sub.dropped if self._sub is not None else 0)
+
+    def _leave(self, sub: PacketSubscription) -> None:
+        self._dropped_before += sub.dropped
+        sub.close()
 
     def switch(self, source: PacketRelay | None) -> None:
         """Forward ``source`` from its cached keyframe group on (``None``: send nothing)."""
         if source is self._source and (source is None or self._sub is not None):
             return
         if self._sub is not None:
-            self._sub.close()
+            self._leave(self._sub)
             self._sub = None
         self._replay.clear()
         self._source = source
@@ -193,7 +199,7 @@ class PassthroughTrack(MediaStreamTrack):
     def stop(self) -> None:
         """End the track and its relay subscription (idempotent)."""
         if self._sub is not None:
-            self._sub.close()
+            self._leave(self._sub)
             self._sub = None
         self._source = None
         self._replay.clear()

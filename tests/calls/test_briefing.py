@@ -166,6 +166,11 @@ async def test_briefing_to_five_listeners_with_floor_control(tmp_path: Path, pee
 
             assert (await d.post(f"/api/calls/{cid}/hangup")).json()["state"] == "ended"
             await poll(lambda: len(svc.sessions) == 0, 10, "every session released")
+            # What the members' bounded queues let go is kept after their media is released.
+            metrics = (await d.get("/metrics")).text
+            assert set(svc.dropped) == {"video_packets", "voice_frames", "video_frames"}
+            for what, n in svc.dropped.items():
+                assert f'skyhub_rtc_dropped_total{{what="{what}"}} {float(n)}' in metrics, what
         finally:
             for c in clients.values():
                 await c.aclose()
