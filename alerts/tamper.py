@@ -40,6 +40,8 @@ MOVED_UNDO_RATIO = 0.7
 """Undoing the estimated shift must cut the difference from the reference to this share."""
 COVER_BLOCK_PX = 8
 """Block size averaged before the covered check: noise of a covered lens at night averages out."""
+NOISY_COVER_MAX_STD = 24.0
+"""Pictures with less spread than this (grey levels) are checked for a noisy cover; a lit scene has more."""
 MOVED_EVERY_S = 0.5
 """How often the position is checked (the costliest check)."""
 REFERENCE_REFRESH_S = 30.0
@@ -85,7 +87,6 @@ class TamperDetector:
         self.height = height
         self.settings = settings or TamperConfig()
         self._small = (max(32, width // 2) & ~1, max(18, height // 2) & ~1)
-        self._coarse = (max(4, width // COVER_BLOCK_PX), max(2, height // COVER_BLOCK_PX))
         self._window = cv2.createHanningWindow(self._small, cv2.CV_32F)
         self.reset()
 
@@ -113,10 +114,13 @@ class TamperDetector:
         mean, std = cv2.meanStdDev(gray)
         m, s = float(mean[0, 0]), float(std[0, 0])
         covered_std = self.settings.covered_std
-        # A lens covered at night shows the sensor's amplified noise, not a flat picture: judge the
-        # spread of block averages too, where noise cancels out and any real scene remains.
-        _, coarse = cv2.meanStdDev(cv2.resize(gray, self._coarse, interpolation=cv2.INTER_AREA))
-        covered = min(s, float(coarse[0, 0])) < covered_std
+        covered = s < covered_std
+        if not covered and s < NOISY_COVER_MAX_STD:
+            # A lens covered at night shows the sensor's amplified noise, not a flat picture: judge
+            # the spread of block averages too, where noise cancels out and any real scene remains.
+            block = 1.0 / COVER_BLOCK_PX  # as a factor: OpenCV's fast path for whole-number shrinks
+            small = cv2.resize(gray, (0, 0), fx=block, fy=block, interpolation=cv2.INTER_AREA)
+            covered = float(cv2.meanStdDev(small)[1][0, 0]) < covered_std
         if self._covered.update(covered, ts):
             look = "black" if m < 50 else ("white" if m > 200 else "uniform")
             out.append(TamperFinding(AlertKind.TAMPER_COVERED, 1.0 - s / covered_std, {"look": look}))
