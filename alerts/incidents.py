@@ -36,7 +36,7 @@ from alerts.incident_model import (
 from hub.auth import Principal
 from hub.config import IncidentsConfig, Role
 from hub.directory import Directory
-from hub.eventlog import EventDraft, EventLog, Op, metadata
+from hub.eventlog import NO_EVENT_AFTER, EventDraft, EventLog, Op, metadata
 from hub.events import AUDIENCE_KEY, Event, EventFilter, audience
 
 logger = logging.getLogger(__name__)
@@ -45,8 +45,6 @@ AWAITING_DISPATCH = frozenset({State.NEW, State.VERIFIED})
 """States in which an incident with a place waits to be assigned (its ``assign`` deadline runs)."""
 MAX_MERGE_HOPS = 32
 """Longest chain of merges followed to find the incident that carries a merged one on."""
-NO_EVENT_AFTER = 2**62
-"""An event id above every real one: "before" it means up to the newest."""
 
 incidents_table = sa.Table(
     "incidents",

@@ -94,6 +94,8 @@ WRITE_QUEUE_MAX = 10_000
 
 READ_THREADS = 4
 """Threads that run reads (each holds one pooled connection)."""
+NO_EVENT_AFTER = 2**62
+"""An event id above every real one: ``read(..., before=NO_EVENT_AFTER)`` reads back from the newest."""
 LAST_COMMIT_WAIT_S = 5.0
 """At shutdown, how long the commit under way may still take before its callers are told it is unknown."""
 WRITER_IDLE_S = 1.0

@@ -24,8 +24,8 @@ from alerts.incidents import Conflict, DeskError, Forbidden, Invalid, NotFound
 from hub.auth import Principal
 from hub.config import InstructionsConfig, Role, Settings
 from hub.directory import Directory, Person
-from hub.eventlog import EventDraft, EventLog, metadata
-from hub.events import Event
+from hub.eventlog import NO_EVENT_AFTER, EventDraft, EventLog, metadata
+from hub.events import AUDIENCE_KEY, Event, EventFilter, audience
 from hub.instruction_model import DONE, RANK, Instruction, Priority, ReceiptState, Targets, subject_of
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,8 @@ CACHE_INSTRUCTIONS = 256
 INBOX_OPEN_MAX = 1000
 """Most unconfirmed instructions one worker's inbox snapshot carries (the newest ones)."""
 
+INBOX_NOTICES = 20
+"""Notices (as a leader) an inbox snapshot shows, the newest."""
 INBOX_RECENT = 50
 """Confirmed or cancelled instructions an inbox snapshot also carries, newest first, for context."""
 
@@ -254,6 +256,22 @@ class InstructionDesk:
         return [
             {"instruction": _row_instruction(row).message(), "state": row.state, "reply": row.reply} for row in rows
         ]
+
+    async def notices(self, person: str) -> list[dict[str, Any]]:
+        """The newest :data:`INBOX_NOTICES` notices to ``person`` as a leader, oldest first, in the
+        form ``/ws/worker`` sends them: whom of their grid an instruction still waits for."""
+        flt = EventFilter(
+            type_prefixes=("instruction.escalated",),
+            grids=frozenset(),
+            audience=frozenset(audience([], [person], [])),
+        )
+        events = await self.log.read(0, INBOX_NOTICES, flt, before=NO_EVENT_AFTER)
+        out = []
+        for ev in events:
+            for n in ev.data.get("notices", ()):
+                if n["leader"] == person:
+                    out.append(notice_message(ev, n["persons"]))
+        return out
 
     async def receipts(self, instruction_id: int) -> list[dict[str, Any]]:
         """Every recipient's receipt."""
@@ -576,6 +594,9 @@ class InstructionDesk:
             kind = "instruction.renotified"
         else:
             data["notices"] = self._notices(waiting)
+            # The leaders' inbox snapshots find their notices by this (an indexed audience).
+            leaders = [n["leader"] for n in data["notices"] if n["leader"]]
+            data[AUDIENCE_KEY] = sorted(audience([], leaders, []))
             kind = "instruction.escalated"
         try:
             await self.log.append(kind, subject_of(instruction_id), "system", data, op=op)
@@ -606,3 +627,9 @@ class InstructionDesk:
                 draft.data = self.progress(_receipts(conn, iid))
 
             await self.log.append("instruction.progress", subject_of(iid), "system", op=count)
+
+
+def notice_message(ev: Event, persons: list[str]) -> dict[str, Any]:
+    """What a leader is told of ``ev`` (an ``instruction.escalated``): who of theirs has not confirmed."""
+    iid = int(ev.subject.split(":", 1)[1])
+    return {"type": "notice", "cursor": ev.id, "id": iid, "persons": persons, "instruction": ev.data["instruction"]}

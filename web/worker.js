@@ -177,17 +177,27 @@ function onMessage(msg) {
   } else if (msg.type === "error") {
     refused(msg);
   } else if (msg.type === "notice") {
-    const li = document.createElement("li");
-    li.className = "instruction notice";
-    li.textContent = `Not yet confirmed by ${msg.persons.join(", ")}: “${msg.instruction.text}”`;
-    $("#instructions").prepend(li);
+    showNotice(msg);
   }
+}
+
+// A leader's notice: who of their grid has not confirmed an instruction (one per event, however
+// often the snapshot and the channel both bring it).
+const shownNotices = new Set();
+function showNotice(msg) {
+  if (shownNotices.has(msg.cursor)) return;
+  shownNotices.add(msg.cursor);
+  const li = document.createElement("li");
+  li.className = "instruction notice";
+  li.textContent = `Not yet confirmed by ${msg.persons.join(", ")}: “${msg.instruction.text}”`;
+  $("#instructions").prepend(li);
 }
 
 // Before each connect: the inbox as the hub has it, and the cursor to follow it from.
 async function snapshot() {
   const inbox = await api("/api/worker/instructions");
   for (const item of inbox.instructions) upsert(item.instruction, { state: item.state, reply: item.reply });
+  for (const notice of inbox.notices || []) showNotice(notice);
   cursor = inbox.cursor;
 }
 

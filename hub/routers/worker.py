@@ -33,6 +33,7 @@ from hub.bus import Subscription
 from hub.deps import CallerDep, HubDep, deny_handshake, hub_of, principal_of
 from hub.events import Event, EventFilter
 from hub.instruction_model import WORKER_FEED_TYPES, ReceiptState
+from hub.instructions import notice_message
 from hub.routers.events import WS_RESYNC, run_session
 from hub.schemas import Cursor
 from hub.services import Hub
@@ -84,11 +85,7 @@ async def text_for(hub: Hub, ev: Event, person: str) -> str | None:
     iid = int(ev.subject.split(":", 1)[1])
     if kind == "notice":
         mine = [n["persons"] for n in ev.data.get("notices", ()) if n["leader"] == person]
-        if not mine:
-            return None
-        return _dumps(
-            {"type": "notice", "cursor": ev.id, "id": iid, "persons": mine[0], "instruction": ev.data["instruction"]}
-        )
+        return _dumps(notice_message(ev, mine[0])) if mine else None
     if kind == "renotify":
         cache = hub.instructions.persons_by_event
         persons = cache.get(ev.id) or _remember(cache, ev.id, frozenset(ev.data["persons"]))
@@ -113,12 +110,18 @@ async def my_instructions(hub: HubDep, who: CallerDep) -> dict[str, Any]:
     """Your inbox as it stands, with your receipt on each, and the ``cursor`` to follow it from.
 
     Every instruction you have not confirmed, and the latest you confirmed or that were
-    cancelled. Connect ``/ws/worker?since=cursor`` next: what changes after this answer comes
-    there (an instruction may come both ways; keep one per id).
+    cancelled; as a leader, the latest ``notices`` of who in your grid has not confirmed one (the
+    same messages the channel sends, with their ``cursor``). Connect ``/ws/worker?since=cursor``
+    next: what changes after this answer comes there (an instruction may come both ways; keep one
+    per id, and one notice per cursor).
     """
     # Read the cursor first: everything up to it is committed, so it is in the answer too.
     cursor = hub.log.last_id
-    return {"cursor": cursor, "instructions": await hub.instructions.inbox(who.person)}
+    return {
+        "cursor": cursor,
+        "instructions": await hub.instructions.inbox(who.person),
+        "notices": await hub.instructions.notices(who.person),
+    }
 
 
 @router.websocket("/ws/worker")

@@ -213,6 +213,10 @@ async def test_deadline_renotifies_then_tells_the_leader(clocked: tuple[RunningH
         for ws in (w2, lead1, w1):
             with pytest.raises(TimeoutError):
                 await next_msg(ws, lambda m: m["type"] == "notice", within_s=0.5)
+        # A leader's inbox snapshot (a reload, a new device) has the notice too, as the channel sent it.
+        for user, want in (("lead2", [notice]), ("lead1", []), ("worker2", [])):
+            async with await rh.client(user) as c:
+                assert (await c.get("/api/worker/instructions")).json()["notices"] == want, user
     finally:
         for ws in (w1, w2, lead1, lead2, feed):
             await ws.close()

@@ -12,8 +12,12 @@ from typing import Any
 import jwt
 from argon2 import PasswordHasher
 
+from alerts.clock import ManualClock
+from hub.events import EventFilter
+from tests.calls.conftest import poll
 from tests.conftest import free_port
 from tests.hub.conftest import BASE_CONFIG, PASSWORD, SECRET, RunningHub, make_settings, serve
+from tests.hub.test_instructions import leaders_settings
 from tests.web.conftest import log_in
 
 RECORD_ALARMS = """
@@ -186,3 +190,34 @@ async def test_a_refused_session_goes_back_to_the_login_form(tmp_path: Path, bro
         await page.wait_for_timeout(3000)
         assert len(sockets) == attempts
     await page.close()
+
+
+async def test_a_leader_opening_the_page_later_sees_the_notice_once(tmp_path: Path, browser: Any) -> None:
+    # The notice came while the leader's page was closed: a new device shows it from the inbox
+    # snapshot, and a reload (snapshot and channel both bring it) still shows it once.
+    clock = ManualClock()
+    settings = leaders_settings(tmp_path, instructions={"escalate_after_s": 60, "progress_interval_ms": 50})
+    async with serve(settings, clock) as rh:
+        async with await rh.client("coordinator") as c:
+            r = await c.post(
+                "/api/instructions",
+                json={"text": "Report your position", "targets": {"people": ["worker2"]}, "deadline_s": 120},
+            )
+            assert r.status_code == 201, r.text
+
+        async def logged(kind: str) -> bool:
+            return bool(await rh.hub.log.read(0, 10, EventFilter(type_prefixes=(kind,))))
+
+        clock.advance(121)
+        await poll(lambda: logged("instruction.renotified"), 20, "the renotification")
+        clock.advance(61)
+        await poll(lambda: logged("instruction.escalated"), 20, "the escalation")
+        page = await browser.new_page()
+        notice = "li.notice:has-text('Not yet confirmed by worker2')"
+        await log_in(page, rh.url + "/web/worker.html", "lead2", "#link-state:has-text('online')")
+        await page.wait_for_selector(notice)
+        await page.reload()
+        await page.wait_for_selector("#link-state:has-text('online')")
+        await page.wait_for_selector(notice)
+        assert await page.locator("li.notice").count() == 1
+        await page.close()
