@@ -15,7 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from alerts.incident_model import Severity, subject_of
+from alerts.incident_model import subject_of
 from alerts.incidents import Conflict, IncidentDesk, deadlines_table, incidents_table, load_incident
 from hub.eventlog import EventDraft
 from hub.events import AUDIENCE_KEY
@@ -129,7 +129,7 @@ class DeadlineScheduler:
                 conn.execute(t.update().where(t.c.id == incident_id).values(responsible=parent, updated_at=now))
                 inc.responsible = parent
                 # The next level gets the same time to act before it climbs again.
-                duration = _duration(desk, inc.severity, kind)
+                duration = desk.config.deadlines[inc.severity.value].seconds(kind)
                 conn.execute(d.insert().values(incident_id=incident_id, kind=kind, level=parent, due_at=now + duration))
                 data.update(level=desk.directory.nodes[parent].level, leader=leader, notify=[leader] if leader else [])
             else:
@@ -145,10 +145,6 @@ class DeadlineScheduler:
         self.fired += 1
         logger.info("incident %d: %s deadline missed, escalated", incident_id, kind)
         return True
-
-
-def _duration(desk: IncidentDesk, severity: Severity, kind: str) -> float:
-    return desk.config.deadlines[severity.value].seconds(kind)
 
 
 def _all_rows(query: Any, conn: Connection) -> list[Any]:

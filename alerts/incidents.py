@@ -490,8 +490,7 @@ class IncidentDesk:
         armed: list[float] = []
         op = self._insert(values, armed)
         ev = await self.log.append("incident.created", "incident:?", actor, grid=values["grid"], op=op)
-        if armed:
-            self._wake_scheduler(min(armed))
+        self._wake_scheduler(armed)
         d = ev.data["incident"]
         enums = {"state": State(d["state"]), "severity": Severity(d["severity"]), "source": Source(d["source"])}
         inc = Incident(**{**d, **enums})
@@ -560,8 +559,7 @@ class IncidentDesk:
             inc = load_incident(conn, new_id)
             if inc.responsible is not None and inc.state in AWAITING_DISPATCH:
                 due = inc.created_at + self.config.deadlines[inc.severity.value].seconds("assign")
-                _arm(conn, new_id, "assign", inc.responsible, due)
-                armed.append(due)
+                _arm(conn, new_id, "assign", inc.responsible, due, armed)
             draft.subject = subject_of(new_id)
             draft.data = {
                 "incident": inc.as_dict(),
@@ -617,8 +615,7 @@ class IncidentDesk:
             }
 
         ev = await self.log.append("incident.folded", "incident:?", "camera", op=op)
-        if armed:
-            self._wake_scheduler(min(armed))
+        self._wake_scheduler(armed)
         if ev.type == "incident.created":
             logger.info("incident %s: opened by camera %s (%s)", ev.subject, camera, kind)
         return ev
@@ -691,8 +688,7 @@ class IncidentDesk:
                 draft.grid = grid
                 _cancel(conn, incident_id, ("assign",), now)
                 if to in AWAITING_DISPATCH:  # placed but not yet sent anyone: the clock runs from here
-                    armed.append(now + dl.seconds("assign"))
-                    _arm(conn, incident_id, "assign", inc.responsible, armed[-1])
+                    _arm(conn, incident_id, "assign", inc.responsible, now + dl.seconds("assign"), armed)
             if note:
                 data["note"] = note
             if to is State.ASSIGNED:
@@ -701,15 +697,12 @@ class IncidentDesk:
                 data["assignee"] = {"person": assignee.person, "grid": assignee.grid}
                 data["notify"] = self._notify(assignee)
                 _cancel(conn, incident_id, ("assign", "ack", "arrive"), now)
-                armed.append(now + dl.ack_s)
-                _arm(conn, incident_id, "ack", inc.responsible, now + dl.ack_s)
+                _arm(conn, incident_id, "ack", inc.responsible, now + dl.ack_s, armed)
                 if not _pending(conn, incident_id, "resolve"):
-                    armed.append(now + dl.resolve_s)
-                    _arm(conn, incident_id, "resolve", inc.responsible, now + dl.resolve_s)
+                    _arm(conn, incident_id, "resolve", inc.responsible, now + dl.resolve_s, armed)
             elif to is State.ACKNOWLEDGED:
                 _cancel(conn, incident_id, ("ack",), now)
-                armed.append(now + dl.arrive_s)
-                _arm(conn, incident_id, "arrive", inc.responsible, now + dl.arrive_s)
+                _arm(conn, incident_id, "arrive", inc.responsible, now + dl.arrive_s, armed)
             elif to is State.ON_SITE:
                 _cancel(conn, incident_id, ("arrive",), now)
             elif to is State.RESOLVED:
@@ -745,8 +738,7 @@ class IncidentDesk:
             result.append(inc)
 
         ev = await self.log.append(EVENT_TYPES[to], subject_of(incident_id), who.username, op=op)
-        if armed:
-            self._wake_scheduler(min(armed))
+        self._wake_scheduler(armed)
         return result[0], ev
 
     def _check_args(self, to: State, note: str | None, assignee: Assignee | None, merge_into: int | None) -> None:
@@ -782,8 +774,12 @@ class IncidentDesk:
         assert assignee.grid is not None
         return [p.id for p in self.directory.members(assignee.grid, on_duty_only=True) if assignee.grid in p.grids]
 
-    def _wake_scheduler(self, due_at: float) -> None:
+    def _wake_scheduler(self, armed: list[float]) -> None:
+        """After a commit that armed deadlines at ``armed`` (maybe none)."""
         # Cancelled deadlines only make the scheduler wake for nothing; earlier ones must wake it.
+        if not armed:
+            return
+        due_at = min(armed)
         if self.deadlines_changed is not None and (self.next_deadline is None or due_at < self.next_deadline):
             self.next_deadline = due_at
             self.deadlines_changed.set()
@@ -870,8 +866,10 @@ def _fold_key_change(conn: Connection, inc: Incident, to: State) -> dict[str, An
     return {}
 
 
-def _arm(conn: Connection, incident_id: int, kind: str, level: str | None, due_at: float) -> None:
+def _arm(conn: Connection, incident_id: int, kind: str, level: str | None, due_at: float, armed: list[float]) -> None:
+    """Store a deadline; its time goes into ``armed`` (to wake the scheduler once committed)."""
     conn.execute(_ARM, {"incident_id": incident_id, "kind": kind, "level": level, "due_at": due_at})
+    armed.append(due_at)
 
 
 def _cancel(conn: Connection, incident_id: int, kinds: tuple[str, ...], now: float) -> None:

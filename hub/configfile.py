@@ -99,50 +99,64 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None, *, for_ru
     if not isinstance(data, dict):
         raise ConfigError([ConfigProblem(name, 1, "(top)", "the file must hold a mapping of sections")])
     lines: dict[Loc, int] = {}
-    problems: list[ConfigProblem] = []
+    found: list[tuple[Loc, str]] = []
     if root is not None:
         _line_map(root, (), lines)
-        problems += [ConfigProblem(name, line, _where(loc), msg) for loc, line, msg in _duplicate_keys(root, ())]
+        found += _duplicate_keys(root, ())
     environ = os.environ if env is None else env
     if isinstance(data.get("auth"), dict) and "secret" in data["auth"]:
-        where = ("auth", "secret")
-        problems.append(ConfigProblem(name, _nearest_line(lines, where), "auth.secret", SECRET_IN_FILE))
+        found.append((("auth", "secret"), SECRET_IN_FILE))
         data = {**data, "auth": {k: v for k, v in data["auth"].items() if k != "secret"}}
     data = apply_env(data, environ)
     context = {"defer_cross_checks": True, "config_dir": path.parent}
     try:
         settings = Settings.model_validate(data, context=context)
     except ValidationError as exc:
-        errors = [(_clean_loc(err["loc"]), err["msg"]) for err in exc.errors()]
-        problems += [ConfigProblem(name, _nearest_line(lines, loc), _where(loc), msg) for loc, msg in errors]
-        # The checks between sections (duplicate ids, references) need a valid tree: try one
-        # without the values found wrong (defaults stand in; a list item goes), so they are
-        # reported too, except those about what was left out.
-        pruned: dict[str, Any] = copy.deepcopy(data)
-        where_was = _positions(pruned, ())
-        gone: set[str] = set()
-        for _round in range(PRUNE_ROUNDS):
-            gone |= _remove(pruned, [loc for loc, _ in errors])
-            try:
-                settings = Settings.model_validate(pruned, context=context)
-                break
-            except ValidationError as again:
-                errors = [(_clean_loc(err["loc"]), err["msg"]) for err in again.errors()]
-        else:
+        found += _errors(exc)
+        cross = _cross_checks_without(data, _errors(exc), context)
+        problems = [_problem(name, lines, loc, msg) for loc, msg in found + (cross or [])]
+        if cross is None:
             problems.append(ConfigProblem(name, None, "(file)", CROSS_CHECKS_LATER))
-            raise ConfigError(problems) from None
-        for loc, msg in cross_check(settings):
-            if not any(f"'{i}'" in msg for i in gone):
-                loc = _original(pruned, loc, where_was)  # list items may have moved up
-                problems.append(ConfigProblem(name, _nearest_line(lines, loc), _where(loc), msg))
         raise ConfigError(problems) from None
-    cross = cross_check(settings)
+    found += cross_check(settings)
     if for_run:
-        cross += run_problems(settings, environ)
-    problems += [ConfigProblem(name, _nearest_line(lines, loc), _where(loc), msg) for loc, msg in cross]
-    if problems:
-        raise ConfigError(problems)
+        found += run_problems(settings, environ)
+    if found:
+        raise ConfigError([_problem(name, lines, loc, msg) for loc, msg in found])
     return settings
+
+
+def _problem(name: str, lines: dict[Loc, int], loc: Loc, msg: str) -> ConfigProblem:
+    return ConfigProblem(name, _nearest_line(lines, loc), _where(loc), msg)
+
+
+def _errors(exc: ValidationError) -> list[tuple[Loc, str]]:
+    return [(_clean_loc(err["loc"]), err["msg"]) for err in exc.errors()]
+
+
+def _cross_checks_without(
+    data: dict[str, Any], errors: list[tuple[Loc, str]], context: dict[str, Any]
+) -> list[tuple[Loc, str]] | None:
+    """The checks between sections (duplicate ids, references), on the tree without the values
+    found wrong (defaults stand in; a list item goes), except those about what was left out;
+    ``None`` when no such tree validates."""
+    pruned: dict[str, Any] = copy.deepcopy(data)
+    where_was = _positions(pruned, ())
+    gone: set[str] = set()
+    for _round in range(PRUNE_ROUNDS):
+        gone |= _remove(pruned, [loc for loc, _ in errors])
+        try:
+            settings = Settings.model_validate(pruned, context=context)
+            break
+        except ValidationError as again:
+            errors = _errors(again)
+    else:
+        return None
+    return [
+        (_original(pruned, loc, where_was), msg)  # list items may have moved up
+        for loc, msg in cross_check(settings)
+        if not any(f"'{i}'" in msg for i in gone)
+    ]
 
 
 PRUNE_ROUNDS = 6
@@ -153,15 +167,15 @@ CROSS_CHECKS_LATER = (
 )
 
 
-def _duplicate_keys(node: yaml.Node, loc: Loc) -> list[tuple[Loc, int, str]]:
+def _duplicate_keys(node: yaml.Node, loc: Loc) -> list[tuple[Loc, str]]:
     """Keys given twice in one mapping: YAML keeps the last silently, which hides a typo."""
-    out: list[tuple[Loc, int, str]] = []
+    out: list[tuple[Loc, str]] = []
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
         for key, value in node.value:
             line = key.start_mark.line + 1
             if key.value in seen:
-                out.append(((*loc, key.value), line, f"{key.value!r} is given twice (first on line {seen[key.value]})"))
+                out.append(((*loc, key.value), f"{key.value!r} is given twice (first on line {seen[key.value]})"))
             else:
                 seen[key.value] = line
             out += _duplicate_keys(value, (*loc, key.value))

@@ -347,13 +347,15 @@ class EventLog:
         by_grid = q.where(t.c.grid.in_(sorted(flt.grids)))
         if not flt.audience:
             return await self.query(partial(reader, by_grid))
-        # Events of the reader's grids, and events whose audience names them: each query walks its
-        # own index, and the first ``limit`` of their union is among the first ``limit`` of each.
         a = event_audience_table
         named_ids = sa.select(a.c.event_id).where(a.c.token.in_(sorted(flt.audience)), a.c.event_id > since)
         if before is not None:
             named_ids = named_ids.where(a.c.event_id < before)
         named = q.where(t.c.id.in_(named_ids))
+        if not flt.grids:  # only what names the reader (a leader's notices, say)
+            return await self.query(partial(reader, named))
+        # Events of the reader's grids, and events whose audience names them: each query walks its
+        # own index, and the first ``limit`` of their union is among the first ``limit`` of each.
 
         def both(conn: Connection) -> list[Event]:
             merged = {ev.id: ev for ev in _read_events(by_grid, conn)}

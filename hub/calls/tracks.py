@@ -99,7 +99,7 @@ class PassthroughTrack(MediaStreamTrack):
     def _source_gone(self, sub: PacketSubscription) -> None:
         if sub is not self._sub:
             return
-        self._dropped_before += sub.dropped
+        self._leave(sub)
         self._sub = None
         self._source = None
         if self._ends_with_source and self.readyState == "live":
@@ -113,6 +113,7 @@ class PassthroughTrack(MediaStreamTrack):
         return self._dropped_before + (self._sub.dropped if self._sub is not None else 0)
 
     def _leave(self, sub: PacketSubscription) -> None:
+        """Close ``sub`` (idempotent), keeping the count of what it dropped."""
         self._dropped_before += sub.dropped
         sub.close()
 
