@@ -76,6 +76,8 @@ CONSENT_EXPIRY_S = 30.0
 """RFC 7675: consent to send expires 30 s after the last answer to a consent check."""
 CONSENT_RETRANSMISSIONS = 2
 """Retransmissions of each consent check (answers are awaited 0.5 + 1 + 2 s)."""
+CONSENT_CHECK_MAX_S = 4.0
+"""Longest one consent check (with its retransmissions) may take."""
 
 
 def consent_as_rfc_7675(pc: RTCPeerConnection) -> None:
@@ -110,14 +112,17 @@ async def _query_consent(conn: Any) -> None:
         for pair in list(conn._nominated.values()):
             request = conn.build_request(pair, nominate=False)
             try:
-                await pair.protocol.request(
-                    request,
-                    pair.remote_addr,
-                    integrity_key=conn.remote_password.encode("utf8"),
-                    retransmissions=CONSENT_RETRANSMISSIONS,
-                )
+                # Bounded: a retransmission that fails inside aioice's timer (a socket closed under
+                # it) leaves the transaction waiting for ever.
+                async with asyncio.timeout(CONSENT_CHECK_MAX_S):
+                    await pair.protocol.request(
+                        request,
+                        pair.remote_addr,
+                        integrity_key=conn.remote_password.encode("utf8"),
+                        retransmissions=CONSENT_RETRANSMISSIONS,
+                    )
                 answered = loop.time()
-            except stun.TransactionError:
+            except (stun.TransactionError, TimeoutError):
                 pass
         if loop.time() - answered >= CONSENT_EXPIRY_S:
             log.info("ice: no answer to consent checks for %.0f s; closing", loop.time() - answered)
