@@ -29,8 +29,10 @@ HEALTH_KEYS = {
 async def test_ten_cameras_one_broken_nine_unaffected(
     make_manager: ManagerFactory, rtsp_server: Callable[..., RtspServer]
 ) -> None:
-    server = rtsp_server(["shared=ball:320x240@10,shared=1"])
-    cams = [{"id": f"cam{i}", "url": server.url(f"shared?cam={i}"), "analysis": {"fps": 2}} for i in range(9)]
+    # A mount per camera: nine clients setting up one shared mount at once have crashed the
+    # GStreamer stand-in itself (RTSP errors, then nothing listening), which says nothing of the hub.
+    server = rtsp_server([f"cam{i}=ball:320x240@10,shared=1" for i in range(9)])
+    cams = [{"id": f"cam{i}", "url": server.url(f"cam{i}"), "analysis": {"fps": 2}} for i in range(9)]
     cams.append({"id": "broken", "url": "rtsp://127.0.0.1:1/nothing", "reconnect_max_s": 0.5})
     m = await make_manager(*cams)
     ok = [m.get(f"cam{i}") for i in range(9)]
