@@ -28,6 +28,7 @@ from typing import Any
 from alerts.events import AlertEvent, AlertType
 from alerts.pipeline import CameraAnalyzer
 from hub.config import CameraConfig
+from streams.workpool import WorkPool
 
 log = logging.getLogger(__name__)
 
@@ -319,8 +320,8 @@ class AnalysisRunner:
 
     async def _snapshot(self, camera_id: str, stream: Any, path: Path) -> str | None:
         try:
-            jpeg = await asyncio.wait_for(stream.snapshot_jpeg(), SNAPSHOT_TIMEOUT_S)
-            await asyncio.to_thread(_write, path, jpeg)
+            jpeg = await asyncio.wait_for(stream.snapshot_jpeg(evidence=True), SNAPSHOT_TIMEOUT_S)
+            await _evidence_pool(stream).run(_write, path, jpeg)
             return str(path)
         except asyncio.CancelledError:
             raise
@@ -340,7 +341,7 @@ class AnalysisRunner:
 
     async def _clip(self, cfg: CameraConfig, stream: Any, ev: AlertEvent, path: Path) -> None:
         try:
-            await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+            await _evidence_pool(stream).run(path.parent.mkdir, parents=True, exist_ok=True)
             postroll_s = cfg.postroll_s if self.postroll_s is None else self.postroll_s
             saved = await stream.save_clip(path, ev.ts - cfg.preroll_s, ev.ts + postroll_s)
             data = {**ev.to_data(), "clip": str(saved), "clip_ready": True}
@@ -351,6 +352,12 @@ class AnalysisRunner:
             data = {**ev.to_data(), "clip": None, "clip_error": str(exc)}
         update = AlertEvent(AlertType.UPDATED, ev.kind, ev.camera, ev.zone, ev.score, ev.ts, ev.alert_id, ev.details)
         await self._publish_data(cfg.id, update, data)
+
+
+def _evidence_pool(stream: Any) -> WorkPool:
+    """The camera's evidence threads (never the loop's default pool, which others can fill)."""
+    pool: WorkPool = stream.pools.evidence
+    return pool
 
 
 def _write(path: Path, data: bytes) -> None:

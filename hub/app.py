@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.exceptions import WebSocketRequestValidationError
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 
@@ -45,6 +48,29 @@ async def _call_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.detail, **exc.extra}, status_code=exc.status, headers=exc.headers)
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` as JSON can carry it: text with lone surrogates escaped, non-finite numbers as text."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """422 naming the fields, like FastAPI's own answer, also when the input cannot be echoed as JSON.
+
+    FastAPI's handler echoes each bad value back; a number like ``1e400`` (infinity) or a lone
+    surrogate (``"\\ud800"``) cannot be written as JSON, and the answer became a 500.
+    """
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
 def create_app(
     settings: Settings,
     secret: str | None = None,
@@ -81,6 +107,7 @@ def create_app(
     app.add_exception_handler(CallError, _call_error)
     app.add_exception_handler(HandshakeRefused, refuse_handshake)
     app.add_exception_handler(WebSocketRequestValidationError, refuse_bad_parameters)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     for module in (ops, auth, directory, events, incidents, reports, instructions, worker, cameras, whep, calls, web):
         app.include_router(module.router)
     app.mount("/web", StaticFiles(directory=web.WEB_DIR), name="web")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -14,11 +13,21 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from hub.config import Role, Settings
 from hub.directory import Directory
+from hub.loginguard import LoginThrottle
+from streams.workpool import PoolBusy, WorkPool
 
 logger = logging.getLogger(__name__)
 
 TOKEN_ALGORITHM = "HS256"
 MIN_SECRET_CHARS = 32
+PASSWORD_THREADS = 1
+"""Threads checking passwords: argon2 is slow on purpose, and guesses must not take the cameras' CPU."""
+PASSWORD_NICE = 10
+"""Password checks run below normal priority: a flood of guesses waits, ingest and analysis do not."""
+PASSWORD_PENDING = 8
+"""Password checks waiting or running at once; more are refused at once (503), never queued."""
+BUSY_LOG_INTERVAL_S = 10.0
+"""At most one log line per this many seconds about logins refused for a full pool."""
 VERIFIED_CACHE_SIZE = 4096
 """Tokens whose signature check is remembered (each caller's few live tokens; oldest dropped)."""
 
@@ -50,6 +59,15 @@ class AuthError(Exception):
     """Login or token refused; the message is safe to show."""
 
 
+class LoginRefused(AuthError):
+    """A login not tried at all: throttled (429) or too many at once (503); retry after ``retry_after_s``."""
+
+    def __init__(self, message: str, status: int, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after_s = retry_after_s
+
+
 class Authenticator:
     """Checks passwords and issues/verifies tokens."""
 
@@ -66,6 +84,15 @@ class Authenticator:
         # token -> (subject, expiry) of tokens whose signature checked out: every request carries
         # one, and the HMAC and base64 work is a good share of a small request's CPU.
         self._verified: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self.password_pool = WorkPool("password-checks", PASSWORD_THREADS, PASSWORD_PENDING, PASSWORD_NICE)
+        """Argon2 checks run here, never in the loop's default pool that evidence work also uses."""
+        self.throttle = LoginThrottle()
+        """Failed logins per user name and per address."""
+        self._busy_logged_at = -BUSY_LOG_INTERVAL_S
+
+    def close(self) -> None:
+        """Stop the password threads (idempotent)."""
+        self.password_pool.shutdown()
 
     def _verify(self, username: str, password: str) -> bool:
         user = self._users.get(username)
@@ -76,11 +103,35 @@ class Authenticator:
             ok = False
         return ok and user is not None and user.password_hash is not None
 
-    async def login(self, username: str, password: str) -> str:
-        """A token for valid credentials; :class:`AuthError` otherwise (argon2 runs in a thread)."""
-        if not await asyncio.to_thread(self._verify, username, password):
-            logger.info("login refused for user %r", username[:64])
+    async def login(self, username: str, password: str, address: str = "?") -> str:
+        """A token for valid credentials from ``address`` (the client's IP).
+
+        :class:`LoginRefused` without checking the password when this user name or address is
+        locked out after failures, or when too many checks are under way; :class:`AuthError`
+        for wrong credentials. Argon2 runs in its own small pool.
+        """
+        wait_s = self.throttle.begin(username, address)
+        if wait_s > 0:
+            logger.debug("login throttled for user %r from %s (%.0f s)", username[:64], address, wait_s)
+            raise LoginRefused("too many failed logins; try again later", 429, wait_s)
+        try:
+            ok = await self.password_pool.run(self._verify, username, password)
+        except PoolBusy:
+            now = time.monotonic()
+            if now - self._busy_logged_at >= BUSY_LOG_INTERVAL_S:  # a flood must not flood the log too
+                self._busy_logged_at = now
+                logger.warning(
+                    "logins: %d password checks under way; refused %d so far (latest from %s)",
+                    PASSWORD_PENDING,
+                    self.password_pool.refused,
+                    address,
+                )
+            raise LoginRefused("the hub is busy checking other logins; try again shortly", 503, 1.0) from None
+        if not ok:
+            self.throttle.failed()
+            logger.info("login refused for user %r from %s", username[:64], address)
             raise AuthError("wrong username or password")
+        self.throttle.succeeded(username, address)
         return self.issue(username)
 
     def issue(self, username: str) -> str:

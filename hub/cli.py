@@ -9,8 +9,10 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from hub.auth import MIN_SECRET_CHARS
+from hub.config import Settings
 from hub.configfile import ConfigError, load_settings
 
 logger = logging.getLogger("hub")
@@ -42,11 +44,20 @@ def settle_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's proxy-header options: forwarded headers only from ``server.trusted_proxies``.
+
+    uvicorn by default believes X-Forwarded-For from 127.0.0.1, so anything on the hub's own
+    machine could pose as any address and slip past the per-address limits.
+    """
+    trusted = settings.server.trusted_proxies
+    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": ",".join(trusted) if trusted else ""}
+
+
 def _serve(settings: object, secret: str, host: str, port: int) -> None:
     import uvicorn
 
     from hub.app import create_app
-    from hub.config import Settings
 
     assert isinstance(settings, Settings)
     app = create_app(settings, secret, on_started=settle_gc)
@@ -60,6 +71,7 @@ def _serve(settings: object, secret: str, host: str, port: int) -> None:
         ws_ping_timeout=20.0,
         # Feed messages are small JSON: compressing each costs more CPU than it saves on a LAN.
         ws_per_message_deflate=False,
+        **proxy_options(settings),
     )
     uvicorn.Server(config).run()
 

@@ -68,6 +68,14 @@ class ServerConfig(Strict):
         default_factory=list,
         description="Host addresses announced in ICE; SKYHUB_ICE_ADDRESSES overrides. Empty: all but loopback.",
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Addresses of reverse proxies whose X-Forwarded-For and X-Forwarded-Proto headers are "
+            "believed (e.g. 127.0.0.1 behind a local nginx). Empty (default): nobody's are, and a "
+            "client's address is the connection's own, so per-address limits cannot be dodged."
+        ),
+    )
     public_url: str | None = Field(
         None,
         pattern=r"^https?://[^\s?#]+$",

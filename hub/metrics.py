@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from hub.services import Hub
+    from streams.workpool import WorkPool
 
 CAMERA_GAUGES = {
     "input_fps": "Frames per second arriving from the camera.",
@@ -28,6 +29,13 @@ CAMERA_COUNTERS = {
 }
 CAMERA_STATES = ("starting", "online", "stalled", "offline", "disabled", "remote", "unassigned")
 """``remote``: another hub node ingests the camera; ``unassigned``: no node has taken it yet."""
+
+
+def _pools(hub: Hub) -> list[WorkPool]:
+    pools = [hub.auth.password_pool]
+    if hub.cameras is not None:
+        pools += [hub.cameras.pools.evidence, hub.cameras.pools.views]
+    return pools
 
 
 class HubCollector(Collector):
@@ -73,6 +81,24 @@ class HubCollector(Collector):
             yield CounterMetricFamily(
                 "skyhub_camera_leases_errors", "Lease rounds Redis could not answer.", value=leases.stats.errors
             )
+        auth = hub.auth
+        yield CounterMetricFamily(
+            "skyhub_login_failures", "Logins refused for a wrong name or password.", value=auth.throttle.failures
+        )
+        yield CounterMetricFamily(
+            "skyhub_logins_throttled",
+            "Logins refused with 429 after too many failures, their password not checked.",
+            value=auth.throttle.refused,
+        )
+        pools = CounterMetricFamily(
+            "skyhub_work_refused", "Jobs a full thread pool refused at once (never queued).", labels=["pool"]
+        )
+        pending = GaugeMetricFamily("skyhub_work_pending", "Jobs waiting or running in a pool.", labels=["pool"])
+        for pool in _pools(hub):
+            pools.add_metric([pool.name], pool.refused)
+            pending.add_metric([pool.name], pool.pending)
+        yield pools
+        yield pending
         yield GaugeMetricFamily("skyhub_ws_clients", "WebSocket feed clients connected.", value=hub.feeds.clients)
         yield CounterMetricFamily(
             "skyhub_ws_resyncs", "Feed clients that fell behind and were told to resync.", value=hub.feeds.resyncs

@@ -145,6 +145,7 @@ class Hub:
                 except Exception:  # the store may be what failed; shutdown goes on
                     logger.exception("hub: could not log the stop")
                 await self.log.aclose(timeout_s)
+                self.auth.close()
                 for task in links:
                     task.cancel()
                 if links:

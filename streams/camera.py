@@ -24,6 +24,7 @@ from streams.relay import DEFAULT_QUEUE_PACKETS, PacketRelay, PacketSubscription
 from streams.snapshot import encode_jpeg, keyframe_to_jpeg
 from streams.sources import SourceOptions
 from streams.supervisor import EmitFn, Supervisor
+from streams.workpool import MediaPools
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +86,19 @@ class _Meter:
 class CameraStream:
     """Ingest of one configured camera: start/stop, viewers, frames, snapshots, clips, health."""
 
-    def __init__(self, config: CameraConfig, emit: EmitFn, data_dir: Path, pump: BridgePump | None = None) -> None:
+    def __init__(
+        self,
+        config: CameraConfig,
+        emit: EmitFn,
+        data_dir: Path,
+        pump: BridgePump | None = None,
+        pools: MediaPools | None = None,
+    ) -> None:
         self.config = config
         self._pump = pump
+        self._own_pools = pools is None
+        self.pools = pools or MediaPools()
+        """Threads for this camera's JPEG encoding and clip remuxing (shared among the cameras of a manager)."""
         self.id = config.id
         self.data_dir = Path(data_dir)
         self.relay = PacketRelay(config.id)
@@ -173,6 +184,8 @@ class CameraStream:
             for slot in list(self._slots):
                 slot.close()
             await self.supervisor.stop(drain=drain)
+            if self._own_pools:
+                self.pools.shutdown()
 
     # -- reader output (event loop) ------------------------------------------------------------
 
@@ -292,39 +305,42 @@ class CameraStream:
         slot.close = close  # type: ignore[method-assign]
         return slot
 
-    async def snapshot(self, timeout_s: float = 5.0) -> Snapshot:
+    async def snapshot(self, timeout_s: float = 5.0, *, evidence: bool = False) -> Snapshot:
         """The camera's current picture as JPEG; never an old one passed off as live.
 
         In order: the main stream's newest decoded picture, its cached keyframe decoded now, its
         next keyframe (waited for up to ``timeout_s``), and only then the analysis sub-stream's
         smaller picture. Nothing older than the stall timeout is served. Raises :class:`NoPicture`
-        at once when the camera is disabled, offline or stalled, or when no picture came in time.
+        at once when the camera is disabled, offline or stalled, or when no picture came in time,
+        and :class:`~streams.workpool.PoolBusy` when too many pictures are being encoded already.
+        ``evidence`` encodes in the pool kept for alerts' evidence, which viewers cannot fill.
         """
         self._check_live()
+        pool = self.pools.evidence if evidence else self.pools.views
         stale_before = time.time() - self.config.stall_timeout_s
         main = self._readers[0].picture if self._readers else None
         gop = self.relay.keyframe_group()
         if gop and gop[0].ts < stale_before:
             gop = []
         if main is not None and main[1] >= stale_before and (not gop or main[1] >= gop[0].ts):
-            return Snapshot(await asyncio.to_thread(encode_jpeg, main[0]), main[1])
+            return Snapshot(await pool.run(encode_jpeg, main[0]), main[1])
         if not gop:
             key = await self._next_keyframe(timeout_s)
             gop = [key] if key is not None else []
         if gop:
-            return Snapshot(await asyncio.to_thread(keyframe_to_jpeg, gop[:1]), gop[0].ts)
+            return Snapshot(await pool.run(keyframe_to_jpeg, gop[:1]), gop[0].ts)
         sub = self._readers[1].picture if len(self._readers) > 1 else None
         if sub is not None and sub[1] >= time.time() - self.config.stall_timeout_s:
-            return Snapshot(await asyncio.to_thread(encode_jpeg, sub[0]), sub[1])
+            return Snapshot(await pool.run(encode_jpeg, sub[0]), sub[1])
         self._check_live()
         raise NoPicture(
             f"camera {self.id} has no picture yet ({self.state.value}: {self.supervisor.reason})",
             SNAPSHOT_RETRY_AFTER_S,
         )
 
-    async def snapshot_jpeg(self, timeout_s: float = 5.0) -> bytes:
+    async def snapshot_jpeg(self, timeout_s: float = 5.0, *, evidence: bool = False) -> bytes:
         """The JPEG of :meth:`snapshot`; raises :class:`SnapshotError` (:class:`NoPicture`) likewise."""
-        return (await self.snapshot(timeout_s)).jpeg
+        return (await self.snapshot(timeout_s, evidence=evidence)).jpeg
 
     def _check_live(self) -> None:
         """Raise :class:`NoPicture` when the camera is known to give no current picture."""
@@ -383,7 +399,7 @@ class CameraStream:
                         packets.append(packet)
             finally:
                 sub.close()
-        return await asyncio.to_thread(remux, packets, Path(path))
+        return await self.pools.evidence.run(remux, packets, Path(path))
 
     # -- health --------------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from streams.bridge import BridgePump
 from streams.camera import CameraStream
 from streams.media import CameraState
 from streams.supervisor import EmitFn
+from streams.workpool import MediaPools
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class CameraManager:
         self._locks: dict[str, asyncio.Lock] = {}
         # One loop task drains every reader's output: cheaper than a wake-up per packet batch.
         self._pump = BridgePump()
+        self.pools = MediaPools()
+        """Threads for every camera's JPEGs and clips, apart from the event loop's default pool."""
         self._started = False
         self.node: str | None = None
         """This node's id among several (set by the leases); shown as the owner of its cameras."""
@@ -57,6 +60,8 @@ class CameraManager:
         if self._started:
             return
         self._started = True
+        if self.pools.closed:  # started again after a stop
+            self.pools = MediaPools()
         self._pump.start()
         for camera_id in self._configs:
             if only is None or camera_id in only:
@@ -75,6 +80,7 @@ class CameraManager:
             await asyncio.gather(*(self.stop_camera(camera_id) for camera_id in list(self._cameras)))
         finally:
             await self._pump.stop()
+            self.pools.shutdown()
         log.info("cameras: %d stopped", count)
 
     async def start_camera(self, camera_id: str) -> bool:
@@ -83,7 +89,7 @@ class CameraManager:
         async with self._lock(camera_id):
             if not self._started or camera_id in self._cameras:
                 return False
-            stream = CameraStream(cfg, self._emit, self._data_dir, self._pump)
+            stream = CameraStream(cfg, self._emit, self._data_dir, self._pump, self.pools)
             self._cameras[camera_id] = stream
             self._owners.pop(camera_id, None)
             await stream.start()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 
-from hub.auth import AuthError
+from hub.auth import AuthError, LoginRefused
 from hub.deps import CallerDep, HubDep
 from hub.schemas import LoginRequest, MeResponse, TokenResponse
 
@@ -12,10 +12,19 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 
 
 @router.post("/login")
-async def login(body: LoginRequest, hub: HubDep) -> TokenResponse:
-    """Exchange a username and password for a signed, expiring bearer token."""
+async def login(body: LoginRequest, request: Request, hub: HubDep) -> TokenResponse:
+    """Exchange a username and password for a signed, expiring bearer token.
+
+    After a few wrong passwords for one user name (or many from one address), further tries are
+    answered 429 with ``Retry-After`` for a time that doubles with each failure; 503 with
+    ``Retry-After`` while too many logins are being checked at once.
+    """
+    address = request.client.host if request.client else "?"
     try:
-        token = await hub.auth.login(body.username, body.password)
+        token = await hub.auth.login(body.username, body.password, address)
+    except LoginRefused as exc:
+        headers = {"Retry-After": hub.auth.throttle.retry_after(exc.retry_after_s)}
+        raise HTTPException(exc.status, str(exc), headers=headers) from None
     except AuthError as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
     return TokenResponse(access_token=token, expires_in=hub.settings.auth.token_ttl_s)

@@ -14,6 +14,7 @@ from hub.auth import Principal
 from hub.deps import CallerDep, HubDep, camera_elsewhere
 from hub.services import Hub
 from streams.media import SNAPSHOT_RETRY_AFTER_S, NoPicture, SnapshotError
+from streams.workpool import PoolBusy
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 
@@ -84,6 +85,9 @@ async def snapshot(camera_id: str, request: Request, hub: HubDep, who: CallerDep
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
         retry = str(math.ceil(exc.retry_after_s))
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc), headers={"Retry-After": retry}) from None
+    except PoolBusy:
+        detail = f"camera {camera_id}: too many snapshots being made right now; ask again shortly"
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail, headers={"Retry-After": "1"}) from None
     except SnapshotError as exc:  # a picture came but could not be decoded or encoded
         retry = str(SNAPSHOT_RETRY_AFTER_S)
         detail = f"camera {camera_id} has no usable picture right now: {exc}"

@@ -21,6 +21,7 @@ from hub.config import CameraConfig
 from hub.metrics import analysis_metrics
 from streams.frames import FrameSlot
 from streams.media import CameraState, Frame
+from streams.workpool import MediaPools
 from tests.alerts.scene import Scene, camera, still, walk
 
 T_BASE = 1_700_000_000.0
@@ -36,6 +37,7 @@ class StandInCamera:
         self.slots: list[FrameSlot] = []
         self.clips: list[tuple[Path, float, float]] = []
         self.seq = 0
+        self.pools = MediaPools()
 
     def frames(self) -> FrameSlot:
         slot = FrameSlot(self.id)
@@ -47,7 +49,7 @@ class StandInCamera:
         for slot in self.slots:
             slot.put(Frame(image, ts, self.seq))
 
-    async def snapshot_jpeg(self, timeout_s: float = 5.0) -> bytes:
+    async def snapshot_jpeg(self, timeout_s: float = 5.0, *, evidence: bool = False) -> bytes:
         return b"\xff\xd8 snapshot \xff\xd9"
 
     async def save_clip(self, path: Path, start_ts: float, end_ts: float) -> Path:

@@ -18,6 +18,7 @@ import uvicorn
 from argon2 import PasswordHasher
 
 from hub.app import create_app
+from hub.cli import proxy_options
 from hub.config import Settings
 from tests.conftest import free_port, require_postgres, require_redis
 
@@ -125,7 +126,13 @@ async def serve(settings: Settings, clock: Any = None, port: int | None = None) 
     app = create_app(settings, SECRET, clock)
     port = port or free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, timeout_graceful_shutdown=5, lifespan="on"
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        timeout_graceful_shutdown=5,
+        lifespan="on",
+        **proxy_options(settings),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
