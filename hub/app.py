@@ -26,9 +26,11 @@ from hub.routers import (
     calls,
     cameras,
     directory,
+    districtmap,
     events,
     incidents,
     instructions,
+    me,
     ops,
     reports,
     web,
@@ -108,7 +110,23 @@ def create_app(
     app.add_exception_handler(HandshakeRefused, refuse_handshake)
     app.add_exception_handler(WebSocketRequestValidationError, refuse_bad_parameters)
     app.add_exception_handler(RequestValidationError, _invalid_request)
-    for module in (ops, auth, directory, events, incidents, reports, instructions, worker, cameras, whep, calls, web):
+    routers = (
+        ops,
+        auth,
+        me,
+        directory,
+        districtmap,
+        events,
+        incidents,
+        reports,
+        instructions,
+        worker,
+        cameras,
+        whep,
+        calls,
+        web,
+    )
+    for module in routers:
         app.include_router(module.router)
     app.mount("/web", StaticFiles(directory=web.WEB_DIR), name="web")
     # Wall pages served by the other nodes play the cameras this node ingests (several nodes only).

@@ -201,11 +201,32 @@ class AuthConfig(Strict):
     )
 
 
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+
+
+class GeoPoint(Strict):
+    """A place on the map (WGS 84 degrees)."""
+
+    lat: Latitude = Field(description="Latitude, degrees north.")
+    lon: Longitude = Field(description="Longitude, degrees east.")
+
+
+MAX_AREA_POINTS = 2000
+"""Points in one node's outline: a district drawn by hand, not a survey."""
+
+
 class NodeConfig(Strict):
     """One node of the district tree; its level is its depth (district at the top)."""
 
     id: Ident = Field(description="Unique id across the whole tree.")
     name: str = Field(min_length=1, max_length=200, description="Display name.")
+    area: list[tuple[Longitude, Latitude]] | None = Field(
+        None,
+        min_length=3,
+        max_length=MAX_AREA_POINTS,
+        description="Outline on the map as [longitude, latitude] points (GeoJSON order), drawn on the desk's map.",
+    )
     leader: str | None = Field(None, description="Person id of this node's leader.")
     neighbours: list[str] = Field(
         default_factory=list, description="Grid ids next to this grid (used to suggest help)."
@@ -221,6 +242,18 @@ class PersonConfig(Strict):
     roles: list[Role] = Field(default_factory=list, description="Roles this person holds.")
     grids: list[str] = Field(default_factory=list, description="Grid ids this person serves.")
     on_duty: bool = Field(True, description="Whether the person is on duty now.")
+
+
+class MapConfig(Strict):
+    """The desk's district map. Without a tile server it draws the tree's outlines on a plain ground."""
+
+    tile_url: str | None = Field(
+        None,
+        pattern=r"^(https?:)?//[^\s]+\{z\}[^\s]*$",
+        description="A district's own map tiles, e.g. https://tiles.example/{z}/{x}/{y}.png; none by default.",
+    )
+    attribution: str = Field("", max_length=300, description="Credit shown for the tiles.")
+    max_zoom: int = Field(19, ge=1, le=22, description="Deepest zoom the tiles (or the outlines) allow.")
 
 
 class DirectoryConfig(Strict):
@@ -457,6 +490,7 @@ class CameraConfig(Strict):
     analysis_url: str | None = Field(None, description="Optional low-resolution sub-stream for analysis.")
     grid: str | None = Field(None, description="Grid id where the camera stands.")
     property: str | None = Field(None, description="Optional property id under that grid.")
+    location: GeoPoint | None = Field(None, description="Where the camera stands, for the desk's map.")
     enabled: bool = Field(True, description="A disabled camera is not ingested.")
     stall_timeout_s: float = Field(10.0, ge=0.5, le=600, description="No packet for this long means stalled.")
     connect_timeout_s: float = Field(5.0, ge=0.5, le=120, description="Timeout to open the source.")
@@ -666,6 +700,7 @@ class Settings(Strict):
     auth: AuthConfig = Field(default_factory=AuthConfig, description="Login tokens.")
     users: list[UserConfig] = Field(default_factory=list, description="Logins and their roles.")
     directory: DirectoryConfig = Field(default_factory=DirectoryConfig, description="District tree and people.")
+    map: MapConfig = Field(default_factory=MapConfig, description="The desk's district map.")
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras to ingest.")
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig, description="The incident desk.")
     calls: CallsConfig = Field(default_factory=CallsConfig, description="Live video, calls and briefings.")

@@ -19,19 +19,23 @@ SHARED_MEDIA = REPO.parent / "shared" / "media"
 
 # The real CC-BY clips, when present, become looping cameras on these grids.
 SHARED_CLIPS = (
-    ("one-by-one-person-detection.mp4", "lab-entrance", "Office entrance (real clip)", "grid-d2"),
-    ("car-detection.mp4", "harbour-road", "Harbour Road (real clip)", "grid-d1"),
-    ("bottle-detection.mp4", "market-stall", "Market stall (real clip)", "grid-o1"),
+    ("one-by-one-person-detection.mp4", "lab-entrance", "Office entrance (real clip)", "grid-d2", (31.2285, 121.4800)),
+    ("car-detection.mp4", "harbour-road", "Harbour Road (real clip)", "grid-d1", (31.2448, 121.4760)),
+    ("bottle-detection.mp4", "market-stall", "Market stall (real clip)", "grid-o1", (31.2300, 121.5030)),
 )
 
 
 def shared_clip_cameras(media_dir: Path = SHARED_MEDIA) -> list[dict[str, Any]]:
     """Camera entries for the shared clips that exist (read in place, never copied)."""
     out = []
-    for filename, cam_id, name, grid in SHARED_CLIPS:
+    for filename, cam_id, name, grid, (lat, lon) in SHARED_CLIPS:
         path = media_dir / filename
         if path.is_file():
-            out.append({"id": cam_id, "name": name, "url": path.resolve().as_uri(), "grid": grid, "stall_timeout_s": 5})
+            url = path.resolve().as_uri()
+            location = {"lat": lat, "lon": lon}
+            out.append(
+                {"id": cam_id, "name": name, "url": url, "grid": grid, "location": location, "stall_timeout_s": 5}
+            )
     return out
 
 

@@ -26,6 +26,8 @@ class Node:
     """Neighbouring grids (grids only)."""
     children: list[str] = field(default_factory=list)
     """Ids of the nodes one level down."""
+    area: list[tuple[float, float]] | None = None
+    """Outline on the map, [longitude, latitude] points; ``None`` when not drawn."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,13 @@ class Directory:
     def _add(self, cfg: NodeConfig, parent: str | None) -> None:
         for node, _loc, depth in walk_nodes(cfg, ()):
             self.nodes[node.id] = Node(
-                node.id, node.name, LEVELS[min(depth, len(LEVELS) - 1)], None, node.leader, tuple(node.neighbours)
+                node.id,
+                node.name,
+                LEVELS[min(depth, len(LEVELS) - 1)],
+                None,
+                node.leader,
+                tuple(node.neighbours),
+                area=list(node.area) if node.area else None,
             )
         for node, _loc, _depth in walk_nodes(cfg, ()):
             for child in node.children:

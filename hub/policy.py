@@ -25,7 +25,10 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/metrics"): PUBLIC,
     ("GET", "/api/nodes"): STAFF,
     ("GET", "/"): PUBLIC,
+    ("GET", "/login"): PUBLIC,
     ("MOUNT", "/web"): PUBLIC,
+    ("GET", "/web/vendor/{asset:path}"): PUBLIC,
+    ("GET", "/web/node_modules/{asset:path}"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
     ("GET", "/redoc"): PUBLIC,
@@ -34,6 +37,12 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/api/auth/login"): PUBLIC,
     ("POST", "/api/auth/refresh"): ALL,
     ("GET", "/api/auth/me"): ALL,
+    # The caller's own preferences and position.
+    ("GET", "/api/me/prefs"): ALL,
+    ("PUT", "/api/me/prefs/{key}"): ALL,
+    ("POST", "/api/me/position"): ALL,
+    # The district map (a worker: their grids' part).
+    ("GET", "/api/map"): ALL,
     # Directory (workers see only their own grids' part of it).
     ("GET", "/api/directory"): ALL,
     ("GET", "/api/directory/nodes/{node_id}/members"): ALL,

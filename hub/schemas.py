@@ -78,3 +78,12 @@ class JournalRequest(BaseModel):
     subject: Annotated[str, NoNul] = Field("duty", min_length=1, max_length=128, description="What the entry is about.")
     text: Annotated[str, NoNul] = Field(min_length=1, max_length=4000, description="The entry.")
     grid: str | None = Field(None, max_length=64, description="Grid it concerns, if any.")
+
+
+class PositionReport(BaseModel):
+    """``POST /api/me/position``: the phone's location."""
+
+    model_config = ConfigDict(extra="forbid")
+    lat: float = Field(ge=-90, le=90, description="Latitude, degrees north.")
+    lon: float = Field(ge=-180, le=180, description="Longitude, degrees east.")
+    accuracy_m: float | None = Field(None, ge=0, le=100_000, description="The phone's estimate of its error.")

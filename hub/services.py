@@ -21,6 +21,8 @@ from hub.directory import Directory
 from hub.eventlog import EventLog
 from hub.instructions import InstructionDesk
 from hub.leases import CameraLeases
+from hub.positions import Positions
+from hub.prefs import Prefs
 from hub.ratelimit import RateLimiter, SharedRateLimiter
 from hub.redislink import RedisLink
 
@@ -69,6 +71,10 @@ class Hub:
                 settings.storage.redis_url, settings.storage.redis_prefix, settings.incidents.public_rate_per_min
             )
         self.instructions = InstructionDesk(self.log, self.directory, settings, clock)
+        self.prefs = Prefs(self.log)
+        """Each user's saved settings (wall layouts, tours, language)."""
+        self.positions = Positions(self.log)
+        """Where people in the field were last seen."""
         self.feeds = FeedStats()
         self.closing = asyncio.Event()
         """Set when shutdown begins; feeds close themselves on it."""

@@ -31,7 +31,9 @@ def _check_visible(hub: Hub, who: Principal, camera_id: str) -> None:
 
 
 def _with_owner_url(hub: Hub, health: dict[str, Any]) -> dict[str, Any]:
-    """Adds ``owner_url``: the public base URL of the node ingesting a ``remote`` camera, else None.
+    """Adds ``owner_url``: the public base URL of the node ingesting a ``remote`` camera, else None;
+    and from the config, where the camera stands (``property``, ``location``) and its ``zones``
+    (id, kind and polygon in 0..1 picture coordinates, for drawing them over the picture).
 
     The wall sends a remote camera's WHEP offer there itself (see :mod:`hub.cors`).
     """
@@ -39,7 +41,15 @@ def _with_owner_url(hub: Hub, health: dict[str, Any]) -> dict[str, Any]:
     owner = health.get("owner")
     if hub.leases is not None and health.get("state") == "remote" and isinstance(owner, str):
         url = hub.leases.node_urls.get(owner)
-    return {**health, "owner_url": url.rstrip("/") if url else None}
+    cfg = hub.directory.cameras.get(str(health.get("id")))
+    placed: dict[str, Any] = {"property": None, "location": None, "zones": []}
+    if cfg is not None:
+        placed = {
+            "property": cfg.property,
+            "location": cfg.location.model_dump() if cfg.location else None,
+            "zones": [{"id": z.id, "kind": z.kind, "polygon": [list(p) for p in z.polygon]} for z in cfg.zones],
+        }
+    return {**health, **placed, "owner_url": url.rstrip("/") if url else None}
 
 
 @router.get("")

@@ -25,6 +25,7 @@ PATH_VALUES = {
     "session_id": "no-such-session",
     "camera": "cam-g1",
     "camera_id_or_user": "cam-g1",
+    "key": "lang",
 }
 
 
