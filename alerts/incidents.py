@@ -290,6 +290,8 @@ class IncidentDesk:
         *,
         states: list[str] | None = None,
         severities: list[str] | None = None,
+        sources: list[str] | None = None,
+        categories: list[str] | None = None,
         node: str | None = None,
         since_ts: float | None = None,
         until_ts: float | None = None,
@@ -303,20 +305,71 @@ class IncidentDesk:
         """Incidents matching every given filter, newest first; ``grids``/``person`` narrow a worker's view."""
         t = incidents_table
         q = sa.select(t).order_by(t.c.id.desc()).limit(limit).offset(offset)
+        where = self._where(
+            states, severities, sources, categories, node, since_ts, until_ts, text, grids, person, username
+        )
+        q = q.where(*where)
+        return await self.log.query(lambda conn: [_row_incident(r) for r in conn.execute(q)])
+
+    async def count_by_state(
+        self,
+        *,
+        severities: list[str] | None = None,
+        sources: list[str] | None = None,
+        categories: list[str] | None = None,
+        node: str | None = None,
+        since_ts: float | None = None,
+        until_ts: float | None = None,
+        text: str | None = None,
+        grids: frozenset[str] | None = None,
+        person: str | None = None,
+        username: str | None = None,
+    ) -> dict[str, int]:
+        """How many incidents are in each state, under the same filters as :meth:`find` (every state named)."""
+        t = incidents_table
+        where = self._where(
+            None, severities, sources, categories, node, since_ts, until_ts, text, grids, person, username
+        )
+        q = sa.select(t.c.state, sa.func.count()).where(*where).group_by(t.c.state)
+        rows = await self.log.query(lambda conn: [(r[0], int(r[1])) for r in conn.execute(q)])
+        counts = dict.fromkeys((s.value for s in State), 0)
+        counts.update(rows)
+        return counts
+
+    def _where(
+        self,
+        states: list[str] | None,
+        severities: list[str] | None,
+        sources: list[str] | None,
+        categories: list[str] | None,
+        node: str | None,
+        since_ts: float | None,
+        until_ts: float | None,
+        text: str | None,
+        grids: frozenset[str] | None,
+        person: str | None,
+        username: str | None,
+    ) -> list[sa.ColumnElement[bool]]:
+        t = incidents_table
+        where: list[sa.ColumnElement[bool]] = []
         if states:
-            q = q.where(t.c.state.in_(states))
+            where.append(t.c.state.in_(states))
         if severities:
-            q = q.where(t.c.severity.in_(severities))
+            where.append(t.c.severity.in_(severities))
+        if sources:
+            where.append(t.c.source.in_(sources))
+        if categories:
+            where.append(t.c.category.in_(categories))
         if node is not None:
             under = self.directory.subtree(node)
-            q = q.where(sa.or_(t.c.node.in_(under), t.c.grid.in_(under)))
+            where.append(sa.or_(t.c.node.in_(under), t.c.grid.in_(under)))
         if since_ts is not None:
-            q = q.where(t.c.created_at >= since_ts)
+            where.append(t.c.created_at >= since_ts)
         if until_ts is not None:
-            q = q.where(t.c.created_at < until_ts)
+            where.append(t.c.created_at < until_ts)
         if text:
             like = f"%{text}%"
-            q = q.where(sa.or_(t.c.title.ilike(like), t.c.description.ilike(like), t.c.category.ilike(like)))
+            where.append(sa.or_(t.c.title.ilike(like), t.c.description.ilike(like), t.c.category.ilike(like)))
         if grids is not None:
             seen = [
                 t.c.grid.in_(sorted(grids)),
@@ -328,8 +381,8 @@ class IncidentDesk:
                 # Incidents below the node it leads that have climbed to it (or past it).
                 on_path = t.c.path.contains(json.dumps(led), autoescape=True)
                 seen.append(sa.and_(on_path, t.c.responsible.in_(self.directory.path(led))))
-            q = q.where(sa.or_(*seen))
-        return await self.log.query(lambda conn: [_row_incident(r) for r in conn.execute(q)])
+            where.append(sa.or_(*seen))
+        return where
 
     async def history(self, incident_id: int, limit: int | None = None, before: int | None = None) -> list[Event]:
         """The incident's events, oldest first: its history is the log.

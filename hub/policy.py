@@ -54,6 +54,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/api/journal"): STAFF,
     # Incidents (workers: their grids', their own and their reports; steps checked by the desk).
     ("GET", "/api/incidents"): ALL,
+    ("GET", "/api/incidents/counts"): ALL,
     ("POST", "/api/incidents"): STAFF,
     ("GET", "/api/incidents/{incident_id}"): ALL,
     ("POST", "/api/incidents/{incident_id}/transitions"): STAFF | {Role.WORKER},

@@ -21,6 +21,7 @@ from hub.config import Settings
 from hub.deps import CallerDep, HubDep
 from hub.incident_schemas import IncidentIn, IncidentOut, TransitionIn
 from hub.schemas import ROW_ID_MAX, Cursor, RowId
+from hub.services import Hub
 from hub.uploads import FORM_OVERHEAD_BYTES, F, upload_route
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
@@ -72,25 +73,41 @@ async def _deadlines(desk: IncidentDesk, incident_id: int) -> list[dict[str, Any
     return [dict(r._mapping) for r in rows]
 
 
+SourceQuery = Annotated[list[Source] | None, Query(description="Entrances: camera, worker, resident, manual.")]
+CategoryQuery = Annotated[list[str] | None, Query(max_length=64, description="Exact categories.")]
+NodeQuery = Annotated[str | None, Query(max_length=64, description="Incidents at or below this node.")]
+SinceQuery = Annotated[float | None, Query(description="Opened at or after (Unix seconds).")]
+UntilQuery = Annotated[float | None, Query(description="Opened before (Unix seconds).")]
+TextQuery = Annotated[str | None, Query(max_length=200, description="Text in title, description or category.")]
+
+
+def _check_node(hub: Hub, node: str | None) -> None:
+    if node is not None and node not in hub.directory.nodes:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"node {node!r} does not exist")
+
+
 @router.get("")
 async def list_incidents(
     hub: HubDep,
     who: CallerDep,
     state: Annotated[list[State] | None, Query()] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
-    node: Annotated[str | None, Query(max_length=64, description="Incidents at or below this node.")] = None,
-    since_ts: Annotated[float | None, Query(description="Opened at or after (Unix seconds).")] = None,
-    until_ts: Annotated[float | None, Query(description="Opened before (Unix seconds).")] = None,
-    q: Annotated[str | None, Query(max_length=200, description="Text in title, description or category.")] = None,
+    source: SourceQuery = None,
+    category: CategoryQuery = None,
+    node: NodeQuery = None,
+    since_ts: SinceQuery = None,
+    until_ts: UntilQuery = None,
+    q: TextQuery = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Cursor = 0,
 ) -> list[dict[str, Any]]:
     """Incidents matching the filters, newest first (a worker: their grids and their own)."""
-    if node is not None and node not in hub.directory.nodes:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"node {node!r} does not exist")
+    _check_node(hub, node)
     found = await hub.desk.find(
         states=[s.value for s in state or []],
         severities=[s.value for s in severity or []],
+        sources=[s.value for s in source or []],
+        categories=category,
         node=node,
         since_ts=since_ts,
         until_ts=until_ts,
@@ -102,6 +119,35 @@ async def list_incidents(
         offset=offset,
     )
     return [i.as_dict() for i in found]
+
+
+@router.get("/counts")
+async def count_incidents(
+    hub: HubDep,
+    who: CallerDep,
+    severity: Annotated[list[Severity] | None, Query()] = None,
+    source: SourceQuery = None,
+    category: CategoryQuery = None,
+    node: NodeQuery = None,
+    since_ts: SinceQuery = None,
+    until_ts: UntilQuery = None,
+    q: TextQuery = None,
+) -> dict[str, int]:
+    """How many incidents are in each state (every state named, 0 included), under the same
+    filters as the list: what the desk shows on its state tabs."""
+    _check_node(hub, node)
+    return await hub.desk.count_by_state(
+        severities=[s.value for s in severity or []],
+        sources=[s.value for s in source or []],
+        categories=category,
+        node=node,
+        since_ts=since_ts,
+        until_ts=until_ts,
+        text=q,
+        grids=who.visible_grids(),
+        person=who.person,
+        username=who.username,
+    )
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

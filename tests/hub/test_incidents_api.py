@@ -79,6 +79,22 @@ async def test_list_filters(running: RunningHub) -> None:
         ]
         assert titles(await c.get("/api/incidents", params={"state": "closed"})) == []
         assert (await c.get("/api/incidents", params={"node": "nowhere"})).status_code == 422
+        await c.post("/api/incidents", json={"category": "lamp", "title": "dark corner", "node": "g1"})
+        assert titles(await c.get("/api/incidents", params={"category": "lamp"})) == ["dark corner"]
+        assert titles(await c.get("/api/incidents", params={"source": "resident"})) == []
+        assert len((await c.get("/api/incidents", params={"source": ["manual", "camera"]})).json()) == 4
+        assert (await c.get("/api/incidents", params={"source": "pigeon"})).status_code == 422
+        # The desk's state tabs: every state named, under the same filters as the list.
+        counts = (await c.get("/api/incidents/counts")).json()
+        assert counts["new"] == 4 and counts["closed"] == 0 and set(counts) >= {"reopened", "merged"}
+        (fire,) = (await c.get("/api/incidents", params={"q": "fire at"})).json()
+        await c.post(f"/api/incidents/{fire['id']}/transitions", json={"to": "verified", "version": 1})
+        counts = (await c.get("/api/incidents/counts", params={"node": "c1"})).json()
+        assert (counts["new"], counts["verified"]) == (2, 1)
+        assert (await c.get("/api/incidents/counts", params={"node": "nowhere"})).status_code == 422
+    async with await running.client("worker2") as w2:
+        counts = (await w2.get("/api/incidents/counts")).json()
+        assert sum(counts.values()) == 1 and counts["new"] == 1  # only grid 2's fire drill
 
 
 async def test_worker_report_with_photos_and_evidence_access(running: RunningHub) -> None:
