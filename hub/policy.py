@@ -41,6 +41,8 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/me/prefs"): ALL,
     ("PUT", "/api/me/prefs/{key}"): ALL,
     ("POST", "/api/me/position"): ALL,
+    # Alerts open now (a worker: their grids' cameras).
+    ("GET", "/api/alerts/open"): ALL,
     # The district map (a worker: their grids' part).
     ("GET", "/api/map"): ALL,
     # Directory (workers see only their own grids' part of it).

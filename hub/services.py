@@ -21,6 +21,7 @@ from hub.directory import Directory
 from hub.eventlog import EventLog
 from hub.instructions import InstructionDesk
 from hub.leases import CameraLeases
+from hub.openalerts import OpenAlerts
 from hub.positions import Positions
 from hub.prefs import Prefs
 from hub.ratelimit import RateLimiter, SharedRateLimiter
@@ -71,6 +72,8 @@ class Hub:
                 settings.storage.redis_url, settings.storage.redis_prefix, settings.incidents.public_rate_per_min
             )
         self.instructions = InstructionDesk(self.log, self.directory, settings, clock)
+        self.open_alerts = OpenAlerts(self.log)
+        """The alerts open now (the wall's alarm lane on page load)."""
         self.prefs = Prefs(self.log)
         """Each user's saved settings (wall layouts, tours, language)."""
         self.positions = Positions(self.log)
@@ -95,7 +98,8 @@ class Hub:
         cam = self.directory.cameras.get(camera_id)
         if self.redis is not None:  # which node said so, when several ingest cameras
             data = {**data, "node": self.redis.node}
-        await self.log.append(type, camera_id, "system", data, grid=cam.grid if cam else None)
+        op = self.open_alerts.op_for(type, data)
+        await self.log.append(type, camera_id, "system", data, grid=cam.grid if cam else None, op=op)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Hub]:
@@ -194,7 +198,17 @@ class Hub:
         """Start a camera's ingest, then its analysis (this node took its lease)."""
         await self.cameras.start_camera(camera_id)
         if self.analysis is not None:
+            await self._end_stale_alerts([camera_id])
             self.analysis.start_camera(camera_id)
+
+    async def _end_stale_alerts(self, camera_ids: list[str]) -> None:
+        """Alerts an earlier analysis of these cameras left open (a node killed) end before it starts again."""
+        for camera_id in camera_ids:
+            cam = self.directory.cameras.get(camera_id)
+            try:
+                await self.open_alerts.end_stale(camera_id, cam.grid if cam else None)
+            except Exception:  # the store is what failed: the camera still starts
+                logger.exception("camera %s: could not end the alerts left open", camera_id)
 
     async def _stop_here(self, camera_id: str) -> None:
         """Stop a camera's analysis (ending its open alerts), then its ingest (viewers included)."""
@@ -209,6 +223,8 @@ class Hub:
 
         self.analysis = AnalysisRunner(self.settings.cameras, self.cameras, self._camera_event, self.settings.data_dir)
         self.analysis.on_alert.append(self._alert_to_incident)
+        if self.leases is None:
+            await self._end_stale_alerts([c.id for c in self.settings.cameras])
         # With leases the analysis follows each camera as its lease is taken.
         await self.analysis.start(only=None if self.leases is None else ())
 
