@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
-# Prepare this clone: a virtualenv with skyhub and its Python dependencies, and, for
-# `test`, the Debian packages the tests use (installed when run as root).
+# Prepare this clone: a virtualenv with skyhub and its Python dependencies, the pages' npm modules
+# (web/node_modules, from web/package-lock.json), and, for `test`, the Debian packages the tests use
+# (installed when run as root).
 # Usage: scripts/setup.sh demo|test      (idempotent; fast when nothing changed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-demo}"
 
-# Camera stand-ins (GStreamer RTSP server, ffmpeg) and the browser for end-to-end tests.
+# Camera stand-ins (GStreamer RTSP server, ffmpeg), the browser for end-to-end tests and the fonts
+# its screenshots of the Chinese pages need.
 DEB_TEST_PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
-  ffmpeg chromium
+  ffmpeg chromium fonts-noto-cjk
 )
 
 if [[ "$mode" == "test" ]]; then
@@ -83,4 +85,23 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q -e '.[dev]'
   echo "$want" > "$stamp"
+fi
+
+# The pages' npm modules: `npm ci` from the lock file, skipped while web/node_modules matches it.
+if ! command -v npm >/dev/null 2>&1; then
+  if [[ $(id -u) == 0 ]]; then
+    echo "setup: installing Node.js and npm from Debian"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  else
+    echo "setup: npm is missing (run as root to install it, or install Node.js 18+ with npm)" >&2
+    exit 1
+  fi
+fi
+web_stamp="web/node_modules/.skyhub-installed"
+web_want="$(sha256sum web/package-lock.json | cut -d' ' -f1)"
+if [[ ! -f "$web_stamp" || "$(cat "$web_stamp")" != "$web_want" ]]; then
+  echo "setup: installing the pages' npm modules into web/node_modules"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$web_want" > "$web_stamp"
 fi

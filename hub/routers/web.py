@@ -1,20 +1,197 @@
-"""The browser pages (plain ES modules and CSS, no build step)."""
+"""The browser pages: HTML entry pages carrying one import map, and the pinned npm modules they import.
+
+The pages are plain ES modules (no build step). Their npm dependencies are installed by
+``npm ci`` in ``web/`` from ``web/package-lock.json``; this module reads the lock once at start-up
+and builds the one import map every page gets, pointing the bare specifiers (``preact``,
+``htm/preact``, ``@preact/signals``…) at versioned URLs under ``/web/vendor/NAME@VERSION/``. Those
+files are served from ``web/node_modules`` with long cache headers (a new version is a new URL),
+and only files of the packages in :data:`VENDOR_PACKAGES`: the rest of ``node_modules`` (dev tools,
+type packages) is never served.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
-from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, HTTPException, status
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 import web
 
+log = logging.getLogger(__name__)
+
 WEB_DIR = Path(web.__file__).resolve().parent
+NODE_MODULES = "node_modules"
+LOCK_FILE = "package-lock.json"
+VENDOR_URL = "/web/vendor"
+
+IMPORTMAP_PLACEHOLDER: Final = "<!-- skyhub:importmap -->"
+"""Where a page's HTML gets the ``<script type="importmap">`` (before any module script)."""
+
+BARE_IMPORTS: Final[dict[str, tuple[str, str]]] = {
+    "preact": ("preact", "dist/preact.module.js"),
+    "preact/hooks": ("preact", "hooks/dist/hooks.module.js"),
+    "htm": ("htm", "dist/htm.module.js"),
+    "htm/preact": ("htm", "preact/index.module.js"),
+    "@preact/signals": ("@preact/signals", "dist/signals.module.js"),
+    "@preact/signals-core": ("@preact/signals-core", "dist/signals-core.module.js"),
+    "leaflet": ("leaflet", "dist/leaflet-src.esm.js"),
+    "idb-keyval": ("idb-keyval", "dist/index.js"),
+}
+"""Bare specifier → (npm package, its ES module file). Every page's import map holds these."""
+
+VENDOR_PACKAGES: Final = frozenset(pkg for pkg, _ in BARE_IMPORTS.values())
+"""The only packages whose files the hub serves from ``node_modules``."""
+
+VENDOR_SUFFIXES: Final = frozenset({".js", ".mjs", ".css", ".map", ".png", ".svg"})
+"""Kinds of files served from those packages (code, styles, Leaflet's marker images)."""
+
+VENDOR_CACHE: Final = "public, max-age=31536000, immutable"
+"""A vendor URL names the package version, so its answer never changes."""
+
+PAGES: Final[dict[str, str]] = {"desk": "pages/desk.html", "login": "pages/login.html"}
+"""Entry pages by name: HTML files under ``web/`` with the import map placeholder."""
+
+
+class VendorMissing(RuntimeError):
+    """The pages' npm modules are not installed (or not as the lock file says)."""
+
+
+@dataclass(frozen=True)
+class Vendor:
+    """The installed npm packages the pages may import, as the lock file pins them."""
+
+    versions: dict[str, str]
+    """Package name → exact version (from ``package-lock.json``)."""
+    import_map: dict[str, dict[str, str]]
+    """The import map every page carries: ``{"imports": {specifier: URL}}``."""
+
+    def script(self) -> str:
+        """The ``<script type="importmap">`` element for a page."""
+        # "</" cannot occur in the JSON of these URLs, but never let it close the script element.
+        body = json.dumps(self.import_map, indent=1, sort_keys=True).replace("</", "<\\/")
+        return f'<script type="importmap">\n{body}\n</script>'
+
+
+def package_url(package: str, version: str) -> str:
+    """The versioned URL folder of one vendor package, e.g. ``/web/vendor/preact@10.29.8``."""
+    return f"{VENDOR_URL}/{package}@{version}"
+
+
+def load_vendor(web_dir: Path = WEB_DIR) -> Vendor:
+    """Read the lock file and check the installed packages; :class:`VendorMissing` says what to do."""
+    lock_path = web_dir / LOCK_FILE
+    try:
+        lock = json.loads(lock_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise VendorMissing(f"cannot read {lock_path}: {exc}") from None
+    packages = lock.get("packages") if isinstance(lock, dict) else None
+    if not isinstance(packages, dict):
+        raise VendorMissing(f"{lock_path} has no 'packages' (lockfileVersion 2 or later is needed)")
+    versions: dict[str, str] = {}
+    for package in sorted(VENDOR_PACKAGES):
+        entry = packages.get(f"{NODE_MODULES}/{package}")
+        if not isinstance(entry, dict) or not isinstance(entry.get("version"), str):
+            raise VendorMissing(f"{lock_path} does not pin {package}")
+        installed = web_dir / NODE_MODULES / package / "package.json"
+        try:
+            have = json.loads(installed.read_text(encoding="utf-8")).get("version")
+        except (OSError, ValueError):
+            raise VendorMissing(f"{package} is not installed in {web_dir / NODE_MODULES}") from None
+        if have != entry["version"]:
+            raise VendorMissing(f"{package} {have} is installed but the lock file pins {entry['version']}")
+        versions[package] = entry["version"]
+    imports: dict[str, str] = {}
+    for specifier, (package, file) in BARE_IMPORTS.items():
+        if not (web_dir / NODE_MODULES / package / file).is_file():
+            raise VendorMissing(f"{package}@{versions[package]} has no {file}")
+        imports[specifier] = f"{package_url(package, versions[package])}/{file}"
+    # "leaflet/dist/leaflet.css" and the like resolve too (import.meta.resolve in a module).
+    for package, version in versions.items():
+        imports[f"{package}/"] = f"{package_url(package, version)}/"
+    return Vendor(versions=versions, import_map={"imports": imports})
+
+
+def _load_or_explain(web_dir: Path) -> Vendor | VendorMissing:
+    try:
+        return load_vendor(web_dir)
+    except VendorMissing as exc:
+        log.warning("web pages: %s; run `npm ci` in %s (scripts/setup.sh does)", exc, web_dir)
+        return exc
+
+
+VENDOR: Final = _load_or_explain(WEB_DIR)
+"""Read once at start-up (restart the hub after ``npm ci``)."""
+
+
+def render_page(name: str, vendor: Vendor | VendorMissing = VENDOR, web_dir: Path = WEB_DIR) -> HTMLResponse:
+    """An entry page with the import map in place, or a 503 page that says how to install the modules."""
+    if isinstance(vendor, VendorMissing):
+        text = (
+            "<!doctype html><html lang=en><meta charset=utf-8><title>skyhub: pages not installed</title>"
+            "<h1>The pages' modules are not installed</h1>"
+            f"<p>{_escape(str(vendor))}.</p><p>Run <code>npm ci</code> in the hub's <code>web/</code> folder "
+            "(<code>scripts/setup.sh</code> does) and restart the hub.</p></html>"
+        )
+        return HTMLResponse(text, status_code=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "60"})
+    html = (web_dir / PAGES[name]).read_text(encoding="utf-8")
+    if IMPORTMAP_PLACEHOLDER not in html:
+        raise RuntimeError(f"{PAGES[name]} has no {IMPORTMAP_PLACEHOLDER}")
+    return HTMLResponse(html.replace(IMPORTMAP_PLACEHOLDER, vendor.script(), 1), headers={"Cache-Control": "no-cache"})
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def vendor_file(asset: str, vendor: Vendor | VendorMissing = VENDOR, web_dir: Path = WEB_DIR) -> Path:
+    """The file behind ``/web/vendor/{asset}`` (``NAME@VERSION/path``); 404 for anything else."""
+    not_found = HTTPException(status.HTTP_404_NOT_FOUND, "no such module file")
+    if isinstance(vendor, VendorMissing):
+        raise not_found
+    parts = asset.split("/")
+    scoped = parts[0].startswith("@")
+    head, rest = ("/".join(parts[:2]), parts[2:]) if scoped else (parts[0], parts[1:])
+    package, _, version = head.rpartition("@")
+    if package not in VENDOR_PACKAGES or vendor.versions.get(package) != version or not rest:
+        raise not_found
+    root = (web_dir / NODE_MODULES / package).resolve()
+    try:
+        path = root.joinpath(*rest).resolve(strict=True)
+    except (OSError, RuntimeError):
+        raise not_found from None
+    # No way out of the package's folder: not by "..", not by a symbolic link.
+    if not path.is_relative_to(root) or not path.is_file() or path.suffix not in VENDOR_SUFFIXES:
+        raise not_found
+    return path
+
 
 router = APIRouter(tags=["pages"])
 
 
 @router.get("/", include_in_schema=False)
-async def index() -> FileResponse:
-    """The start page: login, cameras and the live event feed."""
-    return FileResponse(WEB_DIR / "index.html")
+async def desk() -> HTMLResponse:
+    """The dispatchers' desk: wall, incidents and map (it sends a visitor without a login to /login)."""
+    return render_page("desk")
+
+
+@router.get("/login", include_in_schema=False)
+async def login() -> HTMLResponse:
+    """The login form; it goes back to ``?next=`` (a path on this site) once logged in."""
+    return render_page("login")
+
+
+@router.get(VENDOR_URL + "/{asset:path}", include_in_schema=False)
+async def vendor_module(asset: str) -> FileResponse:
+    """A file of a pinned npm package the pages import (see :data:`VENDOR_PACKAGES`)."""
+    return FileResponse(vendor_file(asset), headers={"Cache-Control": VENDOR_CACHE})
+
+
+@router.get("/web/" + NODE_MODULES + "/{asset:path}", include_in_schema=False)
+async def hide_node_modules(asset: str) -> Response:
+    """``web/node_modules`` is served only through :func:`vendor_module` (listed packages, pinned)."""
+    raise HTTPException(status.HTTP_404_NOT_FOUND, "not served")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import require_chromium
+from tests.conftest import REPO, require, require_chromium
 from tests.hub.conftest import PASSWORD, pg_url, redis_prefix, redis_url, running  # noqa: F401  (hub fixtures, shared)
 
 CHROMIUM = "/usr/bin/chromium"
@@ -50,7 +52,92 @@ async def log_in(page: Any, url: str, username: str, ready: str) -> None:
 
 
 async def open_wall(browser: Any, base_url: str, username: str = "dispatcher") -> Any:
-    """A new page with the video wall of the hub at ``base_url``, logged in."""
+    """A new page with the old video wall (``/web/index.html``) of the hub at ``base_url``, logged in."""
     page = await browser.new_page()
-    await log_in(page, base_url + "/", username, "#desk:not([hidden])")
+    await log_in(page, base_url + "/web/index.html", username, "#desk:not([hidden])")
     return page
+
+
+AXE_JS = REPO / "web" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENS = REPO / "test-artifacts" / "screens"
+PHONE = {"width": 390, "height": 844}
+"""A phone's viewport (CSS pixels): every screen is also checked at this size."""
+
+
+class ConsoleWatch:
+    """Collects a page's console errors and uncaught exceptions; the test fails on any not allowed."""
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self.allowed: list[re.Pattern[str]] = []
+
+    def allow(self, pattern: str) -> None:
+        """Expect console errors matching ``pattern`` (a refused login logs its 401, say)."""
+        self.allowed.append(re.compile(pattern))
+
+    def attach(self, page: Any) -> None:
+        page.on("console", self._console)
+        page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(f"console: {message.text} ({message.location.get('url')})")
+
+    def unexpected(self) -> list[str]:
+        return [e for e in self.errors if not any(p.search(e) for p in self.allowed)]
+
+
+@pytest.fixture
+def console() -> ConsoleWatch:
+    """What the pages of this test logged as errors (checked by ``new_page``)."""
+    return ConsoleWatch()
+
+
+NewPage = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+async def new_page(browser: Any, console: ConsoleWatch) -> AsyncIterator[NewPage]:
+    """A factory of pages, each in a browser context of its own (its own storage), watched for
+    console errors: any error the test did not ``console.allow`` fails it."""
+    contexts: list[Any] = []
+
+    async def make(viewport: dict[str, int] | None = None, locale: str = "en-US") -> Any:
+        context = await browser.new_context(viewport=viewport or {"width": 1280, "height": 800}, locale=locale)
+        contexts.append(context)
+        page = await context.new_page()
+        console.attach(page)
+        return page
+
+    yield make
+    for context in contexts:
+        await context.close()
+    unexpected = console.unexpected()
+    if unexpected:
+        pytest.fail("console errors in the page:\n" + "\n".join(unexpected))
+
+
+def require_axe() -> Path:
+    """axe-core, installed by ``npm ci`` in web/ (scripts/setup.sh)."""
+    require(AXE_JS.is_file(), f"axe-core ({AXE_JS}; run scripts/setup.sh)")
+    return AXE_JS
+
+
+async def axe_violations(page: Any) -> list[dict[str, Any]]:
+    """The serious and critical accessibility violations axe-core finds on the page as it is."""
+    if not await page.evaluate("() => typeof window.axe !== 'undefined'"):
+        await page.add_script_tag(path=str(require_axe()))
+    result = await page.evaluate("async () => (await axe.run(document, {resultTypes: ['violations']})).violations")
+    return [
+        {"id": v["id"], "impact": v["impact"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+        for v in result
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+async def screenshot(page: Any, name: str) -> Path:
+    """Save the page's picture as ``test-artifacts/screens/<name>.png`` (for people to look at)."""
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    path = SCREENS / f"{name}.png"
+    await page.screenshot(path=str(path), full_page=True)
+    return path

@@ -9,7 +9,7 @@ from tests.hub.conftest import PASSWORD, RunningHub
 
 async def test_login_and_live_events(running: RunningHub, browser: Any) -> None:
     page = await browser.new_page()
-    await page.goto(running.url + "/")
+    await page.goto(running.url + "/web/index.html")
     await page.fill("input[name=username]", "dispatcher")
     await page.fill("input[name=password]", "wrong")
     await page.click("button[type=submit]")

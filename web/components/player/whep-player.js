@@ -1,0 +1,212 @@
+// @ts-check
+// A camera live over WHEP: POST /whep/{camera} with an SDP offer (recvonly video, and audio when
+// asked), the answer, then play; DELETE the session's Location on unmount. The hub does not trickle
+// ICE, so the offer waits for its candidates. A camera another hub node ingests is played from that
+// node (`base`, the camera's owner_url) with the same token: a browser can neither keep
+// Authorization across a cross-origin redirect nor read its Location.
+// Errors are reported once per mount through onError ("startup" | "stalled" | "decode"); the
+// caller (useCameraLiveMode) decides when to try again, by remounting with a new key.
+import { html } from "htm/preact";
+import { useEffect, useRef } from "preact/hooks";
+import { HttpError, request } from "../../api/client.js";
+
+/** @typedef {import("../../types/player").PlayerError} PlayerError */
+/** @typedef {import("../../types/player").PlayerErrorKind} PlayerErrorKind */
+
+/** How long ICE gathering may take before the offer goes out with what it has. */
+const GATHER_WAIT_MS = 200;
+/** No first frame within this long after the answer: "startup". */
+export const STARTUP_TIMEOUT_MS = 15_000;
+/** No new frame for this long once playing (or the connection lost): "stalled". */
+export const STALL_TIMEOUT_MS = 8_000;
+/** Frames received within this long count as arriving: a picture that stops while they do is "decode". */
+const DECODE_TIMEOUT_MS = 6_000;
+/** How long the connection may stay "disconnected" before it counts as lost. */
+const DISCONNECTED_MS = 3_000;
+const WATCH_EVERY_MS = 1_000;
+
+/**
+ * Resolve when ICE gathering is complete, soon after the first host candidate, or after `ms`.
+ * (The hub learns peer-reflexive candidates from our checks, so one candidate is plenty.)
+ * @param {RTCPeerConnection} pc
+ * @param {number} [ms]
+ * @returns {Promise<void>}
+ */
+function gathered(pc, ms = GATHER_WAIT_MS) {
+  if (pc.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      pc.removeEventListener("icegatheringstatechange", onState);
+      pc.removeEventListener("icecandidate", onCandidate);
+      resolve();
+    };
+    const onState = () => {
+      if (pc.iceGatheringState === "complete") done();
+    };
+    /** @param {RTCPeerConnectionIceEvent} e */
+    const onCandidate = (e) => {
+      if (!e.candidate || e.candidate.type === "host") setTimeout(done, 20);
+    };
+    pc.addEventListener("icegatheringstatechange", onState);
+    pc.addEventListener("icecandidate", onCandidate);
+    setTimeout(done, ms);
+  });
+}
+
+/**
+ * Frames received and decoded so far on the incoming video.
+ * @param {RTCPeerConnection} pc
+ */
+async function videoCounts(pc) {
+  let received = 0;
+  let decoded = 0;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") {
+      received += s.framesReceived ?? 0;
+      decoded += s.framesDecoded ?? 0;
+    }
+  });
+  return { received, decoded };
+}
+
+/**
+ * @typedef {object} WhepPlayerProps
+ * @property {string} camera Camera id (or "@user", a call member's video).
+ * @property {string} [base] Base URL of the hub node that ingests it ("" for this one).
+ * @property {string} label Accessible name of the video.
+ * @property {boolean} [audio] Also receive audio (offered recvonly; plays when the hub sends it).
+ * @property {boolean} [muted] Start muted (true: autoplay needs it).
+ * @property {(error: PlayerError) => void} onError Called once when the player gives up.
+ * @property {() => void} [onPlaying] Called when the first frame shows.
+ * @property {string} [class] CSS class of the video.
+ */
+
+/** @param {WhepPlayerProps} props */
+export function WhepPlayer({ camera, base = "", label, audio = false, muted = true, onError, onPlaying, class: cls }) {
+  const video = useRef(/** @type {HTMLVideoElement | null} */ (null));
+  const callbacks = useRef({ onError, onPlaying });
+  callbacks.current = { onError, onPlaying };
+
+  useEffect(() => {
+    const el = video.current;
+    if (!el) return undefined;
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    /** @type {string | null} */
+    let location = null;
+    let closed = false;
+    let playing = false;
+    let failed = false;
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    let watch;
+
+    /**
+     * @param {PlayerErrorKind} kind
+     * @param {string} message
+     * @param {{status?: number, retryAfterS?: number | null}} [extra]
+     */
+    const fail = (kind, message, extra = {}) => {
+      if (closed || failed) return;
+      failed = true;
+      clearInterval(watch);
+      callbacks.current.onError({ kind, message, ...extra });
+    };
+    const onPlay = () => {
+      if (playing || closed) return;
+      playing = true;
+      callbacks.current.onPlaying?.();
+    };
+    const onVideoError = () => fail("decode", el.error?.message || "the browser cannot decode this video");
+    el.addEventListener("playing", onPlay);
+    el.addEventListener("error", onVideoError);
+
+    pc.addTransceiver("video", { direction: "recvonly" });
+    if (audio) pc.addTransceiver("audio", { direction: "recvonly" });
+    const stream = new MediaStream();
+    pc.ontrack = (e) => {
+      stream.addTrack(e.track);
+      if (el.srcObject !== stream) el.srcObject = stream;
+    };
+
+    // Watch the connection and the frame counters: lost, stalled, or arriving but not decoding.
+    const started = performance.now();
+    let lastProgress = started;
+    let lastReceivedAt = started;
+    let disconnectedSince = 0;
+    let counts = { received: 0, decoded: 0 };
+    const check = async () => {
+      if (closed || failed) return;
+      const now = performance.now();
+      const state = pc.connectionState;
+      if (state === "failed" || state === "closed") return fail("stalled", `connection ${state}`);
+      if (state === "disconnected") {
+        disconnectedSince ||= now;
+        if (now - disconnectedSince > DISCONNECTED_MS) return fail("stalled", "connection lost");
+      } else disconnectedSince = 0;
+      const c = await videoCounts(pc);
+      if (c.received > counts.received) lastReceivedAt = now;
+      if (c.decoded > counts.decoded) lastProgress = now;
+      counts = c;
+      // Frames arriving without being decoded is a decoding problem; nothing arriving is not.
+      const arriving = now - lastReceivedAt < DECODE_TIMEOUT_MS && c.received > 0;
+      if (c.decoded === 0) {
+        if (now - started > STARTUP_TIMEOUT_MS) return fail(arriving ? "decode" : "startup", "no picture");
+      } else if (now - lastProgress > STALL_TIMEOUT_MS) {
+        return fail(arriving ? "decode" : "stalled", "the picture stopped");
+      }
+      return undefined;
+    };
+
+    (async () => {
+      try {
+        await pc.setLocalDescription(await pc.createOffer());
+        await gathered(pc);
+        if (closed) return;
+        const r = await request(`/whep/${encodeURIComponent(camera)}`, {
+          method: "POST",
+          body: pc.localDescription?.sdp ?? "",
+          contentType: "application/sdp",
+          base,
+        });
+        const where = r.headers.get("Location");
+        // The session lives on the node that answered: DELETE it there.
+        if (where) location = new URL(where, base || window.location.href).href;
+        const answer = await r.text();
+        if (closed) return release();
+        await pc.setRemoteDescription({ type: "answer", sdp: answer });
+        watch = setInterval(check, WATCH_EVERY_MS);
+      } catch (err) {
+        if (err instanceof HttpError) fail("startup", err.detail, { status: err.status, retryAfterS: err.retryAfterS });
+        else fail("startup", err instanceof Error ? err.message : String(err));
+      }
+      return undefined;
+    })();
+
+    function release() {
+      pc.close();
+      if (location) {
+        const where = location;
+        location = null;
+        request(where, { method: "DELETE", keepalive: true }).catch(() => {});
+      }
+    }
+
+    return () => {
+      closed = true;
+      clearInterval(watch);
+      el.removeEventListener("playing", onPlay);
+      el.removeEventListener("error", onVideoError);
+      el.srcObject = null;
+      release();
+    };
+  }, [camera, base, audio]);
+
+  return html`<video
+    ref=${video}
+    class=${cls}
+    autoplay
+    playsinline
+    muted=${muted}
+    aria-label=${label}
+    data-camera=${camera}
+  ></video>`;
+}

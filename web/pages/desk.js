@@ -1,0 +1,16 @@
+// @ts-check
+// /: the dispatchers' desk. Without a login, straight to /login?next=<here>.
+import { html, render } from "htm/preact";
+import { hasSession, loadCurrentUser, redirectToLogin } from "../api/client.js";
+import { startFeed } from "../api/feed.js";
+import { loadMessages } from "../i18n.js";
+import { DeskShell } from "../views/desk/desk-shell.js";
+
+if (!hasSession()) {
+  redirectToLogin();
+} else {
+  void loadCurrentUser().catch(() => {}); // a refused token goes to the login by itself
+  startFeed();
+  await loadMessages("desk");
+  render(html`<${DeskShell} />`, /** @type {HTMLElement} */ (document.getElementById("app")));
+}
