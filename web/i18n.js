@@ -4,7 +4,7 @@
 // language is ?lang=zh|en first, then the user's stored choice, then the browser's, then English.
 // Dates and numbers go through Intl in that language.
 import { effect, signal } from "@preact/signals";
-import { api } from "./api/client.js";
+import { api, hasSession } from "./api/client.js";
 
 /** @typedef {"en" | "zh"} Lang */
 /** @typedef {Record<string, string | number>} MessageParams */
@@ -18,6 +18,8 @@ export const LANGUAGE_NAMES = /** @type {Record<Lang, string>} */ ({ en: "Englis
 /** The BCP 47 tag for <html lang> and Intl (zh: Simplified Chinese, the right CJK glyphs). */
 const LOCALE_TAGS = /** @type {Record<Lang, string>} */ ({ en: "en", zh: "zh-CN" });
 const STORE_KEY = "skyhub.lang";
+/** The user's preference key on the hub (`GET /api/me/prefs`, `PUT /api/me/prefs/lang`). */
+const PREF_KEY = "lang";
 const PLURAL_FORMS = new Set(["zero", "one", "two", "few", "many", "other"]);
 
 /**
@@ -123,8 +125,8 @@ export async function setLanguage(language) {
 }
 
 /**
- * Store the user's choice of language. The one place to extend when the hub keeps it per user
- * (`PUT /api/me/prefs`): today it stays in this browser.
+ * Store the user's choice of language: in this browser, and when logged in also on the hub
+ * (`PUT /api/me/prefs/lang`), so that it follows the user to any machine.
  * @param {Lang} language
  */
 export function rememberLanguage(language) {
@@ -132,6 +134,34 @@ export function rememberLanguage(language) {
     localStorage.setItem(STORE_KEY, language);
   } catch {
     /* storage disabled: the choice lasts as long as the page */
+  }
+  if (hasSession()) {
+    api(`/api/me/prefs/${PREF_KEY}`, { method: "PUT", body: language }).catch(() => {}); // kept locally anyway
+  }
+}
+
+/**
+ * After a login: take the language the user chose on another machine (their hub preference),
+ * unless the address asks for one. Call once the page knows it is logged in.
+ */
+export async function adoptUserLanguage() {
+  if (languageOf(new URLSearchParams(location.search).get("lang"))) return;
+  try {
+    /** @type {Record<string, unknown>} */
+    const prefs = await api("/api/me/prefs");
+    const chosen = languageOf(typeof prefs[PREF_KEY] === "string" ? String(prefs[PREF_KEY]) : null);
+    if (!chosen) return;
+    try {
+      localStorage.setItem(STORE_KEY, chosen);
+    } catch {
+      /* storage disabled */
+    }
+    if (chosen !== lang.value) {
+      await Promise.all([...screens].map((s) => loadScreen(chosen, s)));
+      lang.value = chosen;
+    }
+  } catch {
+    /* no preferences (or an older hub): the browser's choice stands */
   }
 }
 

@@ -3,6 +3,9 @@ Chinese where Chinese is asked for, and a screenshot for people to look at."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from tests.hub.conftest import RunningHub
@@ -69,3 +72,19 @@ async def test_desk_keeps_lang_through_the_login(running: RunningHub, new_page: 
     desk = await log_in_to_desk(page, running.url, lang="zh")
     assert await desk.current_tab() == "视频墙"
     assert isinstance(desk, DeskPage)
+
+
+async def test_the_language_follows_the_user_to_another_machine(running: RunningHub, new_page: NewPage) -> None:
+    page = await new_page()
+    desk = await log_in_to_desk(page, running.url)
+    async with await running.client("dispatcher") as c:
+        await desk.language.select_option("zh")
+        await desk.view_title.filter(has_text="视频墙").wait_for()
+        t0 = time.monotonic()
+        while (await c.get("/api/me/prefs")).json().get("lang") != "zh":
+            assert time.monotonic() - t0 < 10, "the choice was not saved on the hub"
+            await asyncio.sleep(0.1)
+    # Another browser (English, nothing stored): after the login, the desk is in Chinese.
+    other = await new_page(locale="en-US")
+    desk = await log_in_to_desk(other, running.url)
+    await desk.view_title.filter(has_text="视频墙").wait_for()

@@ -13,8 +13,8 @@ import { signal } from "@preact/signals";
 /**
  * @typedef {object} RequestOptions
  * @property {string} [method] HTTP method (GET).
- * @property {unknown} [body] JSON-encoded unless a string, Blob or FormData.
- * @property {string} [contentType] Content-Type of a string or Blob body (JSON bodies set their own).
+ * @property {unknown} [body] Sent as JSON, except a Blob, FormData, or a string with a `contentType`.
+ * @property {string} [contentType] Content-Type of a string or Blob body sent as it is (an SDP offer).
  * @property {Record<string, string>} [headers] More request headers.
  * @property {boolean} [auth] Send the bearer token, and treat 401 as "log in again" (true).
  * @property {string} [base] Another origin to send it to (a camera's `owner_url`); "" for this hub.
@@ -200,7 +200,7 @@ export async function request(path, options = {}) {
   /** @type {BodyInit | undefined} */
   let payload;
   if (body === undefined) payload = undefined;
-  else if (typeof body === "string" || body instanceof Blob || body instanceof FormData) {
+  else if ((typeof body === "string" && contentType) || body instanceof Blob || body instanceof FormData) {
     payload = body;
     if (contentType) headers["Content-Type"] = contentType;
   } else {

@@ -3,7 +3,7 @@
 import { html, render } from "htm/preact";
 import { hasSession, loadCurrentUser, redirectToLogin } from "../api/client.js";
 import { startFeed } from "../api/feed.js";
-import { loadMessages } from "../i18n.js";
+import { adoptUserLanguage, loadMessages } from "../i18n.js";
 import { DeskShell } from "../views/desk/desk-shell.js";
 
 if (!hasSession()) {
@@ -12,5 +12,6 @@ if (!hasSession()) {
   void loadCurrentUser().catch(() => {}); // a refused token goes to the login by itself
   startFeed();
   await loadMessages("desk");
+  void adoptUserLanguage();
   render(html`<${DeskShell} />`, /** @type {HTMLElement} */ (document.getElementById("app")));
 }

@@ -24,6 +24,8 @@ const DECODE_TIMEOUT_MS = 6_000;
 /** How long the connection may stay "disconnected" before it counts as lost. */
 const DISCONNECTED_MS = 3_000;
 const WATCH_EVERY_MS = 1_000;
+/** After asking the hub to end the session, close the connection anyway after this long. */
+const RELEASE_WAIT_MS = 2_000;
 
 /**
  * Resolve when ICE gathering is complete, soon after the first host candidate, or after `ms`.
@@ -181,13 +183,18 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
       return undefined;
     })();
 
+    // DELETE first, then close: closed the other way round, the hub may notice the connection
+    // end and drop the session before the DELETE arrives (a needless 404).
     function release() {
-      pc.close();
-      if (location) {
-        const where = location;
-        location = null;
-        request(where, { method: "DELETE", keepalive: true }).catch(() => {});
+      if (!location) {
+        pc.close();
+        return;
       }
+      const where = location;
+      location = null;
+      const close = () => pc.close();
+      setTimeout(close, RELEASE_WAIT_MS);
+      request(where, { method: "DELETE", keepalive: true }).catch(() => {}).finally(close);
     }
 
     return () => {
