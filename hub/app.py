@@ -55,6 +55,8 @@ def _json_safe(value: Any) -> Any:
     """``value`` as JSON can carry it: text with lone surrogates escaped, non-finite numbers as text."""
     if isinstance(value, str):
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, bytes | bytearray):  # a body that was not JSON at all
+        return bytes(value).decode("utf-8", "backslashreplace")
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     if isinstance(value, dict):
@@ -71,7 +73,7 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     surrogate (``"\\ud800"``) cannot be written as JSON, and the answer became a 500.
     """
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _json_safe(jsonable_encoder(exc.errors()))}, status_code=422)
+    return JSONResponse({"detail": jsonable_encoder(_json_safe(exc.errors()))}, status_code=422)
 
 
 def create_app(

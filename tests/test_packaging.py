@@ -27,8 +27,29 @@ def test_the_wheel_carries_every_package_module_and_web_asset(tmp_path: Path) ->
         for f in (REPO / top).rglob("*.py")
         if "__pycache__" not in f.parts
     }
-    assets = {".html", ".js", ".css", ".py"}
-    wanted |= {str(f.relative_to(REPO)) for f in (REPO / "web").iterdir() if f.suffix in assets}
+    assets = {".html", ".js", ".css", ".py", ".json"}
+    web = REPO / "web"
+    wanted |= {
+        str(f.relative_to(REPO))
+        for f in web.rglob("*")
+        if f.suffix in assets
+        and f.is_file()
+        and not f.name.startswith(".")
+        and not {"node_modules", "types"} & set(f.relative_to(web).parts)
+        and f.name != "tsconfig.json"
+    }
+    # The browser modules the pages import (served from the package, no npm on the host).
+    wanted |= {
+        "web/node_modules/preact/dist/preact.module.js",
+        "web/node_modules/preact/hooks/dist/hooks.module.js",
+        "web/node_modules/htm/preact/index.module.js",
+        "web/node_modules/@preact/signals/dist/signals.module.js",
+        "web/node_modules/@preact/signals-core/dist/signals-core.module.js",
+        "web/node_modules/leaflet/dist/leaflet-src.esm.js",
+        "web/node_modules/leaflet/dist/leaflet.css",
+        "web/node_modules/idb-keyval/dist/index.js",
+        "web/package-lock.json",
+    }
     wanted.add("hub/demo.yaml")  # `skyhub demo` from an installed package
     missing = sorted(wanted - inside)
     assert not missing, f"left out of the wheel: {missing}"

@@ -44,7 +44,7 @@ async def test_bad_prefs_are_refused_with_the_reason_and_lose_nothing(running: R
         assert r.status_code == 413 and "KiB" in r.json()["detail"]
         # Stored as JSON text, where NUL is escaped: it comes back as it went in (PostgreSQL too).
         assert (await c.put("/api/me/prefs/nul", json="a\u0000b")).status_code == 204
-        for bad in (b"1e400", b'"\\ud800"', b"[1, -1e400]"):
+        for bad in (b"1e400", b'"\\ud800"', b"[1, -1e400]", b"not json", b"\xff\xfe"):
             r = await c.put("/api/me/prefs/bad", content=bad, headers={"Content-Type": "application/json"})
             assert r.status_code == 422, (bad, r.status_code)
         for i in range(KEYS_MAX - 2):
