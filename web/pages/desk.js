@@ -11,7 +11,7 @@ if (!hasSession()) {
 } else {
   void loadCurrentUser().catch(() => {}); // a refused token goes to the login by itself
   startFeed();
-  await loadMessages("desk");
+  await loadMessages("desk", "wall", "incidents", "map");
   void adoptUserLanguage();
   render(html`<${DeskShell} />`, /** @type {HTMLElement} */ (document.getElementById("app")));
 }
