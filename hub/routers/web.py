@@ -11,16 +11,21 @@ type packages) is never served.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, HTTPException, status
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 import web
+from hub.deps import HubDep
+from hub.services import Hub
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +75,20 @@ class Vendor:
     import_map: dict[str, dict[str, str]]
     """The import map every page carries: ``{"imports": {specifier: URL}}``."""
 
-    def script(self) -> str:
-        """The ``<script type="importmap">`` element for a page."""
+    def script_text(self) -> str:
+        """The text inside the page's ``<script type="importmap">``."""
         # "</" cannot occur in the JSON of these URLs, but never let it close the script element.
         body = json.dumps(self.import_map, indent=1, sort_keys=True).replace("</", "<\\/")
-        return f'<script type="importmap">\n{body}\n</script>'
+        return f"\n{body}\n"
+
+    def script(self) -> str:
+        """The ``<script type="importmap">`` element for a page."""
+        return f'<script type="importmap">{self.script_text()}</script>'
+
+    def script_hash(self) -> str:
+        """The import map's CSP source (``'sha256-…'``): the only inline script a page may run."""
+        digest = hashlib.sha256(self.script_text().encode("utf-8")).digest()
+        return f"'sha256-{base64.b64encode(digest).decode('ascii')}'"
 
 
 def package_url(package: str, version: str) -> str:
@@ -128,7 +142,9 @@ VENDOR: Final = _load_or_explain(WEB_DIR)
 """Read once at start-up (restart the hub after ``npm ci``)."""
 
 
-def render_page(name: str, vendor: Vendor | VendorMissing = VENDOR, web_dir: Path = WEB_DIR) -> HTMLResponse:
+def render_page(
+    name: str, vendor: Vendor | VendorMissing = VENDOR, web_dir: Path = WEB_DIR, img_origins: tuple[str, ...] = ()
+) -> HTMLResponse:
     """An entry page with the import map in place, or a 503 page that says how to install the modules."""
     if isinstance(vendor, VendorMissing):
         text = (
@@ -141,7 +157,40 @@ def render_page(name: str, vendor: Vendor | VendorMissing = VENDOR, web_dir: Pat
     html = (web_dir / PAGES[name]).read_text(encoding="utf-8")
     if IMPORTMAP_PLACEHOLDER not in html:
         raise RuntimeError(f"{PAGES[name]} has no {IMPORTMAP_PLACEHOLDER}")
-    return HTMLResponse(html.replace(IMPORTMAP_PLACEHOLDER, vendor.script(), 1), headers={"Cache-Control": "no-cache"})
+    headers = {"Cache-Control": "no-cache", **page_headers(vendor.script_hash(), img_origins)}
+    return HTMLResponse(html.replace(IMPORTMAP_PLACEHOLDER, vendor.script(), 1), headers=headers)
+
+
+def page_headers(script_hash: str, img_origins: tuple[str, ...] = ()) -> dict[str, str]:
+    """Security headers of every page: scripts only from the hub (and the page's own import map),
+    never inline; no framing; no sniffing; no referrer to other sites.
+
+    Styles may be inline (Leaflet positions its panes with style attributes); images also from
+    ``blob:`` (snapshots and evidence fetched with the token) and the district's tile server;
+    connections to any host, because a camera ingested by another hub node is played from that
+    node's own URL (see README "Several hub nodes").
+    """
+    csp = "; ".join(
+        [
+            "default-src 'self'",
+            f"script-src 'self' {script_hash}",
+            "style-src 'self' 'unsafe-inline'",
+            " ".join(["img-src 'self' blob: data:", *img_origins]),
+            "media-src 'self' blob:",
+            "connect-src 'self' http: https: ws: wss:",
+            "font-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ]
+    )
+    return {
+        "Content-Security-Policy": csp,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+    }
 
 
 def _escape(text: str) -> str:
@@ -173,10 +222,18 @@ def vendor_file(asset: str, vendor: Vendor | VendorMissing = VENDOR, web_dir: Pa
 router = APIRouter(tags=["pages"])
 
 
+def _tile_origins(hub: Hub) -> tuple[str, ...]:
+    tile_url = hub.settings.map.tile_url
+    if not tile_url:
+        return ()
+    parts = urlsplit(tile_url if "://" in tile_url else "https:" + tile_url)
+    return (f"{parts.scheme}://{parts.netloc}",)
+
+
 @router.get("/", include_in_schema=False)
-async def desk() -> HTMLResponse:
+async def desk(hub: HubDep) -> HTMLResponse:
     """The dispatchers' desk: wall, incidents and map (it sends a visitor without a login to /login)."""
-    return render_page("desk")
+    return render_page("desk", img_origins=_tile_origins(hub))
 
 
 @router.get("/login", include_in_schema=False)
