@@ -1,0 +1,394 @@
+// @ts-check
+// The call this page is in: one at a time, as the hub allows (busy means in any call). It is kept
+// in a signal of this module, not in a component, so that it goes on while the views around it
+// change; the CallPanel shows it wherever it is mounted, and the last panel to go hangs it up
+// (no call goes on unseen with the camera and microphone open).
+// A call: our camera and microphone (getUserMedia), the hub's call (POST /api/calls or
+// /api/briefings), our media to it (POST /api/calls/{id}/media), its changes on /ws/calls. Losing
+// the media connection is not leaving: the hub keeps our place for a while, and we offer again.
+import { signal } from "@preact/signals";
+import { useEffect } from "preact/hooks";
+import { HttpError, currentUser } from "../api/client.js";
+import * as rtc from "../api/rtc.js";
+
+/** @typedef {import("../api/rtc.js").Call} Call */
+/** @typedef {import("../api/rtc.js").MediaRole} MediaRole */
+/** @typedef {import("../api/rtc.js").MediaLink} MediaLink */
+/** @typedef {"none" | "connecting" | "connected" | "lost"} MediaState */
+/** @typedef {"starting" | "ringing" | "connecting" | "connected" | "reconnecting" | "ended" | "failed"} CallPhase */
+/** @typedef {"unreachable" | "busy" | "unknown" | "offline" | "media" | "failed"} CallProblem */
+
+/**
+ * @typedef {object} CallSession
+ * @property {number} seq This page's number for it (a new call is a new session).
+ * @property {"call" | "briefing"} kind
+ * @property {string} target The username called, or the node briefed.
+ * @property {string} targetLabel Their name, for people.
+ * @property {Call | null} call The hub's call, once started.
+ * @property {MediaRole} role
+ * @property {MediaState} media Our media connection.
+ * @property {MediaStream | null} local Our camera and microphone.
+ * @property {MediaStream | null} remoteVideo The video the hub sends us.
+ * @property {MediaStream[]} remoteAudio The voices the hub sends us.
+ * @property {boolean} micOn
+ * @property {boolean} camOn
+ * @property {{id: string, name: string} | null} cameraOffer A camera that can be shown in the call.
+ * @property {string | null} cameraShown The camera shown in place of our video.
+ * @property {CallProblem | null} problem Why it failed or what last went wrong.
+ * @property {string} detail The hub's words for it.
+ * @property {string | null} endedReason Once ended: the hub's reason.
+ */
+
+/** First delay before offering again after the media connection was lost, and the most. */
+const REJOIN_FIRST_MS = 500;
+const REJOIN_MAX_MS = 4_000;
+/** Our picture: small enough for a phone's uplink, large enough to see a face. */
+const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 360 } };
+
+/** The call of this page, or null. */
+export const callSession = signal(/** @type {CallSession | null} */ (null));
+
+let seq = 0;
+/** @type {MediaLink | null} */
+let link = null;
+/** @type {(() => void) | null} */
+let stopWatch = null;
+/** @type {(() => void) | null} */
+let unfollow = null;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let rejoinTimer;
+let rejoinDelay = REJOIN_FIRST_MS;
+let hosts = 0;
+
+/** @param {number} n @param {Partial<CallSession>} patch */
+function update(n, patch) {
+  const s = callSession.value;
+  if (s && s.seq === n) callSession.value = { ...s, ...patch };
+}
+
+const me = () => currentUser.value?.username ?? "";
+
+/**
+ * Where a call stands, for people.
+ * @param {CallSession} s
+ * @returns {CallPhase}
+ */
+export function phaseOf(s) {
+  if (s.endedReason !== null) return "ended";
+  if (s.problem && !s.call) return "failed";
+  if (!s.call) return "starting";
+  if (s.media === "lost") return "reconnecting";
+  if (s.call.state === "ringing") return "ringing";
+  return s.media === "connected" ? "connected" : "connecting";
+}
+
+/** True while a call is being made or is on (not ended or failed). */
+export function inCall() {
+  const s = callSession.value;
+  return s !== null && !["ended", "failed"].includes(phaseOf(s));
+}
+
+/**
+ * Our camera and microphone; the microphone alone when there is no camera.
+ * @param {boolean} video
+ */
+async function localMedia(video) {
+  if (!video) return navigator.mediaDevices.getUserMedia({ audio: true });
+  try {
+    return await navigator.mediaDevices.getUserMedia({ audio: true, video: VIDEO_CONSTRAINTS });
+  } catch {
+    return navigator.mediaDevices.getUserMedia({ audio: true });
+  }
+}
+
+/**
+ * Start a session and its media; `begin` asks the hub for the call.
+ * @param {Omit<CallSession, "seq" | "call" | "media" | "local" | "remoteVideo" | "remoteAudio" | "micOn" | "camOn" | "cameraShown" | "problem" | "detail" | "endedReason">} what
+ * @param {() => Promise<Call>} begin
+ */
+async function open(what, begin) {
+  if (inCall()) return false;
+  teardown();
+  const n = ++seq;
+  callSession.value = {
+    ...what,
+    seq: n,
+    call: null,
+    media: "none",
+    local: null,
+    remoteVideo: null,
+    remoteAudio: [],
+    micOn: true,
+    camOn: true,
+    cameraShown: null,
+    problem: null,
+    detail: "",
+    endedReason: null,
+  };
+  unfollow = rtc.followCalls(onCalls);
+  /** @type {MediaStream} */
+  let local;
+  try {
+    local = await localMedia(what.role !== "listener");
+  } catch (err) {
+    fail(n, "media", err instanceof Error ? err.message : String(err));
+    return false;
+  }
+  if (callSession.value?.seq !== n) {
+    for (const t of local.getTracks()) t.stop();
+    return false;
+  }
+  update(n, { local, camOn: local.getVideoTracks().length > 0 });
+  let call;
+  try {
+    call = await begin();
+  } catch (err) {
+    fail(n, rtc.refusal(err), err instanceof HttpError ? err.detail : String(err));
+    return false;
+  }
+  if (callSession.value?.seq !== n) {
+    void rtc.hangUp(call.id).catch(() => {});
+    return false;
+  }
+  update(n, { call });
+  await connect(n);
+  return true;
+}
+
+/**
+ * Ring a worker (by username).
+ * @param {string} to
+ * @param {{label?: string, camera?: {id: string, name: string} | null}} [options]
+ */
+export function placeCall(to, options = {}) {
+  return open(
+    { kind: "call", target: to, targetLabel: options.label ?? to, role: "call", cameraOffer: options.camera ?? null },
+    () => rtc.startCall(to),
+  );
+}
+
+/**
+ * Brief everyone on duty under a node (we speak; they listen and may ask for the floor).
+ * @param {string} node
+ * @param {{label?: string}} [options]
+ */
+export function startBriefing(node, options = {}) {
+  return open(
+    { kind: "briefing", target: node, targetLabel: options.label ?? node, role: "speaker", cameraOffer: null },
+    () => rtc.startBriefing(node),
+  );
+}
+
+/**
+ * Take part in a call we were invited to (a worker answering; a listener joining a briefing).
+ * @param {Call} call
+ */
+export function joinCall(call) {
+  const role = rtc.mediaRole(call, me());
+  return open({ kind: call.kind, target: call.owner, targetLabel: call.owner, role, cameraOffer: null }, () =>
+    rtc.acceptCall(call.id),
+  );
+}
+
+/** Our media connection: a new offer (the hub replaces any older connection of ours). @param {number} n */
+async function connect(n) {
+  const s = callSession.value;
+  if (!s || s.seq !== n || !s.call) return;
+  update(n, { media: "connecting", remoteVideo: null, remoteAudio: [] });
+  /** @type {MediaLink} */
+  let media;
+  try {
+    media = await rtc.joinMedia(s.call.id, s.role, s.local, (track) => onTrack(n, track));
+  } catch (err) {
+    if (callSession.value?.seq !== n) return;
+    if (err instanceof HttpError && [403, 404, 409].includes(err.status)) {
+      ended(n, err.detail); // the call is over for us
+      return;
+    }
+    update(n, { media: "lost", problem: "failed", detail: err instanceof Error ? err.message : String(err) });
+    rejoin(n);
+    return;
+  }
+  if (callSession.value?.seq !== n) {
+    media.stop(); // hung up meanwhile
+    return;
+  }
+  link = media;
+  const pc = media.pc;
+  pc.addEventListener("connectionstatechange", () => {
+    if (link === media && pc.connectionState === "connected") {
+      rejoinDelay = REJOIN_FIRST_MS;
+      update(n, { media: "connected", problem: null, detail: "" });
+    }
+  });
+  stopWatch = rtc.onConnectionLost(pc, () => {
+    if (link !== media) return;
+    media.stop();
+    link = null;
+    update(n, { media: "lost" });
+    rejoin(n);
+  });
+}
+
+/** Offer again after a delay, while the call goes on. @param {number} n */
+function rejoin(n) {
+  clearTimeout(rejoinTimer);
+  rejoinTimer = setTimeout(() => {
+    const s = callSession.value;
+    if (!s || s.seq !== n || link || phaseOf(s) === "ended") return;
+    void connect(n);
+  }, rejoinDelay);
+  rejoinDelay = Math.min(rejoinDelay * 2, REJOIN_MAX_MS);
+}
+
+/**
+ * @param {number} n
+ * @param {MediaStreamTrack} track
+ */
+function onTrack(n, track) {
+  const s = callSession.value;
+  if (!s || s.seq !== n) return;
+  if (track.kind === "video") update(n, { remoteVideo: new MediaStream([track]) });
+  else update(n, { remoteAudio: [...s.remoteAudio, new MediaStream([track])] });
+}
+
+/** @param {import("../api/rtc.js").CallsMessage} msg */
+function onCalls(msg) {
+  const s = callSession.value;
+  if (!s || !s.call) return;
+  const id = s.call.id;
+  const n = s.seq;
+  if (msg.op === "call") {
+    if (msg.call.id !== id) return;
+    update(n, { call: msg.call, cameraShown: msg.call.camera });
+    if (msg.call.state === "ended") ended(n, msg.call.ended_reason ?? "");
+    return;
+  }
+  const mine = msg.calls.find((c) => c.id === id);
+  if (mine) update(n, { call: mine, cameraShown: mine.camera });
+  // Not among our live calls after a reconnect: it may have ended meanwhile. Ask.
+  else if (phaseOf(s) !== "ended") {
+    rtc.getCall(id).then(
+      (c) => {
+        update(n, { call: c });
+        if (c.state === "ended") ended(n, c.ended_reason ?? "");
+      },
+      (err) => {
+        if (err instanceof HttpError && (err.status === 404 || err.status === 403)) ended(n, "");
+      },
+    );
+  }
+}
+
+/**
+ * The call could not be made.
+ * @param {number} n
+ * @param {CallProblem} problem
+ * @param {string} detail
+ */
+function fail(n, problem, detail) {
+  update(n, { problem, detail });
+  releaseMedia(false);
+}
+
+/**
+ * The call is over (the other side hung up, or the hub ended it): keep it shown until dismissed.
+ * @param {number} n
+ * @param {string} reason
+ */
+function ended(n, reason) {
+  update(n, { endedReason: reason, media: "none" });
+  releaseMedia(true);
+}
+
+/**
+ * Let go of our media: our camera and microphone, the calls channel, and the connection, which is
+ * closed (`sessionGone`: the hub ended it with the call) or DELETEd first (a call that failed
+ * half-way, a page that leaves).
+ * @param {boolean} sessionGone
+ */
+function releaseMedia(sessionGone) {
+  clearTimeout(rejoinTimer);
+  rejoinDelay = REJOIN_FIRST_MS;
+  stopWatch?.();
+  stopWatch = null;
+  if (sessionGone) link?.close();
+  else link?.stop();
+  link = null;
+  const s = callSession.value;
+  for (const t of s?.local?.getTracks() ?? []) t.stop();
+  unfollow?.();
+  unfollow = null;
+}
+
+function teardown() {
+  releaseMedia(false);
+  callSession.value = null;
+}
+
+/** Hang up (ends a call, or a briefing we speak in) and forget it. */
+export async function hangUpCall() {
+  const s = callSession.value;
+  const media = link;
+  link = null; // the hang-up ends the hub's side of it: close ours after
+  teardown();
+  if (s?.call && s.call.state !== "ended") {
+    await rtc.hangUp(s.call.id).catch(() => {});
+    media?.close();
+  } else media?.stop();
+}
+
+/** Forget an ended or failed call (its panel closes). */
+export function dismissCall() {
+  if (!inCall()) teardown();
+}
+
+/** Our microphone on or off. @param {boolean} on */
+export function setMic(on) {
+  const s = callSession.value;
+  if (!s) return;
+  for (const t of s.local?.getAudioTracks() ?? []) t.enabled = on;
+  update(s.seq, { micOn: on });
+}
+
+/** Our camera on or off (the other side sees black). @param {boolean} on */
+export function setCamera(on) {
+  const s = callSession.value;
+  if (!s) return;
+  for (const t of s.local?.getVideoTracks() ?? []) t.enabled = on;
+  update(s.seq, { camOn: on });
+}
+
+/**
+ * Show a camera to the others in place of our video (no transcoding), or our video again (null).
+ * @param {string | null} camera
+ */
+export async function showCamera(camera) {
+  const s = callSession.value;
+  if (!s?.call) return;
+  try {
+    const call = await rtc.putCamera(s.call.id, camera);
+    update(s.seq, { call, cameraShown: call.camera, problem: null, detail: "" });
+  } catch (err) {
+    update(s.seq, { problem: "failed", detail: err instanceof HttpError ? err.detail : String(err) });
+  }
+}
+
+/** The call of this page (re-renders as it changes). */
+export function useCall() {
+  return callSession.value;
+}
+
+/**
+ * For a component that shows the call: while at least one is mounted the call may go on; when the
+ * last one goes, the call is hung up.
+ */
+export function useCallHost() {
+  useEffect(() => {
+    hosts += 1;
+    return () => {
+      hosts -= 1;
+      if (hosts === 0 && callSession.value) void hangUpCall();
+    };
+  }, []);
+}
