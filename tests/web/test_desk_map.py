@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.conftest import REPO, free_port
 from tests.hub.conftest import BASE_CONFIG, RunningHub, make_settings, serve
 from tests.web.conftest import PHONE, NewPage, axe_violations, require_axe, screenshot
 from tests.web.pages import log_in_to_desk
@@ -88,10 +90,10 @@ class MapPage:
         self.panel = page.locator(".map-panel")
         self.legend = page.locator(".map-legend")
 
-    async def open(self, node: str | None = None) -> MapPage:
+    async def open(self, node: str | None = None, outlined: bool = True) -> MapPage:
         """Go to the map from the desk (the address keeps its ``?lang=``)."""
         await self.page.evaluate("(hash) => { location.hash = hash; }", "#/map" + (f"/{node}" if node else ""))
-        await self.outlines.first.wait_for()
+        await (self.outlines.first if outlined else self.page.locator(".map-canvas.leaflet-container")).wait_for()
         return self
 
     def region(self, node: str) -> Any:
@@ -256,16 +258,25 @@ async def test_an_alert_lights_its_camera_up(tmp_path: Path, new_page: NewPage) 
         page = await new_page(viewport={"width": 1600, "height": 900})
         await log_in_to_desk(page, rh.url)
         m = await MapPage(page).open()
-        marker = m.camera("cam-street")
-        await marker.wait_for()
-        assert await marker.get_attribute("data-alert") == "false"
+        lit = m.map.locator(".map-marker-camera.is-alert[data-alert=true][data-camera=cam-street]")
+        calm = m.map.locator(".map-marker-camera[data-alert=false][data-camera=cam-street]")
         # Motion in the street scene raises an alert within seconds: the marker turns red.
-        await m.map.locator(".map-marker-camera.is-alert[data-camera=cam-street]").wait_for(timeout=60_000)
-        colour = await marker.locator(".map-pin").evaluate("(el) => getComputedStyle(el).backgroundColor")
+        await lit.wait_for(timeout=60_000)
+        colour = await lit.locator(".map-pin").evaluate("(el) => getComputedStyle(el).backgroundColor")
         assert colour == "rgb(255, 123, 123)", colour
         await m.listed_camera("cam-street").filter(has_text="Alert").wait_for()
-        # It ends: the marker goes back to normal.
-        await m.map.locator(".map-marker-camera[data-camera=cam-street][data-alert=false]").wait_for(timeout=90_000)
+        # It ends, and the next one starts: the marker follows, live.
+        await calm.wait_for(timeout=60_000)
+        await lit.wait_for(timeout=60_000)
+        await page.close()
+
+        # A desk opened while the alert is still open shows it at once.
+        page = await new_page(viewport={"width": 1600, "height": 900})
+        await log_in_to_desk(page, rh.url)
+        m = await MapPage(page).open()
+        await m.camera("cam-street").wait_for()
+        if await rh.hub.open_alerts.list():
+            await m.map.locator(".map-marker-camera.is-alert[data-camera=cam-street]").wait_for(timeout=5_000)
         await page.close()
 
 
@@ -318,6 +329,31 @@ async def test_drill_down_by_clicking_regions_and_back_by_the_breadcrumb(tmp_pat
             10,
             "the map to zoom in",
         )
+        await page.close()
+
+
+async def test_a_district_with_its_own_tiles_and_no_outlines(tmp_path: Path, new_page: NewPage) -> None:
+    # The hub's own copy of a Leaflet picture stands in for the district's tile server.
+    port = free_port()
+    leaflet = json.loads((REPO / "web/node_modules/leaflet/package.json").read_text())["version"]
+    tiles = f"http://127.0.0.1:{port}/web/vendor/leaflet@{leaflet}/dist/images/layers.png?z={{z}}&x={{x}}&y={{y}}"
+    gate = camera("cam-gate", "North Gate", "synthetic://street", "g1", enabled=False, location=STREET)
+    settings = make_settings(
+        tmp_path, cameras=[gate], map={"tile_url": tiles, "attribution": "District GIS", "max_zoom": 18}
+    )
+    async with serve(settings, port=port) as rh:
+        page = await new_page(viewport={"width": 1600, "height": 900})
+        await log_in_to_desk(page, rh.url)
+        m = await MapPage(page).open(outlined=False)
+        await m.map.locator("img.leaflet-tile-loaded").first.wait_for()
+        await m.map.locator(".leaflet-control-attribution").filter(has_text="District GIS").wait_for()
+        # No outlines in the config: the map says so and shows where the cameras are.
+        await page.get_by_text("No outlines are set for this district").wait_for()
+        assert await m.outlines.count() == 0
+        box, mark = await m.map.bounding_box(), await m.camera("cam-gate").bounding_box()
+        assert box and mark and box["x"] < mark["x"] < box["x"] + box["width"] - mark["width"]
+        assert box["y"] < mark["y"] < box["y"] + box["height"] - mark["height"]
+        assert await axe_violations(page) == []
         await page.close()
 
 

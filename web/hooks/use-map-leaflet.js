@@ -63,6 +63,7 @@ export function useLeafletMap(ref, options) {
         maxZoom,
         worldCopyJump: false,
       });
+      made.setView([0, 0], 3); // a view at once (layers wait for one); the caller fits it to the district
       L.control.zoom({ position: "topright", zoomInTitle, zoomOutTitle }).addTo(made);
       const m = made;
       resize = new ResizeObserver(() => m.invalidateSize({ pan: false }));

@@ -23,6 +23,12 @@ import { t } from "../../i18n.js";
 export function CameraPanel({ id, name, camera, alert, where, onClose }) {
   const heading = useRef(/** @type {HTMLHeadingElement | null} */ (null));
   useEffect(() => {
+    // On a phone the panel is below the map: bring it into sight.
+    const box = heading.current?.closest(".map-panel");
+    const r = box?.getBoundingClientRect();
+    if (box && r && (r.top < 0 || r.bottom > innerHeight)) {
+      box.scrollIntoView({ block: "nearest", behavior: matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth" });
+    }
     const from = document.activeElement;
     // From the list, the keyboard follows to the panel; from a click on the map, the map keeps it.
     if (from instanceof HTMLElement && from.closest(".map-side")) heading.current?.focus();

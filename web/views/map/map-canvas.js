@@ -72,6 +72,16 @@ export function MapCanvas(props) {
   });
   const fitted = useRef(/** @type {string | null} */ (null));
 
+  /** Nothing outlined to zoom to (a district without `area`s): show where the cameras and people are. */
+  const fitToMarkers = () => {
+    const s = stores.current;
+    if (!map || fitted.current !== null || model === null || hasOutlines(model)) return;
+    const markers = [...s.cameras.values(), ...s.people.values()];
+    if (!markers.length) return;
+    fitted.current = "";
+    fit(map, [], markers);
+  };
+
   // The layer groups, bottom to top.
   useEffect(() => {
     if (!map) return;
@@ -116,9 +126,9 @@ export function MapCanvas(props) {
     }
     if (node?.ring) drawn.unshift(outline(node, "focus"));
     for (const p of drawn) p.addTo(group);
-    if (fitted.current !== focus) {
+    if (fitted.current !== focus && drawn.length) {
       fitted.current = focus;
-      fit(map, drawn, [...stores.current.cameras.values()]);
+      fit(map, drawn, []);
     }
   }, [map, model, focus]);
 
@@ -145,11 +155,7 @@ export function MapCanvas(props) {
         });
       },
     );
-    // The first drawing with cameras but no outlines: show where the cameras are.
-    if (map && fitted.current === null && !model?.nodes.size && cameras.length) {
-      fitted.current = "";
-      fit(map, [], [...stores.current.cameras.values()]);
-    }
+    fitToMarkers();
   }, [map, cameras]);
 
   // Workers' last positions, named, with how long ago.
@@ -173,6 +179,7 @@ export function MapCanvas(props) {
         });
       },
     );
+    fitToMarkers();
   }, [map, people]);
 
   // Open incidents: a popup with the title and a link to the incident.
@@ -225,8 +232,11 @@ export function MapCanvas(props) {
   ></div>`;
 }
 
+/** @param {MapModel} model */
+const hasOutlines = (model) => [...model.nodes.values()].some((n) => n.ring);
+
 /**
- * Zoom to what is drawn: the outlines, else the cameras.
+ * Zoom to what is drawn: the outlines, else the markers.
  * @param {L.Map} map
  * @param {L.Polygon[]} outlines
  * @param {L.Marker[]} markers
@@ -235,9 +245,6 @@ function fit(map, outlines, markers) {
   const bounds = L.latLngBounds([]);
   for (const p of outlines) bounds.extend(p.getBounds());
   if (!bounds.isValid()) for (const m of markers) bounds.extend(m.getLatLng());
-  if (!bounds.isValid()) {
-    map.setView([0, 0], 3);
-    return;
-  }
+  if (!bounds.isValid()) return;
   map.fitBounds(bounds, { padding: [28, 28], maxZoom: 18, animate: !reducedMotion() && map.getZoom() !== undefined });
 }

@@ -50,7 +50,7 @@ export function pin(at, kind, inner = "") {
   const size = sizes[kind];
   // An incident sits up and to the right of its point, so that one at a camera leaves the
   // camera's own marker free to click.
-  const anchor = kind === "incident" ? [-4, size + 2] : [size / 2, size / 2];
+  const anchor = kind === "incident" ? [-9, size + 9] : [size / 2, size / 2];
   const icon = L.divIcon({
     className: `map-marker map-marker-${kind}`,
     html: `<span class="map-pin map-pin-${kind}">${inner}</span>`,

@@ -196,11 +196,34 @@ export function placeIncident(incident, model, cameraPlaces) {
 }
 
 /**
- * The nodes a thing is placed on, for "is it under the focus?".
- * @param {Array<string | null | undefined>} ids
- * @param {Set<string> | null} within The focus's subtree (null: everything is within).
+ * Whether a point lies inside an outline (even-odd rule).
+ * @param {LatLon} point
+ * @param {LatLon[]} ring
  */
-export function isWithin(ids, within) {
-  if (!within) return true;
-  return ids.some((id) => Boolean(id) && within.has(/** @type {string} */ (id)));
+export function inRing([lat, lon], ring) {
+  let inside = false;
+  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+    const [yi, xi] = ring[i];
+    const [yj, xj] = ring[j];
+    if (yi > lat !== yj > lat && lon < ((xj - xi) * (lat - yi)) / (yj - yi) + xi) inside = !inside;
+  }
+  return inside;
+}
+
+/**
+ * @typedef {object} Focus
+ * @property {Set<string>} nodes The focused node and every node below it.
+ * @property {LatLon[] | null} ring Its outline, if it has one.
+ */
+
+/**
+ * Whether a thing is under the focus: placed on one of its nodes, or standing inside its outline.
+ * @param {Array<string | null | undefined>} ids The nodes the thing is placed on.
+ * @param {LatLon | null | undefined} at Where it is on the map.
+ * @param {Focus | null} focus Null: everything is within.
+ */
+export function isWithin(ids, at, focus) {
+  if (!focus) return true;
+  if (ids.some((id) => Boolean(id) && focus.nodes.has(/** @type {string} */ (id)))) return true;
+  return Boolean(at && focus.ring && inRing(at, focus.ring));
 }

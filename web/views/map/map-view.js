@@ -12,7 +12,7 @@ import { useMapClock } from "../../hooks/use-map-clock.js";
 import { useMapData } from "../../hooks/use-map-data.js";
 import { useMapIncidents } from "../../hooks/use-map-incidents.js";
 import { navigate, useRoute } from "../../hooks/use-route.js";
-import { formatNumber, formatRelative, t } from "../../i18n.js";
+import { formatDateTime, formatNumber, formatRelative, t } from "../../i18n.js";
 import { MapBreadcrumb } from "./map-breadcrumb.js";
 import { CameraPanel } from "./map-camera-panel.js";
 import { MapCanvas } from "./map-canvas.js";
@@ -40,7 +40,10 @@ export function MapView() {
   const root = model?.root ?? null;
   const asked = route.params[0];
   const focus = asked && model?.nodes.has(asked) ? asked : root;
-  const within = useMemo(() => (model && focus && focus !== root ? subtree(model, focus) : null), [model, focus, root]);
+  const within = useMemo(
+    () => (model && focus && focus !== root ? { nodes: subtree(model, focus), ring: model.nodes.get(focus)?.ring ?? null } : null),
+    [model, focus, root],
+  );
   const regions = useMemo(() => (model && focus ? regionsOf(model, focus) : []), [model, focus]);
   const path = model && focus ? pathTo(model, focus) : [];
   const nameOf = (/** @type {string | null | undefined} */ id) => (id && model?.nodes.get(id)?.name) || id || "";
@@ -74,7 +77,7 @@ export function MapView() {
     [data?.cameras, cams, alerts, selected],
   );
   const sideCameras = cameraList
-    .filter((c) => isWithin([c.grid, c.property], within))
+    .filter((c) => isWithin([c.grid, c.property], places.get(c.id), within))
     .map((c) => {
       const cam = stateOf.get(c.id);
       return {
@@ -96,7 +99,7 @@ export function MapView() {
     t("map.incidents.detail", {
       severity: t(`map.severity.${i.severity}`),
       state: t(`map.state.${i.state}`),
-      ago: formatRelative(i.created_at * 1000, now),
+      when: formatRelative(i.created_at * 1000, now),
     });
   const incidentMarks = placedIncidents
     .filter((p) => p.place)
@@ -104,7 +107,12 @@ export function MapView() {
       id: i.id,
       title: i.title,
       severity: i.severity,
-      detail: detailOf(i),
+      // A popup's text changes with the incident, not with the clock (it may be open, in use).
+      detail: t("map.incidents.detail", {
+        severity: t(`map.severity.${i.severity}`),
+        state: t(`map.state.${i.state}`),
+        when: formatDateTime(i.created_at * 1000, { dateStyle: "short", timeStyle: "short" }),
+      }),
       link: t("map.incidents.open"),
       at: /** @type {LatLon} */ (place?.at),
     }));
@@ -112,7 +120,7 @@ export function MapView() {
     incidents === null
       ? null
       : placedIncidents
-          .filter(({ incident: i }) => isWithin([i.node, i.grid, ...(i.path ?? [])], within))
+          .filter(({ incident: i, place }) => isWithin([i.node, i.grid, ...(i.path ?? [])], place?.at, within))
           .map(({ incident: i, place }) => ({ id: i.id, title: i.title, severity: i.severity, detail: detailOf(i), placed: Boolean(place) }));
 
   // Workers: their last reported positions.
@@ -124,7 +132,7 @@ export function MapView() {
     stale: now - p.at * 1000 > STALE_AFTER_MS,
   }));
   const sidePeople = people
-    .filter((p) => isWithin(p.grids, within))
+    .filter((p) => isWithin(p.grids, [p.lat, p.lon], within))
     .map((p) => ({
       id: p.person,
       name: p.name,
@@ -153,7 +161,7 @@ export function MapView() {
       <${MapBreadcrumb} path=${path} root=${root} />
     </div>
     ${problem}
-    ${data && !model?.nodes.size && html`<p class="map-muted">${t("map.noOutlines")}</p>`}
+    ${data && !data.nodes.features.length && html`<p class="map-muted">${t("map.noOutlines")}</p>`}
     <div class="map-layout">
       <div class="map-main">
         <${MapCanvas}
