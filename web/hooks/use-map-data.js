@@ -122,8 +122,10 @@ export function useMapData() {
       const d = /** @type {Partial<PersonPosition>} */ (ev.data);
       if (!d.person || typeof d.lat !== "number" || typeof d.lon !== "number") continue;
       const known = people.get(d.person);
+      const at = d.at ?? Date.now() / 1000;
       if (known) {
-        people.set(d.person, { ...known, lat: d.lat, lon: d.lon, accuracy_m: d.accuracy_m ?? null, at: d.at ?? Date.now() / 1000 });
+        // The feed may replay reports older than the map's answer: keep the newest.
+        if (at >= known.at) people.set(d.person, { ...known, lat: d.lat, lon: d.lon, accuracy_m: d.accuracy_m ?? null, at });
       } else if (!notShown.current.has(d.person)) {
         unknown = true; // a name and grids are needed: ask the hub (once per person)
         notShown.current.add(d.person);
