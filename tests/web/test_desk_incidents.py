@@ -120,18 +120,20 @@ async def eventually(
 # ---------------------------------------------------------------------------------------------- screens
 
 
+# P2 incidents climb a level one second after they have a place, and again a second later.
+FAST_P2 = {
+    "P1": {"ack_s": 120, "arrive_s": 600, "resolve_s": 3600, "assign_s": 600},
+    "P2": {"ack_s": 300, "arrive_s": 1800, "resolve_s": 14400, "assign_s": 1},
+    "P3": {"ack_s": 1800, "arrive_s": 14400, "resolve_s": 86400},
+    "P4": {"ack_s": 3600, "arrive_s": 28800, "resolve_s": 172800},
+}
+
+
 @pytest.mark.parametrize("size", ["desktop", "phone"])
 @pytest.mark.parametrize("lang", ["en", "zh"])
 async def test_list_and_incident_screens(tmp_path: Path, new_page: NewPage, lang: str, size: str) -> None:
     require_axe()
-    # P2 incidents climb a level one second after they have a place: an escalated one to show.
-    deadlines = {
-        "P1": {"ack_s": 120, "arrive_s": 600, "resolve_s": 3600, "assign_s": 600},
-        "P2": {"ack_s": 300, "arrive_s": 1800, "resolve_s": 14400, "assign_s": 1},
-        "P3": {"ack_s": 1800, "arrive_s": 14400, "resolve_s": 86400},
-        "P4": {"ack_s": 3600, "arrive_s": 28800, "resolve_s": 172800},
-    }
-    async with serve(make_settings(tmp_path, incidents={"deadlines": deadlines})) as rh:
+    async with serve(make_settings(tmp_path, incidents={"deadlines": FAST_P2})) as rh:
         async with await rh.client("dispatcher") as c:
             fire = await create(c, "Smoke from a shop's back door", "p1", severity="P1", category="fire")
             await create(c, "Water main leaking on Elm Road", "g2", severity="P2", category="water_leak")
@@ -295,6 +297,76 @@ async def test_a_conflict_is_explained_and_the_incident_reloaded(
     await desk.action("dismissed").click()
     await desk.confirm().click()
     await desk.state_badge.filter(has_text="Dismissed").wait_for()
+
+
+async def test_merge_resolve_close_and_reopen_each_ask_for_what_they_need(
+    running: RunningHub, new_page: NewPage
+) -> None:
+    async with await running.client("dispatcher") as c:
+        keep = await create(c, "Pothole on Station Road", "g1")
+        again = await create(c, "Deep hole in the road by the station", "g1")
+    desk = await open_incidents(new_page, running.url, "dispatcher")
+    await desk.open(again["id"])
+    await desk.action("merged").click()
+    target = desk.page.locator("#action-merge")
+    await target.locator(f"option[value='{keep['id']}']").wait_for(state="attached")
+    await target.select_option(str(keep["id"]))
+    await desk.confirm().click()
+    await desk.state_badge.filter(has_text="Merged").wait_for()
+    await desk.page.locator(f".facts a[href='#/incidents/{keep['id']}']").click()
+    await desk.page.wait_for_url(f"**/#/incidents/{keep['id']}")
+    await desk.detail.and_(desk.page.locator(f"[data-incident-page='{keep['id']}']")).wait_for()
+
+    # Assign (keyboard: the form takes the focus on the hub's first suggestion), then resolve.
+    await desk.reach.locator(".reach-call[data-person=worker1]").wait_for()  # the suggestions are in
+    await desk.action("assigned").click()
+    assert await desk.page.evaluate("() => document.activeElement.value") == "person:worker1"
+    await desk.page.keyboard.press("Enter")
+    await desk.state_badge.filter(has_text="Assigned").wait_for()
+    await desk.action("acknowledged").click()  # on the worker's behalf (they phoned it in)
+    await desk.state_badge.filter(has_text="Acknowledged").wait_for()
+    await desk.action("resolved").click()
+    note = desk.page.locator("#action-note")
+    assert await note.get_attribute("required") is not None  # resolving needs feedback
+    await desk.confirm().click()
+    assert await desk.state_badge.inner_text() == "Acknowledged"  # the browser asked for the note first
+    await note.fill("Filled with cold asphalt; a crew will resurface it on Monday.")
+    await desk.confirm().click()
+    await desk.state_badge.filter(has_text="Resolved").wait_for()
+    assert "cold asphalt" in await desk.page.locator(".incident-feedback").inner_text()
+
+    # The review: close it, then reopen it with a reason.
+    await desk.action("closed").click()
+    await desk.state_badge.filter(has_text="Closed").wait_for()
+    await desk.action("reopened").click()
+    await desk.page.locator("#action-note").fill("Residents report the hole is back")
+    await desk.confirm().click()
+    await desk.state_badge.filter(has_text="Reopened").wait_for()
+    async with await running.client("dispatcher") as c:
+        assert (await incident(c, again["id"]))["merged_into"] == keep["id"]
+        assert (await incident(c, keep["id"]))["state"] == "reopened"
+    history = await desk.history.inner_text()
+    for step in ("Resolved", "Closed", "Reopened", "Residents report the hole is back"):
+        assert step in history
+
+
+async def test_an_escalated_incident_climbs_the_list_and_shows_its_missed_deadline(
+    tmp_path: Path, new_page: NewPage
+) -> None:
+    async with serve(make_settings(tmp_path, incidents={"deadlines": FAST_P2})) as rh:
+        async with await rh.client("dispatcher") as c:
+            older = await create(c, "Overflowing bins", "g1", severity="P3")
+            escalating = await create(c, "Cracked wall of the footbridge", "g1", severity="P2")
+        desk = await open_incidents(new_page, rh.url, "dispatcher")
+        await desk.row(escalating["id"]).locator(".flag-escalated").wait_for(timeout=15_000)
+        # Escalated goes above new, even an older new one.
+        await eventually(desk.row_ids, lambda ids: ids == [escalating["id"], older["id"]], "the escalated first")
+        await desk.open(escalating["id"])
+        missed = desk.page.locator(".deadlines tr[data-deadline=assign][data-status=fired]").first
+        await missed.wait_for(timeout=15_000)
+        assert "Missed: escalated at" in await missed.inner_text()
+        await desk.history.locator("[data-type='incident.escalated']").first.wait_for()
+        await desk.detail.locator(".facts .flag-escalated").wait_for()
 
 
 # ---------------------------------------------------------------------------------------------- live list

@@ -6,7 +6,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { HttpError, api } from "../api/client.js";
 import { useEventHandler } from "./use-events.js";
-import { REFETCH_DEBOUNCE_MS } from "./use-incidents.js";
+import { REFETCH_EVERY_MS } from "./use-incidents.js";
 
 /** @typedef {import("./use-incidents.js").Incident} Incident */
 /** @typedef {import("./use-incidents.js").IncidentState} IncidentState */
@@ -125,18 +125,26 @@ export function useIncident(id) {
     }
   };
 
+  const latest = useRef(load);
+  latest.current = load;
+
   useEffect(() => {
     found.current = false;
     setPage(null);
     setStatus("loading");
     void load();
-    return () => clearTimeout(timer.current);
+    return () => {
+      clearTimeout(timer.current);
+      timer.current = undefined;
+    };
   }, [n]);
 
   useEventHandler("incident.", (events) => {
     if (!events.some((e) => e.subject === `incident:${n}`)) return;
-    clearTimeout(timer.current);
-    timer.current = setTimeout(load, REFETCH_DEBOUNCE_MS);
+    timer.current ??= setTimeout(() => {
+      timer.current = undefined;
+      void latest.current();
+    }, REFETCH_EVERY_MS);
   });
 
   /**
@@ -159,8 +167,6 @@ export function useIncident(id) {
         return "conflict";
       }
       throw err;
-    } finally {
-      clearTimeout(timer.current);
     }
     await load();
     return "done";

@@ -69,8 +69,8 @@ export const NO_FILTERS = { state: "open", severity: "", source: "", category: "
 
 /** How many incidents the list fetches at most. */
 export const LIST_LIMIT = 200;
-/** Events arriving within this long cause one fetch. */
-export const REFETCH_DEBOUNCE_MS = 250;
+/** Events arriving within this long cause one fetch (a storm of alerts, one fetch every so often). */
+export const REFETCH_EVERY_MS = 250;
 
 /** @param {Incident} inc */
 export const isOpen = (inc) => OPEN_STATES.includes(inc.state);
@@ -81,18 +81,25 @@ export const isEmergency = (inc) => inc.severity === "P1";
 /** New, escalated or an emergency, and still open: at the top of the list. @param {Incident} inc */
 export const needsAttention = (inc) => isOpen(inc) && (inc.state === "new" || isEscalated(inc) || isEmergency(inc));
 
+/** Where an incident goes in the list: emergencies, escalated, new, the other open ones, finished ones. @param {Incident} i */
+function rank(i) {
+  if (!isOpen(i)) return 4;
+  if (isEmergency(i)) return 0;
+  if (isEscalated(i)) return 1;
+  return i.state === "new" ? 2 : 3;
+}
+
 /**
- * What needs attention first, then the other open ones, then the finished ones; the longest
- * waiting first among open ones, the latest first among finished ones.
+ * What needs attention first (open emergencies, then escalated, then new incidents), then the
+ * other open ones, then the finished ones; the longest waiting first among open ones, the latest
+ * first among finished ones.
  * @param {Incident[]} list
  */
 export function sortIncidents(list) {
-  /** @param {Incident} i */
-  const rank = (i) => (needsAttention(i) ? 0 : isOpen(i) ? 1 : 2);
   return [...list].sort((a, b) => {
     const r = rank(a) - rank(b);
     if (r) return r;
-    return rank(a) === 2 ? b.updated_at - a.updated_at : a.created_at - b.created_at;
+    return rank(a) === 4 ? b.updated_at - a.updated_at : a.created_at - b.created_at;
   });
 }
 
@@ -143,14 +150,22 @@ export function useIncidents(filters) {
     }
   };
 
+  const latest = useRef(load);
+  latest.current = load;
+
   useEffect(() => {
     void load();
-    return () => clearTimeout(timer.current);
+    return () => {
+      clearTimeout(timer.current);
+      timer.current = undefined;
+    };
   }, [key]);
 
   useEventHandler("incident.", () => {
-    clearTimeout(timer.current);
-    timer.current = setTimeout(load, REFETCH_DEBOUNCE_MS);
+    timer.current ??= setTimeout(() => {
+      timer.current = undefined;
+      void latest.current(); // with the filters of the moment, not those of the event's render
+    }, REFETCH_EVERY_MS);
   });
 
   return { incidents, counts, error, reload: load };

@@ -6,7 +6,7 @@
 // version shown: a 409 (someone else changed it meanwhile) is explained, and the incident shown
 // is fetched again.
 import { html } from "htm/preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { HttpError, api } from "../../api/client.js";
 import { OPEN_STATES } from "../../hooks/use-incidents.js";
 import { placeName } from "../../hooks/use-incident-places.js";
@@ -122,6 +122,12 @@ export function IncidentActions({ incident, allowed, suggestions, places, transi
 
 /** @param {FormProps} props */
 function ActionForm({ to, incident, suggestions, places, busy, onSubmit, onCancel }) {
+  const form = useRef(/** @type {HTMLFormElement | null} */ (null));
+  // Opened from its button: the keyboard goes on in the form.
+  useEffect(() => {
+    const first = form.current?.querySelector("input:checked, input, select, textarea");
+    if (first instanceof HTMLElement) first.focus();
+  }, []);
   const [targets, setTargets] = useState(/** @type {Incident[] | null} */ (null));
   useEffect(() => {
     if (to !== "merged") return;
@@ -165,7 +171,18 @@ function ActionForm({ to, incident, suggestions, places, busy, onSubmit, onCance
   };
 
   const placeChoices = (places?.ordered ?? []).filter((p) => p.level !== "district");
-  return html`<form class="action-form" data-form=${to} onSubmit=${submit} aria-labelledby="action-form-title">
+  /** @param {KeyboardEvent} e */
+  const onKey = (e) => {
+    if (e.key === "Escape") onCancel();
+  };
+  return html`<form
+    ref=${form}
+    class="action-form"
+    data-form=${to}
+    onSubmit=${submit}
+    onKeyDown=${onKey}
+    aria-labelledby="action-form-title"
+  >
     <h4 id="action-form-title">${t(`incidents.action.${to}`)}</h4>
     ${to === "assigned" &&
     html`<fieldset class="assignees">

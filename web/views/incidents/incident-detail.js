@@ -3,6 +3,7 @@
 // (call, briefing, instruction), its deadlines counting down, its evidence and its history. It
 // follows the incident's events live.
 import { html } from "htm/preact";
+import { useEffect, useRef } from "preact/hooks";
 import { currentUser } from "../../api/client.js";
 import { useCameras } from "../../hooks/use-cameras.js";
 import { useNow } from "../../hooks/use-incident-clock.js";
@@ -22,6 +23,8 @@ import { categoryLabel, incidentTitle, severityLabel, sourceLabel, stateLabel, z
 /** @typedef {import("../../hooks/use-incident-places.js").Places} Places */
 
 const STAFF = ["admin", "dispatcher", "coordinator"];
+/** Below this width the list is hidden while an incident is shown (see incidents.css). */
+const ALONE_QUERY = "(max-width: 1099px)";
 
 /** @param {number} s Unix seconds. @param {number} now */
 const when = (s, now) => `${formatDateTime(s * 1000, { dateStyle: "medium", timeStyle: "short" })} (${formatRelative(s * 1000, now)})`;
@@ -69,6 +72,11 @@ export function IncidentDetail({ id }) {
   const suggestions = useIncidentSuggestions(incidentNumber(id), inc?.grid ?? null, staff && inc !== null);
   const camera = inc?.camera ? (cameras?.find((c) => c.id === inc.camera) ?? null) : null;
   const cameraName = inc?.camera ? camera?.name || inc.camera : null;
+  const heading = useRef(/** @type {HTMLHeadingElement | null} */ (null));
+  // Alone on a narrow screen, the page takes the focus from the list link that led here (now gone).
+  useEffect(() => {
+    if (window.matchMedia(ALONE_QUERY).matches) heading.current?.focus();
+  }, []);
 
   let body;
   if (status === "missing") body = html`<p class="muted" role="status">${t("incidents.detail.missing", { id })}</p>`;
@@ -120,7 +128,7 @@ export function IncidentDetail({ id }) {
   }
   return html`<article class="incident-detail" aria-labelledby="view-title">
     <p class="back-link"><a href=${routeHref("incidents")}>${t("incidents.backToList")}</a></p>
-    <h2 id="view-title">${t("incidents.one", { id })}</h2>
+    <h2 id="view-title" ref=${heading} tabindex="-1">${t("incidents.one", { id })}</h2>
     ${body}
   </article>`;
 }

@@ -4,7 +4,7 @@
 import { html } from "htm/preact";
 import { useCameras } from "../../hooks/use-cameras.js";
 import { useNow } from "../../hooks/use-incident-clock.js";
-import { isEmergency, isEscalated, needsAttention } from "../../hooks/use-incidents.js";
+import { LIST_LIMIT, isEmergency, isEscalated, needsAttention } from "../../hooks/use-incidents.js";
 import { placeName } from "../../hooks/use-incident-places.js";
 import { formatRelative, t } from "../../i18n.js";
 import { routeHref } from "../../hooks/use-route.js";
@@ -56,9 +56,9 @@ function IncidentRow({ incident: inc, places, selected, now, cameras }) {
 }
 
 /**
- * @param {{incidents: Incident[] | null, places: Places | null, selected: number | null, error: unknown}} props
+ * @param {{incidents: Incident[] | null, total: number | null, places: Places | null, selected: number | null, error: unknown}} props
  */
-export function IncidentList({ incidents, places, selected, error }) {
+export function IncidentList({ incidents, total, places, selected, error }) {
   const now = useNow(AGE_TICK_MS);
   const cameras = useCameras();
   if (incidents === null) {
@@ -80,5 +80,7 @@ export function IncidentList({ incidents, places, selected, error }) {
             />`,
           )}
         </ul>`}
+    ${incidents.length >= LIST_LIMIT &&
+    html`<p class="muted list-more">${t("incidents.limited", { shown: incidents.length, total: total ?? incidents.length })}</p>`}
   </div>`;
 }

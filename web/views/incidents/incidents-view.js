@@ -10,7 +10,7 @@ import { currentUser } from "../../api/client.js";
 import { CallPanel } from "../../components/call/call-panel.js";
 import { incidentNumber } from "../../hooks/use-incident.js";
 import { usePlaces } from "../../hooks/use-incident-places.js";
-import { NO_FILTERS, useIncidents } from "../../hooks/use-incidents.js";
+import { NO_FILTERS, OPEN_STATES, STATES, useIncidents } from "../../hooks/use-incidents.js";
 import { t } from "../../i18n.js";
 import { IncidentDetail } from "./incident-detail.js";
 import { IncidentFiltersForm } from "./incident-filters.js";
@@ -45,6 +45,8 @@ export function IncidentsView({ id }) {
   for (const inc of incidents ?? []) categories.current.add(inc.category);
   if (filters.category) categories.current.add(filters.category);
   const note = scopeNote();
+  const tabStates = filters.state === "open" ? OPEN_STATES : filters.state === "all" ? STATES : [filters.state];
+  const total = counts ? tabStates.reduce((sum, s) => sum + (counts[s] ?? 0), 0) : null;
 
   const listTitle = id
     ? html`<h2 class="pane-title">${t("incidents.title")}</h2>`
@@ -55,7 +57,7 @@ export function IncidentsView({ id }) {
       ${note && html`<p class="scope-note">${note}</p>`}
       <${StateTabs} value=${filters.state} counts=${counts} onChange=${(/** @type {IncidentFilters["state"]} */ s) => setFilters({ ...filters, state: s })} />
       <${IncidentFiltersForm} filters=${filters} places=${places} categories=${[...categories.current].sort()} onChange=${setFilters} />
-      <${IncidentList} incidents=${incidents} places=${places} selected=${incidentNumber(id)} error=${error} />
+      <${IncidentList} incidents=${incidents} total=${total} places=${places} selected=${incidentNumber(id)} error=${error} />
     </div>
     ${id && html`<div class="incident-pane"><${IncidentDetail} key=${id} id=${id} /></div>`}
     <${CallPanel} />
