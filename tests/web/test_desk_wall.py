@@ -319,6 +319,45 @@ async def test_an_alert_shows_on_its_tile_within_a_second_and_moves_it_to_the_al
         assert "Ended" in await tile.locator(".alert-badge").inner_text()
 
 
+async def test_alerts_open_before_the_page_are_on_the_wall_when_it_opens(
+    tmp_path: Path, new_page: NewPage, scenes: dict[str, str]
+) -> None:
+    cams = [camera("cam-plaza", "Plaza", scenes["plaza"], zones=[ROAD]), camera("cam-b", "Bay", scenes["plaza"])]
+    async with serve(hub_settings(tmp_path, cams)) as rh:
+        await raise_alert(rh, "cam-plaza", "before", kind="loitering")
+        # Far more events since than the feed replays when a page starts: only GET /api/alerts/open
+        # can tell the page about this alert.
+        for i in range(150):
+            await rh.hub.log.append("journal.entry", "desk", "dispatcher", {"text": f"note {i}"})
+        page = await new_page(viewport=DESKTOP)
+        wall = await WallPage.open(page, rh.url)
+        tile = wall.lane.locator('.wall-tile[data-camera="cam-plaza"]')
+        await tile.wait_for()
+        assert await tile.get_attribute("data-alert") == "loitering"
+        assert "Loitering" in await tile.locator(".alert-badge").inner_text()
+        assert await wall.lane.locator(".lane-count").inner_text() == "1 open"
+        # Its end comes over the feed.
+        await end_alert(rh, "cam-plaza", "before", kind="loitering")
+        await page.wait_for_selector('.wall-lane .wall-tile[data-camera="cam-plaza"][data-alert-ended]')
+        assert await wall.lane.locator(".lane-count").inner_text() == "0 open"
+
+
+async def test_a_broken_saved_wall_still_opens(running: RunningHub, new_page: NewPage) -> None:
+    # Preferences are any JSON: one written by hand, or by an older page, must not break the wall.
+    async with await running.client("dispatcher") as c:
+        junk = {"current": {"size": 7, "slots": [1, "cam-gone", None], "overview": "yes"}, "saved": [{"name": ""}, 5]}
+        assert (await c.put("/api/me/prefs/wall.layouts", json=junk)).status_code == 204
+        assert (await c.put("/api/me/prefs/wall.tours", json={"not": "a list"})).status_code == 204
+    page = await new_page(viewport=DESKTOP)
+    wall = await WallPage.open(page, running.url)
+    await poll(wall.size, lambda n: n == 9, 10, "the nearest layout to 7 tiles")
+    assert await page.locator('.wall-grid > .tile-missing[data-slot="1"]').count() == 1
+    assert await page.locator(".wall-grid > .tile-empty").count() == 8
+    await page.get_by_text("No cameras to show yet.").wait_for()
+    await wall.open_menu(wall.layouts_menu)
+    await wall.layouts_menu.get_by_text("No saved layouts yet.").wait_for()
+
+
 async def test_a_camera_the_browser_cannot_play_shows_pictures(
     tmp_path: Path, new_page: NewPage, console: ConsoleWatch, scenes: dict[str, str]
 ) -> None:
@@ -362,6 +401,33 @@ async def test_an_offline_camera_says_why_and_since_when(
         assert "connection refused" in text
         assert await tile.locator("video, img").count() == 0
         assert await status.locator("time").get_attribute("datetime")
+
+
+async def test_a_refused_tile_says_so_and_plays_once_it_may(
+    tmp_path: Path, new_page: NewPage, console: ConsoleWatch, scenes: dict[str, str]
+) -> None:
+    console.allow(r"status of 503")  # the hub refusing the second viewer, each try
+    cams = [camera("cam-plaza", "Plaza", scenes["plaza"])]
+    settings = make_settings(
+        tmp_path, cameras=cams, server={"ice_addresses": ["127.0.0.1"]}, calls={"max_viewers_per_camera": 1}
+    )
+    async with serve(settings) as rh:
+        first = await new_page(viewport=DESKTOP)
+        one = await WallPage.open(first, rh.url)
+        await poll(lambda: one.frames("cam-plaza"), lambda n: n > 0, 60, "the first desk playing")
+        # A second desk: the hub allows one viewer of this camera, so its tile is refused (503 with
+        # Retry-After) and says it will try again, counting down.
+        second = await new_page(viewport=DESKTOP)
+        two = await WallPage.open(second, rh.url)
+        status = two.tile("cam-plaza").locator(".tile-status[data-health=retrying]")
+        await status.wait_for(timeout=30_000)
+        text = await status.inner_text()
+        assert text.startswith("Reconnecting in ") and "(503)" in text, text
+        assert await two.tile("cam-plaza").locator(".tile-media").get_attribute("data-error") == "startup"
+        # The first desk lets go: the second one plays at its next try.
+        await first.close()
+        await poll(lambda: two.frames("cam-plaza"), lambda n: n > 0, 40, "the second desk playing")
+        assert await status.count() == 0
 
 
 async def test_a_patrol_tour_cycles_and_pauses_on_space_and_on_an_alert(

@@ -41,7 +41,7 @@ export function LayoutsMenu({ saved, onSave, onLoad, onRemove }) {
   };
 
   return html`<${Menu} class="layouts-menu" label=${t("wall.layouts.menu")}>
-    <form class="menu-form" onSubmit=${submit}>
+    <form class="menu-form" onSubmit=${submit} novalidate>
       <label for="layout-name">${t("wall.layouts.name")}</label>
       <div class="menu-row">
         <input id="layout-name" name="layout-name" maxlength=${NAME_MAX} required value=${name}

@@ -58,7 +58,7 @@ export function TourEditor({ tour, cameras, taken, onSave, onClose }) {
   };
 
   return html`<dialog ref=${dialog} class="wall-dialog tour-editor" aria-labelledby="tour-editor-title" onClose=${onClose}>
-    <form method="dialog" onSubmit=${submit}>
+    <form method="dialog" onSubmit=${submit} novalidate>
       <h3 id="tour-editor-title">${tour ? t("wall.tour.editTitle") : t("wall.tour.newTitle")}</h3>
       <div class="field">
         <label for="tour-name">${t("wall.tour.name")}</label>
