@@ -55,6 +55,7 @@ import { innerOutlinesOf, regionsOf } from "./map-tree.js";
  * @property {Reveal | null} reveal Pan to this (and open an incident's popup).
  */
 
+const LABEL_PANE = "mapLabels";
 const reducedMotion = () => matchMedia("(prefers-reduced-motion: reduce)").matches;
 
 /** @param {MapCanvasProps} props */
@@ -85,6 +86,10 @@ export function MapCanvas(props) {
   // The layer groups, bottom to top.
   useEffect(() => {
     if (!map) return;
+    // Names (areas, workers) under the markers: a label never hides a camera or an incident.
+    const labels = map.createPane(LABEL_PANE);
+    labels.style.zIndex = "550";
+    labels.style.pointerEvents = "none";
     layers.current = {
       outlines: L.layerGroup().addTo(map),
       people: L.layerGroup().addTo(map),
@@ -119,7 +124,7 @@ export function MapCanvas(props) {
       drawn.push(p);
       // The name inside the top edge, clear of what stands in the middle.
       const top = p.getBounds();
-      L.tooltip({ permanent: true, direction: "bottom", offset: [0, 2], className: "map-label", opacity: 1 })
+      L.tooltip({ permanent: true, direction: "bottom", offset: [0, 2], className: "map-label", opacity: 1, pane: LABEL_PANE })
         .setLatLng([top.getNorth(), top.getCenter().lng])
         .setContent(n.name)
         .addTo(group);
@@ -172,7 +177,10 @@ export function MapCanvas(props) {
         moveTo(m, p.at);
         const tip = m.getTooltip();
         if (tip) tip.setContent(p.label);
-        else m.bindTooltip(p.label, { permanent: true, direction: "right", offset: [10, 0], className: "map-tip map-tip-person" });
+        else {
+          const tip = { permanent: true, direction: /** @type {const} */ ("right"), offset: L.point(10, 0), pane: LABEL_PANE };
+          m.bindTooltip(p.label, { ...tip, className: "map-tip map-tip-person" });
+        }
         decorate(m, {
           attrs: { "data-person": p.id, "data-lat": String(p.at[0]), "data-lon": String(p.at[1]) },
           classes: { "is-stale": p.stale },
