@@ -470,10 +470,21 @@ async def test_a_camera_incident_shows_its_snapshot_and_clip(
         )
         assert (await snapshot.get_attribute("src") or "").startswith("blob:")
         # The clip is written after the post-roll: until then the page says so, then it plays inline.
-        clip = desk.page.locator(".evidence[data-kind=clip]").first
-        await clip.locator(".evidence-wait").filter(has_text="Clip being written").wait_for(timeout=10_000)
+        writing = desk.page.locator(".evidence[data-kind=clip][data-state=writing]").first
+        await writing.filter(has_text="Clip being written").wait_for(timeout=10_000)
+        clip = desk.page.locator(f".evidence[data-evidence='{await writing.get_attribute('data-evidence')}']")
         video = clip.locator("video")
-        await video.wait_for(timeout=60_000)
+        more = desk.page.locator(".incident-section button").filter(has_text="more")
+
+        async def shown() -> int:
+            # Further alerts fold in meanwhile, each with its own evidence: keep this clip in view.
+            if await more.count():
+                await more.click()
+            if await clip.count():
+                await clip.scroll_into_view_if_needed()
+            return int(await video.count())
+
+        await eventually(shown, lambda n: n == 1, "the clip to be written and shown", 60)
         await desk.page.wait_for_function(
             "(v) => v.readyState >= 1 && v.duration > 1", arg=await video.element_handle(), timeout=30_000
         )
@@ -568,3 +579,50 @@ async def test_a_call_and_a_briefing_from_an_incident_reach_its_grid(
         await desk.call_panel.wait_for(state="detached")
         await eventually(lambda: live_calls(rh), lambda calls: calls == [], "the briefing to end")
         await worker.wait_for_selector("#status:has-text('Call ended')", timeout=15_000)
+
+
+FOLLOW_CALLS_JS = """async () => {
+  const rtc = await import("/web/api/rtc.js");
+  window.incoming = null;
+  window.callsChannel = "";
+  rtc.followCalls(
+    (msg) => {
+      for (const c of msg.op === "calls" ? msg.calls : [msg.call]) {
+        if (c.state === "ringing" && c.members.some((m) => m.username === "worker1" && m.state === "invited")) {
+          window.incoming = c;
+        }
+      }
+    },
+    (state) => { window.callsChannel = state; },
+  );
+}"""
+
+
+async def test_the_call_panel_on_both_sides_of_a_call(tmp_path: Path, new_page: NewPage) -> None:
+    """The panel is for any page: here the worker answers in it too (joinCall), and the desk is told
+    when the worker hangs up."""
+    async with serve(make_settings(tmp_path, server=ICE)) as rh:
+        async with await rh.client("dispatcher") as c:
+            inc = await create(c, "Water in the basement car park", "g1")
+        worker = await open_incidents(new_page, rh.url, "worker1")
+        await worker.page.evaluate(FOLLOW_CALLS_JS)
+        await worker.page.wait_for_function("() => window.callsChannel === 'connected'")
+        desk = await open_incidents(new_page, rh.url, "dispatcher")
+        await desk.open(inc["id"])
+        await desk.reach.locator(".reach-call[data-person=worker1]").click()
+        await desk.call_panel.filter(has_text="Ringing Worker One").wait_for()
+
+        await worker.page.wait_for_function("() => window.incoming !== null")
+        await worker.page.evaluate("async () => (await import('/web/hooks/use-call.js')).joinCall(window.incoming)")
+        for side in (worker, desk):
+            await side.page.locator(".call-panel[data-phase=connected]").wait_for(timeout=30_000)
+            await eventually(lambda p=side.page: p.evaluate(DESK_FRAMES_JS), lambda n: n > 10, "video", 60)
+        assert "Call with dispatcher" in await worker.call_panel.inner_text()
+
+        await worker.call_panel.get_by_role("button", name="Hang up").click()
+        await worker.call_panel.wait_for(state="detached")
+        await desk.call_panel.filter(has_text="Call ended: worker1 hung up.").wait_for(timeout=15_000)
+        assert not await desk.page.locator(".call-panel video").count()  # the media is let go
+        await desk.call_panel.get_by_role("button", name="Close").click()
+        await desk.call_panel.wait_for(state="detached")
+        await desk.reach.locator(".reach-call[data-person=worker1]:not([disabled])").wait_for()

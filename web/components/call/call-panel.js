@@ -100,7 +100,8 @@ export function CallPanel() {
   const title = briefing ? t("incidents.call.briefingTitle", { name: s.targetLabel }) : t("incidents.call.title", { name: s.targetLabel });
   const listeners = (s.call?.members ?? []).filter((m) => m.username !== s.call?.owner);
   const problem = s.problem && phase !== "failed" ? t(`incidents.call.problem.${s.problem}`, { name: s.targetLabel }) : "";
-  const open = !folded || phase === "failed";
+  const over = phase === "ended" || phase === "failed";
+  const open = !folded || over;
   return html`<section
     class=${`call-panel call-${s.kind} phase-${phase}${open ? "" : " folded"}`}
     aria-labelledby="call-panel-title"
@@ -109,7 +110,7 @@ export function CallPanel() {
   >
     <header class="call-head">
       <h2 id="call-panel-title">${title}</h2>
-      ${phase !== "failed" &&
+      ${!over &&
       html`<button type="button" class="call-fold" aria-expanded=${open} aria-controls="call-panel-body" onClick=${() => setFolded(open)}>
         ${open ? t("incidents.call.fold") : t("incidents.call.unfold")}
       </button>`}
@@ -117,7 +118,7 @@ export function CallPanel() {
       ${s.detail && phase === "failed" && html`<p class="call-detail">${s.detail}</p>`}
     </header>
     <div id="call-panel-body" hidden=${!open}>
-    ${phase !== "failed" &&
+    ${!over &&
     html`<div class="call-stage">
       ${!briefing &&
       (s.remoteVideo
@@ -133,6 +134,7 @@ export function CallPanel() {
     </div>`}
     ${briefing &&
     s.call &&
+    !over &&
     html`<div class="call-members-box">
       <h3>${t("incidents.call.members")}</h3>
       ${listeners.length
