@@ -4,11 +4,12 @@
 // shows the keys. Keys typed into a field, or pressed with Ctrl/Alt/Meta, are left alone, and so
 // are Enter and Space on a button or link (they press it).
 import { useEffect, useRef } from "preact/hooks";
+import { moveIndex } from "../views/wall/wall-model.js";
 
 /**
  * @typedef {object} WallKeyHandlers
  * @property {(size: number) => void} layout
- * @property {(key: string, tile: HTMLElement) => void} move An arrow (or Home/End) on a tile.
+ * @property {(tile: HTMLElement) => void} moved An arrow (or Home/End) moved the focus to this tile.
  * @property {(tile: HTMLElement) => void} enlarge Enter on a tile.
  * @property {() => boolean} back Escape; true when it did something.
  * @property {() => boolean} pause Space; true when it did something (a tour is on).
@@ -18,6 +19,19 @@ import { useEffect, useRef } from "preact/hooks";
 /** Number key → layout size. */
 export const LAYOUT_KEYS = /** @type {Record<string, number>} */ ({ 1: 1, 4: 4, 9: 9, 6: 16 });
 const MOVES = new Set(["ArrowLeft", "ArrowRight", "ArrowUp", "ArrowDown", "Home", "End"]);
+
+/**
+ * The tile an arrow key leads to from `tile`, among the tiles beside it (the grid, the lane or the
+ * overview), by their place on the screen (so one column on a phone, four on a 16-tile wall).
+ * @param {HTMLElement} tile
+ * @param {string} key
+ */
+function tileFrom(tile, key) {
+  const tiles = /** @type {HTMLElement[]} */ ([...(tile.parentElement?.children ?? [])].filter((el) => el.classList.contains("wall-tile")));
+  const top = tiles[0]?.offsetTop ?? 0;
+  const cols = Math.max(1, tiles.filter((el) => el.offsetTop === top).length);
+  return tiles[moveIndex(tiles.indexOf(tile), key, tiles.length, cols)] ?? null;
+}
 
 /** @param {EventTarget | null} target */
 function typing(target) {
@@ -51,7 +65,11 @@ export function useWallKeys(handlers) {
       } else if (e.key === "?") {
         h.help();
       } else if (MOVES.has(e.key) && onTile && tile) {
-        h.move(e.key, tile);
+        const next = tileFrom(tile, e.key);
+        if (next && next !== tile) {
+          next.focus();
+          h.moved(next);
+        }
       } else if (e.key === "Enter" && onTile && tile) {
         h.enlarge(tile);
       } else if (e.key === "Escape") {

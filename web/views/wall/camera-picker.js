@@ -67,8 +67,8 @@ export function CameraPicker({ directory, cameras, target, onWall, onPick, onClo
     const tile = onWall.get(c.id);
     const state = states.get(c.id)?.state;
     return html`<li>
-      <button type="button" class="pick-camera" data-pick=${c.id} onClick=${() => onPick(c.id)}
-        aria-label=${t("wall.picker.put", { name: c.name, tile: target + 1 })}>
+      <button type="button" class="pick-camera" data-pick=${c.id} onClick=${() => onPick(c.id)} aria-describedby="picker-target"
+        title=${t("wall.picker.put", { name: c.name, tile: target + 1 })}>
         <span class=${`health-dot health-${state ?? "unknown"}`} aria-hidden="true"></span>
         <span class="pick-name">${c.name}</span>
         ${tile !== undefined && html`<span class="pick-where">${t("wall.picker.onTile", { tile: tile + 1 })}</span>`}
@@ -112,7 +112,7 @@ export function CameraPicker({ directory, cameras, target, onWall, onPick, onClo
         <${Icon} name="close" />
       </button>
     </div>
-    <p class="picker-target">${t("wall.picker.target", { tile: target + 1 })}</p>
+    <p class="picker-target" id="picker-target">${t("wall.picker.target", { tile: target + 1 })}</p>
     <label class="picker-search">
       <span>${t("wall.picker.search")}</span>
       <input ref=${search} type="search" name="camera-search" value=${query} placeholder=${t("wall.picker.searchHint")}

@@ -6,11 +6,12 @@ import { html } from "htm/preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
 import { useCameras } from "../../hooks/use-cameras.js";
 import { useOpenAlerts } from "../../hooks/use-open-alerts.js";
-import { savePref, usePref } from "../../hooks/use-prefs.js";
 import { useWallDirectory } from "../../hooks/use-wall-directory.js";
+import { useWallFocus } from "../../hooks/use-wall-focus.js";
 import { useWallKeys } from "../../hooks/use-wall-keys.js";
 import { useWallLayout } from "../../hooks/use-wall-layout.js";
 import { useWallTour } from "../../hooks/use-wall-tour.js";
+import { useWallTours } from "../../hooks/use-wall-tours.js";
 import { t } from "../../i18n.js";
 import { AlarmLane, laneOrder } from "./alarm-lane.js";
 import { CameraPicker } from "./camera-picker.js";
@@ -19,32 +20,20 @@ import { LayoutsMenu } from "./layouts-menu.js";
 import { OverviewStrip } from "./overview-strip.js";
 import { TourEditor } from "./tour-editor.js";
 import { TourMenu, TourStatus } from "./tour-controls.js";
-import { TOURS_PREF, assignSlot, moveIndex, overviewOf, slotsOf, toursOf } from "./wall-model.js";
-import { PlaceholderTile, WallTile } from "./wall-tile.js";
+import { assignSlot, overviewOf, slotsOf } from "./wall-model.js";
+import { WallGrid } from "./wall-grid.js";
+import { WallTile } from "./wall-tile.js";
 import { WallToolbar } from "./wall-toolbar.js";
 
 /** @typedef {import("../../types/api").Camera} Camera */
 /** @typedef {import("./wall-model.js").Tour} Tour */
-
-/**
- * Columns of a row of tiles as laid out (the first row's length), for the arrow keys.
- * @param {HTMLElement[]} tiles
- */
-function columnsOf(tiles) {
-  const top = tiles[0]?.offsetTop ?? 0;
-  return Math.max(1, tiles.filter((el) => el.offsetTop === top).length);
-}
-
-/** @param {string} id */
-const tileOf = (id) => /** @type {HTMLElement | null} */ (document.querySelector(`.wall-tile[data-camera="${CSS.escape(id)}"]`));
 
 export function WallView() {
   const list = useCameras();
   const directory = useWallDirectory();
   const alerts = useOpenAlerts();
   const wall = useWallLayout();
-  const toursPref = usePref(TOURS_PREF, /** @type {unknown} */ ([]));
-  const tours = toursOf(toursPref.value);
+  const { tours, save: saveTour, remove: removeTour } = useWallTours();
   const open = [...alerts.values()].flat().filter((a) => a.endedAt === null);
   const tour = useWallTour(tours, wall.layout.size, open);
 
@@ -55,8 +44,6 @@ export function WallView() {
   const [help, setHelp] = useState(false);
   const [editing, setEditing] = useState(/** @type {{tour: Tour | null} | null} */ (null));
   const root = useRef(/** @type {HTMLElement | null} */ (null));
-  /** The camera last enlarged: focus goes back to its tile. */
-  const lastEnlarged = useRef(/** @type {string | null} */ (null));
 
   const cameras = useMemo(() => new Map((list ?? []).map((c) => [c.id, c])), [list]);
   const ids = useMemo(() => (list ?? []).map((c) => c.id), [list]);
@@ -73,24 +60,7 @@ export function WallView() {
   useEffect(() => {
     if (current >= size) setCurrent(size - 1);
   }, [size]);
-  // Enlarged: the single tile takes the focus; back on the wall, the tile it came from.
-  useEffect(() => {
-    if (enlarged) {
-      lastEnlarged.current = enlarged;
-      tileOf(enlarged)?.focus();
-    } else if (lastEnlarged.current) {
-      tileOf(lastEnlarged.current)?.focus();
-      lastEnlarged.current = null;
-    }
-  }, [enlarged]);
-  // The picker closed: back to the tile it was filling.
-  const pickerWasOpen = useRef(false);
-  useEffect(() => {
-    if (picker === null && pickerWasOpen.current) {
-      /** @type {HTMLElement | null} */ (document.querySelector(`.wall-grid > [data-slot="${current}"]`))?.focus();
-    }
-    pickerWasOpen.current = picker !== null;
-  }, [picker]);
+  useWallFocus(enlarged, picker !== null, current);
   // A camera that disappears from the hub's list cannot stay enlarged.
   useEffect(() => {
     if (enlarged && list && !cameras.has(enlarged)) setEnlarged(null);
@@ -106,14 +76,8 @@ export function WallView() {
 
   useWallKeys({
     layout: setSize,
-    move: (key, tile) => {
-      const box = tile.parentElement;
-      if (!box) return;
-      const tiles = /** @type {HTMLElement[]} */ ([...box.children].filter((el) => el.classList.contains("wall-tile")));
-      const next = tiles[moveIndex(tiles.indexOf(tile), key, tiles.length, columnsOf(tiles))];
-      if (!next) return;
-      if (next.dataset.slot !== undefined) setCurrent(Number(next.dataset.slot));
-      next.focus();
+    moved: (tile) => {
+      if (tile.dataset.slot !== undefined) setCurrent(Number(tile.dataset.slot));
     },
     enlarge: (tile) => {
       const id = tile.dataset.camera;
@@ -138,39 +102,11 @@ export function WallView() {
     else void root.current?.requestFullscreen?.().catch(() => {});
   };
 
-  /** @param {Tour} saved @param {Tour | null} was */
-  const saveTour = async (saved, was) => {
-    const others = tours.filter((x) => x.name !== was?.name);
-    await savePref(TOURS_PREF, [...others, saved].sort((a, b) => a.name.localeCompare(b.name)));
-  };
   /** @param {Tour} gone */
-  const deleteTour = async (gone) => {
+  const deleteTour = (gone) => {
     if (tour.tour?.name === gone.name) tour.stop();
-    await savePref(TOURS_PREF, tours.filter((x) => x.name !== gone.name)).catch(() => {});
+    void removeTour(gone).catch(() => {});
   };
-
-  const grid = slots.map((id, i) => {
-    const label = t("wall.tile.label", { tile: i + 1, name: id ? nameOf(id) : t("wall.tile.empty") });
-    const common = { slot: i, label, current: i === current, onFocus: () => setCurrent(i) };
-    const choose = tour.tour ? undefined : () => setPicker(i);
-    if (!id) return html`<${PlaceholderTile} key=${`empty-${i}`} kind="empty" ...${common} onChoose=${choose} />`;
-    if (list === null) return html`<${PlaceholderTile} key=${`loading-${i}`} kind="loading" ...${common} />`;
-    const camera = cameras.get(id);
-    if (!camera) {
-      return html`<${PlaceholderTile} key=${`missing-${i}`} kind="missing" name=${id} ...${common}
-        onClear=${tour.tour ? undefined : () => assign(i, null)} />`;
-    }
-    if (inLane.has(id)) return html`<${PlaceholderTile} key=${`moved-${id}`} kind="moved" camera=${id} name=${camera.name} ...${common} />`;
-    return html`<${WallTile}
-      key=${id}
-      camera=${camera}
-      alerts=${alerts.get(id) ?? []}
-      ...${common}
-      onEnlarge=${() => setEnlarged(id)}
-      onChoose=${choose}
-      onClear=${tour.tour ? undefined : () => assign(i, null)}
-    />`;
-  });
 
   const single = enlarged ? cameras.get(enlarged) : undefined;
   return html`<section
@@ -228,10 +164,18 @@ export function WallView() {
                   onShrink=${() => setEnlarged(null)}
                 />
               </div>`
-            : html`<div class="wall-grid" role="group" aria-label=${t("wall.grid", { count: size })} data-size=${size}
-                style=${`--cols: ${Math.sqrt(size)}`}>
-                ${grid}
-              </div>`}
+            : html`<${WallGrid}
+                slots=${slots}
+                cameras=${list ? cameras : null}
+                inLane=${inLane}
+                alerts=${alerts}
+                current=${current}
+                locked=${tour.tour !== null}
+                onCurrent=${setCurrent}
+                onEnlarge=${setEnlarged}
+                onChoose=${setPicker}
+                onClear=${(/** @type {number} */ i) => assign(i, null)}
+              />`}
         </div>
         ${overview.length > 0 || (wall.layout.overview && !single)
           ? html`<${OverviewStrip} ids=${overview} cameras=${cameras} current=${overviewCurrent}
