@@ -20,6 +20,7 @@ import av
 from streams import urls
 from streams.bridge import LoopBridge
 from streams.media import CLOCK_HZ, CodecInfo, Frame, Packet, parameter_sets
+from streams.snapshot import converted
 from streams.sources import Source, SourceError, SourceOptions, SourcePacket, open_source
 
 log = logging.getLogger(__name__)
@@ -267,8 +268,9 @@ class Reader:
 
     def _post_frame(self, frame: av.VideoFrame, ts: float) -> None:
         w, h = self.settings.analysis_size
-        # The Y plane scaled down: far cheaper than converting to BGR and resizing.
-        gray = frame.reformat(width=w, height=h, format="gray")
+        # The Y plane scaled down: far cheaper than converting to BGR and resizing. Snapshot threads
+        # convert this same frame meanwhile: never through the frame's own cached converter.
+        gray = converted(frame, width=w, height=h, format="gray")
         self._frame_seq += 1
         self._bridge.post_frame(Frame(gray.to_ndarray(), ts, self._frame_seq))
 

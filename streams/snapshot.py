@@ -5,10 +5,13 @@ Both functions block (decoding, colour conversion, JPEG encoding): run them in a
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import av
 import cv2
+import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from streams.media import NoPicture, Packet, SnapshotError
 
@@ -17,9 +20,33 @@ __all__ = ["JPEG_QUALITY", "NoPicture", "SnapshotError", "encode_jpeg", "keyfram
 JPEG_QUALITY = 85
 
 
+_converters = threading.local()
+
+
+def converted(frame: av.VideoFrame, **how: Any) -> av.VideoFrame:
+    """``frame.reformat(**how)``, safe while other threads convert the same frame.
+
+    A camera's newest picture is shared: the reader scales it for analysis while snapshot threads
+    encode it. PyAV's ``frame.reformat`` / ``to_ndarray(format=...)`` keep one converter cached on
+    the frame and run it without the GIL, with worker threads of its own: two threads converting
+    one frame reconfigure that converter under each other, and the process deadlocks or crashes.
+    Each thread here has its own converter, single-threaded (it already runs in a pool thread).
+    """
+    converter = getattr(_converters, "converter", None)
+    if converter is None:
+        converter = _converters.converter = VideoReformatter()
+    return converter.reformat(frame, threads=1, **how)
+
+
+def bgr_array(frame: av.VideoFrame) -> np.ndarray:
+    """``frame``'s pixels as a BGR array (see :func:`converted` for why not ``to_ndarray(format=)``)."""
+    array: np.ndarray = converted(frame, format="bgr24").to_ndarray()
+    return array
+
+
 def encode_jpeg(frame: av.VideoFrame, quality: int = JPEG_QUALITY) -> bytes:
     """``frame`` as JPEG bytes."""
-    image = frame.to_ndarray(format="bgr24")
+    image = bgr_array(frame)
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise SnapshotError("JPEG encoding failed")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -100,3 +102,46 @@ async def test_snapshot_of_a_camera_with_a_substream_has_the_main_resolution(
     await wait_until(lambda: cam.state == CameraState.ONLINE and cam.latest_frame() is not None, 15, "analysing")
     img = cv2.imdecode(np.frombuffer(await cam.snapshot_jpeg(), np.uint8), cv2.IMREAD_COLOR)
     assert img is not None and img.shape == (240, 320, 3)
+
+
+HAMMER = """
+import sys, threading, time
+import av, numpy as np
+from streams.snapshot import converted, encode_jpeg
+
+rgb = np.random.default_rng(1).integers(0, 255, (360, 640, 3), np.uint8)
+frame = av.VideoFrame.from_ndarray(rgb, format="bgr24").reformat(format="yuv420p")
+stop = time.monotonic() + float(sys.argv[1])
+done = []
+
+def snapshots():
+    while time.monotonic() < stop:
+        assert encode_jpeg(frame)[:2] == b"\\xff\\xd8"
+        done.append(1)
+
+def analysis():
+    while time.monotonic() < stop:
+        assert converted(frame, width=160, height=90, format="gray").to_ndarray().shape == (90, 160)
+        done.append(1)
+
+threads = [threading.Thread(target=snapshots) for _ in range(3)] + [threading.Thread(target=analysis)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print("converted", len(done))
+"""
+
+
+def test_a_picture_encoded_by_several_threads_while_analysis_scales_it(tmp_path: Path) -> None:
+    # A camera's newest picture is encoded by snapshot threads while its reader scales it for
+    # analysis. Through PyAV's converter cached on the frame this deadlocked within seconds, or
+    # crashed the hub (two threads reconfiguring one converter).
+    script = tmp_path / "hammer.py"
+    script.write_text(HAMMER)
+    repo = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(script), "4"], cwd=repo, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert int(done.stdout.split()[-1]) > 100
