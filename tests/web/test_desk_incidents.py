@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from hub.config import Settings
 from tests.hub.conftest import RunningHub, make_settings, serve
 from tests.web.conftest import PHONE, ConsoleWatch, NewPage, axe_violations, log_in, require_axe, screenshot
 from tests.web.pages import log_in_to_desk
@@ -89,6 +91,25 @@ async def open_incidents(
     return await IncidentsPage(page, base_url).open()
 
 
+@asynccontextmanager
+async def hub_and_pages(settings: Settings, new_page: NewPage) -> AsyncIterator[tuple[RunningHub, NewPage]]:
+    """A hub of the test's own, and pages that are closed before it stops (a page left open would
+    log its polls failing against the stopped hub)."""
+    pages: list[Any] = []
+
+    async def make(**kwargs: Any) -> Any:
+        page = await new_page(**kwargs)
+        pages.append(page)
+        return page
+
+    async with serve(settings) as rh:
+        try:
+            yield rh, make
+        finally:
+            for page in pages:
+                await page.context.close()
+
+
 async def create(c: httpx.AsyncClient, title: str, node: str | None, **extra: Any) -> dict[str, Any]:
     """Open an incident by hand (as the command center does) and return it."""
     body = {"category": "road_damage", "title": title, "node": node, **extra}
@@ -133,7 +154,7 @@ FAST_P2 = {
 @pytest.mark.parametrize("lang", ["en", "zh"])
 async def test_list_and_incident_screens(tmp_path: Path, new_page: NewPage, lang: str, size: str) -> None:
     require_axe()
-    async with serve(make_settings(tmp_path, incidents={"deadlines": FAST_P2})) as rh:
+    async with hub_and_pages(make_settings(tmp_path, incidents={"deadlines": FAST_P2}), new_page) as (rh, new_page):
         async with await rh.client("dispatcher") as c:
             fire = await create(c, "Smoke from a shop's back door", "p1", severity="P1", category="fire")
             await create(c, "Water main leaking on Elm Road", "g2", severity="P2", category="water_leak")
@@ -353,7 +374,7 @@ async def test_merge_resolve_close_and_reopen_each_ask_for_what_they_need(
 async def test_an_escalated_incident_climbs_the_list_and_shows_its_missed_deadline(
     tmp_path: Path, new_page: NewPage
 ) -> None:
-    async with serve(make_settings(tmp_path, incidents={"deadlines": FAST_P2})) as rh:
+    async with hub_and_pages(make_settings(tmp_path, incidents={"deadlines": FAST_P2}), new_page) as (rh, new_page):
         async with await rh.client("dispatcher") as c:
             older = await create(c, "Overflowing bins", "g1", severity="P3")
             escalating = await create(c, "Cracked wall of the footbridge", "g1", severity="P2")
@@ -453,7 +474,7 @@ async def test_a_camera_incident_shows_its_snapshot_and_clip(
 ) -> None:
     console.allow(r"status of 404")  # the clip, asked for while it is still being written
     camera = {**STREET, "postroll_s": 12}
-    async with serve(make_settings(tmp_path, cameras=[camera], server=ICE)) as rh:
+    async with hub_and_pages(make_settings(tmp_path, cameras=[camera], server=ICE), new_page) as (rh, new_page):
         desk = await open_incidents(new_page, rh.url, "dispatcher")
         # The street's motion opens an incident: it comes into the list by itself.
         row = desk.page.locator(".incident-list [data-incident]").filter(has_text="Street")
@@ -527,7 +548,7 @@ async def test_a_call_and_a_briefing_from_an_incident_reach_its_grid(
     tmp_path: Path, browser: Any, new_page: NewPage, console: ConsoleWatch
 ) -> None:
     console.allow(r"status of 404 .*/evidence/")  # the alert's clip, asked for while it is being written
-    async with serve(make_settings(tmp_path, cameras=[STREET], server=ICE)) as rh:
+    async with hub_and_pages(make_settings(tmp_path, cameras=[STREET], server=ICE), new_page) as (rh, new_page):
         worker = await open_call_page(browser, rh.url, "worker1")
         async with await rh.client("dispatcher") as c:
             inc = await eventually(lambda: camera_incident(c), lambda i: i is not None, "a camera incident", 60)
@@ -601,7 +622,7 @@ FOLLOW_CALLS_JS = """async () => {
 async def test_the_call_panel_on_both_sides_of_a_call(tmp_path: Path, new_page: NewPage) -> None:
     """The panel is for any page: here the worker answers in it too (joinCall), and the desk is told
     when the worker hangs up."""
-    async with serve(make_settings(tmp_path, server=ICE)) as rh:
+    async with hub_and_pages(make_settings(tmp_path, server=ICE), new_page) as (rh, new_page):
         async with await rh.client("dispatcher") as c:
             inc = await create(c, "Water in the basement car park", "g1")
         worker = await open_incidents(new_page, rh.url, "worker1")

@@ -115,7 +115,7 @@ export function CallPanel() {
         ${open ? t("incidents.call.fold") : t("incidents.call.unfold")}
       </button>`}
       <p class="call-status" role="status">${statusText(s)}</p>
-      ${s.detail && phase === "failed" && html`<p class="call-detail">${s.detail}</p>`}
+      ${s.detail && phase === "failed" && s.problem === "failed" && html`<p class="call-detail">${s.detail}</p>`}
     </header>
     <div id="call-panel-body" hidden=${!open}>
     ${!over &&
