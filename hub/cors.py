@@ -19,9 +19,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hub.services import Hub
 
 WHEP_PREFIX = "/whep/"
-ALLOW_METHODS = "POST, DELETE, OPTIONS"
-ALLOW_HEADERS = "Authorization, Content-Type"
-EXPOSE_HEADERS = "Location, Retry-After"
+ALLOW_METHODS = "POST, PATCH, DELETE, OPTIONS"
+ALLOW_HEADERS = "Authorization, Content-Type, If-Match"
+EXPOSE_HEADERS = "Location, ETag, Link, Accept-Post, Accept-Patch, Retry-After"
 PREFLIGHT_MAX_AGE_S = 600
 """How long a browser may reuse a preflight answer."""
 

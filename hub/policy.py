@@ -85,6 +85,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     # Calls and live video (membership and grids checked by hub.calls).
     ("POST", "/whep/{camera_id}"): ALL,
     ("DELETE", "/whep/{camera_id}/{session_id}"): ALL,
+    ("PATCH", "/whep/{camera_id}/{session_id}"): ALL,
     # CORS preflights from the other nodes' wall pages carry no token (hub.cors decides the headers).
     ("OPTIONS", "/whep/{camera_id}"): PUBLIC,
     ("OPTIONS", "/whep/{camera_id}/{session_id}"): PUBLIC,

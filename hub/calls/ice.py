@@ -38,6 +38,30 @@ def rtc_configuration(servers: Sequence[IceServerConfig], env: Any = None) -> RT
     return RTCConfiguration(iceServers=ice)
 
 
+def link_headers(servers: Sequence[IceServerConfig], env: Any = None) -> list[str]:
+    """The configured STUN/TURN servers as WHEP/WHIP ``Link`` header values (RFC 9725, section 4.6).
+
+    Sent with a 201 only (never to an unauthenticated OPTIONS), since TURN credentials are in them.
+    """
+    env = os.environ if env is None else env
+    values = []
+    for s in servers:
+        params = ['rel="ice-server"']
+        credential = env.get(s.credential_env) if s.credential_env else None
+        if s.username is not None:
+            params.append(f"username={_quoted(s.username)}")
+        if credential is not None:
+            params += [f"credential={_quoted(credential)}", 'credential-type="password"']
+        values += [f"<{url}>; " + "; ".join(params) for url in s.urls]
+    return values
+
+
+def _quoted(text: str) -> str:
+    """An HTTP quoted-string (control characters, which no header may carry, left out)."""
+    printable = "".join(c for c in text if " " <= c != "\x7f")
+    return '"' + printable.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def pin_host_addresses(pc: RTCPeerConnection, addresses: Sequence[str]) -> None:
     """Make ``pc`` announce only ``addresses`` as host candidates; call before setLocalDescription.
 

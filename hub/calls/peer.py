@@ -10,12 +10,16 @@ every candidate, so the hub gathers (quickly: host addresses only, by default) b
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCRtpTransceiver, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
+from aiortc.rtcdtlstransport import X509_DIGEST_ALGORITHMS
 
+from hub.calls.dtls import interoperable_ciphers, take_server_role
 from hub.calls.errors import CallError
 from hub.calls.ice import consent_as_rfc_7675, pin_host_addresses, rtc_configuration
 from hub.calls.tracks import PassthroughTrack, SharedPacketizer
@@ -25,6 +29,10 @@ log = logging.getLogger(__name__)
 
 MAX_SDP_BYTES = 64 * 1024
 """Largest offer accepted; real offers are a few kilobytes."""
+SDP_LINE = re.compile(r"[a-z]=")
+"""How every line of SDP starts (RFC 8866, section 5)."""
+DIGESTS = tuple(X509_DIGEST_ALGORITHMS)
+"""Fingerprint hashes aiortc can check a peer's certificate against (``sha-256``…)."""
 
 
 def h264_codecs() -> list[Any]:
@@ -34,26 +42,64 @@ def h264_codecs() -> list[Any]:
     return h264 + [c for c in caps if c.mimeType == "video/rtx"]
 
 
-def parse_offer(text: str) -> tuple[RTCSessionDescription, list[str]]:
-    """Check an SDP offer; returns it and the kinds of its m-lines in order. 400 with the reason if bad."""
+@dataclass(frozen=True)
+class Offer:
+    """An SDP offer that passed :func:`parse_offer`."""
+
+    description: RTCSessionDescription
+    """What ``setRemoteDescription`` gets (mDNS candidates removed)."""
+    parsed: aiortc_sdp.SessionDescription
+    """The offer as aiortc parsed it."""
+
+    @property
+    def kinds(self) -> list[str]:
+        """The kinds of its m-lines, in order."""
+        return [m.kind for m in self.parsed.media]
+
+
+def parse_offer(text: str) -> Offer:
+    """Check an SDP offer before anything is set up for it.
+
+    400 when it is not SDP at all (empty, not starting with ``v=0``, unparsable); 422 with the
+    reason when it is SDP the hub cannot use: over :data:`MAX_SDP_BYTES`, no m-line, an audio or
+    video m-line without ICE credentials, without a DTLS fingerprint the hub can check or without
+    ``a=setup``, or without RTCP multiplexing. Each of these used to surface later — a fingerprint
+    missing even got a 201 and then failed inside aiortc.
+    """
     if not text.strip():
         raise CallError(400, "empty SDP offer")
     if len(text) > MAX_SDP_BYTES:
-        raise CallError(400, f"SDP offer larger than {MAX_SDP_BYTES} bytes")
+        raise CallError(422, f"SDP offer larger than {MAX_SDP_BYTES} bytes")
     if not text.lstrip().startswith("v=0"):
         raise CallError(400, "malformed SDP offer: it must start with v=0")
+    for number, line in enumerate(text.splitlines(), 1):
+        if line and not SDP_LINE.match(line):
+            raise CallError(400, f"malformed SDP offer: line {number} is not <type>=<value>: {line[:60]!r}")
     try:
         parsed = aiortc_sdp.SessionDescription.parse(text)
     except Exception as exc:  # aiortc's parser raises ValueError, KeyError, IndexError…
         raise CallError(400, f"malformed SDP offer: {type(exc).__name__}: {exc}") from None
     if not parsed.media:
-        raise CallError(400, "malformed SDP offer: no media sections")
-    for m in parsed.media:
-        if m.kind in ("audio", "video") and (m.ice is None or not m.ice.usernameFragment or not m.ice.password):
-            raise CallError(400, f"malformed SDP offer: {m.kind} section without ICE credentials")
-        if m.kind in ("audio", "video") and m.dtls is None:
-            raise CallError(400, f"malformed SDP offer: {m.kind} section without a DTLS fingerprint")
-    return RTCSessionDescription(sdp=without_mdns_candidates(text), type="offer"), [m.kind for m in parsed.media]
+        raise CallError(422, "the SDP offer has no media sections")
+    for i, m in enumerate(parsed.media):
+        where = f"m-line {i} ({m.kind})"
+        if m.kind not in ("audio", "video"):
+            continue
+        if m.ice is None or not m.ice.usernameFragment or not m.ice.password:
+            raise CallError(422, f"{where} has no ICE credentials (a=ice-ufrag, a=ice-pwd)")
+        # aiortc drops the DTLS parameters of an m-line without a=setup, fingerprints included.
+        if m.dtls is None:
+            fingerprinted = any(ln.startswith("a=fingerprint:") for ln in text.splitlines())
+            missing = "a=setup" if fingerprinted else "a DTLS fingerprint (a=fingerprint) and a=setup"
+            raise CallError(422, f"{where} has no {missing}")
+        if not m.dtls.fingerprints:
+            raise CallError(422, f"{where} has no DTLS fingerprint (a=fingerprint)")
+        if not any(f.algorithm.lower() in DIGESTS for f in m.dtls.fingerprints):
+            offered = ", ".join(sorted({f.algorithm for f in m.dtls.fingerprints}))
+            raise CallError(422, f"{where}: DTLS fingerprint hash {offered} not supported (use {', '.join(DIGESTS)})")
+        if not m.rtcp_mux:
+            raise CallError(422, f"{where} does not multiplex RTCP with RTP (a=rtcp-mux)")
+    return Offer(RTCSessionDescription(sdp=without_mdns_candidates(text), type="offer"), parsed)
 
 
 def without_mdns_candidates(text: str) -> str:
@@ -70,17 +116,21 @@ def without_mdns_candidates(text: str) -> str:
     return "".join(kept) if len(kept) != len(lines) else text
 
 
-def require_h264_video(text: str) -> None:
-    """400 unless the offer has a video section that can receive H.264 (packetization-mode 1)."""
-    parsed = aiortc_sdp.SessionDescription.parse(text)
-    videos = [m for m in parsed.media if m.kind == "video"]
+def require_h264_video(offer: Offer) -> None:
+    """422 unless the offer has a video section that can receive H.264 (packetization-mode 1)."""
+    videos = [m for m in offer.parsed.media if m.kind == "video"]
     if not videos:
-        raise CallError(400, "the offer has no video section; add a recvonly video transceiver")
+        raise CallError(422, "the offer has no video section; add a recvonly video transceiver")
     for m in videos:
         for codec in m.rtp.codecs:
             if codec.mimeType.lower() == "video/h264" and str(codec.parameters.get("packetization-mode", "0")) == "1":
                 return
-    raise CallError(400, "the offer's video section has no H.264 with packetization-mode=1")
+    offered = sorted({c.mimeType.split("/")[-1] for m in videos for c in m.rtp.codecs if c.mimeType != "video/rtx"})
+    raise CallError(
+        422,
+        "no usable video codec: the hub sends H.264 with packetization-mode=1; "
+        f"the offer's video has {', '.join(offered) or 'no codec'}",
+    )
 
 
 def new_peer_connection(config: CallsConfig) -> RTCPeerConnection:
@@ -120,12 +170,17 @@ def hook_keyframe_requests(sender: RTCRtpSender, track: PassthroughTrack) -> Non
     sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
 
 
-async def answer(pc: RTCPeerConnection, offer: RTCSessionDescription, ice_addresses: Sequence[str]) -> str:
-    """Apply the offer and return the hub's answer SDP (with all its candidates)."""
+async def answer(pc: RTCPeerConnection, offer: Offer, ice_addresses: Sequence[str]) -> str:
+    """Apply the offer and return the hub's answer SDP (with all its candidates).
+
+    The hub is the DTLS server when the offer lets it choose (:mod:`hub.calls.dtls`).
+    """
     try:
-        await pc.setRemoteDescription(offer)
+        await pc.setRemoteDescription(offer.description)
     except Exception as exc:  # aiortc rejects incompatible offers with ValueError / InvalidStateError
-        raise CallError(400, f"the offer cannot be used: {exc}") from None
+        raise CallError(422, f"the offer cannot be used: {exc}") from None
+    take_server_role(pc, offer.parsed)
+    interoperable_ciphers(pc)
     pin_host_addresses(pc, ice_addresses)
     consent_as_rfc_7675(pc)
     local = await pc.createAnswer()

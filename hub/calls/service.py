@@ -261,12 +261,12 @@ class CallService:
             raise CallError(409, f"the call has ended ({call.ended_reason})")
         if member.state in (MemberState.DECLINED, MemberState.LEFT):
             raise CallError(403, f"you have {member.state.value} this call")
-        offer, kinds = parse_offer(offer_sdp)
+        offer = parse_offer(offer_sdp)
         slots = self.layout(call, member)
         wanted = [k for k, _, _ in slots]
-        if [k for k in kinds if k in ("audio", "video")] != wanted:
-            raise CallError(400, f"this call needs an offer with m-lines {', '.join(wanted)} in that order")
-        require_h264_video(offer_sdp)
+        if [k for k in offer.kinds if k in ("audio", "video")] != wanted:
+            raise CallError(422, f"this call needs an offer with m-lines {', '.join(wanted)} in that order")
+        require_h264_video(offer)
         if member.state == MemberState.INVITED and self.busy(who.username, besides=call):
             raise CallError(409, "you are in another call; hang up there first", reason="busy")
         if self.sessions.full():

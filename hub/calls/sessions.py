@@ -74,6 +74,14 @@ class PeerSession:
     """When that count last grew (monotonic)."""
     checks: list[Callable[[], str | None]] = field(default_factory=list)
     """Run by the watch loop: a returned reason ends the session (what it shows has gone)."""
+    etag: str = ""
+    """Entity tag of its ICE session, quoted (WHEP's ``ETag``; ICE restarts would change it)."""
+    remote_ice_ufrag: str | None = None
+    """The peer's ICE username fragment, from its offer (a trickle PATCH must keep it)."""
+    remote_ice_pwd: str | None = None
+    """The peer's ICE password, from its offer."""
+    trickled: int = 0
+    """Candidates the peer has trickled so far (bounded)."""
     seq: int = field(default_factory=lambda: next(_seq))
 
     def received_packets(self) -> int:

@@ -12,6 +12,7 @@ sees its connection end and offers again.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -72,8 +73,8 @@ async def open_viewer(
     ``source`` must have been looked up with no ``await`` since (its relay still open): the
     subscription is made before the first ``await`` here, so a source that ends later is noticed.
     """
-    offer, _kinds = parse_offer(offer_sdp)
-    require_h264_video(offer_sdp)
+    offer = parse_offer(offer_sdp)
+    require_h264_video(offer)
     check_source(source)
     if registry.count("whep", source.id) >= config.max_viewers_per_camera:
         raise CallError(
@@ -102,5 +103,9 @@ async def open_viewer(
     if track.check_source():  # it stopped while we answered: say so rather than hand out a dead session
         await registry.close(session, f"{source.id} ended")
         raise CallError(503, f"{source.id} stopped while answering; try again", {"Retry-After": "1"})
+    remote_ice = next(m.ice for m in offer.parsed.media if m.ice is not None)
+    session.remote_ice_ufrag, session.remote_ice_pwd = remote_ice.usernameFragment, remote_ice.password
+    local_ufrag = re.search(r"^a=ice-ufrag:(\S+)", sdp, re.MULTILINE)
+    session.etag = f'"{local_ufrag.group(1) if local_ufrag else session.id}"'
     log.info("whep %s: viewer %s joined (session %s)", source.id, viewer, session.id)
     return session, sdp

@@ -1,33 +1,83 @@
-"""WHEP: watch a camera (or a call member's live video) from the wall or any WHEP player."""
+"""WHEP: watch a camera (or a call member's live video) from the wall or any WHEP player.
+
+The protocol as the IETF WHEP draft and RFC 9725 (WHIP, which it follows) write it:
+
+- ``OPTIONS /whep/{camera}`` → 204 with ``Accept-Post: application/sdp`` (no token: it is also the
+  CORS preflight; :mod:`hub.cors` adds the CORS headers for the pages it trusts);
+- ``POST /whep/{camera}`` with an SDP offer → 201 with the answer, ``Location`` (the session),
+  ``ETag`` (its ICE session) and one ``Link: <…>; rel="ice-server"`` per configured STUN/TURN URL;
+- ``PATCH`` on the session with ``application/trickle-ice-sdpfrag`` → 204 (trickled candidates),
+  422 for an ICE restart (not supported: POST again), 412 when ``If-Match`` names another ICE
+  session, 415 for another content type;
+- ``DELETE`` on the session → 204;
+- 404 for an unknown camera or session, 415 for an offer that is not ``application/sdp``, 422 with
+  the reason for SDP the hub cannot use (no H.264 video, no DTLS fingerprint, too large…), 400 for
+  text that is not SDP at all. A refused offer leaves nothing behind.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
+from starlette.types import Receive, Scope, Send
 
+from hub.auth import Principal
 from hub.calls.errors import CallError
+from hub.calls.ice import link_headers
+from hub.calls.peer import MAX_SDP_BYTES
+from hub.calls.sessions import PeerSession
+from hub.calls.trickle import CONTENT_TYPE as SDPFRAG
+from hub.calls.trickle import MAX_FRAGMENT_BYTES, apply_fragment
 from hub.calls.whep import open_viewer
 from hub.config import Role
 from hub.deps import CallerDep, HubDep, camera_elsewhere
 from hub.policy import STAFF
+from hub.services import Hub
 
-router = APIRouter(tags=["live video"])
+ENDPOINT_ALLOW = "OPTIONS, POST"
+SESSION_ALLOW = "OPTIONS, PATCH, DELETE"
+ALLOWED = {"/whep/{camera_id}": ENDPOINT_ALLOW, "/whep/{camera_id}/{session_id}": SESSION_ALLOW}
+"""Every method each WHEP path takes, for the ``Allow`` of a 405."""
 
 
-async def sdp_body(request: Request, limit: int = 64 * 1024) -> str:
-    """The request body as SDP text: 415 for another content type, 400 when too large or not UTF-8."""
+class WhepRoute(APIRoute):
+    """A WHEP route whose 405 names every method of its path in ``Allow``.
+
+    Starlette answers a method no route of a path takes with the ``Allow`` of the first route it
+    tried alone (``POST`` for the endpoint, which also takes ``OPTIONS``).
+    """
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse another method with the whole ``Allow``; otherwise handle as usual."""
+        if self.methods and scope["method"] not in self.methods and self.path in ALLOWED:
+            raise CallError(405, "Method Not Allowed", {"Allow": ALLOWED[self.path]})
+        await super().handle(scope, receive, send)
+
+
+router = APIRouter(tags=["live video"], route_class=WhepRoute)
+
+
+async def read_body(request: Request, types: tuple[str, ...], limit: int, what: str, accept: dict[str, str]) -> str:
+    """The body as text: 415 for another content type (with ``accept`` telling the right one), 422 when
+    larger than ``limit`` bytes, 400 when not UTF-8."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/sdp":
-        raise CallError(415, "send the offer with Content-Type: application/sdp")
+    if ctype not in types:
+        raise CallError(415, f"send the {what} with Content-Type: {types[0]}", accept)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise CallError(400, f"SDP offer larger than {limit} bytes")
+            raise CallError(422, f"{what} larger than {limit} bytes")
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError:
-        raise CallError(400, "malformed SDP offer: not UTF-8 text") from None
+        raise CallError(400, f"malformed {what}: not UTF-8 text") from None
+
+
+async def sdp_body(request: Request, limit: int = MAX_SDP_BYTES) -> str:
+    """The request body as an SDP offer (also for calls' media joins)."""
+    return await read_body(request, ("application/sdp",), limit, "SDP offer", {"Accept-Post": "application/sdp"})
 
 
 @router.post(
@@ -37,12 +87,13 @@ async def sdp_body(request: Request, limit: int = 64 * 1024) -> str:
     responses={201: {"content": {"application/sdp": {}}, "description": "The SDP answer; Location to DELETE."}},
 )
 async def whep_offer(camera_id: str, request: Request, hub: HubDep, who: CallerDep) -> Response:
-    """Offer (``application/sdp``) → 201 with the answer and a ``Location`` to ``DELETE`` when done.
+    """Offer (``application/sdp``) → 201 with the answer, ``Location`` to ``DELETE`` when done, ``ETag``.
 
     ``camera_id`` is a camera id, or ``@username`` for that member's video in a call (staff only).
-    Errors: 400 malformed offer or no H.264 video, 404 unknown camera, 415 a codec browsers
-    cannot play, 503 camera offline (with its state) or too many viewers (with Retry-After).
-    With several hub nodes: 307 to the node that ingests the camera, 503 while none does.
+    Errors: 400 not SDP, 422 SDP the hub cannot use (with the reason), 404 unknown camera, 415 not
+    ``application/sdp`` or a camera codec browsers cannot play, 503 camera offline (with its state)
+    or too many viewers (with Retry-After). With several hub nodes: 307 to the node that ingests the
+    camera, 503 while none does.
     """
     svc = hub.calls
     camera = camera_id
@@ -69,32 +120,58 @@ async def whep_offer(camera_id: str, request: Request, hub: HubDep, who: CallerD
     session, sdp = await open_viewer(
         svc.sessions, svc.config, svc.ice_addresses, source, who.username, text, svc.packetizer
     )
-    return Response(
+    response = Response(
         sdp,
         status.HTTP_201_CREATED,
         media_type="application/sdp",
-        headers={"Location": f"/whep/{camera}/{session.id}"},
+        headers={"Location": f"/whep/{camera}/{session.id}", "ETag": session.etag, "Accept-Patch": SDPFRAG},
     )
+    for link in link_headers(svc.config.ice_servers):
+        response.headers.append("Link", link)
+    return response
+
+
+def viewer_session(hub: Hub, camera_id: str, session_id: str, who: Principal) -> PeerSession:
+    """The caller's WHEP session (an admin: anyone's), or 404."""
+    session = hub.calls.sessions.get(session_id)
+    if session is None or session.kind != "whep" or session.subject != camera_id:
+        raise CallError(404, "no such viewer session")
+    if session.owner != who.username and Role.ADMIN not in who.roles:
+        raise CallError(404, "no such viewer session")
+    return session
+
+
+@router.patch("/whep/{camera_id}/{session_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def whep_patch(camera_id: str, session_id: str, request: Request, hub: HubDep, who: CallerDep) -> Response:
+    """Trickled ICE candidates (``application/trickle-ice-sdpfrag``) → 204.
+
+    An ICE restart answers 422 (not supported: DELETE and POST a new offer); ``If-Match`` with
+    another ICE session's tag 412; another content type 415; an unknown session 404.
+    """
+    session = viewer_session(hub, camera_id, session_id, who)
+    text = await read_body(request, (SDPFRAG,), MAX_FRAGMENT_BYTES, "SDP fragment", {"Accept-Patch": SDPFRAG})
+    await apply_fragment(session, text, request.headers.get("if-match"))
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers={"ETag": session.etag})
 
 
 @router.delete("/whep/{camera_id}/{session_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def whep_delete(camera_id: str, session_id: str, hub: HubDep, who: CallerDep) -> Response:
     """Stop watching: the peer connection and its relay subscription are released."""
-    svc = hub.calls
-    session = svc.sessions.get(session_id)
-    if session is None or session.kind != "whep" or session.subject != camera_id:
-        raise CallError(404, "no such viewer session")
-    if session.owner != who.username and Role.ADMIN not in who.roles:
-        raise CallError(404, "no such viewer session")
-    await svc.sessions.close(session, "deleted by the viewer")
+    session = viewer_session(hub, camera_id, session_id, who)
+    await hub.calls.sessions.close(session, "deleted by the viewer")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.options("/whep/{camera_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def whep_endpoint_options() -> Response:
+    """What the endpoint takes (no token: browsers send none with a CORS preflight, which this
+    also answers; the CORS headers, for the pages the hub trusts, come from :mod:`hub.cors`)."""
+    headers = {"Allow": ENDPOINT_ALLOW, "Accept-Post": "application/sdp"}
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)
+
+
 @router.options("/whep/{camera_id}/{session_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
-async def whep_preflight(hub: HubDep) -> Response:
-    """CORS preflight for a wall page served by another node of this deployment (no token: browsers
-    send none). The CORS headers, for known nodes only, come from :mod:`hub.cors`; one node: 405."""
-    if hub.leases is None:
-        raise CallError(405, "Method Not Allowed", {"Allow": "POST, DELETE"})
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+async def whep_session_options() -> Response:
+    """What a session takes (no token, as for the endpoint)."""
+    headers = {"Allow": SESSION_ALLOW, "Accept-Patch": SDPFRAG}
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)

@@ -15,7 +15,7 @@ import av
 import httpx
 import numpy as np
 import pytest
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCCertificate, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from hub.calls.ice import consent_as_rfc_7675, pin_host_addresses
@@ -130,8 +130,12 @@ def dominant_hz(frames: list[av.AudioFrame]) -> float:
 class Peer:
     """An aiortc client: offers the given m-lines to a hub URL and counts what comes back."""
 
-    def __init__(self, slots: list[tuple[str, str, MediaStreamTrack | None]]) -> None:
+    def __init__(
+        self, slots: list[tuple[str, str, MediaStreamTrack | None]], certificate: RTCCertificate | None = None
+    ) -> None:
         self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        if certificate is not None:  # before any transceiver: each DTLS transport takes it when made
+            self.pc._RTCPeerConnection__certificates = [certificate]  # type: ignore[attr-defined]
         self.transceivers = [self.pc.addTransceiver(track or kind, direction=d) for kind, d, track in slots]
         self.frames: dict[int, int] = {}
         """Frames decoded per m-line index."""
@@ -158,13 +162,20 @@ class Peer:
         except MediaStreamError:
             pass
 
-    async def connect(self, client: httpx.AsyncClient, url: str) -> httpx.Response:
-        """POST our offer; on 201 apply the answer. Returns the response either way."""
+    async def offer(self) -> str:
+        """Our offer, with every candidate (loopback only)."""
         offer = await self.pc.createOffer()
         pin_host_addresses(self.pc, ["127.0.0.1"])
         consent_as_rfc_7675(self.pc)  # as a browser does: 30 s without an answer, not six late ones
         await self.pc.setLocalDescription(offer)
-        r = await client.post(url, content=self.pc.localDescription.sdp, headers={"Content-Type": "application/sdp"})
+        return str(self.pc.localDescription.sdp)
+
+    async def connect(
+        self, client: httpx.AsyncClient, url: str, edit: Callable[[str], str] = lambda sdp: sdp
+    ) -> httpx.Response:
+        """POST our offer (changed by ``edit``); on 201 apply the answer. Returns the response either way."""
+        sdp = edit(await self.offer())
+        r = await client.post(url, content=sdp, headers={"Content-Type": "application/sdp"})
         if r.status_code == 201:
             self.location = r.headers["location"]
             await self.pc.setRemoteDescription(RTCSessionDescription(r.text, "answer"))
@@ -197,8 +208,8 @@ async def peers() -> Any:
     """Factory of :class:`Peer` objects, all closed at the end of the test."""
     made: list[Peer] = []
 
-    def make(slots: list[tuple[str, str, MediaStreamTrack | None]]) -> Peer:
-        p = Peer(slots)
+    def make(slots: list[tuple[str, str, MediaStreamTrack | None]], certificate: RTCCertificate | None = None) -> Peer:
+        p = Peer(slots, certificate)
         made.append(p)
         return p
 

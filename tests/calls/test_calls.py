@@ -91,7 +91,7 @@ async def test_decline_busy_unreachable_and_not_invited(tmp_path: Path, peers: A
             # Wrong offer shape for a call.
             wrong = peers([("video", "recvonly", None)])
             r = await wrong.connect(w1, f"/api/calls/{call['id']}/media")
-            assert r.status_code == 400 and "audio, video" in r.json()["detail"]
+            assert r.status_code == 422 and "audio, video" in r.json()["detail"]
             # Decline ends it.
             assert (await w1.post(f"/api/calls/{call['id']}/decline")).json()["state"] == "ended"
             assert (await w1.post(f"/api/calls/{call['id']}/decline")).status_code == 409

@@ -5,14 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+import pytest
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 
 from hub.calls.ice import pin_host_addresses
 from tests.calls.conftest import CAMERAS, api, calls_settings, poll
+from tests.calls.test_dtls import setup_of
 from tests.hub.conftest import serve
 from tests.streams.conftest import make_video
 
 SDP = {"Content-Type": "application/sdp"}
+FRAG = {"Content-Type": "application/trickle-ice-sdpfrag"}
 
 
 async def _offer(video: bool = True, audio: bool = False) -> str:
@@ -84,6 +87,7 @@ async def test_bad_input(tmp_path: Path) -> None:
             await poll(lambda: rh.hub.cameras.get("cam-hevc").codec is not None, 60, "the H.265 camera")
             await poll(lambda: rh.hub.cameras.get("cam-dead").state.value == "offline", 60, "the dead camera")
 
+            # Not SDP at all: 400. Not sent as SDP: 415, saying what to send.
             r = await c.post("/whep/cam-street", content="v=0\r\nthis is not SDP\r\n", headers=SDP)
             assert r.status_code == 400 and "malformed SDP" in r.json()["detail"]
             r = await c.post("/whep/cam-street", content="hello", headers=SDP)
@@ -92,8 +96,10 @@ async def test_bad_input(tmp_path: Path) -> None:
             assert r.status_code == 400
             r = await c.post("/whep/cam-street", content=good, headers={"Content-Type": "text/plain"})
             assert r.status_code == 415 and "application/sdp" in r.json()["detail"]
+            assert r.headers["accept-post"] == "application/sdp"
+            # SDP the hub cannot use: 422 with the reason (unusable_offers covers the rest).
             r = await c.post("/whep/cam-street", content=await _offer(video=False, audio=True), headers=SDP)
-            assert r.status_code == 400 and "no video" in r.json()["detail"]
+            assert r.status_code == 422 and "no video" in r.json()["detail"]
             r = await c.post("/whep/nope", content=good, headers=SDP)
             assert r.status_code == 404
             r = await c.post("/whep/cam-dead", content=good, headers=SDP)
@@ -163,3 +169,156 @@ async def test_viewer_ends_with_its_source_and_frees_its_place(tmp_path: Path, p
             r = await c.post("/whep/cam-street", content=await _offer(), headers=SDP)
             assert r.status_code == 503 and int(r.headers["retry-after"]) > 0
             assert len(sessions) == 0
+
+
+def _without(prefix: str) -> Any:
+    return lambda sdp: "".join(ln for ln in sdp.splitlines(keepends=True) if not ln.startswith(prefix))
+
+
+async def _vp8_only_offer() -> str:
+    pc = RTCPeerConnection()
+    t = pc.addTransceiver("video", direction="recvonly")
+    t.setCodecPreferences([c for c in RTCRtpReceiver.getCapabilities("video").codecs if c.mimeType == "video/VP8"])
+    pin_host_addresses(pc, ["127.0.0.1"])
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = str(pc.localDescription.sdp)
+    await pc.close()
+    return sdp
+
+
+async def test_unusable_offers_get_422_with_the_reason_and_leave_nothing(tmp_path: Path) -> None:
+    async with serve(calls_settings(tmp_path)) as rh:
+        cam = rh.hub.cameras.get("cam-street")
+        await poll(lambda: cam.relay.keyframe_group(), 60, "the camera's first keyframe")
+        good = await _offer()
+        sha1 = _without("a=fingerprint:")(good).replace(
+            "a=setup:", "a=fingerprint:sha-1 " + ":".join(["AB"] * 20) + "\r\na=setup:", 1
+        )
+        cases = {
+            # A fingerprint missing used to get a 201, then an AssertionError inside aiortc.
+            "no DTLS fingerprint": _without("a=fingerprint:")(good),
+            "no a=setup": _without("a=setup:")(good),
+            "sha-1 not supported": sha1,
+            "no usable video codec": await _vp8_only_offer(),
+            "does not multiplex RTCP": _without("a=rtcp-mux")(good),
+            "no ICE credentials": _without("a=ice-pwd:")(good),
+            "larger than 65536 bytes": good + "a=x-padding:" + "x" * 70_000 + "\r\n",
+            "no video section": await _offer(video=False, audio=True),
+            "no media sections": good.split("m=")[0],
+        }
+        async with await api(rh, "dispatcher") as c:
+            for reason, sdp in cases.items():
+                r = await c.post("/whep/cam-street", content=sdp, headers=SDP)
+                assert (r.status_code, reason in r.json()["detail"]) == (422, True), (reason, r.status_code, r.text)
+                assert len(rh.hub.calls.sessions) == 0 and cam.relay.subscribers == [], reason
+            # The same offer with its fingerprint is fine.
+            r = await c.post("/whep/cam-street", content=good, headers=SDP)
+            assert r.status_code == 201, r.text
+            assert (await c.delete(r.headers["location"])).status_code == 204
+        assert rh.hub.calls.sessions.released == 1
+
+
+async def test_whep_protocol_options_etag_trickle_and_delete(tmp_path: Path, peers: Any) -> None:
+    async with serve(calls_settings(tmp_path)) as rh:
+        cam = rh.hub.cameras.get("cam-street")
+        sessions = rh.hub.calls.sessions
+        await poll(lambda: cam.relay.keyframe_group(), 60, "the camera's first keyframe")
+        async with await api(rh) as anon:
+            # OPTIONS needs no token and says what the endpoint and a session take (405 before).
+            r = await anon.options("/whep/cam-street")
+            assert r.status_code == 204 and r.headers["accept-post"] == "application/sdp"
+            assert {m.strip() for m in r.headers["allow"].split(",")} == {"OPTIONS", "POST"}
+            r = await anon.options("/whep/cam-street/any-session")
+            assert r.status_code == 204 and r.headers["accept-patch"] == FRAG["Content-Type"]
+            assert {m.strip() for m in r.headers["allow"].split(",")} == {"OPTIONS", "PATCH", "DELETE"}
+        async with await api(rh, "dispatcher") as c, await api(rh, "viewer") as other:
+            # A player that trickles: its offer carries no candidate, a PATCH brings them.
+            viewer = peers([("video", "recvonly", None)])
+            sdp = await viewer.offer()
+            candidates = [ln for ln in sdp.splitlines() if ln.startswith("a=candidate:")]
+            bare = "".join(
+                ln for ln in sdp.splitlines(keepends=True) if not ln.startswith(("a=candidate:", "a=end-of"))
+            )
+            r = await c.post("/whep/cam-street", content=bare, headers=SDP)
+            assert r.status_code == 201, r.text
+            location, etag, answer = r.headers["location"], r.headers["etag"], r.text
+            assert etag.startswith('"') and etag.endswith('"') and len(etag) > 2
+            assert "link" not in r.headers  # no STUN/TURN configured
+            assert setup_of(r.text) == ["passive"]
+            (session,) = sessions.all()
+            ufrag = next(ln for ln in sdp.splitlines() if ln.startswith("a=ice-ufrag:"))
+            pwd = next(ln for ln in sdp.splitlines() if ln.startswith("a=ice-pwd:"))
+            fragment = "\r\n".join([ufrag, pwd, "m=video 9 UDP/TLS/RTP/SAVPF 0", "a=mid:0", *candidates]) + "\r\n"
+            r = await c.patch(location, content=fragment, headers={**FRAG, "If-Match": etag})
+            assert r.status_code == 204, r.text
+            assert r.headers["etag"] == etag
+            ice = session.pc.getTransceivers()[0].receiver.transport.transport
+            port = int(candidates[0].split()[5])
+            assert [x for x in ice.getRemoteCandidates() if x.port == port]
+            assert (await c.patch(location, content="a=end-of-candidates\r\n", headers=FRAG)).status_code == 204
+            await viewer.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+            await poll(lambda: viewer.frames.get(0, 0) >= 5, 30, "frames after trickling")
+            # What a PATCH may not do.
+            r = await c.patch(location, content=fragment, headers={**FRAG, "If-Match": '"another-ice-session"'})
+            assert r.status_code == 412
+            restart = f"a=ice-ufrag:newufrag\r\na=ice-pwd:{'p' * 24}\r\n" + "\r\n".join(candidates) + "\r\n"
+            r = await c.patch(location, content=restart, headers={**FRAG, "If-Match": "*"})
+            assert r.status_code == 422 and "ICE restart" in r.json()["detail"]
+            r = await c.patch(location, content=fragment, headers=SDP)
+            assert r.status_code == 415 and r.headers["accept-patch"] == FRAG["Content-Type"]
+            r = await c.patch(location, content="a=candidate:garbage\r\n", headers=FRAG)
+            assert r.status_code == 400
+            r = await c.patch(location, content="hello\r\n", headers=FRAG)
+            assert r.status_code == 400
+            many = "".join(f"a=candidate:{i} 1 udp 1 127.0.0.1 {40000 + i} typ host\r\n" for i in range(70))
+            r = await c.patch(location, content=many, headers=FRAG)
+            assert r.status_code == 422 and "at most" in r.json()["detail"]
+            r = await c.patch(location, content="a=x:" + "x" * 20_000, headers=FRAG)
+            assert r.status_code == 422 and "larger than" in r.json()["detail"]
+            # Someone else's session, or none: 404 for PATCH and DELETE alike.
+            assert (await other.patch(location, content=fragment, headers=FRAG)).status_code == 404
+            assert (await other.delete(location)).status_code == 404
+            assert (await c.patch("/whep/cam-street/nope", content=fragment, headers=FRAG)).status_code == 404
+            assert (
+                await c.patch(location.replace("cam-street", "other"), content=fragment, headers=FRAG)
+            ).status_code == 404
+            # Still watching through all of that; DELETE ends it, after which it is unknown.
+            frames = viewer.frames[0]
+            await poll(lambda: viewer.frames[0] > frames + 5, 20, "frames after the refused PATCHes")
+            assert (await c.delete(location)).status_code == 204
+            assert len(sessions) == 0 and cam.relay.subscribers == []
+            assert (await c.delete(location)).status_code == 404
+            assert (await c.patch(location, content=fragment, headers=FRAG)).status_code == 404
+            # Methods WHEP does not use: 405 naming every method the path takes.
+            for method, url, allow in (
+                ("GET", "/whep/cam-street", {"OPTIONS", "POST"}),
+                ("PUT", location, {"OPTIONS", "PATCH", "DELETE"}),
+            ):
+                r = await c.request(method, url)
+                assert r.status_code == 405 and {m.strip() for m in r.headers["allow"].split(",")} == allow
+
+
+async def test_configured_ice_servers_are_sent_as_link_headers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SKYHUB_TEST_TURN_PASSWORD", 'se"cret')
+    servers = [
+        {"urls": ["stun:127.0.0.1:3478"]},
+        {
+            "urls": ["turn:127.0.0.1:3478?transport=udp"],
+            "username": "hub",
+            "credential_env": "SKYHUB_TEST_TURN_PASSWORD",
+        },
+    ]
+    async with serve(calls_settings(tmp_path, calls={"ice_servers": servers})) as rh:
+        await poll(lambda: rh.hub.cameras.get("cam-street").relay.keyframe_group(), 60, "the camera's first keyframe")
+        async with await api(rh, "dispatcher") as c:
+            # Nothing answers on 127.0.0.1:3478: the hub gathers for its timeout (5 s), then answers.
+            r = await c.post("/whep/cam-street", content=await _offer(), headers=SDP)
+            assert r.status_code == 201, r.text
+            assert r.headers.get_list("link") == [
+                '<stun:127.0.0.1:3478>; rel="ice-server"',
+                '<turn:127.0.0.1:3478?transport=udp>; rel="ice-server"; username="hub"; '
+                'credential="se\\"cret"; credential-type="password"',
+            ]
+            assert (await c.delete(r.headers["location"])).status_code == 204
+        async with await api(rh) as anon:  # never to someone without a token
+            assert "link" not in (await anon.options("/whep/cam-street")).headers
