@@ -522,6 +522,7 @@ async def test_wall_screens_are_accessible_in_both_languages_on_a_desk_and_a_pho
         for cam in ("cam-gate", "cam-plaza", "cam-market"):
             await poll(lambda c=cam: wall.frames(c), lambda n: n > 0, 60, f"{cam} playing")
         await poll(lambda: wall.overview_tiles.locator("img").count(), lambda n: n == 2, 30, "the overview's pictures")
+        assert await wall.overview_tiles.locator("video").count() == 0  # pictures, not more live video
         assert await axe_violations(page) == []
         await screenshot(page, f"wall-{lang}-desktop")
 

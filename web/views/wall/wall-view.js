@@ -149,6 +149,7 @@ export function WallView() {
     <//>
     <${TourStatus} run=${tour} nameOf=${nameOf} />
     <div class="wall-body">
+      ${list !== null && !list.length && html`<p class="wall-empty" role="status">${t("wall.noCameras")}</p>`}
       ${lane.length > 0 && html`<${AlarmLane} ids=${lane} cameras=${cameras} alerts=${alerts} onEnlarge=${setEnlarged} />`}
       <div class="wall-main">
         <div class="wall-stage">
@@ -182,7 +183,6 @@ export function WallView() {
               onCurrent=${setOverviewCurrent} onEnlarge=${setEnlarged} />`
           : null}
       </div>
-      ${list !== null && !list.length && html`<p class="wall-empty">${t("wall.noCameras")}</p>`}
     </div>
     ${picker !== null &&
     html`<${CameraPicker}
