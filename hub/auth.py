@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -26,6 +27,14 @@ PASSWORD_NICE = 10
 """Password checks run below normal priority: a flood of guesses waits, ingest and analysis do not."""
 PASSWORD_PENDING = 8
 """Password checks waiting or running at once; more are refused at once (503), never queued."""
+PASSWORD_PENDING_SUSPECT = 4
+"""Checks a login from an address with recent failures may find waiting: the rest of the
+backlog stays free for addresses without failures, so a flood does not lock everyone out."""
+HOLD_S = 1.0
+"""A refused login (429, 503) is answered after this long (at most its Retry-After): a client
+hammering the route gets one answer per second per connection instead of thousands."""
+HOLD_MAX = 512
+"""Refusals held at once; past this they are answered at once (holding costs a little memory each)."""
 BUSY_LOG_INTERVAL_S = 10.0
 """At most one log line per this many seconds about logins refused for a full pool."""
 VERIFIED_CACHE_SIZE = 4096
@@ -86,9 +95,11 @@ class Authenticator:
         self._verified: OrderedDict[str, tuple[str, float]] = OrderedDict()
         self.password_pool = WorkPool("password-checks", PASSWORD_THREADS, PASSWORD_PENDING, PASSWORD_NICE)
         """Argon2 checks run here, never in the loop's default pool that evidence work also uses."""
-        self.throttle = LoginThrottle()
+        self.throttle = LoginThrottle(settings.auth.lockout_first_s)
         """Failed logins per user name and per address."""
         self._busy_logged_at = -BUSY_LOG_INTERVAL_S
+        self.held = 0
+        """Refused logins being held before their answer."""
 
     def close(self) -> None:
         """Stop the password threads (idempotent)."""
@@ -113,8 +124,12 @@ class Authenticator:
         wait_s = self.throttle.begin(username, address)
         if wait_s > 0:
             logger.debug("login throttled for user %r from %s (%.0f s)", username[:64], address, wait_s)
+            await self._hold(wait_s)
             raise LoginRefused("too many failed logins; try again later", 429, wait_s)
         try:
+            if self.throttle.suspect(address) and self.password_pool.pending >= PASSWORD_PENDING_SUSPECT:
+                self.password_pool.refused += 1
+                raise PoolBusy("kept for addresses without failures")
             ok = await self.password_pool.run(self._verify, username, password)
         except PoolBusy:
             now = time.monotonic()
@@ -126,13 +141,25 @@ class Authenticator:
                     self.password_pool.refused,
                     address,
                 )
+            self.throttle.released(username, address)  # not checked: not a failure either
+            await self._hold(1.0)
             raise LoginRefused("the hub is busy checking other logins; try again shortly", 503, 1.0) from None
         if not ok:
-            self.throttle.failed()
+            self.throttle.failed(username, address)
             logger.info("login refused for user %r from %s", username[:64], address)
             raise AuthError("wrong username or password")
         self.throttle.succeeded(username, address)
         return self.issue(username)
+
+    async def _hold(self, wait_s: float) -> None:
+        """Wait before answering a refusal (bounded in time and in how many wait at once)."""
+        if self.held >= HOLD_MAX:
+            return
+        self.held += 1
+        try:
+            await asyncio.sleep(min(wait_s, HOLD_S))
+        finally:
+            self.held -= 1
 
     def issue(self, username: str) -> str:
         """A fresh token for a configured user, valid for ``auth.token_ttl_s`` from now.

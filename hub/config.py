@@ -196,6 +196,15 @@ class AuthConfig(Strict):
     """Token settings. The signing secret comes from SKYHUB_SECRET, never from this file."""
 
     token_ttl_s: int = Field(8 * 3600, ge=60, le=30 * 86400, description="Lifetime of a login token.")
+    lockout_first_s: float = Field(
+        1.0,
+        ge=0.1,
+        le=3600,
+        description=(
+            "First lockout after the free failed logins of a name (5) or an address (20); "
+            "it doubles with each further failure."
+        ),
+    )
     secret: SecretStr | None = Field(
         None, exclude=True, description="Set from SKYHUB_SECRET; a value in the file is refused."
     )

@@ -41,7 +41,8 @@ class _Record:
 class LoginThrottle:
     """Judges each login attempt by its user name and its client address (this node's memory)."""
 
-    def __init__(self, max_keys: int = MAX_KEYS) -> None:
+    def __init__(self, lock_base_s: float = LOCK_BASE_S, max_keys: int = MAX_KEYS) -> None:
+        self.lock_base_s = lock_base_s
         self._records: OrderedDict[tuple[str, str], _Record] = OrderedDict()
         self._max_keys = max_keys
         self.refused = 0
@@ -71,9 +72,40 @@ class LoginThrottle:
             if record.failures <= ADDRESS_FREE_FAILURES:
                 record.locked_until = 0.0
 
-    def failed(self) -> None:
-        """Count a wrong password (the attempt was already counted against its keys)."""
+    def released(self, username: str, address: str) -> None:
+        """The attempt was not tried after all (the password checks were full): it is no failure."""
+        for key, free in (
+            (("user", username.casefold()), USER_FREE_FAILURES),
+            (("addr", address), ADDRESS_FREE_FAILURES),
+        ):
+            record = self._records.get(key)
+            if record is not None and record.failures > 0:
+                record.failures -= 1
+                if record.failures <= free:
+                    record.locked_until = 0.0
+
+    def suspect(self, address: str, now: float | None = None) -> bool:
+        """Whether ``address`` failed a login lately (beyond the attempt under way)."""
+        record = self._records.get(("addr", address))
+        now = time.monotonic() if now is None else now
+        return record is not None and record.failures > 1 and now - record.last <= FORGET_S
+
+    def failed(self, username: str, address: str, now: float | None = None) -> None:
+        """A wrong password: the attempt already counted against its keys; its lockout runs from now,
+        when the answer is known, not from when the check began (a check can take a second)."""
         self.failures += 1
+        now = time.monotonic() if now is None else now
+        for key, free in (
+            (("user", username.casefold()), USER_FREE_FAILURES),
+            (("addr", address), ADDRESS_FREE_FAILURES),
+        ):
+            record = self._records.get(key)
+            if record is not None and record.failures > free:
+                record.locked_until = max(record.locked_until, now + self._lock_s(record.failures - free))
+
+    def _lock_s(self, over: int) -> float:
+        """The lockout after ``over`` failures beyond the free ones: 1 s, 2 s, 4 s … up to :data:`LOCK_MAX_S`."""
+        return min(LOCK_MAX_S, self.lock_base_s * 2 ** min(over - 1, 30))
 
     @staticmethod
     def retry_after(wait_s: float) -> str:
@@ -96,6 +128,6 @@ class LoginThrottle:
         record.last = now
         over = record.failures - free
         if over > 0:
-            record.locked_until = now + min(LOCK_MAX_S, LOCK_BASE_S * 2 ** min(over - 1, 30))
+            record.locked_until = now + self._lock_s(over)
         while len(self._records) > self._max_keys:
             self._records.popitem(last=False)
