@@ -102,6 +102,9 @@ CONSENT_RETRANSMISSIONS = 2
 """Retransmissions of each consent check (answers are awaited 0.5 + 1 + 2 s)."""
 CONSENT_CHECK_MAX_S = 4.0
 """Longest one consent check (with its retransmissions) may take."""
+CONSENT_ROUND_MAX_S = 1.2 * CONSENT_INTERVAL + CONSENT_CHECK_MAX_S
+"""Longest between two looks at the expiry: a peer that stopped answering loses consent at most
+``CONSENT_EXPIRY_S + CONSENT_ROUND_MAX_S`` (40 s) after its last answer."""
 
 
 def consent_as_rfc_7675(pc: RTCPeerConnection) -> None:
@@ -111,8 +114,9 @@ def consent_as_rfc_7675(pc: RTCPeerConnection) -> None:
     after six unanswered checks in a row. A busy event loop (on either side) can answer late
     six times running: every peer of a loaded hub would then be dropped within half a minute
     while still sending media. The RFC's rule is 30 s without any answer, with retransmitted
-    checks; a vanished peer is caught much sooner anyway, by the session registry's silence
-    watch (:mod:`hub.calls.sessions`). Call before the connection completes.
+    checks. Losing consent closes the ICE connection, aiortc reports the peer connection
+    ``failed`` and the session registry releases it (:mod:`hub.calls.sessions`): this is how a
+    vanished receive-only viewer is found. Call before the connection completes.
     """
     for transceiver in pc.getTransceivers():
         dtls = transceiver.sender.transport

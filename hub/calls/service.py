@@ -68,9 +68,7 @@ class CallService:
         self.directory = directory
         self._cameras = cameras
         self.users = {u.username: u for u in settings.users}
-        self.sessions = SessionRegistry(
-            self.config.max_sessions, self.config.connect_timeout_s, self.config.peer_timeout_s
-        )
+        self.sessions = SessionRegistry(self.config.max_sessions, self.config.connect_timeout_s)
         self.presence = Presence()
         self.calls: dict[str, Call] = {}
         self.ended: OrderedDict[str, Call] = OrderedDict()
@@ -279,7 +277,8 @@ class CallService:
             if call.state == CallState.ENDED:
                 raise CallError(409, f"the call has ended ({call.ended_reason})")
         pc = new_peer_connection(self.config)
-        session = self.sessions.add(pc, call.kind.value, who.username, call.id)
+        # A member's page sends its microphone all the time: silence means it has gone.
+        session = self.sessions.add(pc, call.kind.value, who.username, call.id, self.config.peer_timeout_s)
         name = f"{call.id}:{who.username}"
         for kind, direction, attr in slots:
             track: PassthroughTrack | AudioSwitch | None = None

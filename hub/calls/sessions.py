@@ -1,20 +1,31 @@
-"""Peer connections the hub holds, and noticing quickly when the other side has gone.
+"""Peer connections the hub holds, and noticing when the other side has gone.
 
 Every peer connection (a WHEP viewer, a call member, a briefing listener) is a
 :class:`PeerSession` in one :class:`SessionRegistry`. A session ends — and releases everything it
 holds through its ``on_close`` callbacks: relay subscriptions, feeds, tasks — when it is deleted,
-when aiortc reports the connection ``failed`` or ``closed`` (a DTLS close from the browser), when it
-never connects, when a connected peer falls silent, or when one of its own ``checks`` says what it
-shows is gone (a WHEP viewer whose camera stopped). Silence is what a vanished browser looks
-like (a killed tab, a phone that lost its network): browsers send RTCP at least every second, so
-``peer_timeout_s`` of nothing catches it in seconds rather than after ICE's 30 s consent timeout.
+when aiortc reports the connection ``failed`` or ``closed``, when it never connects, or when one of
+its own ``checks`` says what it shows is gone (a WHEP viewer whose camera stopped). ``failed``
+covers a lost ICE consent (:mod:`hub.calls.ice`: RFC 7675, 30 s without an answer to consent
+checks, which are retransmitted) and a failed DTLS handshake; ``closed`` a DTLS close from the peer
+or an error on its transport.
+
+How much a peer sends is not a sign of life in itself. A receive-only WHEP player sends only RTCP,
+and RFC 3550's default RTCP interval is 5 s (GStreamer's ``webrtcbin`` uses it); such a session has
+no ``silence_timeout_s`` and only consent, DELETE or a transport error end it. A call member is
+different: every call page sends its microphone continuously (about 50 packets a second, silence
+frames when muted), so ``silence_timeout_s`` (``calls.peer_timeout_s``, 3 s) of nothing means the
+browser has gone (a killed tab, a phone that lost its network), and the member's place is then held
+for a rejoin (:mod:`hub.calls.service`) 30 s sooner than consent alone would tell.
 
 What is released when:
 
-- **The media session** (this module): a vanished peer within ``peer_timeout_s`` +
-  :data:`WATCH_PERIOD_S` of its last packet; a failed or closed connection, a deleted session or an
-  ended source at once (within :data:`WATCH_PERIOD_S` for a check). Its tasks, encoder, relay
-  subscriptions and its slot under ``max_sessions`` / ``max_viewers_per_camera`` go with it.
+- **The media session** (this module): a vanished WHEP viewer once its consent expires — at most
+  :data:`hub.calls.ice.CONSENT_EXPIRY_S` after its last answer plus one check round
+  (:data:`hub.calls.ice.CONSENT_ROUND_MAX_S`) and a bounded close; a silent call member within
+  ``silence_timeout_s`` + :data:`WATCH_PERIOD_S` of its last packet; a failed or closed connection,
+  a deleted session or an ended source at once (within :data:`WATCH_PERIOD_S` for a check). Its
+  tasks, encoder, relay subscriptions and its slot under ``max_sessions`` /
+  ``max_viewers_per_camera`` go with it.
 - **A place in a call** is separate: :mod:`hub.calls.service` keeps the member in the call for
   ``rejoin_grace_s`` after their media session ended, so they can rejoin with a new offer.
 """
@@ -74,6 +85,8 @@ class PeerSession:
     """When that count last grew (monotonic)."""
     checks: list[Callable[[], str | None]] = field(default_factory=list)
     """Run by the watch loop: a returned reason ends the session (what it shows has gone)."""
+    silence_timeout_s: float | None = None
+    """A connected peer that sends nothing this long has vanished; ``None``: consent alone decides."""
     etag: str = ""
     """Entity tag of its ICE session, quoted (WHEP's ``ETag``; ICE restarts would change it)."""
     remote_ice_ufrag: str | None = None
@@ -108,10 +121,9 @@ def transport_states(pc: RTCPeerConnection) -> str:
 class SessionRegistry:
     """All peer sessions of the hub: limits, liveness watching, bounded release."""
 
-    def __init__(self, max_sessions: int, connect_timeout_s: float, peer_timeout_s: float) -> None:
+    def __init__(self, max_sessions: int, connect_timeout_s: float) -> None:
         self.max_sessions = max_sessions
         self.connect_timeout_s = connect_timeout_s
-        self.peer_timeout_s = peer_timeout_s
         self._sessions: dict[str, PeerSession] = {}
         self._closing: set[asyncio.Task[None]] = set()
         self._watch: asyncio.Task[None] | None = None
@@ -150,9 +162,15 @@ class SessionRegistry:
         """Whether another session would exceed the cap."""
         return len(self._sessions) >= self.max_sessions
 
-    def add(self, pc: RTCPeerConnection, kind: str, owner: str, subject: str) -> PeerSession:
-        """Register a new peer connection; the caller adds release steps to ``on_close``."""
+    def add(
+        self, pc: RTCPeerConnection, kind: str, owner: str, subject: str, silence_timeout_s: float | None = None
+    ) -> PeerSession:
+        """Register a new peer connection; the caller adds release steps to ``on_close``.
+
+        ``silence_timeout_s`` only for peers that send media all the time (see the module's notes).
+        """
         session = PeerSession(secrets.token_urlsafe(12), kind, owner, subject, pc)
+        session.silence_timeout_s = silence_timeout_s
         self._sessions[session.id] = session
 
         @pc.on("connectionstatechange")
@@ -225,14 +243,17 @@ class SessionRegistry:
                     if now - session.created_m > self.connect_timeout_s:
                         self.close_soon(session, "never connected", vanished=True)
                     continue
+                timeout_s = session.silence_timeout_s
+                if timeout_s is None:
+                    continue
                 try:
                     rx = session.received_packets()
                 except Exception:  # a transport being torn down
                     continue
                 if rx != session.rx_packets:
                     session.rx_packets, session.rx_m = rx, now
-                elif now - session.rx_m > self.peer_timeout_s:
-                    self.close_soon(session, f"peer silent for {self.peer_timeout_s:.1f} s", vanished=True)
+                elif now - session.rx_m > timeout_s:
+                    self.close_soon(session, f"peer silent for {timeout_s:.1f} s", vanished=True)
 
     @staticmethod
     def _checked(session: PeerSession) -> str | None:

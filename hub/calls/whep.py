@@ -3,10 +3,11 @@
 ``POST /whep/{camera}`` with an SDP offer gives a viewer a :class:`~hub.calls.tracks.PassthroughTrack`
 on the camera's packet relay: the camera's own H.264, packetised by aiortc and never re-encoded,
 starting at the cached keyframe group. The viewer is a :class:`~hub.calls.sessions.PeerSession`;
-deleting it, or the browser vanishing, ends the subscription. A viewer never outlives what it
-watches: when the relay closes (the camera stops or moves to another hub node, the call member's
-feed ends) the session is closed and its place under the viewer caps is free again; the browser
-sees its connection end and offers again.
+deleting it, its ICE consent running out (a vanished player) or a transport error ends the
+subscription — never a receive-only player's quiet, since it sends only RTCP, as seldom as it
+likes. A viewer never outlives what it watches: when the relay closes (the camera stops or moves
+to another hub node, the call member's feed ends) the session is closed and its place under the
+viewer caps is free again; the browser sees its connection end and offers again.
 """
 
 from __future__ import annotations
