@@ -7,11 +7,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mode="${1:-demo}"
 
-# Camera stand-ins (GStreamer RTSP server, ffmpeg), the browser for end-to-end tests and the fonts
-# its screenshots of the Chinese pages need.
+# Camera stand-ins (GStreamer RTSP server, ffmpeg), a WHEP player of another make (GStreamer's
+# webrtcbin, with its ICE plugin and the introspection data scripts/webrtcbin_peer.py uses), the
+# browser for end-to-end tests and the fonts its screenshots of the Chinese pages need.
 DEB_TEST_PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-tools
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
+  gstreamer1.0-nice gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1
   ffmpeg chromium fonts-noto-cjk
 )
 

@@ -20,12 +20,17 @@ from aiortc.mediastreams import MediaStreamError
 
 from hub.calls.ice import consent_as_rfc_7675, pin_host_addresses
 from hub.config import Settings
+from tests.conftest import REPO, require
 from tests.hub.conftest import make_settings
 
 CAMERAS: list[dict[str, Any]] = [
     {"id": "cam-street", "url": "synthetic://street", "grid": "g1", "analysis": {"enabled": False}},
 ]
 
+
+WEBRTCBIN_PEER = REPO / "scripts" / "webrtcbin_peer.py"
+SYSTEM_PYTHON = Path("/usr/bin/python3")
+"""Debian's interpreter, which has python3-gi (the virtualenv's has not)."""
 
 CLIENT_CLOSE_TIMEOUT_S = 10.0
 """Longest a test client's close may take at the end of a test."""
@@ -283,3 +288,26 @@ async def api(rh: Any, username: str | None = None) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {await rh.token(username)}"} if username else {}
     limits = httpx.Limits(max_keepalive_connections=0)
     return httpx.AsyncClient(base_url=rh.url, headers=headers, timeout=30, limits=limits)
+
+
+async def require_webrtcbin() -> None:
+    """GStreamer's webrtcbin driven by /usr/bin/python3: skip where missing, fail under CI=true."""
+    why = f"{SYSTEM_PYTHON} is missing"
+    ok = await asyncio.to_thread(SYSTEM_PYTHON.exists)
+    if ok:
+        proc = await asyncio.create_subprocess_exec(
+            str(SYSTEM_PYTHON),
+            str(WEBRTCBIN_PEER),
+            "--check",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        ok = proc.returncode == 0
+        lines = out.decode(errors="replace").strip().splitlines()
+        why = lines[-1][-200:] if lines else "no output"
+    require(
+        ok,
+        f"GStreamer webrtcbin ({why}; Debian: python3-gi gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 "
+        "gstreamer1.0-nice gstreamer1.0-plugins-bad)",
+    )
