@@ -672,8 +672,9 @@ class CallsConfig(Strict):
         ge=0.5,
         le=60,
         description=(
-            "A connected peer silent this long (no RTP, RTCP or DTLS) has vanished: its media session is "
-            "released (a call member keeps their place for rejoin_grace_s)."
+            "A call member silent this long (no RTP, RTCP or DTLS) has vanished: its media session is "
+            "released (they keep their place for rejoin_grace_s). WHEP viewers are not watched for "
+            "silence; ICE consent ends them."
         ),
     )
     rejoin_grace_s: float = Field(
