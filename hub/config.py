@@ -667,6 +667,14 @@ class CallsConfig(Strict):
     connect_timeout_s: float = Field(
         15.0, ge=1, le=300, description="A peer that has not connected this long after its offer is dropped."
     )
+    whep_allow_origins: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Origins of web pages outside this deployment whose WHEP players may watch cameras "
+            '(e.g. https://player.example), or "*" for any: the routes answer them CORS. The offer '
+            "still needs a token; the hub uses no cookies. Empty (default): only the nodes' own pages."
+        ),
+    )
     peer_timeout_s: float = Field(
         3.0,
         ge=0.5,

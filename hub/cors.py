@@ -6,7 +6,8 @@ there, because it drops ``Authorization`` on a cross-origin redirect and cannot 
 ``Location`` of one. So the ``/whep/...`` routes answer CORS, but only to pages served by a live
 node of this deployment (the node registry's public URLs, this node's own included): never a
 wildcard, and a request from any other origin gets no CORS headers at all. With a single node
-(no camera leases) nothing here applies.
+(no camera leases) nothing here applies, unless ``calls.whep_allow_origins`` names the pages of
+WHEP players elsewhere (another site's player, a video-wall controller) that may watch too.
 """
 
 from __future__ import annotations
@@ -46,13 +47,24 @@ def node_origins(hub: Hub) -> frozenset[str] | None:
     return frozenset(o for o in map(origin_of, urls) if o is not None)
 
 
+def configured_origins(hub: Hub) -> frozenset[str]:
+    """Origins allowed by ``calls.whep_allow_origins`` (``"*"`` kept as it is)."""
+    given = hub.settings.calls.whep_allow_origins
+    return frozenset("*" if o.strip() == "*" else origin_of(o) or "" for o in given) - {""}
+
+
+def applies(hub: Hub) -> bool:
+    """Whether any origin but the page's own may be answered (several nodes, or configured players)."""
+    return hub.leases is not None or bool(hub.settings.calls.whep_allow_origins)
+
+
 def cors_headers(hub: Hub, origin: str | None, preflight: bool) -> dict[str, str]:
     """The CORS response headers for a ``/whep/...`` request from ``origin`` (empty: none apply)."""
-    allowed = node_origins(hub)
-    if allowed is None:
+    if not applies(hub):
         return {}
+    allowed = (node_origins(hub) or frozenset()) | configured_origins(hub)
     headers = {"Vary": "Origin"}  # the answer depends on the Origin: caches must keep them apart
-    if origin is None or origin.lower() not in allowed:
+    if origin is None or ("*" not in allowed and origin.lower() not in allowed):
         return headers
     headers["Access-Control-Allow-Origin"] = origin
     if preflight:
@@ -77,7 +89,7 @@ class WhepCorsMiddleware:
         self.hub = hub
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(WHEP_PREFIX) or self.hub.leases is None:
+        if scope["type"] != "http" or not scope["path"].startswith(WHEP_PREFIX) or not applies(self.hub):
             await self.app(scope, receive, send)
             return
         request = Headers(scope=scope)

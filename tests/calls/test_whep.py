@@ -322,3 +322,21 @@ async def test_configured_ice_servers_are_sent_as_link_headers(tmp_path: Path, m
             assert (await c.delete(r.headers["location"])).status_code == 204
         async with await api(rh) as anon:  # never to someone without a token
             assert "link" not in (await anon.options("/whep/cam-street")).headers
+
+
+async def test_a_player_on_a_configured_origin_may_ask_and_others_get_no_cors(tmp_path: Path) -> None:
+    calls = {"video_width": 320, "video_height": 180, "whep_allow_origins": ["https://Player.example:8443"]}
+    async with serve(calls_settings(tmp_path, calls=calls)) as rh, await api(rh) as anon:
+        preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
+        r = await anon.options("/whep/cam-street", headers={"Origin": "https://player.example:8443", **preflight})
+        assert r.status_code == 204
+        assert r.headers["access-control-allow-origin"] == "https://player.example:8443"
+        assert "Authorization" in r.headers["access-control-allow-headers"]
+        # The offer itself still needs a token; its refusal carries CORS so the player can read why.
+        r = await anon.post("/whep/cam-street", content="v=0\r\n", headers={"Origin": "https://player.example:8443"})
+        assert r.status_code == 401 and "Location" in r.headers["access-control-expose-headers"]
+        r = await anon.options("/whep/cam-street", headers={"Origin": "https://evil.example", **preflight})
+        assert "access-control-allow-origin" not in r.headers
+    async with serve(calls_settings(tmp_path, calls={**calls, "whep_allow_origins": ["*"]})) as rh, await api(rh) as c:
+        r = await c.options("/whep/cam-street", headers={"Origin": "https://anywhere.example", **preflight})
+        assert r.headers["access-control-allow-origin"] == "https://anywhere.example"
