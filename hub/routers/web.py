@@ -177,7 +177,7 @@ def page_headers(script_hash: str, img_origins: tuple[str, ...] = ()) -> dict[st
             "style-src 'self' 'unsafe-inline'",
             " ".join(["img-src 'self' blob: data:", *img_origins]),
             "media-src 'self' blob:",
-            "connect-src 'self' http: https: ws: wss:",
+            "connect-src 'self' blob: http: https: ws: wss:",
             "font-src 'self'",
             "object-src 'none'",
             "base-uri 'none'",

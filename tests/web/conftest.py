@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hub.config import Settings
 from tests.conftest import REPO, require, require_chromium
-from tests.hub.conftest import PASSWORD, pg_url, redis_prefix, redis_url, running  # noqa: F401  (hub fixtures, shared)
+from tests.hub.conftest import (  # noqa: F401  (hub fixtures, shared)
+    PASSWORD,
+    RunningHub,
+    pg_url,
+    redis_prefix,
+    redis_url,
+    running,
+    serve,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -143,3 +153,24 @@ async def screenshot(page: Any, name: str) -> Path:
     path = SCREENS / f"{name}.png"
     await page.screenshot(path=str(path), full_page=True)
     return path
+
+
+@asynccontextmanager
+async def hub_and_pages(
+    settings: Settings, new_page: NewPage, **serve_options: Any
+) -> AsyncIterator[tuple[RunningHub, NewPage]]:
+    """A hub of the test's own, and pages that are closed before it stops (a page left open would
+    log its polls failing against the stopped hub)."""
+    pages: list[Any] = []
+
+    async def make(**kwargs: Any) -> Any:
+        page = await new_page(**kwargs)
+        pages.append(page)
+        return page
+
+    async with serve(settings, **serve_options) as rh:
+        try:
+            yield rh, make
+        finally:
+            for page in pages:
+                await page.context.close()

@@ -6,17 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from hub.config import Settings
-from tests.hub.conftest import RunningHub, make_settings, serve
-from tests.web.conftest import PHONE, ConsoleWatch, NewPage, axe_violations, log_in, require_axe, screenshot
+from tests.hub.conftest import RunningHub, make_settings
+from tests.web.conftest import (
+    PHONE,
+    ConsoleWatch,
+    NewPage,
+    axe_violations,
+    hub_and_pages,
+    log_in,
+    require_axe,
+    screenshot,
+)
 from tests.web.pages import log_in_to_desk
 
 ICE = {"ice_addresses": ["127.0.0.1"]}
@@ -89,25 +96,6 @@ async def open_incidents(
     page = await new_page(viewport=viewport)
     await log_in_to_desk(page, base_url, username, lang=lang)
     return await IncidentsPage(page, base_url).open()
-
-
-@asynccontextmanager
-async def hub_and_pages(settings: Settings, new_page: NewPage) -> AsyncIterator[tuple[RunningHub, NewPage]]:
-    """A hub of the test's own, and pages that are closed before it stops (a page left open would
-    log its polls failing against the stopped hub)."""
-    pages: list[Any] = []
-
-    async def make(**kwargs: Any) -> Any:
-        page = await new_page(**kwargs)
-        pages.append(page)
-        return page
-
-    async with serve(settings) as rh:
-        try:
-            yield rh, make
-        finally:
-            for page in pages:
-                await page.context.close()
 
 
 async def create(c: httpx.AsyncClient, title: str, node: str | None, **extra: Any) -> dict[str, Any]:

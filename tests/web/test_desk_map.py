@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import REPO, free_port
-from tests.hub.conftest import BASE_CONFIG, RunningHub, make_settings, serve
-from tests.web.conftest import PHONE, NewPage, axe_violations, require_axe, screenshot
+from tests.hub.conftest import BASE_CONFIG, RunningHub, make_settings
+from tests.web.conftest import PHONE, NewPage, axe_violations, hub_and_pages, require_axe, screenshot
 from tests.web.pages import log_in_to_desk
 
 # The test district, every node outlined ([lon, lat] points): two streets side by side, a
@@ -157,7 +157,7 @@ async def test_the_map_draws_the_district_and_opens_a_cameras_live_view(tmp_path
         # it stands in the middle of its grid.
         camera("cam-hevc", "Loading Bay", f"file://{hevc}", "g2"),
     ]
-    async with serve(map_settings(tmp_path, cameras)) as rh:
+    async with hub_and_pages(map_settings(tmp_path, cameras), new_page) as (rh, new_page):
         page = await new_page(viewport={"width": 1600, "height": 900})
         await log_in_to_desk(page, rh.url)
         m = await MapPage(page).open()
@@ -195,7 +195,7 @@ async def test_the_map_draws_the_district_and_opens_a_cameras_live_view(tmp_path
 
 
 async def test_workers_and_incidents_are_placed_and_follow_the_feed(tmp_path: Path, new_page: NewPage) -> None:
-    async with serve(map_settings(tmp_path)) as rh:
+    async with hub_and_pages(map_settings(tmp_path), new_page) as (rh, new_page):
         async with await rh.client("worker1") as w1:
             r = await w1.post("/api/me/position", json={"lat": 31.258, "lon": 121.415, "accuracy_m": 12})
             assert r.status_code == 204
@@ -254,7 +254,7 @@ async def test_workers_and_incidents_are_placed_and_follow_the_feed(tmp_path: Pa
 async def test_an_alert_lights_its_camera_up(tmp_path: Path, new_page: NewPage) -> None:
     analysed = camera("cam-street", "Street", "synthetic://street", "g1", location=STREET)
     analysed["analysis"] = {"fps": 4, "width": 160, "height": 90}
-    async with serve(map_settings(tmp_path, [analysed])) as rh:
+    async with hub_and_pages(map_settings(tmp_path, [analysed]), new_page) as (rh, new_page):
         page = await new_page(viewport={"width": 1600, "height": 900})
         await log_in_to_desk(page, rh.url)
         m = await MapPage(page).open()
@@ -281,7 +281,7 @@ async def test_an_alert_lights_its_camera_up(tmp_path: Path, new_page: NewPage) 
 
 
 async def test_drill_down_by_clicking_regions_and_back_by_the_breadcrumb(tmp_path: Path, new_page: NewPage) -> None:
-    async with serve(map_settings(tmp_path)) as rh:
+    async with hub_and_pages(map_settings(tmp_path), new_page) as (rh, new_page):
         page = await new_page(viewport={"width": 1600, "height": 900})
         await log_in_to_desk(page, rh.url)
         m = await MapPage(page).open()
@@ -341,7 +341,7 @@ async def test_a_district_with_its_own_tiles_and_no_outlines(tmp_path: Path, new
     settings = make_settings(
         tmp_path, cameras=[gate], map={"tile_url": tiles, "attribution": "District GIS", "max_zoom": 18}
     )
-    async with serve(settings, port=port) as rh:
+    async with hub_and_pages(settings, new_page, port=port) as (rh, new_page):
         page = await new_page(viewport={"width": 1600, "height": 900})
         await log_in_to_desk(page, rh.url)
         m = await MapPage(page).open(outlined=False)
@@ -365,7 +365,7 @@ SIZES = {"desktop": {"width": 1600, "height": 900}, "phone": PHONE}
 @pytest.mark.parametrize("lang", ["en", "zh"])
 async def test_map_screens(tmp_path: Path, new_page: NewPage, lang: str, size: str) -> None:
     require_axe()
-    async with serve(map_settings(tmp_path)) as rh:
+    async with hub_and_pages(map_settings(tmp_path), new_page) as (rh, new_page):
         await seed(rh)
         page = await new_page(viewport=SIZES[size])
         desk = await log_in_to_desk(page, rh.url, lang=lang)
@@ -407,3 +407,29 @@ async def seed(rh: RunningHub) -> None:
             {"category": "road", "title": "Fallen tree blocks the lane", "severity": "P1", "lat": 31.23, "lon": 121.42},
         ):
             assert (await desk.post("/api/incidents", json=body)).status_code == 201
+
+
+async def test_the_demo_districts_map(tmp_path: Path, new_page: NewPage) -> None:
+    # The district `skyhub demo` runs (hub/demo.yaml), with its cameras drawn but not ingested.
+    from hub.demo import prepare_demo
+
+    demo, _, _ = prepare_demo(tmp_path / "data")
+    data = demo.model_dump(mode="python", exclude={"auth": {"secret"}})
+    base = make_settings(tmp_path)  # the test password for every login
+    data["users"] = [u.model_dump(mode="python") for u in base.users]
+    data["directory"]["people"] += [p.model_dump(mode="python") for p in base.directory.people if p.id == "viewer"]
+    data["cameras"] = [{**c, "enabled": False} for c in data["cameras"]]
+    settings = type(demo).model_validate(data)
+    async with hub_and_pages(settings, new_page) as (rh, new_page):
+        page = await new_page(viewport={"width": 1600, "height": 900})
+        await log_in_to_desk(page, rh.url)
+        m = await MapPage(page).open()
+        assert await m.ids(m.regions, "data-node") == {"harbour-st", "market-st"}
+        cameras = {c["id"] for c in data["cameras"]}
+        assert {"ferry-square", "school-gate"} <= cameras
+        assert await m.ids(m.cameras, "data-camera") == cameras
+        await m.region("harbour-st").click()
+        await m.region("dock-community").click()
+        await m.here.filter(has_text="Dock Community").wait_for()
+        assert await m.ids(m.grids, "data-node") >= {"grid-d1", "grid-d2"}
+        assert await inside(m, m.camera("ferry-square"), "grid-d1")

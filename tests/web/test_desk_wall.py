@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from streams.synthetic import ensure_scene
-from tests.hub.conftest import RunningHub, make_settings, serve
+from tests.hub.conftest import RunningHub, make_settings
 from tests.streams.conftest import make_video
-from tests.web.conftest import PHONE, ConsoleWatch, NewPage, axe_violations, require_axe, screenshot
+from tests.web.conftest import PHONE, ConsoleWatch, NewPage, axe_violations, hub_and_pages, require_axe, screenshot
 from tests.web.pages import DeskPage, log_in_to_desk
 
 DESKTOP = {"width": 1600, "height": 900}
@@ -149,7 +149,7 @@ async def test_four_live_tiles_decode_and_the_layout_follows_keys_and_buttons(
         camera("cam-c", "Market C", scenes["plaza"], grid="g2"),
         camera("cam-d", "Bridge D", scenes["street"], grid="g3"),
     ]
-    async with serve(hub_settings(tmp_path, cams)) as rh:
+    async with hub_and_pages(hub_settings(tmp_path, cams), new_page) as (rh, new_page):
         page = await new_page(viewport=DESKTOP)
         wall = await WallPage.open(page, rh.url)
         # A first visit: four tiles, the first four cameras, each playing live video over WHEP.
@@ -210,7 +210,7 @@ async def test_a_saved_layout_comes_back_on_another_machine(
         camera("cam-b", "Plaza B", scenes["plaza"]),
         camera("cam-c", "Canal C", scenes["plaza"], grid="g3"),
     ]
-    async with serve(hub_settings(tmp_path, cams)) as rh:
+    async with hub_and_pages(hub_settings(tmp_path, cams), new_page) as (rh, new_page):
         page = await new_page(viewport=DESKTOP)
         wall = await WallPage.open(page, rh.url)
         await wall.press("9")
@@ -268,7 +268,10 @@ async def test_an_alert_shows_on_its_tile_within_a_second_and_moves_it_to_the_al
     # from the camera's analysis, through the log and the feed, to the tile.
     street = camera("cam-street", "Street", scenes["street"], analysis={"fps": 4, "width": 160, "height": 90})
     cams = [street | {"zones": [ROAD]}, camera("cam-plaza", "Plaza", scenes["plaza"])]
-    async with serve(hub_settings(tmp_path, cams)) as rh, await rh.client("dispatcher") as api:
+    async with (
+        hub_and_pages(hub_settings(tmp_path, cams), new_page) as (rh, new_page),
+        await rh.client("dispatcher") as api,
+    ):
         page = await new_page(viewport=DESKTOP)
         wall = await WallPage.open(page, rh.url)
         await page.wait_for_selector(".feed-status[data-status=live]")
@@ -299,7 +302,10 @@ async def test_an_alert_shows_on_its_tile_within_a_second_and_moves_it_to_the_al
         badge_el = tile.locator(".alert-badge")
         assert "Intrusion" in await badge_el.inner_text()
         assert await badge_el.get_attribute("data-event-id") == str(event["id"])
-        assert await badge_el.locator("a").get_attribute("href") == "#/incidents"
+        # The badge leads to the incident the alert opened (or folded into), where its grid is reached.
+        async with await rh.client("dispatcher") as desk:
+            (incident,) = (await desk.get("/api/incidents", params={"source": "camera"})).json()
+        await badge_el.locator(f'a[href="#/incidents/{incident["id"]}"]').wait_for()
         zone = tile.locator('svg.zone-overlay polygon[data-zone="road"]')
         assert await zone.is_visible()
         box, pic = await zone.bounding_box(), await tile.locator(".tile-frame").bounding_box()
@@ -323,7 +329,7 @@ async def test_alerts_open_before_the_page_are_on_the_wall_when_it_opens(
     tmp_path: Path, new_page: NewPage, scenes: dict[str, str]
 ) -> None:
     cams = [camera("cam-plaza", "Plaza", scenes["plaza"], zones=[ROAD]), camera("cam-b", "Bay", scenes["plaza"])]
-    async with serve(hub_settings(tmp_path, cams)) as rh:
+    async with hub_and_pages(hub_settings(tmp_path, cams), new_page) as (rh, new_page):
         await raise_alert(rh, "cam-plaza", "before", kind="loitering")
         # Far more events since than the feed replays when a page starts: only GET /api/alerts/open
         # can tell the page about this alert.
@@ -363,7 +369,7 @@ async def test_a_camera_the_browser_cannot_play_shows_pictures(
 ) -> None:
     console.allow(r"status of 415")  # the first WHEP offer, before the hub knew the codec
     cams = [camera("cam-hevc", "Dock H265", scenes["hevc"]), camera("cam-plaza", "Plaza", scenes["plaza"])]
-    async with serve(hub_settings(tmp_path, cams)) as rh:
+    async with hub_and_pages(hub_settings(tmp_path, cams), new_page) as (rh, new_page):
         page = await new_page(viewport=DESKTOP)
         wall = await WallPage.open(page, rh.url)
         tile = wall.tile("cam-hevc")
@@ -388,7 +394,9 @@ async def test_an_offline_camera_says_why_and_since_when(
 ) -> None:
     console.allow(r"status of 503")  # the offline camera's WHEP offer, if made before its state is known
     dead = camera("cam-dead", "North bridge", "rtsp://127.0.0.1:9/x", connect_timeout_s=1)
-    async with serve(hub_settings(tmp_path, [dead, camera("cam-plaza", "Plaza", scenes["plaza"])])) as rh:
+    async with hub_and_pages(
+        hub_settings(tmp_path, [dead, camera("cam-plaza", "Plaza", scenes["plaza"])]), new_page
+    ) as (rh, new_page):
         page = await new_page(viewport=DESKTOP)
         wall = await WallPage.open(page, rh.url)
         tile = wall.tile("cam-dead")
@@ -411,7 +419,7 @@ async def test_a_refused_tile_says_so_and_plays_once_it_may(
     settings = make_settings(
         tmp_path, cameras=cams, server={"ice_addresses": ["127.0.0.1"]}, calls={"max_viewers_per_camera": 1}
     )
-    async with serve(settings) as rh:
+    async with hub_and_pages(settings, new_page) as (rh, new_page):
         first = await new_page(viewport=DESKTOP)
         one = await WallPage.open(first, rh.url)
         await poll(lambda: one.frames("cam-plaza"), lambda n: n > 0, 60, "the first desk playing")
@@ -438,7 +446,7 @@ async def test_a_patrol_tour_cycles_and_pauses_on_space_and_on_an_alert(
         camera("cam-b", "Plaza B", scenes["plaza"]),
         camera("cam-c", "Canal C", scenes["plaza"]),
     ]
-    async with serve(hub_settings(tmp_path, cams)) as rh:
+    async with hub_and_pages(hub_settings(tmp_path, cams), new_page) as (rh, new_page):
         page = await new_page(viewport=DESKTOP)
         wall = await WallPage.open(page, rh.url)
         await wall.press("1")
@@ -511,7 +519,7 @@ async def test_wall_screens_are_accessible_in_both_languages_on_a_desk_and_a_pho
         camera("cam-dock", "Dock (H.265)", scenes["hevc"], grid="g3"),
         camera("cam-school", "School gate", scenes["street"], grid="g2"),
     ]
-    async with serve(hub_settings(tmp_path, cams)) as rh:
+    async with hub_and_pages(hub_settings(tmp_path, cams), new_page) as (rh, new_page):
         page = await new_page(viewport=DESKTOP)
         wall = await WallPage.open(page, rh.url, lang=lang)
         assert await DeskPage(page, rh.url).view_title.inner_text() == {"en": "Video wall", "zh": "视频墙"}[lang]

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.hub.conftest import make_settings, serve
-from tests.web.conftest import ConsoleWatch, NewPage
+from tests.hub.conftest import make_settings
+from tests.web.conftest import ConsoleWatch, NewPage, hub_and_pages
 from tests.web.pages import log_in_to_desk
 
 CAMERAS = [
@@ -59,9 +59,12 @@ async def poll(fn: Any, ok: Any, timeout_s: float, what: str) -> Any:
 @pytest.mark.parametrize("remote", [False, True])
 async def test_whep_plays_and_deletes_its_session(tmp_path: Path, new_page: NewPage, remote: bool) -> None:
     settings = make_settings(tmp_path, cameras=CAMERAS, server={"ice_addresses": ["127.0.0.1"]})
-    async with serve(settings) as rh:
+    async with hub_and_pages(settings, new_page) as (rh, new_page):
         page = await new_page()
         await log_in_to_desk(page, rh.url)
+        # Away from the wall, whose own tiles play the camera too: only the player under test offers.
+        await page.evaluate("() => { location.hash = '#/incidents'; }")
+        await poll(lambda: asyncio.sleep(0, rh.hub.calls.sessions.count("whep")), lambda n: n == 0, 10, "no wall tile")
         offers: list[str] = []
         page.on("request", lambda r: offers.append(r.url) if r.method == "POST" and "/whep/" in r.url else None)
         # A camera another node ingests is played from its owner_url (here: this node, by its URL).
@@ -84,7 +87,7 @@ async def test_snapshots_refresh_and_let_old_pictures_go(
 ) -> None:
     console.allow(r"ERR_FILE_NOT_FOUND \(blob:")  # this test's own look at the revoked pictures
     settings = make_settings(tmp_path, cameras=CAMERAS)
-    async with serve(settings) as rh:
+    async with hub_and_pages(settings, new_page) as (rh, new_page):
         page = await new_page()
         await log_in_to_desk(page, rh.url)
         # As for an H.265 or MJPEG camera: browsers cannot play it, so pictures instead.
@@ -110,7 +113,7 @@ async def test_a_failing_player_reports_and_retries_with_backoff(
 ) -> None:
     console.allow(r"status of 404")  # the camera that does not exist, each try
     settings = make_settings(tmp_path, cameras=CAMERAS)
-    async with serve(settings) as rh:
+    async with hub_and_pages(settings, new_page) as (rh, new_page):
         page = await new_page()
         await log_in_to_desk(page, rh.url)
         # The WHEP player alone: one typed error through its callback.

@@ -29,6 +29,9 @@ export const LINGER_MS = 60_000;
 /** camera id → its alerts (open and lingering), oldest first. */
 export const alertsByCamera = signal(/** @type {Map<string, OpenAlert[]>} */ (new Map()));
 
+/** alert id → the incident it opened or folded into (from `incident.created` / `incident.folded`). */
+export const incidentOfAlert = signal(/** @type {Map<string, number>} */ (new Map()));
+
 /** @type {Map<string, OpenAlert>} */
 const byId = new Map();
 /** Alerts the feed ended: the first answer of GET /api/alerts/open must not bring them back. */
@@ -124,6 +127,32 @@ function apply(events) {
   publish();
 }
 
+/**
+ * Learn which incident each alert went to: the camera's alert opens an incident or folds into one
+ * in the same moment, so a badge can lead straight to it.
+ * @param {HubEvent[]} events
+ */
+function applyIncidents(events) {
+  let next = null;
+  for (const ev of events) {
+    const id = Number(ev.subject.split(":")[1]);
+    if (!Number.isInteger(id)) continue;
+    /** @type {unknown[]} */
+    let alerts = [];
+    if (ev.type === "incident.folded") alerts = [ev.data.alert];
+    else if (ev.type === "incident.created") {
+      const inc = /** @type {{extra?: {alerts?: unknown[]}} | undefined} */ (ev.data.incident);
+      alerts = inc?.extra?.alerts ?? [];
+    }
+    for (const a of alerts) {
+      if (typeof a !== "string") continue;
+      next ??= new Map(incidentOfAlert.value);
+      next.set(a, id);
+    }
+  }
+  if (next) incidentOfAlert.value = next;
+}
+
 async function loadOpen() {
   try {
     /** @type {Array<Record<string, unknown>>} */
@@ -146,7 +175,12 @@ async function loadOpen() {
 export function useOpenAlerts() {
   useEffect(() => {
     if (users++ === 0) {
-      unsubscribe = onEvents("alert.", apply);
+      const offAlerts = onEvents("alert.", apply);
+      const offIncidents = onEvents("incident.", applyIncidents);
+      unsubscribe = () => {
+        offAlerts();
+        offIncidents();
+      };
       void loadOpen();
     }
     return () => {

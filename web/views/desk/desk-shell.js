@@ -4,6 +4,7 @@
 import { html } from "htm/preact";
 import { useEffect } from "preact/hooks";
 import { currentUser, logout } from "../../api/client.js";
+import { CallPanel } from "../../components/call/call-panel.js";
 import { FeedStatus } from "../../components/feed-status.js";
 import { LanguageSwitch } from "../../components/language-switch.js";
 import { redirectRoute, routeHref, useRoute } from "../../hooks/use-route.js";
@@ -55,5 +56,6 @@ export function DeskShell() {
       </div>
     </header>
     <main id="desk-main" class="desk-main" tabindex="-1">${view}</main>
+    <${CallPanel} />
   </div>`;
 }

@@ -7,7 +7,6 @@ import { signal } from "@preact/signals";
 import { html } from "htm/preact";
 import { useRef } from "preact/hooks";
 import { currentUser } from "../../api/client.js";
-import { CallPanel } from "../../components/call/call-panel.js";
 import { incidentNumber } from "../../hooks/use-incident.js";
 import { usePlaces } from "../../hooks/use-incident-places.js";
 import { NO_FILTERS, OPEN_STATES, STATES, useIncidents } from "../../hooks/use-incidents.js";
@@ -60,6 +59,5 @@ export function IncidentsView({ id }) {
       <${IncidentList} incidents=${incidents} total=${total} places=${places} selected=${incidentNumber(id)} error=${error} />
     </div>
     ${id && html`<div class="incident-pane"><${IncidentDetail} key=${id} id=${id} /></div>`}
-    <${CallPanel} />
   </section>`;
 }

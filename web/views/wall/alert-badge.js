@@ -4,6 +4,7 @@
 // `data-alert-ts` is the alert's time (ms, the frame's), `data-event-id` and `data-event-ts` the feed
 // event it came from and when the hub logged it (ms): tools measure event → badge from these.
 import { html } from "htm/preact";
+import { incidentOfAlert } from "../../hooks/use-open-alerts.js";
 import { routeHref } from "../../hooks/use-route.js";
 import { formatTime, t } from "../../i18n.js";
 
@@ -27,6 +28,8 @@ export function AlertBadge({ alerts }) {
   const shown = open.length ? open[open.length - 1] : alerts[alerts.length - 1];
   if (!shown) return null;
   const ended = !open.length;
+  // The incident this alert opened or folded into: one click to it, and from there to its grid.
+  const incident = incidentOfAlert.value.get(shown.id);
   return html`<div
     class=${`alert-badge${ended ? " alert-ended" : ""}`}
     data-alert-id=${shown.id}
@@ -40,6 +43,8 @@ export function AlertBadge({ alerts }) {
       ${open.length > 1 && html`<span class="alert-more">${t("wall.alert.more", { count: open.length - 1 })}</span>`}
       ${ended && html`<span class="alert-state">${t("wall.alert.ended")}</span>`}
     </p>
-    <a class="alert-link" href=${routeHref("incidents")}>${t("wall.alert.incidents")}</a>
+    ${incident
+      ? html`<a class="alert-link" href=${routeHref("incidents", String(incident))}>${t("wall.alert.incident", { id: incident })}</a>`
+      : html`<a class="alert-link" href=${routeHref("incidents")}>${t("wall.alert.incidents")}</a>`}
   </div>`;
 }
