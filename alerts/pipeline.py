@@ -138,13 +138,17 @@ class CameraAnalyzer:
             gray = cv2.resize(gray, self.size, interpolation=cv2.INTER_AREA)
         return gray
 
-    def process(self, gray: np.ndarray, ts: float) -> list[AlertEvent]:
-        """Analyse one frame taken at ``ts`` (seconds); the alert events it causes, in order."""
+    def process(self, gray: np.ndarray, ts: float, skipped: int = 0) -> list[AlertEvent]:
+        """Analyse one frame taken at ``ts`` (seconds); the alert events it causes, in order.
+
+        ``skipped``: frames that arrived since the previous one analysed but were not analysed (a
+        busy host). Then the time between the two is not an outage: the picture did not stop.
+        """
         previous = self._last_ts
         frame = self._prepare(gray, ts)
         self.frames += 1
         events: list[AlertEvent] = []
-        if previous is not None and ts > previous:
+        if previous is not None and ts > previous and not skipped:
             # Frames stopped for a while: what was open ended when the picture stopped, and is not
             # stretched across the outage by this frame (nor by the frames settling after it).
             events.extend(self.book.lapse(previous, ts - previous, self.outage_s))

@@ -247,6 +247,7 @@ class AnalysisRunner:
         slot = stream.frames()
         stats.slot = slot
         last_frame = loop.time()
+        last_seq: int | None = None
         try:
             while True:
                 try:
@@ -267,7 +268,11 @@ class AnalysisRunner:
                 if pool is None:
                     return
                 t0 = time.perf_counter()
-                job = pool.submit(analyzer.process, frame.image, frame.ts)
+                # Frames that came while this loop was busy (publishing an alert's evidence on a
+                # loaded host) were replaced in the slot: the picture did not stop meanwhile.
+                skipped = max(0, frame.seq - last_seq - 1) if last_seq is not None else 0
+                last_seq = frame.seq
+                job = pool.submit(analyzer.process, frame.image, frame.ts, skipped)
                 self._jobs[cfg.id] = job  # a stop waits for it before it closes the alert book
                 events = await asyncio.wrap_future(job)
                 del self._jobs[cfg.id]  # its events are this loop's to publish

@@ -290,3 +290,19 @@ def test_frames_a_low_analysis_rate_apart_are_no_outage() -> None:
     events = [ev for ts, img in frames for ev in a.process(img, ts)]
     assert [ev.type for ev in events if ev.type is not AlertType.UPDATED] == [AlertType.STARTED, AlertType.ENDED]
     assert "no_frames" not in events[-1].details and events[-1].ts >= 20.0
+
+
+def test_a_gap_in_analysis_while_frames_kept_coming_is_no_outage() -> None:
+    # The analysis was busy for 3 s (a loaded host: publishing an alert's evidence took that long)
+    # while the camera's frames kept arriving and were replaced in the slot: the walker is one
+    # alert, not one cut at the gap with "no frames" and a new one after it.
+    a = CameraAnalyzer(camera(), tamper=False)
+    scene = Scene()
+    before = still(scene, 0, 3) + walk(scene, 3, 6, 10, 70)
+    events = [ev for ts, img in before for ev in a.process(img, ts)]
+    last_ts = before[-1][0]
+    back = walk(scene, last_ts + 3.0, last_ts + 7.0, 70, 140)
+    events += [ev for i, (ts, img) in enumerate(back) for ev in a.process(img, ts, skipped=12 if i == 0 else 0)]
+    starts = [ev for ev in events if ev.type is AlertType.STARTED]
+    assert len(starts) == 1
+    assert not [ev for ev in events if ev.type is AlertType.ENDED and ev.details.get("no_frames")]

@@ -134,7 +134,7 @@ async def test_a_crashing_analysis_is_restarted_and_reported(setup: Any, monkeyp
         a = CameraAnalyzer(c)
         if not built:
 
-            def boom(gray: np.ndarray, ts: float) -> list[AlertEvent]:
+            def boom(gray: np.ndarray, ts: float, skipped: int = 0) -> list[AlertEvent]:
                 raise RuntimeError("detector bug")
 
             a.process = boom  # type: ignore[method-assign]
@@ -290,10 +290,10 @@ async def test_a_crash_after_a_clean_run_waits_the_first_backoff_again(
         a = CameraAnalyzer(c)
         real = a.process
 
-        def process(gray: np.ndarray, ts: float) -> list[AlertEvent]:
+        def process(gray: np.ndarray, ts: float, skipped: int = 0) -> list[AlertEvent]:
             if crash[0]:
                 raise RuntimeError("detector bug")
-            return real(gray, ts)
+            return real(gray, ts, skipped)
 
         a.process = process  # type: ignore[method-assign]
         return a
@@ -359,8 +359,8 @@ async def test_stopping_a_camera_mid_frame_ends_every_alert_that_frame_started(s
         a = CameraAnalyzer(c)
         process = a.process
 
-        def slow_when_asked(gray: np.ndarray, ts: float) -> list[AlertEvent]:
-            events = process(gray, ts)
+        def slow_when_asked(gray: np.ndarray, ts: float, skipped: int = 0) -> list[AlertEvent]:
+            events = process(gray, ts, skipped)
             if any(ev.type is AlertType.STARTED for ev in events) and not entered.is_set():
                 entered.set()  # the alert is open in the book; the loop has not published it yet
                 release.wait(5)
