@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,18 @@ PROBLEM_CLEAR_S = 60.0
 without another one; a reconnect drops it at once."""
 SNAPSHOT_POLL_S = 0.25
 """How often a snapshot waiting for a keyframe checks whether the camera went offline."""
+
+
+SNAPSHOT_WIDTHS = (160, 320, 480, 640, 960, 1280, 1920)
+"""Widths a snapshot is scaled to (a request is served at the next one up), so that viewers share
+encodings and the cache of them stays small."""
+
+
+def snapshot_width(width: int | None) -> int | None:
+    """The width a snapshot asked ``width`` wide is made at (``None``: the camera's own)."""
+    if width is None:
+        return None
+    return next((w for w in SNAPSHOT_WIDTHS if w >= width), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +133,8 @@ class CameraStream:
         self._retry_at = 0.0
         """Monotonic time of the reader's next reconnect attempt (for Retry-After)."""
         self.analysis_reason: str | None = None
+        self._snapshots: dict[int | None, Snapshot] = {}
+        """The newest snapshot encoded at each width (viewers of one picture share it)."""
         self._started = False
 
     @property
@@ -305,7 +320,7 @@ class CameraStream:
         slot.close = close  # type: ignore[method-assign]
         return slot
 
-    async def snapshot(self, timeout_s: float = 5.0, *, evidence: bool = False) -> Snapshot:
+    async def snapshot(self, timeout_s: float = 5.0, *, evidence: bool = False, width: int | None = None) -> Snapshot:
         """The camera's current picture as JPEG; never an old one passed off as live.
 
         In order: the main stream's newest decoded picture, its cached keyframe decoded now, its
@@ -314,24 +329,36 @@ class CameraStream:
         at once when the camera is disabled, offline or stalled, or when no picture came in time,
         and :class:`~streams.workpool.PoolBusy` when too many pictures are being encoded already.
         ``evidence`` encodes in the pool kept for alerts' evidence, which viewers cannot fill.
+        ``width`` scales the picture down (a wall tile's size); the newest picture of each width
+        is kept, so viewers asking for the same one share one encoding.
         """
         self._check_live()
         pool = self.pools.evidence if evidence else self.pools.views
+        width = snapshot_width(width)
+
+        async def encoded(ts: float, fn: Callable[..., bytes], *args: Any) -> Snapshot:
+            cached = self._snapshots.get(width)
+            if cached is not None and cached.ts == ts and not evidence:
+                return cached
+            shot = Snapshot(await pool.run(fn, *args, width=width), ts)
+            self._snapshots[width] = shot
+            return shot
+
         stale_before = time.time() - self.config.stall_timeout_s
         main = self._readers[0].picture if self._readers else None
         gop = self.relay.keyframe_group()
         if gop and gop[0].ts < stale_before:
             gop = []
         if main is not None and main[1] >= stale_before and (not gop or main[1] >= gop[0].ts):
-            return Snapshot(await pool.run(encode_jpeg, main[0]), main[1])
+            return await encoded(main[1], encode_jpeg, main[0])
         if not gop:
             key = await self._next_keyframe(timeout_s)
             gop = [key] if key is not None else []
         if gop:
-            return Snapshot(await pool.run(keyframe_to_jpeg, gop[:1]), gop[0].ts)
+            return await encoded(gop[0].ts, keyframe_to_jpeg, gop[:1])
         sub = self._readers[1].picture if len(self._readers) > 1 else None
         if sub is not None and sub[1] >= time.time() - self.config.stall_timeout_s:
-            return Snapshot(await pool.run(encode_jpeg, sub[0]), sub[1])
+            return await encoded(sub[1], encode_jpeg, sub[0])
         self._check_live()
         raise NoPicture(
             f"camera {self.id} has no picture yet ({self.state.value}: {self.supervisor.reason})",

@@ -38,23 +38,33 @@ def converted(frame: av.VideoFrame, **how: Any) -> av.VideoFrame:
     return converter.reformat(frame, threads=1, **how)
 
 
-def bgr_array(frame: av.VideoFrame) -> np.ndarray:
-    """``frame``'s pixels as a BGR array (see :func:`converted` for why not ``to_ndarray(format=)``)."""
-    array: np.ndarray = converted(frame, format="bgr24").to_ndarray()
+def scaled_size(frame: av.VideoFrame, width: int | None) -> tuple[int, int]:
+    """The frame's size scaled down to ``width`` (aspect kept, even numbers); never scaled up."""
+    if width is None or width >= frame.width:
+        return frame.width, frame.height
+    return max(2, width // 2 * 2), max(2, round(frame.height * width / frame.width / 2) * 2)
+
+
+def bgr_array(frame: av.VideoFrame, width: int | None = None) -> np.ndarray:
+    """``frame``'s pixels as a BGR array, scaled down to ``width`` in the same conversion (see
+    :func:`converted` for why not ``to_ndarray(format=)``)."""
+    w, h = scaled_size(frame, width)
+    array: np.ndarray = converted(frame, format="bgr24", width=w, height=h).to_ndarray()
     return array
 
 
-def encode_jpeg(frame: av.VideoFrame, quality: int = JPEG_QUALITY) -> bytes:
-    """``frame`` as JPEG bytes."""
-    image = bgr_array(frame)
+def encode_jpeg(frame: av.VideoFrame, quality: int = JPEG_QUALITY, width: int | None = None) -> bytes:
+    """``frame`` as JPEG bytes, at most ``width`` pixels wide (a wall's small tile needs no more)."""
+    image = bgr_array(frame, width)
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise SnapshotError("JPEG encoding failed")
     return bytes(buf)
 
 
-def keyframe_to_jpeg(packets: list[Packet]) -> bytes:
-    """Decode the first keyframe in ``packets`` (a keyframe group) and encode it as JPEG."""
+def keyframe_to_jpeg(packets: list[Packet], width: int | None = None) -> bytes:
+    """Decode the first keyframe in ``packets`` (a keyframe group) and encode it as JPEG (at most
+    ``width`` pixels wide; an MJPEG camera's own JPEG is served as it is)."""
     key = next((p for p in packets if p.keyframe), None)
     if key is None:
         raise SnapshotError("no keyframe to decode")
@@ -71,4 +81,4 @@ def keyframe_to_jpeg(packets: list[Packet]) -> bytes:
         raise SnapshotError(f"the keyframe could not be decoded: {exc}") from None
     if not frames:
         raise SnapshotError("the keyframe gave no picture")
-    return encode_jpeg(frames[0])
+    return encode_jpeg(frames[0], width=width)

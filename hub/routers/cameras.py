@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 import time
 from email.utils import formatdate
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
 
 from hub.auth import Principal
@@ -72,7 +72,16 @@ async def get_camera(camera_id: str, hub: HubDep, who: CallerDep) -> dict[str, A
 
 
 @router.get("/{camera_id}/snapshot.jpg", response_class=Response)
-async def snapshot(camera_id: str, request: Request, hub: HubDep, who: CallerDep) -> Response:
+async def snapshot(
+    camera_id: str,
+    request: Request,
+    hub: HubDep,
+    who: CallerDep,
+    width: Annotated[
+        int | None,
+        Query(ge=16, le=8192, description="Scale down to about this width (a wall tile's); never up."),
+    ] = None,
+) -> Response:
     """The camera's current picture as JPEG (decoded on demand from the next keyframe if needed),
     with its age in seconds in ``X-Picture-Age``.
 
@@ -89,7 +98,7 @@ async def snapshot(camera_id: str, request: Request, hub: HubDep, who: CallerDep
     if stream is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}")
     try:
-        shot = await stream.snapshot()
+        shot = await stream.snapshot(width=width)
     except NoPicture as exc:
         if exc.retry_after_s is None:  # disabled: asking again will not help
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None

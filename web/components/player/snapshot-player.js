@@ -20,13 +20,15 @@ const STALLED_AFTER_FAILURES = 3;
  * @property {string} camera Camera id.
  * @property {string} label Accessible name (the picture's alt text).
  * @property {number} [intervalS] Seconds between pictures.
+ * @property {number} [width] At most this many pixels wide (the hub scales the picture down):
+ *   a small tile needs no full-size picture, and the hub's work shrinks with it.
  * @property {(error: PlayerError) => void} onError Called once when the player gives up.
  * @property {() => void} [onPlaying] Called when the first picture shows.
  * @property {string} [class] CSS class of the image.
  */
 
 /** @param {SnapshotPlayerProps} props */
-export function SnapshotPlayer({ camera, label, intervalS = SNAPSHOT_INTERVAL_S, onError, onPlaying, class: cls }) {
+export function SnapshotPlayer({ camera, label, intervalS = SNAPSHOT_INTERVAL_S, width, onError, onPlaying, class: cls }) {
   const [src, setSrc] = useState(/** @type {string | null} */ (null));
   const callbacks = useRef({ onError, onPlaying });
   callbacks.current = { onError, onPlaying };
@@ -55,7 +57,8 @@ export function SnapshotPlayer({ camera, label, intervalS = SNAPSHOT_INTERVAL_S,
 
     const load = async () => {
       try {
-        const picture = await blob(`/api/cameras/${encodeURIComponent(camera)}/snapshot.jpg`, {
+        const query = width ? `?width=${Math.ceil(width)}` : "";
+        const picture = await blob(`/api/cameras/${encodeURIComponent(camera)}/snapshot.jpg${query}`, {
           signal: controller.signal,
         });
         if (stopped) return;
@@ -82,7 +85,7 @@ export function SnapshotPlayer({ camera, label, intervalS = SNAPSHOT_INTERVAL_S,
       controller.abort();
       for (const u of urls.current.splice(0)) URL.revokeObjectURL(u);
     };
-  }, [camera, intervalS]);
+  }, [camera, intervalS, width]);
 
   const shown = () => {
     // The new picture is on screen: the older blob URLs are not needed any more.

@@ -15,6 +15,8 @@ import { TileStatus } from "./tile-status.js";
 
 /** @typedef {import("../../types/api").Camera} Camera */
 
+/** Pixels an overview tile's picture needs at most (its tiles are about 130-300 px wide). */
+const STILL_WIDTH_PX = 320;
 /** Seconds between pictures of an overview tile (48 of them: a gentle load on the hub). */
 export const STILL_INTERVAL_S = 5;
 
@@ -46,6 +48,7 @@ export function TileMedia({ camera, still = false }) {
       camera=${camera.id}
       label=${label}
       intervalS=${still ? STILL_INTERVAL_S : undefined}
+      width=${still ? STILL_WIDTH_PX * (window.devicePixelRatio || 1) : undefined}
       onError=${live.onError}
       onPlaying=${live.onPlaying}
       class="tile-video"
