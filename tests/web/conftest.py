@@ -174,3 +174,14 @@ async def hub_and_pages(
         finally:
             for page in pages:
                 await page.context.close()
+
+
+async def wait_focus(page: Any, what: str, expected: str, timeout_s: float = 5.0) -> None:
+    """Wait until the focused element's ``what`` (a JS expression on ``el``, e.g. ``el.value``) is
+    ``expected``: pages move the focus in an effect after they render, not in the same instant."""
+    check = f"(want) => {{ const el = document.activeElement; return !!el && ({what}) === want; }}"
+    try:
+        await page.wait_for_function(check, arg=expected, timeout=timeout_s * 1000)
+    except Exception:
+        now = await page.evaluate(f"() => {{ const el = document.activeElement; return el ? String({what}) : null; }}")
+        raise AssertionError(f"the focus: {what} is {now!r}, not {expected!r}") from None

@@ -23,6 +23,7 @@ from tests.web.conftest import (
     log_in,
     require_axe,
     screenshot,
+    wait_focus,
 )
 from tests.web.pages import log_in_to_desk
 
@@ -329,7 +330,7 @@ async def test_merge_resolve_close_and_reopen_each_ask_for_what_they_need(
     # Assign (keyboard: the form takes the focus on the hub's first suggestion), then resolve.
     await desk.reach.locator(".reach-call[data-person=worker1]").wait_for()  # the suggestions are in
     await desk.action("assigned").click()
-    assert await desk.page.evaluate("() => document.activeElement.value") == "person:worker1"
+    await wait_focus(desk.page, "el.value", "person:worker1")
     await desk.page.keyboard.press("Enter")
     await desk.state_badge.filter(has_text="Assigned").wait_for()
     await desk.action("acknowledged").click()  # on the worker's behalf (they phoned it in)

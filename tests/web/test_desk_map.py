@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import REPO, free_port
 from tests.hub.conftest import BASE_CONFIG, RunningHub, make_settings
-from tests.web.conftest import PHONE, NewPage, axe_violations, hub_and_pages, require_axe, screenshot
+from tests.web.conftest import PHONE, NewPage, axe_violations, hub_and_pages, require_axe, screenshot, wait_focus
 from tests.web.pages import log_in_to_desk
 
 # The test district, every node outlined ([lon, lat] points): two streets side by side, a
@@ -190,7 +190,7 @@ async def test_the_map_draws_the_district_and_opens_a_cameras_live_view(tmp_path
         # The keyboard went to the live view; Escape closes it and gives the focus back.
         await page.keyboard.press("Escape")
         await m.panel.wait_for(state="detached")
-        assert await page.evaluate("() => document.activeElement.dataset.listCamera") == "cam-hevc"
+        await wait_focus(page, "el.dataset.listCamera", "cam-hevc")
         await page.close()
 
 

@@ -17,7 +17,16 @@ import pytest
 from streams.synthetic import ensure_scene
 from tests.hub.conftest import RunningHub, make_settings
 from tests.streams.conftest import make_video
-from tests.web.conftest import PHONE, ConsoleWatch, NewPage, axe_violations, hub_and_pages, require_axe, screenshot
+from tests.web.conftest import (
+    PHONE,
+    ConsoleWatch,
+    NewPage,
+    axe_violations,
+    hub_and_pages,
+    require_axe,
+    screenshot,
+    wait_focus,
+)
 from tests.web.pages import DeskPage, log_in_to_desk
 
 DESKTOP = {"width": 1600, "height": 900}
@@ -183,9 +192,9 @@ async def test_four_live_tiles_decode_and_the_layout_follows_keys_and_buttons(
         # Arrows move between tiles (two columns), Enter enlarges the one in focus, Esc goes back.
         await wall.tile("cam-a").focus()
         await wall.press("ArrowRight")
-        assert await page.evaluate("() => document.activeElement.dataset.camera") == "cam-b"
+        await wait_focus(page, "el.dataset.camera", "cam-b")
         await wall.press("ArrowDown")
-        assert await page.evaluate("() => document.activeElement.dataset.camera") == "cam-d"
+        await wait_focus(page, "el.dataset.camera", "cam-d")
         await wall.press("Enter")
         await wall.single.wait_for()
         assert await wall.single.get_attribute("data-camera") == "cam-d"
@@ -193,7 +202,7 @@ async def test_four_live_tiles_decode_and_the_layout_follows_keys_and_buttons(
         await poll(lambda: wall.frames("cam-d"), lambda n: n > 0, 30, "the enlarged camera playing")
         await wall.press("Escape")
         await wall.grid.wait_for()
-        assert await page.evaluate("() => document.activeElement.dataset.camera") == "cam-d"
+        await wait_focus(page, "el.dataset.camera", "cam-d")
         # "?" shows the keys; Escape closes them.
         await wall.press("?")
         await wall.help.wait_for()

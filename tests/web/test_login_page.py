@@ -5,7 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs, urlparse
 
 from tests.hub.conftest import RunningHub
-from tests.web.conftest import ConsoleWatch, NewPage
+from tests.web.conftest import ConsoleWatch, NewPage, wait_focus
 from tests.web.pages import DeskPage, LoginPage
 
 
@@ -52,10 +52,10 @@ async def test_the_login_form_is_usable_by_keyboard(running: RunningHub, new_pag
     page = await new_page()
     login = await LoginPage(page, running.url).open(next_path="/#/map")
     # The username field has the focus; Tab, type, Enter: no mouse needed.
-    assert await page.evaluate("() => document.activeElement.name") == "username"
+    await wait_focus(page, "el.name", "username")
     await page.keyboard.type("dispatcher")
     await page.keyboard.press("Tab")
-    assert await page.evaluate("() => document.activeElement.name") == "password"
+    await wait_focus(page, "el.name", "password")
     from tests.hub.conftest import PASSWORD
 
     await page.keyboard.type(PASSWORD)

@@ -3,7 +3,7 @@
 // tiles, Enter enlarges the tile in focus, Escape goes back, Space pauses the patrol tour, "?"
 // shows the keys. Keys typed into a field, or pressed with Ctrl/Alt/Meta, are left alone, and so
 // are Enter and Space on a button or link (they press it).
-import { useEffect, useRef } from "preact/hooks";
+import { useLayoutEffect, useRef } from "preact/hooks";
 import { moveIndex } from "../views/wall/wall-model.js";
 
 /**
@@ -51,7 +51,9 @@ function pressable(target) {
 export function useWallKeys(handlers) {
   const latest = useRef(handlers);
   latest.current = handlers;
-  useEffect(() => {
+  // Listening from the moment the wall is in the page (a layout effect runs before the browser
+  // takes the next input), so a key pressed as soon as the wall shows is not lost.
+  useLayoutEffect(() => {
     /** @param {KeyboardEvent} e */
     const onKey = (e) => {
       if (e.defaultPrevented || e.ctrlKey || e.altKey || e.metaKey || typing(e.target)) return;
