@@ -357,6 +357,31 @@ async def test_alerts_open_before_the_page_are_on_the_wall_when_it_opens(
         assert await wall.lane.locator(".lane-count").inner_text() == "0 open"
 
 
+async def test_from_an_alert_one_click_calls_the_grid_or_addresses_it(
+    tmp_path: Path, new_page: NewPage, console: ConsoleWatch, scenes: dict[str, str]
+) -> None:
+    # Nobody answers on worker1's phone here: the hub refuses the call (409), and the panel says so.
+    # A call that connects is tested from an incident's page (tests/web/test_desk_incidents.py).
+    console.allow(r"status of 409")
+    cams = [camera("cam-plaza", "Plaza", scenes["plaza"], zones=[ROAD])]
+    async with hub_and_pages(hub_settings(tmp_path, cams), new_page) as (rh, new_page):
+        page = await new_page(viewport=DESKTOP)
+        wall = await WallPage.open(page, rh.url)
+        await raise_alert(rh, "cam-plaza", "reach", kind="intrusion")
+        tile = wall.lane.locator('.wall-tile[data-camera="cam-plaza"]')
+        reach = tile.locator(".alert-reach")
+        # grid 1's on-duty worker, straight from the alert: the desk calls them.
+        async with page.expect_request(lambda r: r.url.endswith("/api/calls") and r.method == "POST") as asked:
+            await reach.locator(".reach-call[data-person=worker1]").click()
+        assert (await asked.value).post_data_json == {"to": "worker1"}
+        await page.locator(".call-panel").filter(has_text="Worker One").wait_for()
+        # An instruction already addressed to the grid.
+        await reach.locator(".reach-instruction").click()
+        dialog = page.locator("dialog[open]")
+        await dialog.wait_for()
+        assert "Intrusion at Plaza" in await dialog.locator("textarea").input_value()
+
+
 async def test_a_broken_saved_wall_still_opens(running: RunningHub, new_page: NewPage) -> None:
     # Preferences are any JSON: one written by hand, or by an older page, must not break the wall.
     async with await running.client("dispatcher") as c:

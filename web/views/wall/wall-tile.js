@@ -7,6 +7,7 @@ import { html } from "htm/preact";
 import { Icon } from "../../components/wall/icons.js";
 import { t } from "../../i18n.js";
 import { AlertBadge } from "./alert-badge.js";
+import { AlertReach } from "./alert-reach.js";
 import { TileMedia } from "./tile-media.js";
 import { ZoneOverlay, zonesOf } from "./zone-overlay.js";
 
@@ -59,6 +60,7 @@ export function WallTile(props) {
       <p class="tile-name">${camera.name}</p>
       ${alerts.length > 0 && html`<${AlertBadge} alerts=${alerts} />`}
     </header>
+    ${newest && where === "lane" && html`<${AlertReach} camera=${camera} kind=${newest.kind} />`}
     <div class="tile-actions">
       ${props.onChoose &&
       html`<button type="button" tabindex=${tab} onClick=${props.onChoose} aria-label=${t("wall.tile.choose", { name: camera.name })} title=${t("wall.tile.chooseShort")}>
