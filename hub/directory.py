@@ -44,6 +44,8 @@ class Person:
     """Grids served."""
     on_duty: bool
     """On duty now."""
+    username: str | None = None
+    """Their login, if they have one (what a call or a message is addressed to)."""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -53,6 +55,7 @@ class Person:
             "roles": list(self.roles),
             "grids": list(self.grids),
             "on_duty": self.on_duty,
+            "username": self.username,
         }
 
 
@@ -69,8 +72,12 @@ class Directory:
         if settings.directory.root is not None:
             self.root = settings.directory.root.id
             self._add(settings.directory.root, None)
+        logins: dict[str, str] = {}
+        for user in settings.users:
+            logins.setdefault(user.person or user.username, user.username)
         self.people: dict[str, Person] = {
-            p.id: Person(p.id, p.name, tuple(p.roles), tuple(p.grids), p.on_duty) for p in settings.directory.people
+            p.id: Person(p.id, p.name, tuple(p.roles), tuple(p.grids), p.on_duty, logins.get(p.id))
+            for p in settings.directory.people
         }
         self.cameras: dict[str, CameraConfig] = {c.id: c for c in settings.cameras}
 

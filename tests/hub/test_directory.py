@@ -97,3 +97,10 @@ async def test_api_directory_full_and_worker_view(running: RunningHub) -> None:
         r = await c.get("/api/directory/nodes/d/members")
         assert r.status_code == 200 and {p["id"] for p in r.json()} == {"worker1"}
         assert (await c.get("/api/directory/nodes/g3/members")).status_code == 403
+
+
+async def test_people_carry_their_login_for_calls_and_messages(running: RunningHub) -> None:
+    async with await running.client("dispatcher") as c:
+        people = {p["id"]: p for p in (await c.get("/api/directory")).json()["people"]}
+    assert people["worker1"]["username"] == "worker1"
+    assert people["comm-lead"]["username"] is None  # in the directory, without a login

@@ -56,6 +56,7 @@ import { REFETCH_EVERY_MS } from "./use-incidents.js";
  * @property {string[]} roles
  * @property {string[]} grids
  * @property {boolean} on_duty
+ * @property {string | null} [username] Their login (what a call is addressed to), if they have one.
  * @property {string} grid The grid they would come from.
  * @property {"own grid" | "neighbouring grid" | string} reason
  */

@@ -35,7 +35,7 @@ export function IncidentReach({ incident, suggestions, places, camera }) {
   const others = suggestions.filter((s) => s.grid !== grid);
 
   /** @param {Suggestion} s */
-  const call = (s) => void placeCall(s.id, { label: s.name, camera });
+  const call = (s) => void placeCall(s.username ?? s.id, { label: s.name, camera });
   /** @param {Suggestion} s */
   const callButton = (s) => html`<button type="button" class="reach-call" data-person=${s.id} disabled=${busy} onClick=${() => call(s)}>
     ${t("incidents.reach.call", { name: s.name })}

@@ -11,7 +11,7 @@ import { t } from "../../i18n.js";
 import { kindName } from "./alert-badge.js";
 
 /** @typedef {import("../../types/api").Camera} Camera */
-/** @typedef {{id: string, name: string, roles: string[], grids: string[], on_duty: boolean}} Member */
+/** @typedef {{id: string, name: string, roles: string[], grids: string[], on_duty: boolean, username?: string | null}} Member */
 
 const STAFF = ["admin", "dispatcher", "coordinator"];
 /** Call buttons on a tile at most (the incident's page lists everyone, neighbours too). */
@@ -30,7 +30,7 @@ export function AlertReach({ camera, kind }) {
     let gone = false;
     api(`/api/directory/nodes/${encodeURIComponent(grid)}/members?on_duty=true`)
       .then((/** @type {Member[]} */ found) => {
-        if (!gone) setPeople(found.filter((p) => p.roles.includes("worker") && p.grids.includes(grid)));
+        if (!gone) setPeople(found.filter((p) => p.roles.includes("worker") && p.grids.includes(grid) && p.username));
       })
       .catch(() => {
         if (!gone) setPeople([]);
@@ -48,7 +48,7 @@ export function AlertReach({ camera, kind }) {
       ? null
       : people.slice(0, MAX_CALL_BUTTONS).map(
           (p) => html`<button type="button" class="reach-call" data-person=${p.id} disabled=${busy}
-            onClick=${() => void placeCall(p.id, { label: p.name, camera: shown })}>
+            onClick=${() => void placeCall(p.username ?? p.id, { label: p.name, camera: shown })}>
             ${t("wall.reach.call", { name: p.name })}
           </button>`,
         )}
