@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypedDict
 
 
 class State(StrEnum):
@@ -170,3 +170,30 @@ class Incident:
 def subject_of(incident_id: int) -> str:
     """The log subject of an incident."""
     return f"incident:{incident_id}"
+
+
+class IncidentFilters(TypedDict, total=False):
+    """What :meth:`alerts.incidents.IncidentDesk.find` and ``count_by_state`` narrow by; each is optional."""
+
+    states: list[str] | None
+    """Any of these states."""
+    severities: list[str] | None
+    """Any of these severities."""
+    sources: list[str] | None
+    """Any of these entrances."""
+    categories: list[str] | None
+    """Any of these exact categories."""
+    node: str | None
+    """At or below this node of the tree."""
+    since_ts: float | None
+    """Opened at or after (Unix seconds)."""
+    until_ts: float | None
+    """Opened before (Unix seconds)."""
+    text: str | None
+    """Text in the title, description or category."""
+    grids: frozenset[str] | None
+    """A worker's grids: only what concerns them (with ``person`` and ``username``)."""
+    person: str | None
+    """The worker's person id (assigned to them, or led by them)."""
+    username: str | None
+    """The worker's login (their own reports)."""

@@ -26,6 +26,7 @@ from alerts.incident_model import (
     TRANSITIONS,
     WORKER_STEPS,
     Incident,
+    IncidentFilters,
     Severity,
     Source,
     State,
@@ -285,92 +286,46 @@ class IncidentDesk:
         """One incident, or :class:`NotFound`."""
         return await self.log.query(lambda conn: load_incident(conn, incident_id))
 
-    async def find(
-        self,
-        *,
-        states: list[str] | None = None,
-        severities: list[str] | None = None,
-        sources: list[str] | None = None,
-        categories: list[str] | None = None,
-        node: str | None = None,
-        since_ts: float | None = None,
-        until_ts: float | None = None,
-        text: str | None = None,
-        grids: frozenset[str] | None = None,
-        person: str | None = None,
-        username: str | None = None,
-        limit: int = 100,
-        offset: int = 0,
-    ) -> list[Incident]:
+    async def find(self, *, limit: int = 100, offset: int = 0, **filters: Unpack[IncidentFilters]) -> list[Incident]:
         """Incidents matching every given filter, newest first; ``grids``/``person`` narrow a worker's view."""
-        t = incidents_table
-        q = sa.select(t).order_by(t.c.id.desc()).limit(limit).offset(offset)
-        where = self._where(
-            states, severities, sources, categories, node, since_ts, until_ts, text, grids, person, username
-        )
-        q = q.where(*where)
+        q = sa.select(incidents_table).where(*self._where(filters))
+        q = q.order_by(incidents_table.c.id.desc()).limit(limit).offset(offset)
         return await self.log.query(lambda conn: [_row_incident(r) for r in conn.execute(q)])
 
-    async def count_by_state(
-        self,
-        *,
-        severities: list[str] | None = None,
-        sources: list[str] | None = None,
-        categories: list[str] | None = None,
-        node: str | None = None,
-        since_ts: float | None = None,
-        until_ts: float | None = None,
-        text: str | None = None,
-        grids: frozenset[str] | None = None,
-        person: str | None = None,
-        username: str | None = None,
-    ) -> dict[str, int]:
-        """How many incidents are in each state, under the same filters as :meth:`find` (every state named)."""
+    async def count_by_state(self, **filters: Unpack[IncidentFilters]) -> dict[str, int]:
+        """How many incidents are in each state, under the same filters as :meth:`find` (every state
+        named; a ``states`` filter is ignored: the counts are what the states would show)."""
         t = incidents_table
-        where = self._where(
-            None, severities, sources, categories, node, since_ts, until_ts, text, grids, person, username
-        )
+        where = self._where({**filters, "states": None})
         q = sa.select(t.c.state, sa.func.count()).where(*where).group_by(t.c.state)
         rows = await self.log.query(lambda conn: [(r[0], int(r[1])) for r in conn.execute(q)])
         counts = dict.fromkeys((s.value for s in State), 0)
         counts.update(rows)
         return counts
 
-    def _where(
-        self,
-        states: list[str] | None,
-        severities: list[str] | None,
-        sources: list[str] | None,
-        categories: list[str] | None,
-        node: str | None,
-        since_ts: float | None,
-        until_ts: float | None,
-        text: str | None,
-        grids: frozenset[str] | None,
-        person: str | None,
-        username: str | None,
-    ) -> list[sa.ColumnElement[bool]]:
+    def _where(self, f: IncidentFilters) -> list[sa.ColumnElement[bool]]:
         t = incidents_table
         where: list[sa.ColumnElement[bool]] = []
-        if states:
+        if states := f.get("states"):
             where.append(t.c.state.in_(states))
-        if severities:
+        if severities := f.get("severities"):
             where.append(t.c.severity.in_(severities))
-        if sources:
+        if sources := f.get("sources"):
             where.append(t.c.source.in_(sources))
-        if categories:
+        if categories := f.get("categories"):
             where.append(t.c.category.in_(categories))
-        if node is not None:
+        if (node := f.get("node")) is not None:
             under = self.directory.subtree(node)
             where.append(sa.or_(t.c.node.in_(under), t.c.grid.in_(under)))
-        if since_ts is not None:
+        if (since_ts := f.get("since_ts")) is not None:
             where.append(t.c.created_at >= since_ts)
-        if until_ts is not None:
+        if (until_ts := f.get("until_ts")) is not None:
             where.append(t.c.created_at < until_ts)
-        if text:
+        if text := f.get("text"):
             like = f"%{text}%"
             where.append(sa.or_(t.c.title.ilike(like), t.c.description.ilike(like), t.c.category.ilike(like)))
-        if grids is not None:
+        if (grids := f.get("grids")) is not None:
+            person, username = f.get("person"), f.get("username")
             seen = [
                 t.c.grid.in_(sorted(grids)),
                 t.c.assignee_grid.in_(sorted(grids)),

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile, status
 from fastapi.responses import FileResponse
 from sqlalchemy.engine import Connection
 
-from alerts.incident_model import Incident, Severity, Source, State
+from alerts.incident_model import Incident, IncidentFilters, Severity, Source, State
 from alerts.incidents import Assignee, IncidentDesk, NotFound, deadlines_table
 from hub import evidence as files
 from hub.auth import Principal
@@ -86,11 +86,9 @@ def _check_node(hub: Hub, node: str | None) -> None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"node {node!r} does not exist")
 
 
-@router.get("")
-async def list_incidents(
+def incident_filters(
     hub: HubDep,
     who: CallerDep,
-    state: Annotated[list[State] | None, Query()] = None,
     severity: Annotated[list[Severity] | None, Query()] = None,
     source: SourceQuery = None,
     category: CategoryQuery = None,
@@ -98,56 +96,45 @@ async def list_incidents(
     since_ts: SinceQuery = None,
     until_ts: UntilQuery = None,
     q: TextQuery = None,
+) -> IncidentFilters:
+    """The filters the incident list and its counts share, narrowed to what the caller may see."""
+    _check_node(hub, node)
+    return IncidentFilters(
+        severities=[s.value for s in severity or []],
+        sources=[s.value for s in source or []],
+        categories=category,
+        node=node,
+        since_ts=since_ts,
+        until_ts=until_ts,
+        text=q,
+        grids=who.visible_grids(),
+        person=who.person,
+        username=who.username,
+    )
+
+
+FiltersDep = Annotated[IncidentFilters, Depends(incident_filters)]
+
+
+@router.get("")
+async def list_incidents(
+    hub: HubDep,
+    filters: FiltersDep,
+    state: Annotated[list[State] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Cursor = 0,
 ) -> list[dict[str, Any]]:
     """Incidents matching the filters, newest first (a worker: their grids and their own)."""
-    _check_node(hub, node)
-    found = await hub.desk.find(
-        states=[s.value for s in state or []],
-        severities=[s.value for s in severity or []],
-        sources=[s.value for s in source or []],
-        categories=category,
-        node=node,
-        since_ts=since_ts,
-        until_ts=until_ts,
-        text=q,
-        grids=who.visible_grids(),
-        person=who.person,
-        username=who.username,
-        limit=limit,
-        offset=offset,
-    )
+    filters["states"] = [s.value for s in state or []]
+    found = await hub.desk.find(limit=limit, offset=offset, **filters)
     return [i.as_dict() for i in found]
 
 
 @router.get("/counts")
-async def count_incidents(
-    hub: HubDep,
-    who: CallerDep,
-    severity: Annotated[list[Severity] | None, Query()] = None,
-    source: SourceQuery = None,
-    category: CategoryQuery = None,
-    node: NodeQuery = None,
-    since_ts: SinceQuery = None,
-    until_ts: UntilQuery = None,
-    q: TextQuery = None,
-) -> dict[str, int]:
+async def count_incidents(hub: HubDep, filters: FiltersDep) -> dict[str, int]:
     """How many incidents are in each state (every state named, 0 included), under the same
     filters as the list: what the desk shows on its state tabs."""
-    _check_node(hub, node)
-    return await hub.desk.count_by_state(
-        severities=[s.value for s in severity or []],
-        sources=[s.value for s in source or []],
-        categories=category,
-        node=node,
-        since_ts=since_ts,
-        until_ts=until_ts,
-        text=q,
-        grids=who.visible_grids(),
-        person=who.person,
-        username=who.username,
-    )
+    return await hub.desk.count_by_state(**filters)
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
