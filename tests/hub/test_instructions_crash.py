@@ -95,9 +95,10 @@ async def test_sigkill_mid_broadcast(hub_process: HubProcess) -> None:
         async with asyncio.timeout(60):
             while received.value < 50:  # noqa: ASYNC110  (a counter shared with other processes)
                 await asyncio.sleep(0.005)
+        killed_at = time.time()
+        at_kill = received.value
         hub_process.kill_now()
         await asyncio.to_thread(hub_process.kill)  # reap it
-        at_kill = received.value
         hub_process.start()
         await hub_process.wait_ready()
         results: dict[str, Any] = {}
@@ -108,7 +109,6 @@ async def test_sigkill_mid_broadcast(hub_process: HubProcess) -> None:
             p.join(30)
             if p.is_alive():
                 p.kill()
-    assert at_kill < WORKERS, "the kill came after the broadcast had finished; it must land mid-way"
     assert len(results) == WORKERS
     for name, r in results.items():
         # Counted as they came, before the client drops duplicates: the hub sent it exactly once.
@@ -119,3 +119,7 @@ async def test_sigkill_mid_broadcast(hub_process: HubProcess) -> None:
         body = (await c.get(f"/api/instructions/{iid}")).json()
     assert body["per_state"]["acknowledged"] == WORKERS and body["unacknowledged"] == []
     assert all(r["delivered_at"] is not None for r in body["receipts"])
+    # Mid-way means acknowledgements were still in flight: some only the restarted hub recorded.
+    # (What the workers had received says less: their kernel buffers may hold the whole broadcast.)
+    late = [r for r in body["receipts"] if r["done_at"] > killed_at]
+    assert late, f"every acknowledgement was in before the kill ({at_kill} received then); it must land mid-way"
