@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
+from urllib.parse import unquote_plus
 
-_TOKEN = re.compile(r"((?:access_)?token=|password=|secret=)[^&\s\"']+", re.IGNORECASE)
+_PARAM = re.compile(r"(?<![\w%.~+-])([\w%.~+-]+=)([^&\s\"']+)")
+"""``name=value``: the name is judged as the server reads it, percent-decoded (``%74oken`` is ``token``)."""
+_SECRET_NAMES = ("token", "password", "passwd", "secret")
+_JWT = re.compile(r"\beyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
+"""A JSON Web Token anywhere (a header, a body, a name nobody thought of): never worth logging."""
 _URL_PASSWORD = re.compile(
     r"(\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)"  # scheme://user:
     r"\S+@"  # the password, which may hold / ? # @ : unencoded: up to the LAST "@" before a host
@@ -19,8 +24,13 @@ _URL_PASSWORD_ANY = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^:/?#@\s]*:)[^\s@]+@", 
 
 def mask(text: str) -> str:
     """``text`` with token values and URL passwords replaced by ``***``."""
-    text = _URL_PASSWORD.sub(r"\1***@", _TOKEN.sub(r"\1***", text))
+    text = _URL_PASSWORD.sub(r"\1***@", _PARAM.sub(_mask_param, _JWT.sub("***", text)))
     return _URL_PASSWORD_ANY.sub(r"\1***@", text)
+
+
+def _mask_param(m: re.Match[str]) -> str:
+    name = unquote_plus(m.group(1)[:-1]).strip().lower()
+    return m.group(1) + "***" if name.endswith(_SECRET_NAMES) else m.group(0)
 
 
 class SecretFilter(logging.Filter):

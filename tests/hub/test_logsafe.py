@@ -22,6 +22,14 @@ HARD = "Se/cret?9#x@y"
         ("redis://:s3cret@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
         ("unix:///run/redis.sock?db=0&password=s3cret", "unix:///run/redis.sock?db=0&password=***"),
         ("nothing secret here: since=4", "nothing secret here: since=4"),
+        # The name as the server decodes it: a percent-encoded or differently cased name is no way round.
+        ("GET /ws/worker?%74oken=abc.def.ghi HTTP/1.1", "GET /ws/worker?%74oken=*** HTTP/1.1"),
+        ("GET /x?since=1&%54%4F%4B%45%4E=abc", "GET /x?since=1&%54%4F%4B%45%4E=***"),
+        ("refresh_token=r1&pass%77ord=hunter2", "refresh_token=***&pass%77ord=***"),
+        # A JWT is masked wherever it shows, under any name or none.
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ3MSJ9.c2ln", "Authorization: Bearer ***"),
+        ("?tok=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ3MSJ9.c2ln&x=1", "?tok=***&x=1"),
+        ("tokens_left=3 keyframe=eyJump", "tokens_left=3 keyframe=eyJump"),
         ("rtsp://10.0.0.5:554/live and http://cam/x.jpg", "rtsp://10.0.0.5:554/live and http://cam/x.jpg"),
         (f"open rtsp://admin:{HARD}@10.0.0.5:554/live failed", "open rtsp://admin:***@10.0.0.5:554/live failed"),
         (f"'rtsp://admin:{HARD}@cam.local' refused", "'rtsp://admin:***@cam.local' refused"),
