@@ -263,4 +263,4 @@ async def get_evidence(incident_id: RowId, evidence_id: RowId, hub: HubDep, who:
                     headers={"Retry-After": str(max(1, math.ceil(recorded_at - now)))},
                 )
         raise NotFound(f"evidence {evidence_id}: its file is missing")
-    return FileResponse(path, media_type=item["content_type"] or "application/octet-stream")
+    return files.serve_file(path, item["content_type"], f"incident-{incident_id}-{item['kind']}-{evidence_id}")

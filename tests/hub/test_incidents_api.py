@@ -116,6 +116,18 @@ async def test_worker_report_with_photos_and_evidence_access(running: RunningHub
         assert [e["content_type"] for e in ev] == ["image/jpeg", "image/jpeg"]
         got = await w.get(f"/api/incidents/{inc['id']}/evidence/{ev[0]['id']}")
         assert got.status_code == 200 and got.content == jpeg()
+        # Served as what it is, never sniffed, and inert when opened on its own.
+        assert got.headers["content-type"] == "image/jpeg"
+        assert got.headers["x-content-type-options"] == "nosniff"
+        assert got.headers["content-disposition"].startswith("inline; filename=")
+        assert "sandbox" in got.headers["content-security-policy"]
+        # A "JPEG" that carries a page is kept as the image it claims to be, and served so.
+        polyglot = b"\xff\xd8\xff\xe0<html><script>alert(document.cookie)</script></html>"
+        r = await w.post(f"/api/incidents/{inc['id']}/evidence", files=[("photos", ("x.html", polyglot, "text/html"))])
+        assert r.status_code == 201, r.text
+        got = await w.get(f"/api/incidents/{inc['id']}/evidence/{r.json()[0]['evidence']}")
+        assert got.headers["content-type"] == "image/jpeg" and got.headers["x-content-type-options"] == "nosniff"
+        assert got.headers["content-security-policy"].startswith("default-src 'none'")
         r = await w.post(
             "/api/reports",
             data={"text": "x", "category": "road"},
