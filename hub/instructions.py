@@ -95,6 +95,9 @@ INBOX_RECENT = 50
 """Confirmed or cancelled instructions an inbox snapshot also carries, newest first, for context."""
 
 
+PREVIEW_SAMPLE = 8
+"""Names a preview of the targets shows."""
+
 FOLLOW_UPS = (("renotified_at", "deadline_at"), ("escalated_at", "escalate_at"))
 """(done-at column, due-at column) of the two follow-up steps: re-notify, then tell the leader."""
 
@@ -116,7 +119,8 @@ class NoChange(DeskError):
     status = 200
 
 
-def _row_instruction(r: Any) -> Instruction:
+def row_instruction(r: Any) -> Instruction:
+    """An instruction from its table row."""
     return Instruction(
         id=r.id,
         text=r.text,
@@ -186,6 +190,16 @@ class InstructionDesk:
         reachable = [p for p in people if p.id in self.login_of]
         return sorted(reachable, key=lambda p: p.id), sorted(p.id for p in people if p.id not in self.login_of)
 
+    def preview(self, targets: Targets, sample: int = PREVIEW_SAMPLE) -> dict[str, Any]:
+        """Whom ``targets`` reach if sent now, by :meth:`resolve` (as :meth:`send` freezes them):
+        ``{"count", "sample": [{"id", "name"}], "unreachable"}``; an unknown name is a 422."""
+        people, unreachable = self.resolve(targets)
+        return {
+            "count": len(people),
+            "sample": [{"id": p.id, "name": p.name} for p in people[:sample]],
+            "unreachable": unreachable,
+        }
+
     # ------------------------------------------------------------------ reading
 
     async def get(self, instruction_id: int) -> Instruction:
@@ -198,7 +212,7 @@ class InstructionDesk:
         row = await self.log.query(_read)
         if row is None:
             raise NotFound(f"no instruction {instruction_id}")
-        return _row_instruction(row)
+        return row_instruction(row)
 
     async def members(self, instruction_id: int) -> frozenset[str]:
         """The frozen recipient set (cached: every worker connection asks).
@@ -254,7 +268,7 @@ class InstructionDesk:
 
         rows = sorted(await self.log.query(_read), key=lambda row: row.id)
         return [
-            {"instruction": _row_instruction(row).message(), "state": row.state, "reply": row.reply} for row in rows
+            {"instruction": row_instruction(row).message(), "state": row.state, "reply": row.reply} for row in rows
         ]
 
     async def notices(self, person: str) -> list[dict[str, Any]]:

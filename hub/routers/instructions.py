@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
@@ -17,7 +20,8 @@ from hub.auth import Principal
 from hub.config import Role, Settings
 from hub.deps import CallerDep, HubDep
 from hub.instruction_model import Priority, ReceiptState, Targets
-from hub.instructions import attachments_table, instructions_table
+from hub.instruction_templates import NAME_MAX_CHARS, Templates
+from hub.instructions import attachments_table, instructions_table, recipients_table, row_instruction
 from hub.schemas import NoNul, RowId
 from hub.uploads import FORM_OVERHEAD_BYTES, upload_route
 
@@ -35,6 +39,10 @@ class TargetsIn(BaseModel):
     nodes: list[str] = Field(default_factory=list, max_length=1000)
     on_duty_only: bool = False
 
+    def frozen(self) -> Targets:
+        """The domain form that :meth:`hub.instructions.InstructionDesk.resolve` takes."""
+        return Targets(tuple(self.people), tuple(self.roles), tuple(self.nodes), self.on_duty_only)
+
 
 class InstructionIn(BaseModel):
     """``POST /api/instructions``."""
@@ -46,6 +54,18 @@ class InstructionIn(BaseModel):
     deadline_s: float | None = Field(None, gt=0, le=7 * 86400, description="Acknowledge within this time.")
     reply_options: list[Annotated[str, Field(min_length=1, max_length=100), NoNul]] = Field(default_factory=list)
     attachments: list[int] = Field(default_factory=list, max_length=4, description="Ids from POST /api/attachments.")
+
+
+class TemplateIn(BaseModel):
+    """``POST /api/instruction-templates``: an instruction with its targets, under a name."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Annotated[str, NoNul] = Field(min_length=1, max_length=NAME_MAX_CHARS)
+    text: Annotated[str, NoNul] = Field(min_length=1)
+    priority: Priority = Priority.ROUTINE
+    targets: TargetsIn
+    deadline_s: float | None = Field(None, gt=0, le=7 * 86400)
+    reply_options: list[Annotated[str, Field(min_length=1, max_length=100), NoNul]] = Field(default_factory=list)
 
 
 class AckIn(BaseModel):
@@ -80,11 +100,10 @@ async def send_instruction(body: InstructionIn, hub: HubDep, who: CallerDep) -> 
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "text is empty")
     if len(body.reply_options) > hub.settings.instructions.max_reply_options:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "too many reply options")
-    t = body.targets
     inst, ev, unreachable = await hub.instructions.send(
         text=body.text,
         priority=body.priority,
-        targets=Targets(tuple(t.people), tuple(t.roles), tuple(t.nodes), t.on_duty_only),
+        targets=body.targets.frozen(),
         who=who,
         deadline_s=body.deadline_s,
         reply_options=body.reply_options,
@@ -93,19 +112,45 @@ async def send_instruction(body: InstructionIn, hub: HubDep, who: CallerDep) -> 
     return {"instruction": inst.as_dict(), "event": ev.id, "unreachable": unreachable}
 
 
+@router.post("/api/instructions/preview")
+async def preview(body: TargetsIn, hub: HubDep, who: CallerDep) -> dict[str, Any]:
+    """Whom these targets reach if sent now (``count``, a ``sample`` of names, ``unreachable``):
+    resolved by the same code that freezes the recipients when an instruction is sent."""
+    return hub.instructions.preview(body.frozen())
+
+
+def _like(q: str) -> str:
+    return "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 @router.get("/api/instructions")
 async def list_instructions(
-    hub: HubDep, who: CallerDep, limit: Annotated[int, Query(ge=1, le=500)] = 50
+    hub: HubDep,
+    who: CallerDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    q: Annotated[str | None, Query(max_length=200, description="Only those whose text holds this.")] = None,
 ) -> list[dict[str, Any]]:
-    """The most recent instructions, newest first."""
-    t = instructions_table
+    """The most recent instructions, newest first, each with its receipts counted per state."""
+    t, r = instructions_table, recipients_table
+    query = sa.select(t).order_by(t.c.id.desc()).limit(limit)
+    if q and q.strip():
+        query = query.where(t.c.text.ilike(_like(q.strip()), escape="\\"))
 
-    def _read(conn: Connection) -> Any:
-        rows = (conn.execute(sa.select(t.c.id).order_by(t.c.id.desc()).limit(min(max(limit, 1), 500)))).scalars().all()
-        return rows
+    def _read(conn: Connection) -> tuple[list[Any], list[Any]]:
+        rows = list(conn.execute(query).all())
+        ids = [row.id for row in rows]
+        counts = conn.execute(
+            sa.select(r.c.instruction_id, r.c.state, sa.func.count())
+            .where(r.c.instruction_id.in_(ids))
+            .group_by(r.c.instruction_id, r.c.state)
+        ).all()
+        return rows, list(counts)
 
-    rows = await hub.log.query(_read)
-    return [(await hub.instructions.get(i)).as_dict() for i in rows]
+    rows, counts = await hub.log.query(_read)
+    per: dict[int, dict[str, int]] = {row.id: {s.value: 0 for s in ReceiptState} for row in rows}
+    for iid, state, n in counts:
+        per[iid][state] = n
+    return [{**row_instruction(row).as_dict(), "per_state": per[row.id]} for row in rows]
 
 
 @router.get("/api/instructions/{instruction_id}")
@@ -121,6 +166,84 @@ async def get_instruction(instruction_id: RowId, hub: HubDep, who: CallerDep) ->
         return {"instruction": inst.as_dict(), "receipts": mine}
     unacked = [r["person"] for r in receipts if r["state"] not in ("acknowledged", "replied")]
     return {"instruction": inst.as_dict(), "receipts": receipts, **desk.progress(receipts), "unacknowledged": unacked}
+
+
+CSV_FIELDS = ("person", "name", "grid", "state", "reply", "delivered_at", "read_at", "done_at")
+"""Columns of ``receipts.csv``."""
+
+
+def _cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: never a formula (a reply may start with ``=``)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _iso(at: float | None) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)) if at is not None else ""
+
+
+@router.get("/api/instructions/{instruction_id}/receipts.csv", response_class=Response)
+async def receipts_csv(instruction_id: RowId, hub: HubDep, who: CallerDep) -> Response:
+    """Every recipient's receipt as CSV (UTF-8 with a BOM, so spreadsheets read Chinese names)."""
+    desk = hub.instructions
+    await desk.get(instruction_id)
+    rows = await desk.receipts(instruction_id)
+    out = io.StringIO()
+    w = csv.writer(out)
+    w.writerow(CSV_FIELDS)
+    for rec in rows:
+        person = hub.directory.people.get(rec["person"])
+        w.writerow(
+            [
+                _cell(rec["person"]),
+                _cell(person.name if person else ""),
+                rec["grid"] or "",
+                rec["state"],
+                _cell(rec["reply"] or ""),
+                _iso(rec["delivered_at"]),
+                _iso(rec["read_at"]),
+                _iso(rec["done_at"]),
+            ]
+        )
+    name = f"instruction-{instruction_id}-receipts.csv"
+    return Response(
+        "\ufeff" + out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/api/instruction-templates")
+async def list_templates(hub: HubDep, who: CallerDep) -> list[dict[str, Any]]:
+    """The hub's saved instructions, by name."""
+    return [tpl.as_dict() for tpl in await Templates(hub.log).all()]
+
+
+@router.post("/api/instruction-templates", status_code=status.HTTP_201_CREATED)
+async def save_template(body: TemplateIn, hub: HubDep, who: CallerDep) -> dict[str, Any]:
+    """Save an instruction and its targets under a name (replacing one of that name)."""
+    _check_text(hub, body.text)
+    if len(body.reply_options) > hub.settings.instructions.max_reply_options:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "too many reply options")
+    targets = body.targets.frozen()
+    hub.instructions.resolve(targets)  # an unknown person, role or node is refused now, not at sending
+    tpl = await Templates(hub.log).save(
+        name=body.name,
+        text=body.text,
+        priority=body.priority,
+        targets=targets,
+        reply_options=body.reply_options,
+        deadline_s=body.deadline_s,
+        who=who.username,
+    )
+    return tpl.as_dict()
+
+
+@router.delete("/api/instruction-templates/{template_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_template(template_id: RowId, hub: HubDep, who: CallerDep) -> None:
+    """Remove a template."""
+    await Templates(hub.log).delete(template_id, who.username)
 
 
 @router.post("/api/instructions/{instruction_id}/ack")
@@ -209,4 +332,4 @@ async def get_attachment(attachment_id: RowId, hub: HubDep, who: CallerDep) -> F
     if not _is_staff(who):
         if row.instruction_id is None or who.person not in await hub.instructions.members(row.instruction_id):
             raise Forbidden("this attachment is not addressed to you")
-    return FileResponse(Path(hub.settings.data_dir) / row.path, media_type=row.content_type)
+    return files.serve_file(Path(hub.settings.data_dir) / row.path, row.content_type, f"attachment-{attachment_id}")

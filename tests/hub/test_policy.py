@@ -21,6 +21,7 @@ PATH_VALUES = {
     "receipt": "R-AAAAA-BBBBB",
     "instruction_id": "1",
     "attachment_id": "1",
+    "template_id": "1",
     "call_id": "no-such-call",
     "session_id": "no-such-session",
     "camera": "cam-g1",
