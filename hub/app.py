@@ -36,6 +36,7 @@ from hub.routers import (
     reports,
     web,
     whep,
+    whip,
     worker,
 )
 from hub.services import Hub
@@ -127,6 +128,7 @@ def create_app(
         worker,
         cameras,
         whep,
+        whip,
         calls,
         web,
     )

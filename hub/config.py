@@ -709,6 +709,43 @@ class CallsConfig(Strict):
     )
 
 
+class WhipDeviceConfig(Strict):
+    """A device (body camera, OBS Studio, a fixed encoder) allowed to publish video over WHIP."""
+
+    id: Ident = Field(description="Device id; it publishes as camera field-<id>.")
+    name: str = Field("", max_length=200, description="Display name of its camera (default: the camera id).")
+    token_env: str = Field(
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Environment variable holding its publish token (never the token itself in the file).",
+    )
+    grid: str | None = Field(None, description="Grid where its video is placed.")
+    location: GeoPoint | None = Field(None, description="Where it stands, for the desk's map.")
+    revoked: bool = Field(False, description="A revoked device's token is refused (401), and counted.")
+
+
+class WhipConfig(Strict):
+    """Field video in over WHIP (RFC 9725): workers' phones and devices publish as cameras."""
+
+    enabled: bool = Field(True, description="Accept WHIP publishers at POST /whip/field-<name>.")
+    devices: list[WhipDeviceConfig] = Field(default_factory=list, description="Devices with a publish token.")
+    max_publishers: int = Field(32, ge=1, le=10_000, description="Publishers this hub node takes at once.")
+    stall_timeout_s: float = Field(
+        5.0, ge=0.5, le=600, description="A publisher that sends no video this long is ended; its camera goes offline."
+    )
+    keyframe_interval_s: float = Field(
+        2.0,
+        ge=0.2,
+        le=60,
+        description=(
+            "Ask the publisher for a keyframe when none came this long: where viewers join, snapshots "
+            "decode and clips start."
+        ),
+    )
+    offline_kept_s: float = Field(
+        600.0, ge=0, le=30 * 86400, description="How long a field camera stays listed (offline) after it stops."
+    )
+
+
 class Settings(Strict):
     """The whole configuration of a hub."""
 
@@ -722,6 +759,7 @@ class Settings(Strict):
     cameras: list[CameraConfig] = Field(default_factory=list, description="Cameras to ingest.")
     incidents: IncidentsConfig = Field(default_factory=IncidentsConfig, description="The incident desk.")
     calls: CallsConfig = Field(default_factory=CallsConfig, description="Live video, calls and briefings.")
+    whip: WhipConfig = Field(default_factory=WhipConfig, description="Field video published over WHIP.")
     instructions: InstructionsConfig = Field(
         default_factory=InstructionsConfig, description="Broadcast instructions to people in the field."
     )
@@ -842,6 +880,15 @@ def cross_check(s: Settings) -> list[tuple[Loc, str]]:
             zones.add(z.id)
         for j, msg in c.zone_problems():
             problems.append((("cameras", i, "zones", j, "polygon"), msg))
+    devices: set[str] = set()
+    for i, d in enumerate(s.whip.devices):
+        if d.id in devices:
+            problems.append((("whip", "devices", i, "id"), f"duplicate device id {d.id!r}"))
+        devices.add(d.id)
+        if d.grid is not None and d.grid not in grids:
+            problems.append((("whip", "devices", i, "grid"), f"grid {d.grid!r} does not exist"))
+        if f"field-{d.id}" in cams:
+            problems.append((("whip", "devices", i, "id"), f"camera field-{d.id} is also a configured camera"))
     return problems
 
 

@@ -20,6 +20,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hub.services import Hub
 
 WHEP_PREFIX = "/whep/"
+PREFIXES = (WHEP_PREFIX, "/whip/")
+"""Paths that answer CORS: WHEP viewers and WHIP publishers."""
 ALLOW_METHODS = "POST, PATCH, DELETE, OPTIONS"
 ALLOW_HEADERS = "Authorization, Content-Type, If-Match"
 EXPOSE_HEADERS = "Location, ETag, Link, Accept-Post, Accept-Patch, Retry-After"
@@ -89,7 +91,7 @@ class WhepCorsMiddleware:
         self.hub = hub
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(WHEP_PREFIX) or not applies(self.hub):
+        if scope["type"] != "http" or not scope["path"].startswith(PREFIXES) or not applies(self.hub):
             await self.app(scope, receive, send)
             return
         request = Headers(scope=scope)

@@ -122,6 +122,16 @@ class HubCollector(Collector):
         for what, n in sorted(calls["dropped"].items()):
             dropped.add_metric([what], n)
         yield dropped
+        whip = hub.whip.stats()
+        yield GaugeMetricFamily(
+            "skyhub_whip_publishers", "Field video publishers (WHIP) now.", value=whip["publishers"]
+        )
+        refused = CounterMetricFamily(
+            "skyhub_whip_refused", "WHIP publish tokens refused (missing, wrong, expired, revoked).", labels=["reason"]
+        )
+        for reason, n in sorted(whip["refused"].items()):
+            refused.add_metric([reason], n)
+        yield refused
         if hub.analysis is not None:
             yield from analysis_metrics(hub.analysis)
         if hub.cameras is None:

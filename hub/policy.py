@@ -94,6 +94,12 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     # CORS preflights from the other nodes' wall pages carry no token (hub.cors decides the headers).
     ("OPTIONS", "/whep/{camera_id}"): PUBLIC,
     ("OPTIONS", "/whep/{camera_id}/{session_id}"): PUBLIC,
+    # WHIP publishers: a login or a device's publish token, checked by hub.calls.whip.
+    ("POST", "/whip/{camera_id}"): PUBLIC,
+    ("PATCH", "/whip/{camera_id}/{session_id}"): PUBLIC,
+    ("DELETE", "/whip/{camera_id}/{session_id}"): PUBLIC,
+    ("OPTIONS", "/whip/{camera_id}"): PUBLIC,
+    ("OPTIONS", "/whip/{camera_id}/{session_id}"): PUBLIC,
     ("POST", "/api/calls"): STAFF,
     ("POST", "/api/briefings"): STAFF,
     ("GET", "/api/calls"): ALL,

@@ -16,6 +16,7 @@ from alerts.incidents import IncidentDesk
 from hub.auth import Authenticator
 from hub.bus import EventBus
 from hub.calls.service import CallService
+from hub.calls.whip import WhipService
 from hub.config import Settings
 from hub.directory import Directory
 from hub.eventlog import EventLog
@@ -87,6 +88,27 @@ class Hub:
         """The frame analysis (``alerts.runner.AnalysisRunner``) while running."""
         self.calls = CallService(settings, self.log, self.directory, lambda: self.cameras)
         """Live video (WHEP), calls and briefings."""
+        self.whip = WhipService(
+            settings.whip,
+            settings.calls,
+            list(settings.server.ice_addresses),
+            self.calls.sessions,
+            self.auth,
+            self.directory,
+            self.positions,
+            self.camera_manager,
+        )
+        """Field video published over WHIP, as cameras."""
+
+    async def camera_manager(self) -> Any:
+        """The camera manager, made (empty) on first use when no camera is configured: a published
+        camera needs one."""
+        if self.cameras is None:
+            from streams.manager import CameraManager
+
+            self.cameras = CameraManager([], self._camera_event, self.settings.data_dir)
+            await self.cameras.start()
+        return self.cameras
 
     async def public_wait(self, key: str) -> float:
         """Seconds a public caller identified by ``key`` must wait; 0 when allowed (and counted)."""
@@ -116,6 +138,7 @@ class Hub:
             if self.leases is not None:
                 self.leases.start()
             await self.calls.start()
+            self.whip.start()
             await self.log.append("hub.started", "hub", data={"cameras": len(self.settings.cameras)})
             try:
                 yield self
@@ -132,6 +155,7 @@ class Hub:
                         logger.warning("hub: camera leases did not stop within %.1f s", timeout_s)
                 try:  # peers first: they hold camera subscriptions and log call events
                     async with asyncio.timeout(timeout_s):
+                        await self.whip.aclose()
                         await self.calls.aclose()
                 except TimeoutError:
                     logger.warning("hub: calls did not stop within %.1f s", timeout_s)

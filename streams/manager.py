@@ -13,6 +13,7 @@ from streams import urls
 from streams.bridge import BridgePump
 from streams.camera import CameraStream
 from streams.media import CameraState
+from streams.published import PublishedCamera
 from streams.supervisor import EmitFn
 from streams.workpool import MediaPools
 
@@ -107,6 +108,35 @@ class CameraManager:
             await stream.stop()
         return True
 
+    async def published_camera(self, config: CameraConfig) -> PublishedCamera:
+        """The camera a publisher feeds (WHIP), made and started on first use, its config updated after.
+
+        ValueError when ``config.id`` is a configured camera.
+        """
+        async with self._lock(config.id):
+            stream = self._cameras.get(config.id)
+            if (stream is None and config.id in self._configs) or (
+                stream is not None and not isinstance(stream, PublishedCamera)
+            ):
+                raise ValueError(f"camera {config.id!r} is a configured camera")
+            self._configs[config.id] = config
+            if stream is None:
+                stream = PublishedCamera(config, self._emit, self._data_dir, self._pump, self.pools)
+                self._cameras[config.id] = stream
+                await stream.start()
+            return stream
+
+    async def remove_published(self, camera_id: str) -> bool:
+        """Stop and forget a camera added with :meth:`add_published`; False if it is not one."""
+        async with self._lock(camera_id):
+            stream = self._cameras.get(camera_id)
+            if not isinstance(stream, PublishedCamera):
+                return False
+            del self._cameras[camera_id]
+            self._configs.pop(camera_id, None)
+            await stream.stop()
+        return True
+
     def _lock(self, camera_id: str) -> asyncio.Lock:
         # A start and a stop of one camera never interleave (a stop awaits its reader threads).
         return self._locks.setdefault(camera_id, asyncio.Lock())
@@ -135,7 +165,7 @@ class CameraManager:
         """Health figures of one camera (KeyError if unknown)."""
         stream = self._cameras.get(camera_id)
         if stream is not None:
-            return {**stream.health(), "owner": self.node}
+            return {"source": urls.scheme(self._configs[camera_id].url), **stream.health(), "owner": self.node}
         return self._elsewhere(self._configs[camera_id])
 
     def health_all(self) -> list[dict[str, Any]]:
@@ -159,6 +189,7 @@ class CameraManager:
             "url": urls.mask_url(cfg.url),
             "analysis_url": urls.mask_url(cfg.analysis_url) if cfg.analysis_url else None,
             "grid": cfg.grid,
+            "source": urls.scheme(cfg.url),
             "state": state.value,
             "reason": reason,
             "owner": owner,
