@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import secrets
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
@@ -15,6 +19,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from hub.config import Role, Settings
 from hub.directory import Directory
 from hub.loginguard import LoginThrottle
+from hub.sessions import Revocations, SessionEnded
 from streams.workpool import PoolBusy, WorkPool
 
 logger = logging.getLogger(__name__)
@@ -53,6 +58,12 @@ class Principal:
     """Directory person id."""
     grids: frozenset[str]
     """Grids the person serves (what a worker may see)."""
+    session: str | None = None
+    """The login session the token belongs to (``None``: a token made outside the hub with its secret)."""
+    began_at: float = 0.0
+    """When that session's login was (Unix time)."""
+    expires_at: float = 0.0
+    """When this token expires (Unix time)."""
 
     @property
     def is_worker_only(self) -> bool:
@@ -85,14 +96,17 @@ class Authenticator:
             raise ValueError(f"SKYHUB_SECRET must be at least {MIN_SECRET_CHARS} characters")
         self._secret = secret
         self._ttl_s = settings.auth.token_ttl_s
+        self._session_max_s = settings.auth.session_max_s
+        self.revocations = Revocations()
+        """Sessions ended by logout or by an administrator (kept by :class:`hub.sessions.SessionGuard`)."""
         self._hasher = PasswordHasher()
         self._directory = directory
         self._users = {u.username: u for u in settings.users}
         # Verifying against this keeps the timing the same for unknown users.
         self._dummy_hash = self._hasher.hash("skyhub-no-such-user")
-        # token -> (subject, expiry) of tokens whose signature checked out: every request carries
-        # one, and the HMAC and base64 work is a good share of a small request's CPU.
-        self._verified: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        # token -> claims of tokens whose signature checked out: every request carries one, and
+        # the HMAC and base64 work is a good share of a small request's CPU.
+        self._verified: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.password_pool = WorkPool("password-checks", PASSWORD_THREADS, PASSWORD_PENDING, PASSWORD_NICE)
         """Argon2 checks run here, never in the loop's default pool that evidence work also uses."""
         self.throttle = LoginThrottle(settings.auth.lockout_first_s)
@@ -162,22 +176,49 @@ class Authenticator:
             self.held -= 1
 
     def issue(self, username: str) -> str:
-        """A fresh token for a configured user, valid for ``auth.token_ttl_s`` from now.
+        """A token for a new session of a configured user, valid for ``auth.token_ttl_s`` from now."""
+        now = time.time()
+        return self._token(username, secrets.token_urlsafe(12), round(now, 3), now)
 
-        Used at login and by ``POST /api/auth/refresh``: pages swap their token for a new one
-        before it runs out, so a long shift does not silently lose its instructions and calls.
+    def refresh(self, who: Principal) -> str:
+        """A fresh token for the caller's session (``POST /api/auth/refresh``).
+
+        Pages swap their token for a new one before it runs out, so a long shift does not silently
+        lose its instructions and calls; but a session ends ``auth.session_max_s`` after its login
+        however often it is refreshed. A token made outside the hub (no session) gets a session.
         """
-        now = int(time.time())
+        now = time.time()
+        if who.session is None:
+            return self.issue(who.username)
+        if now >= who.began_at + self._session_max_s:
+            raise AuthError("this session has reached its time limit; log in again")
+        return self._token(who.username, who.session, who.began_at, now)
+
+    def _token(self, username: str, sid: str, began_at: float, now: float) -> str:
         user = self._users[username]
-        claims = {"sub": username, "roles": [r.value for r in user.roles], "iat": now, "exp": now + self._ttl_s}
+        exp = int(min(now + self._ttl_s, began_at + self._session_max_s))
+        claims = {
+            "sub": username,
+            "roles": [r.value for r in user.roles],
+            "iat": int(now),
+            "exp": exp,
+            "sid": sid,
+            "at": began_at,
+            "pw": self._fingerprint(user.password_hash),
+        }
         return jwt.encode(claims, self._secret, algorithm=TOKEN_ALGORITHM)
 
+    def _fingerprint(self, password_hash: str | None) -> str:
+        """Names the password a session was made with, without saying anything about it."""
+        if not password_hash:
+            return ""
+        return hmac.new(self._secret.encode(), password_hash.encode(), hashlib.sha256).hexdigest()[:16]
+
     def verify(self, token: str) -> Principal:
-        """The caller behind a token; :class:`AuthError` if forged, expired or stale."""
-        known = self._verified.get(token)
-        if known is not None and known[1] > time.time():
+        """The caller behind a token; :class:`AuthError` if forged, expired, stale or its session ended."""
+        claims = self._verified.get(token)
+        if claims is not None and claims["exp"] > time.time():
             self._verified.move_to_end(token)
-            subject = known[0]
         else:
             self._verified.pop(token, None)
             try:
@@ -188,16 +229,33 @@ class Authenticator:
                 raise AuthError("token expired") from None
             except jwt.PyJWTError:
                 raise AuthError("invalid token") from None
-            subject = str(claims["sub"])
-            self._verified[token] = (subject, float(claims["exp"]))
+            self._verified[token] = claims
             if len(self._verified) > VERIFIED_CACHE_SIZE:
                 self._verified.popitem(last=False)
+        subject = str(claims["sub"])
         user = self._users.get(subject)
         if user is None:
             raise AuthError("invalid token")
+        sid = claims.get("sid")
+        if sid is not None and claims.get("pw") != self._fingerprint(user.password_hash):
+            # Changed or removed in the config since this session's login.
+            raise AuthError("the password has changed since this login; log in again")
+        began_at = float(claims.get("at", claims.get("iat", 0)))
+        try:
+            self.revocations.check(subject, None if sid is None else str(sid), began_at)
+        except SessionEnded as exc:
+            raise AuthError(str(exc)) from None
         person = user.person or user.username
         # Roles come from the current config, not the token, so a removed role takes effect at once.
-        return Principal(user.username, frozenset(user.roles), person, self._directory.grids_of(person))
+        return Principal(
+            user.username,
+            frozenset(user.roles),
+            person,
+            self._directory.grids_of(person),
+            None if sid is None else str(sid),
+            began_at,
+            float(claims["exp"]),
+        )
 
     def hash_password(self, password: str) -> str:
         """An argon2 hash for the config file."""

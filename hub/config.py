@@ -196,6 +196,12 @@ class AuthConfig(Strict):
     """Token settings. The signing secret comes from SKYHUB_SECRET, never from this file."""
 
     token_ttl_s: int = Field(8 * 3600, ge=60, le=30 * 86400, description="Lifetime of a login token.")
+    session_max_s: int = Field(
+        24 * 3600,
+        ge=60,
+        le=90 * 86400,
+        description="A login session ends this long after its login, however often its token is refreshed.",
+    )
     lockout_first_s: float = Field(
         1.0,
         ge=0.1,

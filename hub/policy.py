@@ -37,6 +37,8 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/api/auth/login"): PUBLIC,
     ("POST", "/api/auth/refresh"): ALL,
     ("GET", "/api/auth/me"): ALL,
+    ("POST", "/api/auth/logout"): ALL,
+    ("POST", "/api/auth/users/{username}/revoke"): frozenset({Role.ADMIN}),
     # The caller's own preferences and position.
     ("GET", "/api/me/prefs"): ALL,
     ("PUT", "/api/me/prefs/{key}"): ALL,

@@ -51,6 +51,13 @@ class MeResponse(BaseModel):
     grids: list[str]
 
 
+class RevokedOut(BaseModel):
+    """Whose sessions ended, and from when (sessions that began before it)."""
+
+    user: str
+    before: float
+
+
 class EventOut(BaseModel):
     """One event of the log."""
 

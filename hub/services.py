@@ -27,6 +27,7 @@ from hub.positions import Positions
 from hub.prefs import Prefs
 from hub.ratelimit import RateLimiter, SharedRateLimiter
 from hub.redislink import RedisLink
+from hub.sessions import SessionGuard
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +64,8 @@ class Hub:
         """Which node ingests which camera, when several nodes share Redis and there are cameras."""
         self.directory = Directory(settings)
         self.auth = Authenticator(settings, self.directory, secret)
+        self.login_sessions = SessionGuard(self.log, self.bus, self.auth.revocations, settings.auth.session_max_s)
+        """Logouts and revocations, on every node."""
         self.desk = IncidentDesk(self.log, self.directory, settings.incidents, clock)
         self.deadlines = DeadlineScheduler(self.desk)
         self.public_limiter = RateLimiter(settings.incidents.public_rate_per_min)
@@ -88,6 +91,7 @@ class Hub:
         """The frame analysis (``alerts.runner.AnalysisRunner``) while running."""
         self.calls = CallService(settings, self.log, self.directory, lambda: self.cameras)
         """Live video (WHEP), calls and briefings."""
+        self.login_sessions.on_user_ended.append(self._end_calls_of)
         self.whip = WhipService(
             settings.whip,
             settings.calls,
@@ -110,6 +114,11 @@ class Hub:
             await self.cameras.start()
         return self.cameras
 
+    async def _end_calls_of(self, username: str, session: str | None, before: float) -> None:
+        """A user logged out or was revoked: they leave their calls on this node."""
+        for call in self.calls.calls_of(username):
+            await self.calls.leave(call, call.members[username], "their session ended")
+
     async def public_wait(self, key: str) -> float:
         """Seconds a public caller identified by ``key`` must wait; 0 when allowed (and counted)."""
         if self.shared_limiter is not None:
@@ -128,8 +137,10 @@ class Hub:
         """Start services in dependency order; stop them in reverse, each bounded in time."""
         timeout_s = self.settings.server.shutdown_timeout_s
         await self.log.open()
+        await self.login_sessions.load()
         async with asyncio.TaskGroup() as tg:
             self.log.start(tg)
+            sessions = tg.create_task(self.login_sessions.run(), name="login-sessions")
             links = self.redis.start(tg) if self.redis is not None else []
             deadlines = tg.create_task(self.deadlines.run(), name="deadlines")
             follow_up = tg.create_task(self.instructions.run(), name="instructions")
@@ -147,6 +158,7 @@ class Hub:
                 self.closing.set()
                 deadlines.cancel()
                 follow_up.cancel()
+                sessions.cancel()
                 if self.leases is not None:  # take and hand back no more cameras
                     try:
                         async with asyncio.timeout(timeout_s):

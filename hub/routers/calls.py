@@ -15,6 +15,7 @@ from hub.calls import briefing, calls
 from hub.deps import CallerDep, HubDep, hub_of, principal_of
 from hub.policy import STAFF
 from hub.routers.whep import sdp_body
+from hub.sessions import SESSION_ENDED_CLOSE, EndSignal
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +131,7 @@ async def call_channel(ws: WebSocket) -> None:
     svc = hub.calls
     await ws.accept()
     channel = svc.presence.open(who.username)
+    ended = EndSignal()
     try:
         await ws.send_json({"op": "calls", "calls": [c.as_dict() for c in svc.calls_of(who.username)]})
 
@@ -141,18 +143,25 @@ async def call_channel(ws: WebSocket) -> None:
             while (await ws.receive())["type"] != "websocket.disconnect":
                 pass
 
-        async with asyncio.TaskGroup() as tg:
-            tasks = [
-                tg.create_task(send()),
-                tg.create_task(drain()),
-                tg.create_task(channel.overflowed.wait()),
-                tg.create_task(hub.closing.wait()),
-            ]
-            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for t in tasks:
-                t.cancel()
+        with hub.login_sessions.hold(who.username, who.session, who.began_at, ended.end):
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(send()),
+                    tg.create_task(drain()),
+                    tg.create_task(channel.overflowed.wait()),
+                    tg.create_task(hub.closing.wait()),
+                    tg.create_task(ended.event.wait()),
+                ]
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for t in tasks:
+                    t.cancel()
         with contextlib.suppress(Exception):
-            await ws.close(1001 if hub.closing.is_set() else 4000)
+            if hub.closing.is_set():
+                await ws.close(1001)
+            elif ended.event.is_set():
+                await ws.close(SESSION_ENDED_CLOSE, ended.close_reason)
+            else:
+                await ws.close(4000)
     except* (WebSocketDisconnect, ConnectionError, RuntimeError) as eg:
         logger.debug("calls channel %s: ended: %r", who.username, eg.exceptions[0])
     finally:

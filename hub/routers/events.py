@@ -17,6 +17,7 @@ from hub.deps import CallerDep, HubDep, deny_handshake, hub_of, principal_of
 from hub.events import Event, EventFilter, reader_tokens
 from hub.schemas import ROW_ID_MAX, Cursor, EventOut, EventPage, JournalRequest
 from hub.services import Hub
+from hub.sessions import SESSION_ENDED_CLOSE, EndSignal
 
 logger = logging.getLogger(__name__)
 
@@ -109,19 +110,26 @@ async def run_session(
     release of the bus subscription all happen here, whichever way the session ends.
     """
     counted = False
+    who = principal_of(ws)
+    ended = EndSignal()
     try:
         await ws.accept()
         hub.feeds.clients += 1
         counted = True
-        async with asyncio.TaskGroup() as tg:
-            tasks = [tg.create_task(sender), tg.create_task(receiver)]
-            closing = tg.create_task(hub.closing.wait())
-            await asyncio.wait([*tasks, closing], return_when=asyncio.FIRST_COMPLETED)
-            for t in (*tasks, closing):
-                t.cancel()
+        with hub.login_sessions.hold(who.username, who.session, who.began_at, ended.end):
+            async with asyncio.TaskGroup() as tg:
+                tasks = [tg.create_task(sender), tg.create_task(receiver)]
+                closing = tg.create_task(hub.closing.wait())
+                logged_out = tg.create_task(ended.event.wait())
+                await asyncio.wait([*tasks, closing, logged_out], return_when=asyncio.FIRST_COMPLETED)
+                for t in (*tasks, closing, logged_out):
+                    t.cancel()
         if closing.done() and not closing.cancelled():
             with contextlib.suppress(Exception):
                 await ws.close(1001, "hub shutting down")
+        elif ended.event.is_set():
+            with contextlib.suppress(Exception):
+                await ws.close(SESSION_ENDED_CLOSE, ended.close_reason)
     except* (WebSocketDisconnect, ConnectionError, RuntimeError) as eg:
         # The client left (or closed) while we were sending: nothing is lost, it resumes by id.
         logger.debug("%s: ended: %r", name, eg.exceptions[0])
