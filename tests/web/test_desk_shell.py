@@ -65,11 +65,23 @@ async def test_logout_goes_to_the_login(running: RunningHub, new_page: NewPage) 
     page = await new_page()
     desk = await log_in_to_desk(page, running.url)
     await desk.tab("Incidents").click()
+    token = await page.evaluate("sessionStorage.getItem('skyhub.token')")
     await desk.logout.click()
     await page.wait_for_url("**/login?**")
     # The token is gone: the desk sends us back to the login.
     await page.goto(running.url + "/")
     await page.wait_for_url("**/login?**")
+    # And the session ended on the hub: a copy of the token kept elsewhere is worth nothing.
+    async with await running.client() as c:
+
+        async def refused() -> bool:
+            r = await c.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+            return r.status_code == 401
+
+        deadline = time.monotonic() + 5
+        while not await refused():
+            assert time.monotonic() < deadline, "the logged-out session's token still works"
+            await asyncio.sleep(0.05)
 
 
 async def test_the_feed_reconnects_and_resumes_after_a_hub_restart(

@@ -263,8 +263,18 @@ export async function loadCurrentUser() {
   return me;
 }
 
-/** Forget the token and go to the login page (which then returns here). */
+/**
+ * End this session on the hub (its feeds close, its calls end, on every node), forget the token
+ * and go to the login page (which then returns here). The page leaves even if the hub cannot be
+ * reached: the request is sent with `keepalive`, so it outlives the page.
+ */
 export function logout() {
+  const t = getToken();
+  if (t) {
+    fetch("/api/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${t}` }, keepalive: true }).catch(
+      () => {},
+    );
+  }
   setToken(null);
   currentUser.value = null;
   redirecting = true;
