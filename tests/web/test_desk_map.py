@@ -358,6 +358,24 @@ async def test_a_district_with_its_own_tiles_and_no_outlines(tmp_path: Path, new
 
 
 TITLE = {"en": "Map", "zh": "地图"}
+LABEL_JS = """(pid) => {
+  const body = document.querySelector(`[data-map] [data-label-for="${pid}"]`);
+  const label = body.closest(".leaflet-tooltip");
+  const r = label.getBoundingClientRect();
+  const overlap = (b) => Math.max(0, Math.min(r.right, b.right) - Math.max(r.left, b.left)) *
+    Math.max(0, Math.min(r.bottom, b.bottom) - Math.max(r.top, b.top));
+  const map = document.querySelector("[data-map]").getBoundingClientRect();
+  const marks = [...document.querySelectorAll("[data-map] .leaflet-marker-icon")];
+  return {
+    text: label.innerText,
+    ago: body.querySelector(".map-person-ago").textContent,
+    outside_px: r.width * r.height - overlap(map),
+    under: marks.filter((m) => overlap(m.getBoundingClientRect()) > 0)
+      .map((m) => m.dataset.camera ?? `incident ${m.dataset.incident ?? m.dataset.person}`),
+  };
+}"""
+"""What a worker's label on the map shows, how much of it lies outside the map, and the marks
+drawn over it (labels are under the marks)."""
 SIZES = {"desktop": {"width": 1600, "height": 900}, "phone": PHONE}
 
 
@@ -375,6 +393,10 @@ async def test_map_screens(tmp_path: Path, new_page: NewPage, lang: str, size: s
         await m.incidents.first.wait_for()
         await m.cameras.first.wait_for()
         await page.wait_for_selector(".feed-status[data-status=live]")
+        # The worker's label can be read whole: inside the map, not under a camera or an incident.
+        label = await page.evaluate(LABEL_JS, "worker1")
+        assert label["text"].splitlines() == ["Worker One", label["ago"]] and label["ago"], label
+        assert label["outside_px"] < 1 and label["under"] == [], label
         assert await axe_violations(page) == []
         await screenshot(page, f"map-{lang}-{size}")
         # A popup open and a camera's panel open: still clean.

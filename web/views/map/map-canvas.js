@@ -7,7 +7,8 @@ import * as L from "leaflet";
 import { useEffect, useRef } from "preact/hooks";
 import { useLeafletMap } from "../../hooks/use-map-leaflet.js";
 import { t } from "../../i18n.js";
-import { cameraPin, decorate, moveTo, outline, pin, syncMarkers, textElement } from "./map-layers.js";
+import { placeLabels } from "./map-labels.js";
+import { cameraPin, decorate, moveTo, outline, pin, PIN_SIZE, syncMarkers, textElement } from "./map-layers.js";
 import { innerOutlinesOf, regionsOf } from "./map-tree.js";
 
 /** @typedef {import("./map-tree.js").MapModel} MapModel */
@@ -26,7 +27,8 @@ import { innerOutlinesOf, regionsOf } from "./map-tree.js";
 /**
  * @typedef {object} PersonMark
  * @property {string} id
- * @property {string} label Name and how long ago.
+ * @property {string} name
+ * @property {string} ago How long ago they reported.
  * @property {LatLon} at
  * @property {boolean} stale Not heard from for a while.
  */
@@ -163,7 +165,8 @@ export function MapCanvas(props) {
     fitToMarkers();
   }, [map, cameras]);
 
-  // Workers' last positions, named, with how long ago.
+  // Workers' last positions, named, with how long ago: two short lines on the side of the mark
+  // where they are whole (see map-labels.js).
   useEffect(() => {
     const group = layers.current?.people;
     if (!group) return;
@@ -175,12 +178,13 @@ export function MapCanvas(props) {
       (p) => pin(p.at, "person"),
       (m, p) => {
         moveTo(m, p.at);
+        const body = document.createElement("span");
+        body.className = "map-person-label";
+        body.dataset.labelFor = p.id;
+        body.append(textElement("span", "map-person-name", p.name), textElement("span", "map-person-ago", p.ago));
         const tip = m.getTooltip();
-        if (tip) tip.setContent(p.label);
-        else {
-          const tip = { permanent: true, direction: /** @type {const} */ ("right"), offset: L.point(10, 0), pane: LABEL_PANE };
-          m.bindTooltip(p.label, { ...tip, className: "map-tip map-tip-person" });
-        }
+        if (tip) tip.setContent(body);
+        else m.bindTooltip(body, { permanent: true, direction: "right", pane: LABEL_PANE, className: "map-tip map-tip-person" });
         decorate(m, {
           attrs: { "data-person": p.id, "data-lat": String(p.at[0]), "data-lon": String(p.at[1]) },
           classes: { "is-stale": p.stale },
@@ -218,6 +222,20 @@ export function MapCanvas(props) {
       },
     );
   }, [map, incidents]);
+
+  // Workers' labels where they can be read whole, whenever the marks or the view change.
+  useEffect(() => {
+    if (!map) return undefined;
+    const place = () => {
+      const s = stores.current;
+      placeLabels(map, [...s.people.values()], [...s.cameras.values(), ...s.incidents.values()], PIN_SIZE.person);
+    };
+    place();
+    map.on("zoomend moveend resize", place);
+    return () => {
+      map.off("zoomend moveend resize", place);
+    };
+  }, [map, people, cameras, incidents]);
 
   // "Show on the map" from the list beside it.
   useEffect(() => {

@@ -122,7 +122,8 @@ export function personItems(data, { within, now }) {
   const people = data?.people ?? [];
   const marks = people.map((p) => ({
     id: p.person,
-    label: t("map.people.seen", { name: p.name, ago: formatRelative(p.at * 1000, now) }),
+    name: p.name,
+    ago: formatRelative(p.at * 1000, now),
     at: /** @type {LatLon} */ ([p.lat, p.lon]),
     stale: now - p.at * 1000 > STALE_AFTER_MS,
   }));

@@ -38,6 +38,9 @@ const CAMERA_GLYPH =
   '<svg viewBox="0 0 24 24" width="16" height="16" aria-hidden="true" focusable="false">' +
   '<path fill="currentColor" d="M4 7h10a2 2 0 0 1 2 2v1.5l4-2.5v8l-4-2.5V15a2 2 0 0 1-2 2H4a2 2 0 0 1-2-2V9a2 2 0 0 1 2-2z"/></svg>';
 
+/** Each kind of mark's size (px). */
+export const PIN_SIZE = { camera: 30, incident: 24, person: 18 };
+
 /**
  * A marker drawn by the page's CSS (no image files), not in the tab order: the list beside the
  * map is the keyboard's way to each thing.
@@ -46,8 +49,7 @@ const CAMERA_GLYPH =
  * @param {string} [inner] Markup inside the pin (a glyph; never user text).
  */
 export function pin(at, kind, inner = "") {
-  const sizes = { camera: 30, incident: 24, person: 18 };
-  const size = sizes[kind];
+  const size = PIN_SIZE[kind];
   // An incident sits up and to the right of its point, so that one at a camera leaves the
   // camera's own marker free to click.
   const anchor = kind === "incident" ? [-9, size + 9] : [size / 2, size / 2];
