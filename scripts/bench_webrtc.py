@@ -14,8 +14,14 @@ everything else.
   least — aiortc's H.264 packetiser (``pack``), RTP serialisation, SRTP protection and one
   ``sendto`` per packet to N sockets in another process — as a fraction of a core per receiver.
   The ratio is hub CPU per receiver / floor.
+* WHIP (field video in): a publisher (aiortc in this process, sending the same file's H.264 as it
+  is, as a device with a publish token) publishes ``field-bench``; the time from starting its
+  publish to the first frame decoded by an aiortc WHEP viewer of ``field-bench``, p50 and p95 of
+  ``--whip-trials``; then ``--whip-viewers`` receivers of the published stream and, in the same
+  run, as many of the file camera, each as hub CPU per receiver above its idle cost.
 
     .venv/bin/python scripts/bench_webrtc.py --counts 10,25,50,100 --seconds 10
+    .venv/bin/python scripts/bench_webrtc.py --skip-join --counts "" --whip-viewers 100 --seconds 8
 """
 
 from __future__ import annotations
@@ -46,6 +52,9 @@ FPS = 25
 SIZE = (854, 480)
 BITRATE_BPS = 500_000
 PASSWORD = "bench-password-123"
+PUBLISH_TOKEN = secrets.token_urlsafe(24)
+"""The bench device's WHIP publish token (the hub reads it from its environment)."""
+FIELD = "field-bench"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -192,8 +201,14 @@ class HubProcess:
             f"users:\n  - username: dispatcher\n    roles: [dispatcher]\n    password_hash: '{hashed}'\n"
             f"cameras:\n  - id: bench\n    url: file://{video}\n    analysis: {{enabled: false}}\n"
             "calls:\n  max_viewers_per_camera: 2000\n  max_sessions: 4000\n"
+            "whip:\n  devices:\n    - id: bench\n      token_env: SKYHUB_BENCH_PUBLISH_TOKEN\n"
         )
-        env = {**os.environ, "SKYHUB_SECRET": secrets.token_hex(24), "SKYHUB_LOG_LEVEL": "warning"}
+        env = {
+            **os.environ,
+            "SKYHUB_SECRET": secrets.token_hex(24),
+            "SKYHUB_LOG_LEVEL": "warning",
+            "SKYHUB_BENCH_PUBLISH_TOKEN": PUBLISH_TOKEN,
+        }
         cmd = [sys.executable, "-m", "hub", "run", "--config", str(cfg), "--port", str(self.port)]
         cmd += ["--data", str(workdir / "data")]
         self.proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -276,8 +291,9 @@ async def join_times(hub: HubProcess, trials: int) -> list[float]:
 class ReceiverProcs:
     """K receiver processes holding N WHEP receivers between them."""
 
-    def __init__(self, hub: HubProcess, n: int, procs: int) -> None:
+    def __init__(self, hub: HubProcess, n: int, procs: int, source: str = "bench") -> None:
         self.n = n
+        self.source = source
         self.k = max(1, min(procs, n))
         self.procs: list[asyncio.subprocess.Process] = []
         self.latest: list[dict[str, Any] | None] = [None] * self.k
@@ -288,7 +304,7 @@ class ReceiverProcs:
         sizes = [self.n // self.k + (1 if i < self.n % self.k else 0) for i in range(self.k)]
         for i, count in enumerate(sizes):
             cmd = [sys.executable, str(REPO / "scripts" / "webrtc_receiver.py"), "--hub", self._hub.url]
-            cmd += ["--token", self._hub.token, "--source", "bench", "--count", str(count), "--report-s", "0.5"]
+            cmd += ["--token", self._hub.token, "--source", self.source, "--count", str(count), "--report-s", "0.5"]
             p = await asyncio.create_subprocess_exec(
                 *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
             )
@@ -329,8 +345,10 @@ class ReceiverProcs:
         await asyncio.gather(*self._readers, return_exceptions=True)
 
 
-async def fanout(hub: HubProcess, n: int, procs: int, seconds: float, idle_cpu: float) -> dict[str, Any]:
-    rx = ReceiverProcs(hub, n, procs)
+async def fanout(
+    hub: HubProcess, n: int, procs: int, seconds: float, idle_cpu: float, source: str = "bench"
+) -> dict[str, Any]:
+    rx = ReceiverProcs(hub, n, procs, source)
     await rx.start()
     try:
         t_start = time.monotonic()
@@ -364,6 +382,169 @@ async def fanout(hub: HubProcess, n: int, procs: int, seconds: float, idle_cpu: 
     }
 
 
+class FileTrack:
+    """A publisher's camera: the file's H.264 access units as they are, looped at its frame rate
+    (made on first use: aiortc is imported lazily, like everything else WebRTC here)."""
+
+    @staticmethod
+    def make(units: list[bytes]) -> Any:
+        from aiortc import MediaStreamTrack
+        from aiortc.mediastreams import MediaStreamError
+
+        class Track(MediaStreamTrack):
+            kind = "video"
+
+            def __init__(self) -> None:
+                super().__init__()
+                self.n = 0
+                self.t0: float | None = None
+
+            async def recv(self) -> av.Packet:
+                if self.readyState != "live":
+                    raise MediaStreamError
+                if self.t0 is None:
+                    self.t0 = time.monotonic()
+                await asyncio.sleep(max(0.0, self.t0 + self.n / FPS - time.monotonic()))
+                packet = av.Packet(units[self.n % len(units)])
+                packet.pts = packet.dts = self.n * (90_000 // FPS)
+                packet.time_base = Fraction(1, 90_000)
+                self.n += 1
+                return packet
+
+        return Track()
+
+
+class Publisher:
+    """A WHIP publisher of ``field-bench`` (aiortc, sending the file's H.264 without re-encoding)."""
+
+    def __init__(self, hub: HubProcess, units: list[bytes]) -> None:
+        from aiortc import RTCConfiguration, RTCPeerConnection
+
+        from hub.calls.peer import h264_codecs
+
+        self.hub = hub
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        t = self.pc.addTransceiver(FileTrack.make(units), direction="sendonly")
+        t.setCodecPreferences(h264_codecs())
+        self.location: str | None = None
+
+    async def publish(self, client: httpx.AsyncClient) -> None:
+        from aiortc import RTCSessionDescription
+
+        from hub.calls.ice import pin_host_addresses
+
+        offer = await self.pc.createOffer()
+        pin_host_addresses(self.pc, ["127.0.0.1"])
+        await self.pc.setLocalDescription(offer)
+        headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {PUBLISH_TOKEN}"}
+        r = await client.post(f"/whip/{FIELD}", content=self.pc.localDescription.sdp, headers=headers)
+        if r.status_code != 201:
+            raise RuntimeError(f"WHIP {r.status_code}: {r.text}")
+        self.location = r.headers["location"]
+        await self.pc.setRemoteDescription(RTCSessionDescription(r.text, "answer"))
+
+    async def stop(self, client: httpx.AsyncClient) -> None:
+        if self.location:
+            await client.delete(self.location, headers={"Authorization": f"Bearer {PUBLISH_TOKEN}"})
+        await self.pc.close()
+
+
+async def whip_first_frames(hub: HubProcess, units: list[bytes], trials: int) -> list[float]:
+    """Milliseconds from starting a WHIP publish to the first frame an aiortc WHEP viewer decodes."""
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    from hub.calls.ice import pin_host_addresses
+
+    out = []
+    async with httpx.AsyncClient(base_url=hub.url, timeout=30) as client:
+        for _ in range(trials):
+            viewer = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            viewer.addTransceiver("video", direction="recvonly")
+            first: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+            reading: list[asyncio.Future[None]] = []
+
+            def on_track(
+                track: Any, first: asyncio.Future[float] = first, reading: list[asyncio.Future[None]] = reading
+            ) -> None:
+                async def read() -> None:
+                    await track.recv()
+                    if not first.done():
+                        first.set_result(time.monotonic())
+
+                reading.append(asyncio.ensure_future(read()))
+
+            viewer.on("track", on_track)
+            offer = await viewer.createOffer()
+            pin_host_addresses(viewer, ["127.0.0.1"])
+            await viewer.setLocalDescription(offer)
+            pub = Publisher(hub, units)
+            t0 = time.monotonic()
+            await pub.publish(client)
+            headers = {"Content-Type": "application/sdp", "Authorization": f"Bearer {hub.token}"}
+            r = await client.post(f"/whep/{FIELD}", content=viewer.localDescription.sdp, headers=headers)
+            if r.status_code != 201:
+                raise RuntimeError(f"WHEP {r.status_code}: {r.text}")
+            await viewer.setRemoteDescription(RTCSessionDescription(r.text, "answer"))
+            try:
+                t1 = await asyncio.wait_for(first, 15)
+                out.append(1000 * (t1 - t0))
+            except TimeoutError:
+                out.append(float("nan"))
+            await client.delete(r.headers["location"], headers=headers)
+            for task in reading:
+                task.cancel()
+            await viewer.close()
+            await pub.stop(client)
+            await asyncio.sleep(0.5)
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, nearest rank."""
+    ok = sorted(v for v in values if v == v)
+    return ok[min(len(ok) - 1, max(0, round(q * len(ok) + 0.5) - 1))] if ok else float("nan")
+
+
+async def whip_part(hub: HubProcess, units: list[bytes], args: argparse.Namespace) -> None:
+    """Publish → first frame, then published and camera fan-out side by side."""
+    times = await whip_first_frames(hub, units, args.whip_trials)
+    print(
+        f"WHIP publish -> first frame on a WHEP viewer (aiortc): p50 {percentile(times, 0.5):.0f} ms, "
+        f"p95 {percentile(times, 0.95):.0f} ms of {len(times)}; all: {', '.join(f'{t:.0f}' for t in times)} ms "
+        "(target p50 <= 500 ms)"
+    )
+    if not args.whip_viewers:
+        return
+    n = args.whip_viewers
+    async with httpx.AsyncClient(base_url=hub.url, timeout=30) as client:
+        pub = Publisher(hub, units)
+        await pub.publish(client)
+        try:
+            await asyncio.sleep(3)  # online, past the start
+            c0, t0 = hub.cpu_s(), time.monotonic()
+            await asyncio.sleep(3)
+            idle = (hub.cpu_s() - c0) / (time.monotonic() - t0)
+            print(f"hub idle (file camera and published stream in, no viewer): {100 * idle:.1f} % of a core")
+            rows = {}
+            for label, source in (("camera", "bench"), ("published", FIELD)):
+                r = await fanout(hub, n, args.procs, args.seconds, idle, source)
+                rows[label] = r
+                if "error" in r:
+                    print(f"{label} N={n}: {r['error']}")
+                    continue
+                print(
+                    f"{label:9s} N={n}: hub {100 * r['hub_core']:.0f} % core, "
+                    f"{100 * r['hub_core_per_rx']:.3f} % per viewer; frames min {r['min_frames_pct']} % / "
+                    f"median {r['median_frames_pct']} %, setup {r['setup_s']} s"
+                )
+            cam, pubd = rows["camera"], rows["published"]
+            if "error" not in cam and "error" not in pubd and cam["hub_core_per_rx"]:
+                ratio = pubd["hub_core_per_rx"] / cam["hub_core_per_rx"]
+                print(f"published / camera hub CPU per viewer: {ratio:.2f} (target about 1)")
+        finally:
+            await pub.stop(client)
+
+
 async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--counts", default="10,25,50,100", help="receiver counts to try, ascending")
@@ -372,6 +553,8 @@ async def main() -> None:
     ap.add_argument("--join-trials", type=int, default=10)
     ap.add_argument("--floor-seconds", type=float, default=6.0, help="length of the floor run per count")
     ap.add_argument("--skip-join", action="store_true")
+    ap.add_argument("--whip-trials", type=int, default=10, help="WHIP publish -> first frame trials (0: none)")
+    ap.add_argument("--whip-viewers", type=int, default=100, help="viewers of the published stream (0: none)")
     args = ap.parse_args()
     counts = [int(c) for c in args.counts.split(",") if c]
     with tempfile.TemporaryDirectory(prefix="bench-webrtc-") as tmp:
@@ -414,7 +597,10 @@ async def main() -> None:
                 )
                 if not held:
                     break
-            print(f"largest N with every receiver >= 95 % of frames: {best} (target 100, ratio target <= 3)")
+            if counts:
+                print(f"largest N with every receiver >= 95 % of frames: {best} (target 100, ratio target <= 3)")
+            if args.whip_trials:
+                await whip_part(hub, units, args)
         finally:
             hub.stop()
 
