@@ -104,6 +104,9 @@ def create_app(
         title="skyhub",
         summary="Command-center hub: cameras, events, incidents, calls and instructions.",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load their scripts from a CDN onto the hub's own origin: opt-in.
+        docs_url="/docs" if settings.server.docs else None,
+        redoc_url="/redoc" if settings.server.docs else None,
         # Every route, HTTP or WebSocket, passes the one policy table.
         dependencies=[Depends(authorize)],
     )

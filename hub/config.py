@@ -84,6 +84,21 @@ class ServerConfig(Strict):
             "a node that does not ingest a camera redirects its live video here. Default: http://host:port."
         ),
     )
+    metrics_token_env: str | None = Field(
+        None,
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description=(
+            "Environment variable holding the bearer token a metrics scraper (Prometheus) sends to "
+            "/metrics; staff logins may read it too. Unset: staff logins only."
+        ),
+    )
+    docs: bool = Field(
+        False,
+        description=(
+            "Serve the API's interactive docs at /docs and /redoc (their pages load scripts from a CDN). "
+            "The OpenAPI schema is always at /openapi.json."
+        ),
+    )
 
     def base_url(self) -> str:
         """``public_url`` without a trailing slash, or one derived from ``host`` and ``port``."""

@@ -117,6 +117,10 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
 }
 
 
+DOCS_ROUTES: Final = frozenset({("GET", "/docs"), ("GET", "/docs/oauth2-redirect"), ("GET", "/redoc")})
+"""Declared only with ``server.docs`` on."""
+
+
 def allowed(method: str, path: str) -> frozenset[Role] | None:
     """Roles allowed on a route template (``PUBLIC`` when open), or ``None`` if it has no policy."""
     return POLICY.get((method, path))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import os
 import socket
 from typing import Any
@@ -9,8 +10,10 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import Response
 
+from hub.auth import AuthError
 from hub.deps import HubDep
 from hub.metrics import render
+from hub.policy import STAFF
 
 router = APIRouter(tags=["operations"])
 
@@ -43,6 +46,21 @@ async def nodes(hub: HubDep) -> dict[str, Any]:
 
 
 @router.get("/metrics")
-async def metrics(request: Request) -> Response:
-    """Prometheus text exposition."""
+async def metrics(request: Request, hub: HubDep) -> Response:
+    """Prometheus text exposition: for staff, or for a scraper sending the token named by
+    ``server.metrics_token_env`` (it tells which cameras are offline: not for everyone)."""
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if not token:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "login required", headers=challenge)
+    env = hub.settings.server.metrics_token_env
+    expected = os.environ.get(env, "") if env else ""
+    if not (expected and hmac.compare_digest(expected.encode(), token.encode())):
+        try:
+            who = hub.auth.verify(token)
+        except AuthError as exc:
+            raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc), headers=challenge) from None
+        if not who.roles & STAFF:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "your role may not read the metrics")
     return Response(render(request.app.state.registry), media_type="text/plain; version=0.0.4; charset=utf-8")

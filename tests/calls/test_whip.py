@@ -155,7 +155,7 @@ async def test_device_publishes_with_its_token_and_bad_tokens_are_counted(
                 assert r.status_code == 401, (reason, r.text)
                 assert r.headers["www-authenticate"] == "Bearer"
                 assert DEVICE_TOKEN not in r.text
-            metrics = (await anon.get("/metrics")).text
+            metrics = (await d.get("/metrics")).text
             assert 'skyhub_whip_refused_total{reason="wrong"} 2.0' in metrics
             assert 'skyhub_whip_refused_total{reason="missing"} 1.0' in metrics
             assert 'skyhub_whip_refused_total{reason="revoked"} 1.0' in metrics

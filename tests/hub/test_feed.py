@@ -154,7 +154,7 @@ async def test_shutdown_closes_feeds_promptly(tmp_path: Path) -> None:
     async with serve(make_settings(tmp_path)) as rh:
         ws = await ws_connect(rh, "admin", "since=0")
         await recv_until(ws, lambda m: m.get("control") == "live")
-        async with httpx.AsyncClient(base_url=rh.url) as c:
+        async with await rh.client("admin") as c:
             metrics = (await c.get("/metrics")).text
         assert "skyhub_ws_clients 1.0" in metrics
         assert "skyhub_calls 0.0" in metrics and "skyhub_events_appended_total" in metrics

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 
 from hub import policy
 from hub.config import Role
-from hub.policy import POLICY, PUBLIC
-from tests.hub.conftest import RunningHub
+from hub.policy import DOCS_ROUTES, POLICY, PUBLIC
+from tests.hub.conftest import RunningHub, make_settings, serve
 
 PATH_VALUES = {
     "node_id": "g1",
@@ -29,6 +31,14 @@ PATH_VALUES = {
     "key": "lang",
     "username": "worker2",
 }
+SELF_CHECKED = {
+    ("GET", "/metrics"),
+    ("POST", "/whip/{camera_id}"),
+    ("PATCH", "/whip/{camera_id}/{session_id}"),
+    ("DELETE", "/whip/{camera_id}/{session_id}"),
+}
+"""Open in the table because the route checks its own callers (staff or a scraper's token, tested
+below; a login or a device's publish token, tested in tests/calls/test_whip.py)."""
 ENDS_THE_SESSION = {("POST", "/api/auth/logout")}
 """Routes after which the caller's token no longer works: each role gets a fresh one for them."""
 
@@ -48,7 +58,7 @@ async def test_every_declared_route_has_a_policy(running: RunningHub) -> None:
     assert len(routes) >= 10
     missing = [r for r in routes if r not in POLICY]
     assert not missing, f"routes without an entry in hub/policy.py: {missing}"
-    stale = sorted(set(POLICY) - set(routes), key=str)
+    stale = sorted(set(POLICY) - set(routes) - DOCS_ROUTES, key=str)
     assert not stale, f"hub/policy.py entries for routes the app does not declare: {stale}"
 
 
@@ -70,6 +80,8 @@ async def test_every_route_against_every_role(running: RunningHub) -> None:
                 assert r.status_code == 200
                 continue
             url = fill(path)
+            if (method, path) in SELF_CHECKED:
+                continue
             if method == "WS":
                 for role, token in [(None, None), *tokens.items()]:
                     ok = allowed is PUBLIC or (role is not None and role in allowed)
@@ -140,3 +152,28 @@ def test_a_new_route_without_policy_is_caught() -> None:
     app.include_router(r)
     assert ("GET", "/api/new/thing") in policy.unpoliced(app.routes)
     # create_app runs the same check over the real app: a route added there fails at build time.
+
+
+async def test_metrics_are_for_staff_or_a_scraper_with_its_token(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_SCRAPE_TOKEN", "scrape-0123456789abcdef")
+    async with serve(make_settings(tmp_path, server={"metrics_token_env": "TEST_SCRAPE_TOKEN"})) as rh:
+        async with httpx.AsyncClient(base_url=rh.url) as c:
+            # Which cameras are offline is not for anyone who asks.
+            assert (await c.get("/metrics")).status_code == 401
+            assert (await c.get("/metrics", headers={"Authorization": "Bearer wrong"})).status_code == 401
+            scraped = await c.get("/metrics", headers={"Authorization": "Bearer scrape-0123456789abcdef"})
+            assert scraped.status_code == 200 and "skyhub_events_appended_total" in scraped.text
+        for name, status in (("dispatcher", 200), ("admin", 200), ("worker1", 403), ("viewer", 403)):
+            async with await rh.client(name) as c:
+                assert (await c.get("/metrics")).status_code == status, name
+
+
+async def test_the_api_docs_pages_are_off_unless_asked_for(tmp_path: Path) -> None:
+    async with serve(make_settings(tmp_path)) as rh, httpx.AsyncClient(base_url=rh.url) as c:
+        # Their pages would load Swagger UI from a CDN onto the hub's origin.
+        assert (await c.get("/docs")).status_code == 404 and (await c.get("/redoc")).status_code == 404
+        assert (await c.get("/openapi.json")).status_code == 200
+    async with serve(make_settings(tmp_path, server={"docs": True})) as rh, httpx.AsyncClient(base_url=rh.url) as c:
+        assert (await c.get("/docs")).status_code == 200
