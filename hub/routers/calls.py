@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import Response
 
 from hub.call_schemas import FloorRequest, PutCamera, StartBriefing, StartCall
@@ -37,10 +37,16 @@ async def start_briefing(body: StartBriefing, hub: HubDep, who: CallerDep) -> di
 
 
 @router.get("/api/calls")
-async def my_calls(hub: HubDep, who: CallerDep) -> list[dict[str, Any]]:
-    """Live calls you are part of (staff: every live call)."""
+async def my_calls(
+    hub: HubDep,
+    who: CallerDep,
+    mine: Annotated[
+        bool, Query(description="Only the calls you are part of, as for everyone else (a page reloaded mid-call).")
+    ] = False,
+) -> list[dict[str, Any]]:
+    """Live calls you are part of (staff: every live call, unless ``mine``)."""
     svc = hub.calls
-    items = svc.calls.values() if who.roles & STAFF else svc.calls_of(who.username)
+    items = svc.calls.values() if who.roles & STAFF and not mine else svc.calls_of(who.username)
     return [c.as_dict() for c in items]
 
 

@@ -260,6 +260,14 @@ export function startBriefing(node) {
 }
 
 /**
+ * The live calls we are part of (whatever our role; staff asking without `mine` get every call).
+ * @returns {Promise<Call[]>}
+ */
+export function myCalls() {
+  return api("/api/calls?mine=true");
+}
+
+/**
  * One call's state (members, floor).
  * @param {string} callId
  * @returns {Promise<Call>}

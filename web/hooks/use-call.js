@@ -6,17 +6,20 @@
 // A call: our camera and microphone (getUserMedia), the hub's call (POST /api/calls or
 // /api/briefings), our media to it (POST /api/calls/{id}/media), its changes on /ws/calls. Losing
 // the media connection is not leaving: the hub keeps our place for a while, and we offer again.
+// A reload is the same: this tab remembers its call (sessionStorage), and the reloaded page offers
+// again at once; a live call of ours that no page has (the browser was closed) is offered to rejoin.
 import { signal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
-import { HttpError, currentUser } from "../api/client.js";
+import { HttpError, currentUser, loadCurrentUser } from "../api/client.js";
 import * as rtc from "../api/rtc.js";
 
 /** @typedef {import("../api/rtc.js").Call} Call */
 /** @typedef {import("../api/rtc.js").MediaRole} MediaRole */
 /** @typedef {import("../api/rtc.js").MediaLink} MediaLink */
 /** @typedef {"none" | "connecting" | "connected" | "lost"} MediaState */
-/** @typedef {"starting" | "ringing" | "connecting" | "connected" | "reconnecting" | "ended" | "failed"} CallPhase */
-/** @typedef {"unreachable" | "busy" | "unknown" | "offline" | "media" | "failed"} CallProblem */
+/** @typedef {"starting" | "ringing" | "connecting" | "connected" | "reconnecting" | "away" | "ended" | "failed"} CallPhase */
+/** @typedef {"unreachable" | "busy" | "unknown" | "offline" | "media" | "failed" | "action"} CallProblem */
+/** @typedef {"grant" | "revoke" | "request" | "release"} FloorAction */
 
 /**
  * @typedef {object} CallSession
@@ -37,13 +40,31 @@ import * as rtc from "../api/rtc.js";
  * @property {CallProblem | null} problem Why it failed or what last went wrong.
  * @property {string} detail The hub's words for it.
  * @property {string | null} endedReason Once ended: the hub's reason.
+ * @property {boolean} away We are still a party of the call, but this page is not in it (the
+ *   browser was closed, or another page had it): the panel offers to rejoin.
  */
+
+/**
+ * What this tab remembers of its call, so that a reload carries on in it.
+ * @typedef {object} CallMark
+ * @property {string} id
+ * @property {string} user Whose call it is (another login in this tab has none).
+ * @property {"call" | "briefing"} kind
+ * @property {string} target
+ * @property {string} targetLabel
+ * @property {{id: string, name: string} | null} cameraOffer
+ */
+
+/** @typedef {Pick<CallSession, "kind" | "target" | "targetLabel" | "role" | "cameraOffer">} CallWhat */
 
 /** First delay before offering again after the media connection was lost, and the most. */
 const REJOIN_FIRST_MS = 500;
 const REJOIN_MAX_MS = 4_000;
 /** Our picture: small enough for a phone's uplink, large enough to see a face. */
 const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 360 } };
+
+/** Where this tab keeps its call's mark (sessionStorage: one per tab, kept over a reload). */
+const MARK_KEY = "skyhub.call";
 
 /** The call of this page, or null. */
 export const callSession = signal(/** @type {CallSession | null} */ (null));
@@ -59,6 +80,7 @@ let unfollow = null;
 let rejoinTimer;
 let rejoinDelay = REJOIN_FIRST_MS;
 let hosts = 0;
+let restored = false;
 
 /** @param {number} n @param {Partial<CallSession>} patch */
 function update(n, patch) {
@@ -77,6 +99,7 @@ export function phaseOf(s) {
   if (s.endedReason !== null) return "ended";
   if (s.problem && !s.call) return "failed";
   if (!s.call) return "starting";
+  if (s.away) return "away";
   if (s.media === "lost") return "reconnecting";
   if (s.call.state === "ringing") return "ringing";
   return s.media === "connected" ? "connected" : "connecting";
@@ -102,17 +125,15 @@ async function localMedia(video) {
 }
 
 /**
- * Start a session and its media; `begin` asks the hub for the call.
- * @param {Omit<CallSession, "seq" | "call" | "media" | "local" | "remoteVideo" | "remoteAudio" | "micOn" | "camOn" | "cameraShown" | "problem" | "detail" | "endedReason">} what
- * @param {() => Promise<Call>} begin
+ * A session's starting state.
+ * @param {CallWhat} what
+ * @param {Partial<CallSession>} [rest]
+ * @returns {CallSession}
  */
-async function open(what, begin) {
-  if (inCall()) return false;
-  teardown();
-  const n = ++seq;
-  callSession.value = {
+function fresh(what, rest = {}) {
+  return {
     ...what,
-    seq: n,
+    seq: ++seq,
     call: null,
     media: "none",
     local: null,
@@ -124,7 +145,22 @@ async function open(what, begin) {
     problem: null,
     detail: "",
     endedReason: null,
+    away: false,
+    ...rest,
   };
+}
+
+/**
+ * Start a session and its media; `begin` asks the hub for the call.
+ * @param {CallWhat} what
+ * @param {() => Promise<Call>} begin
+ */
+async function open(what, begin) {
+  if (inCall()) return false;
+  teardown();
+  const session = fresh(what);
+  const n = session.seq;
+  callSession.value = session;
   unfollow = rtc.followCalls(onCalls);
   /** @type {MediaStream} */
   let local;
@@ -150,7 +186,8 @@ async function open(what, begin) {
     void rtc.hangUp(call.id).catch(() => {});
     return false;
   }
-  update(n, { call });
+  update(n, { call, cameraShown: call.camera });
+  saveMark(callSession.value);
   await connect(n);
   return true;
 }
@@ -260,11 +297,19 @@ function onCalls(msg) {
   const n = s.seq;
   if (msg.op === "call") {
     if (msg.call.id !== id) return;
+    if (s.away && msg.call.members.some((m) => m.username === me() && m.media)) {
+      teardown(); // another page of ours has rejoined it
+      return;
+    }
     update(n, { call: msg.call, cameraShown: msg.call.camera });
     if (msg.call.state === "ended") ended(n, msg.call.ended_reason ?? "");
     return;
   }
   const mine = msg.calls.find((c) => c.id === id);
+  if (mine && s.away && mine.members.some((m) => m.username === me() && m.media)) {
+    teardown(); // another page of ours has rejoined it: not ours to offer any more
+    return;
+  }
   if (mine) update(n, { call: mine, cameraShown: mine.camera });
   // Not among our live calls after a reconnect: it may have ended meanwhile. Ask.
   else if (phaseOf(s) !== "ended") {
@@ -289,6 +334,7 @@ function onCalls(msg) {
 function fail(n, problem, detail) {
   update(n, { problem, detail });
   releaseMedia(false);
+  clearMark();
 }
 
 /**
@@ -297,8 +343,9 @@ function fail(n, problem, detail) {
  * @param {string} reason
  */
 function ended(n, reason) {
-  update(n, { endedReason: reason, media: "none" });
+  update(n, { endedReason: reason, media: "none", away: false });
   releaseMedia(true);
+  clearMark();
 }
 
 /**
@@ -324,9 +371,10 @@ function releaseMedia(sessionGone) {
 function teardown() {
   releaseMedia(false);
   callSession.value = null;
+  clearMark();
 }
 
-/** Hang up (ends a call, or a briefing we speak in) and forget it. */
+/** Hang up (ends a call, or a briefing we speak in; a listener leaves) and forget it. */
 export async function hangUpCall() {
   const s = callSession.value;
   const media = link;
@@ -370,8 +418,133 @@ export async function showCamera(camera) {
     const call = await rtc.putCamera(s.call.id, camera);
     update(s.seq, { call, cameraShown: call.camera, problem: null, detail: "" });
   } catch (err) {
-    update(s.seq, { problem: "failed", detail: err instanceof HttpError ? err.detail : String(err) });
+    update(s.seq, { problem: "action", detail: err instanceof HttpError ? err.detail : String(err) });
   }
+}
+
+/**
+ * Floor control in our briefing. The speaker gives a listener who joined the floor (`grant`, `to`)
+ * or takes it back (`revoke`): only the holder's voice reaches the group, so taking the floor back
+ * is how a speaker mutes someone. A listener asks for it (`request`) or gives it up (`release`).
+ * @param {FloorAction} action
+ * @param {string} [to]
+ */
+export async function floorAction(action, to) {
+  const s = callSession.value;
+  if (!s?.call) return;
+  try {
+    const call = await rtc.floorAction(s.call.id, action, to ? { to } : {});
+    update(s.seq, { call, problem: null, detail: "" });
+  } catch (err) {
+    update(s.seq, { problem: "action", detail: err instanceof HttpError ? err.detail : String(err) });
+  }
+}
+
+// ------------------------------------------------------------------ after a reload
+
+/** @param {CallSession | null} s */
+function saveMark(s) {
+  if (!s?.call) return;
+  /** @type {CallMark} */
+  const mark = { id: s.call.id, user: me(), kind: s.kind, target: s.target, targetLabel: s.targetLabel, cameraOffer: s.cameraOffer };
+  try {
+    sessionStorage.setItem(MARK_KEY, JSON.stringify(mark));
+  } catch {
+    // Storage refused (a private window's quota): a reload then offers the call instead.
+  }
+}
+
+/** @returns {CallMark | null} */
+function readMark() {
+  try {
+    const raw = sessionStorage.getItem(MARK_KEY);
+    return raw ? /** @type {CallMark} */ (JSON.parse(raw)) : null;
+  } catch {
+    return null;
+  }
+}
+
+function clearMark() {
+  try {
+    sessionStorage.removeItem(MARK_KEY);
+  } catch {
+    // Nothing kept, nothing to forget.
+  }
+}
+
+/**
+ * A call's session as this user sees it, named as the tab's mark named it (if any).
+ * @param {Call} call
+ * @param {string} user
+ * @param {CallMark | null} mark
+ * @returns {CallWhat}
+ */
+function describe(call, user, mark) {
+  const other = call.members.find((m) => m.username !== user);
+  const target = call.kind === "briefing" ? (call.node ?? call.owner) : (other?.username ?? call.owner);
+  return {
+    kind: call.kind,
+    target,
+    targetLabel: mark?.targetLabel ?? target,
+    role: rtc.mediaRole(call, user),
+    cameraOffer: mark?.cameraOffer ?? null,
+  };
+}
+
+/**
+ * When the page starts: carry on in the call this tab was in before a reload (the hub keeps our
+ * place for `calls.rejoin_grace_s`, and a new offer replaces a connection it still holds). A live
+ * call of ours that this tab was not in, with no page of ours connected to it (the browser was
+ * closed), is offered to rejoin; one connected from another page is left there. A call that ended
+ * while the page reloaded is shown as ended.
+ */
+async function restore() {
+  const mark = readMark();
+  /** @type {Call[]} */
+  let calls;
+  /** @type {string} */
+  let user;
+  try {
+    user = (currentUser.value ?? (await loadCurrentUser())).username;
+    calls = await rtc.myCalls();
+  } catch {
+    return; // not logged in (the client goes to the login) or the hub is away: nothing to resume
+  }
+  if (callSession.value) return; // a call was started meanwhile
+  const mine = (/** @type {Call} */ c) => c.members.find((m) => m.username === user);
+  const live = calls.filter((c) => c.state !== "ended" && mine(c)?.state === "accepted");
+  const ours = mark?.user === user ? mark : null;
+  const marked = ours ? live.find((c) => c.id === ours.id) : undefined;
+  if (marked) {
+    await open(describe(marked, user, ours), async () => marked);
+    return;
+  }
+  const left = live.find((c) => !mine(c)?.media);
+  if (left) {
+    const session = fresh(describe(left, user, null), { call: left, cameraShown: left.camera, away: true });
+    callSession.value = session;
+    unfollow = rtc.followCalls(onCalls);
+    return;
+  }
+  if (!ours) return;
+  try {
+    const gone = await rtc.getCall(ours.id);
+    if (gone.state === "ended" && !callSession.value) {
+      callSession.value = fresh(describe(gone, user, ours), { call: gone, endedReason: gone.ended_reason ?? "" });
+    }
+  } catch {
+    // Forgotten by the hub (long ago, or another node's): nothing to say.
+  }
+  clearMark();
+}
+
+/** Rejoin, from this page, a call we are still a party of (see {@link restore}). */
+export async function rejoinHere() {
+  const s = callSession.value;
+  if (!s?.away || !s.call) return false;
+  const call = s.call;
+  teardown();
+  return open({ kind: s.kind, target: s.target, targetLabel: s.targetLabel, role: s.role, cameraOffer: s.cameraOffer }, async () => call);
 }
 
 /** The call of this page (re-renders as it changes). */
@@ -386,6 +559,10 @@ export function useCall() {
 export function useCallHost() {
   useEffect(() => {
     hosts += 1;
+    if (!restored) {
+      restored = true;
+      void restore();
+    }
     return () => {
       hosts -= 1;
       if (hosts === 0 && callSession.value) void hangUpCall();
