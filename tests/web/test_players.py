@@ -140,3 +140,54 @@ async def test_a_failing_player_reports_and_retries_with_backoff(
         assert gaps[1] > gaps[0] * 1.5 and gaps[2] > gaps[1] * 1.5, gaps
         assert await page.get_attribute("#player-test .camera-player", "data-error") == "startup"
         await page.evaluate(UNMOUNT_JS)
+
+
+MOUNT_BOTH_JS = """async ({ camera }) => {
+  const { html, render } = await import("htm/preact");
+  const { CameraPlayer } = await import("/web/components/player/camera-player.js");
+  const { api } = await import("/web/api/client.js");
+  const cam = (await api("/api/cameras")).find((c) => c.id === camera);
+  const box = document.createElement("div");
+  box.id = "player-test";
+  document.body.prepend(box);
+  render(html`<div class="live"><${CameraPlayer} camera=${cam} /></div>
+    <div class="still"><${CameraPlayer} camera=${cam} still=${true} stillIntervalS=${1} stillWidth=${160} /></div>`,
+    box);
+}"""
+
+
+async def test_live_video_goes_first_and_pictures_still_come(tmp_path: Path, new_page: NewPage) -> None:
+    settings = make_settings(tmp_path, cameras=CAMERAS, server={"ice_addresses": ["127.0.0.1"]})
+    async with hub_and_pages(settings, new_page) as (rh, new_page):
+        page = await new_page()
+        await log_in_to_desk(page, rh.url)
+        await page.evaluate("() => { location.hash = '#/incidents'; }")
+        await poll(lambda: asyncio.sleep(0, rh.hub.calls.sessions.count("whep")), lambda n: n == 0, 10, "no wall tile")
+        # The hub is slow to answer the offer (held here until released).
+        held: list[Any] = []
+        await page.route("**/whep/cam-street", lambda route: held.append(route))
+        sent: list[str] = []
+
+        def note(r: Any) -> None:
+            if "/whep/" in r.url and r.method == "POST":
+                sent.append("offer")
+            elif "/snapshot.jpg" in r.url:
+                sent.append("picture")
+
+        page.on("request", note)
+        await page.evaluate(MOUNT_BOTH_JS, {"camera": "cam-street"})
+        live = page.locator("#player-test .live .camera-player")
+        still = page.locator("#player-test .still .camera-player")
+        assert await live.get_attribute("data-mode") == "whep"
+        # A still player shows pictures of a camera the browser could play live.
+        assert await still.get_attribute("data-mode") == "snapshot"
+        # The picture waits for the live player to start, not for ever: it shows while the offer hangs.
+        await still.locator("img").wait_for(timeout=10_000)
+        assert sent[:2] == ["offer", "picture"], sent
+        assert len(held) == 1
+        await held[0].continue_()
+        await poll(lambda: page.evaluate(FRAMES_JS), lambda n: n > 0, 60, "the live player's first frame")
+        first = await still.locator("img").get_attribute("src")
+        await poll(lambda: still.locator("img").get_attribute("src"), lambda s: s != first, 10, "a newer picture")
+        await page.unroute("**/whep/cam-street")
+        await page.evaluate(UNMOUNT_JS)

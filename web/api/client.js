@@ -20,6 +20,8 @@ import { signal } from "@preact/signals";
  * @property {string} [base] Another origin to send it to (a camera's `owner_url`); "" for this hub.
  * @property {AbortSignal} [signal] Cancels the request.
  * @property {boolean} [keepalive] Let it outlive the page (a DELETE on unload).
+ * @property {RequestPriority} [priority] Its place in the browser's queue for a connection to the hub
+ *   (Fetch Priority: "high" for a WHEP offer, "low" for a snapshot; "auto" by default).
  */
 
 const TOKEN_KEY = "skyhub.token";
@@ -193,7 +195,7 @@ async function decodeError(r) {
  * @returns {Promise<Response>}
  */
 export async function request(path, options = {}) {
-  const { method = "GET", body, contentType, auth = true, base, signal, keepalive } = options;
+  const { method = "GET", body, contentType, auth = true, base, signal, keepalive, priority } = options;
   /** @type {Record<string, string>} */
   const headers = { ...options.headers };
   if (auth && token) headers.Authorization = `Bearer ${token}`;
@@ -209,7 +211,7 @@ export async function request(path, options = {}) {
   }
   let r;
   try {
-    r = await fetch(url(path, base), { method, headers, body: payload, signal, keepalive });
+    r = await fetch(url(path, base), { method, headers, body: payload, signal, keepalive, priority });
   } catch (err) {
     if (signal?.aborted) throw err;
     throw new HttpError(0, `cannot reach the hub (${method} ${path})`);

@@ -7,6 +7,7 @@
 import { html } from "htm/preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { HttpError, blob } from "../../api/client.js";
+import { afterLiveStarts } from "./live-first.js";
 
 /** @typedef {import("../../types/player").PlayerError} PlayerError */
 /** @typedef {import("../../types/player").PlayerErrorKind} PlayerErrorKind */
@@ -57,9 +58,14 @@ export function SnapshotPlayer({ camera, label, intervalS = SNAPSHOT_INTERVAL_S,
 
     const load = async () => {
       try {
+        // Live video first: after the live players starting (live-first.js), and behind anything in the
+        // browser's queue for a connection to the hub.
+        await afterLiveStarts();
+        if (stopped) return;
         const query = width ? `?width=${Math.ceil(width)}` : "";
         const picture = await blob(`/api/cameras/${encodeURIComponent(camera)}/snapshot.jpg${query}`, {
           signal: controller.signal,
+          priority: "low",
         });
         if (stopped) return;
         failures = 0;

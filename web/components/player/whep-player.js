@@ -1,14 +1,17 @@
 // @ts-check
 // A camera live over WHEP: POST /whep/{camera} with an SDP offer (recvonly video, and audio when
-// asked), the answer, then play; DELETE the session's Location on unmount. The hub does not trickle
-// ICE, so the offer waits for its candidates. A camera another hub node ingests is played from that
+// asked), the answer, then play; DELETE the session's Location on unmount. The offer goes without
+// our candidates (the hub learns our address from our checks), made ahead of time when the page
+// keeps offers ready (peer-pool.js). A camera another hub node ingests is played from that
 // node (`base`, the camera's owner_url) with the same token: a browser can neither keep
 // Authorization across a cross-origin redirect nor read its Location.
 // Errors are reported once per mount through onError ("startup" | "stalled" | "decode"); the
 // caller (useCameraLiveMode) decides when to try again, by remounting with a new key.
 import { html } from "htm/preact";
-import { useEffect, useRef } from "preact/hooks";
+import { useLayoutEffect, useRef } from "preact/hooks";
 import { HttpError, request } from "../../api/client.js";
+import { holdForLive } from "./live-first.js";
+import { takeOffer } from "./peer-pool.js";
 
 /** @typedef {import("../../types/player").PlayerError} PlayerError */
 /** @typedef {import("../../types/player").PlayerErrorKind} PlayerErrorKind */
@@ -59,10 +62,12 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
   const callbacks = useRef({ onError, onPlaying });
   callbacks.current = { onError, onPlaying };
 
-  useEffect(() => {
+  // A layout effect: the offer is on its way before the browser paints the new tiles.
+  useLayoutEffect(() => {
     const el = video.current;
     if (!el) return undefined;
-    const pc = new RTCPeerConnection({ iceServers: [] });
+    /** @type {RTCPeerConnection | null} */
+    let pc = null;
     /** @type {string | null} */
     let location = null;
     let closed = false;
@@ -70,6 +75,8 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
     let failed = false;
     /** @type {ReturnType<typeof setInterval> | undefined} */
     let watch;
+    // The page's snapshot requests wait until this player plays (live-first.js).
+    const started = holdForLive();
 
     /**
      * @param {PlayerErrorKind} kind
@@ -79,33 +86,29 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
     const fail = (kind, message, extra = {}) => {
       if (closed || failed) return;
       failed = true;
+      started();
       clearInterval(watch);
       callbacks.current.onError({ kind, message, ...extra });
     };
     const onPlay = () => {
       if (playing || closed) return;
       playing = true;
+      started();
       callbacks.current.onPlaying?.();
     };
     const onVideoError = () => fail("decode", el.error?.message || "the browser cannot decode this video");
     el.addEventListener("playing", onPlay);
     el.addEventListener("error", onVideoError);
-
-    pc.addTransceiver("video", { direction: "recvonly" });
-    if (audio) pc.addTransceiver("audio", { direction: "recvonly" });
     const stream = new MediaStream();
-    pc.ontrack = (e) => {
-      stream.addTrack(e.track);
-      if (el.srcObject !== stream) el.srcObject = stream;
-    };
 
     // Watch the connection and the frame counters: lost, stalled, or arriving but not decoding.
-    const started = performance.now();
-    let lastProgress = started;
-    let lastReceivedAt = started;
+    const since = performance.now();
+    let lastProgress = since;
+    let lastReceivedAt = since;
     let disconnectedSince = 0;
     let counts = { received: 0, decoded: 0 };
-    const check = async () => {
+    /** @param {RTCPeerConnection} pc */
+    const check = async (pc) => {
       if (closed || failed) return;
       const now = performance.now();
       const state = pc.connectionState;
@@ -121,7 +124,7 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
       // Frames arriving without being decoded is a decoding problem; nothing arriving is not.
       const arriving = now - lastReceivedAt < DECODE_TIMEOUT_MS && c.received > 0;
       if (c.decoded === 0) {
-        if (now - started > STARTUP_TIMEOUT_MS) return fail(arriving ? "decode" : "startup", "no picture");
+        if (now - since > STARTUP_TIMEOUT_MS) return fail(arriving ? "decode" : "startup", "no picture");
       } else if (now - lastProgress > STALL_TIMEOUT_MS) {
         return fail(arriving ? "decode" : "stalled", "the picture stopped");
       }
@@ -130,24 +133,32 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
 
     (async () => {
       try {
-        // The offer goes at once, without waiting for our candidates: the browser's host candidates
-        // are mDNS names the hub cannot resolve, and it learns our address from our first checks.
-        // Waiting for them cost 140-240 ms of every tile's first frame on a busy wall.
-        await pc.setLocalDescription(await pc.createOffer());
-        if (closed) return;
+        // The offer made ahead of time when the page keeps some ready (peer-pool.js), else now.
+        const own = await takeOffer({ audio });
+        if (closed) {
+          own.close();
+          return;
+        }
+        pc = own;
+        own.ontrack = (e) => {
+          stream.addTrack(e.track);
+          if (el.srcObject !== stream) el.srcObject = stream;
+        };
+        // Ahead of the page's other requests in the browser's queue for a connection to the hub.
         const r = await request(`/whep/${encodeURIComponent(camera)}`, {
           method: "POST",
-          body: pc.localDescription?.sdp ?? "",
+          body: own.localDescription?.sdp ?? "",
           contentType: "application/sdp",
           base,
+          priority: "high",
         });
         const where = r.headers.get("Location");
         // The session lives on the node that answered: DELETE it there.
         if (where) location = new URL(where, base || window.location.href).href;
         const answer = await r.text();
         if (closed) return release();
-        await pc.setRemoteDescription({ type: "answer", sdp: answer });
-        watch = setInterval(check, WATCH_EVERY_MS);
+        await own.setRemoteDescription({ type: "answer", sdp: answer });
+        watch = setInterval(() => check(own), WATCH_EVERY_MS);
       } catch (err) {
         if (err instanceof HttpError) fail("startup", err.detail, { status: err.status, retryAfterS: err.retryAfterS });
         else fail("startup", err instanceof Error ? err.message : String(err));
@@ -158,19 +169,22 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
     // DELETE first, then close: closed the other way round, the hub may notice the connection
     // end and drop the session before the DELETE arrives (a needless 404).
     function release() {
+      const own = pc;
+      if (!own) return;
       if (!location) {
-        pc.close();
+        own.close();
         return;
       }
       const where = location;
       location = null;
-      const close = () => pc.close();
+      const close = () => own.close();
       setTimeout(close, RELEASE_WAIT_MS);
       request(where, { method: "DELETE", keepalive: true }).catch(() => {}).finally(close);
     }
 
     return () => {
       closed = true;
+      started();
       clearInterval(watch);
       el.removeEventListener("playing", onPlay);
       el.removeEventListener("error", onVideoError);

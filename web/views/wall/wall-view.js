@@ -4,6 +4,7 @@
 // patrol tours kept on the hub for the user, and the keyboard (see use-wall-keys).
 import { html } from "htm/preact";
 import { useEffect, useMemo, useRef, useState } from "preact/hooks";
+import { keepOffersReady } from "../../components/player/peer-pool.js";
 import { useCameras } from "../../hooks/use-cameras.js";
 import { useOpenAlerts } from "../../hooks/use-open-alerts.js";
 import { useWallDirectory } from "../../hooks/use-wall-directory.js";
@@ -27,6 +28,9 @@ import { WallToolbar } from "./wall-toolbar.js";
 
 /** @typedef {import("../../types/api").Camera} Camera */
 /** @typedef {import("./wall-model.js").Tour} Tour */
+
+/** Offers kept ready for the live tiles a switch brings (the largest layout's 16). */
+const OFFERS_READY = 16;
 
 export function WallView() {
   const list = useCameras();
@@ -56,6 +60,8 @@ export function WallView() {
   const overview = wall.layout.overview && !enlarged ? overviewOf(ids.filter((id) => !inLane.has(id)), live) : [];
   const nameOf = (/** @type {string} */ id) => cameras.get(id)?.name ?? id;
 
+  // A layout switch brings up to 15 new live tiles at once: their offers are made ahead of time.
+  useEffect(() => keepOffersReady(OFFERS_READY), []);
   // Keep the keyboard's tile inside the layout.
   useEffect(() => {
     if (current >= size) setCurrent(size - 1);
