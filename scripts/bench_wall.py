@@ -247,7 +247,7 @@ INSTALL_JS = r"""() => {
   if (window.__bench) return;
   const now = () => performance.timeOrigin + performance.now();
   const B = (window.__bench = { frames: {}, dropped: {}, where: {}, players: {}, last: new WeakMap(),
-    badges: [], seen: new Set(), since: now(), pcs: [] });
+    badges: [], seen: new Set(), since: now() });
   // Decoded frames per camera, summed over whatever <video> shows it (a camera that moves to the
   // alarm lane gets a new player): each element's counters are read every 250 ms.
   const sample = () => {
@@ -269,40 +269,8 @@ INSTALL_JS = r"""() => {
     return { at: performance.now(), frames: { ...B.frames }, dropped: { ...B.dropped }, where: { ...B.where },
       players: { ...B.players } };
   };
-  // Where a new player's time goes: every RTCPeerConnection made from now on, when its offer was
-  // POSTed and answered (fetch, matched by the offer's SDP), when ICE and then DTLS connected.
-  const NativePC = window.RTCPeerConnection;
-  function WatchedPC(...a) {
-    const pc = new NativePC(...a);
-    const rec = { pc, camera: null, created: performance.now(), posted: null, answered: null, ice: null,
-      connected: null };
-    B.pcs.push(rec);
-    pc.addEventListener("iceconnectionstatechange", () => {
-      if (rec.ice === null && ["connected", "completed"].includes(pc.iceConnectionState)) rec.ice = performance.now();
-    });
-    pc.addEventListener("connectionstatechange", () => {
-      if (rec.connected === null && pc.connectionState === "connected") rec.connected = performance.now();
-    });
-    return pc;
-  }
-  WatchedPC.prototype = NativePC.prototype;
-  Object.setPrototypeOf(WatchedPC, NativePC);
-  window.RTCPeerConnection = WatchedPC;
-  const nativeFetch = window.fetch;
-  window.fetch = function (input, init) {
-    const p = nativeFetch.call(this, input, init);
-    const path = new URL(typeof input === "string" ? input : input.url, location.href).pathname;
-    const m = /^\/whep\/([^/]+)$/.exec(path);
-    if (m && init && init.method === "POST") {
-      const rec = B.pcs.find((r) => r.camera === null && r.pc.localDescription?.sdp === init.body);
-      if (rec) {
-        rec.camera = decodeURIComponent(m[1]);
-        rec.posted = performance.now();
-        p.then(() => { rec.answered = performance.now(); }, () => {});
-      }
-    }
-    return p;
-  };
+  // Where a new player's time goes: every RTCPeerConnection of the page (PC_WATCH_JS).
+  B.pcs = window.__pcs;
   // The browser's own timing of each WHEP offer: queued (no free connection to the hub yet) until
   // requestStart, then the hub's answer until responseStart.
   B.offers = [];
@@ -369,10 +337,12 @@ INSTALL_JS = r"""() => {
             const stages = {};
             for (const t of brought) {
               const cam = t.dataset.camera;
-              const rec = B.pcs.filter((r) => r.camera === cam && r.created >= t0).shift();
-              const offer = rec && B.offers.find((o) => o.camera === cam && o.start >= rec.created);
+              const rec = B.pcs.filter((r) => r.camera === cam && r.posted >= t0).shift();
+              const offer = rec && B.offers.find((o) => o.camera === cam && o.start >= rec.posted - 1);
               const busy = offer ? B.requests.filter((q) => q.start < offer.start && q.end > offer.start) : [];
-              if (rec) stages[cam] = { created: rel(rec.created), posted: rel(rec.posted),
+              // An offer made ahead of time (before the key) has no "made" step of its own.
+              if (rec) stages[cam] = { created: rec.created >= t0 ? rel(rec.created) : null, ready: rec.created < t0,
+                posted: rel(rec.posted),
                 inFlight: busy.length, snapshotsInFlight: busy.filter((q) => q.kind === "snapshot").length,
                 sent: offer && offer.sent > 0 ? rel(offer.sent) : null,
                 firstByte: offer && offer.firstByte > 0 ? rel(offer.firstByte) : null,
@@ -389,6 +359,46 @@ INSTALL_JS = r"""() => {
     return before.size;
   };
 }""".replace("__TIMEOUT__", str(SWITCH_TIMEOUT_MS))
+
+PC_WATCH_JS = r"""(() => {
+  // Added as an init script, before the page's own (which may make offers ahead of time): every
+  // RTCPeerConnection of the page, when its offer was POSTed and answered (fetch, matched by the
+  // offer's SDP), when ICE and then DTLS connected.
+  const pcs = (window.__pcs = []);
+  const NativePC = window.RTCPeerConnection;
+  function WatchedPC(...a) {
+    const pc = new NativePC(...a);
+    const rec = { pc, camera: null, created: performance.now(), posted: null, answered: null, ice: null,
+      connected: null };
+    pcs.push(rec);
+    pc.addEventListener("iceconnectionstatechange", () => {
+      if (rec.ice === null && ["connected", "completed"].includes(pc.iceConnectionState)) rec.ice = performance.now();
+    });
+    pc.addEventListener("connectionstatechange", () => {
+      if (rec.connected === null && pc.connectionState === "connected") rec.connected = performance.now();
+    });
+    return pc;
+  }
+  WatchedPC.prototype = NativePC.prototype;
+  Object.setPrototypeOf(WatchedPC, NativePC);
+  window.RTCPeerConnection = WatchedPC;
+  const nativeFetch = window.fetch;
+  window.fetch = function (input, init) {
+    const p = nativeFetch.call(this, input, init);
+    const path = new URL(typeof input === "string" ? input : input.url, location.href).pathname;
+    const m = /^\/whep\/([^/]+)$/.exec(path);
+    if (m && init && init.method === "POST") {
+      const rec = pcs.find((r) => r.camera === null && r.pc.localDescription?.sdp === init.body);
+      if (rec) {
+        rec.camera = decodeURIComponent(m[1]);
+        rec.posted = performance.now();
+        p.then(() => { rec.answered = performance.now(); }, () => {});
+      }
+    }
+    return p;
+  };
+})();"""
+
 
 FEED_WATCH_JS = """(() => {
   // Added as an init script (before the page's own): when each alert.started event's feed message
@@ -512,6 +522,7 @@ async def run(args: argparse.Namespace, work: Path, config: Path) -> None:
                     locale="en-US",
                 )
                 await context.add_init_script(FEED_WATCH_JS)
+                await context.add_init_script(PC_WATCH_JS)
                 page = context.pages[0] if context.pages else await context.new_page()
                 errors: list[str] = []
                 page.on("pageerror", lambda e: errors.append(str(e)))
@@ -766,7 +777,7 @@ def report(args: argparse.Namespace, **r: Any) -> None:
     order = ["created", "posted", "sent", "firstByte", "answered", "ice", "connected", "first"]
     names = {
         "created": "keydown → player made (render)",
-        "posted": "→ offer POSTed (ICE gathering)",
+        "posted": "→ offer POSTed (offer made, or taken ready)",
         "sent": "→ request sent (queued for a connection)",
         "firstByte": "→ answer's first byte (hub)",
         "answered": "→ answer read",
@@ -789,9 +800,13 @@ def report(args: argparse.Namespace, **r: Any) -> None:
             prev = 0.0
             for k in order:
                 if marks.get(k) is None:
+                    if k == "created":  # an offer made ahead of time: its step starts from the key
+                        continue
                     break
                 steps[k].append(float(marks[k]) - prev)
                 prev = float(marks[k])
+    ready = sum(1 for sw in r["switches"] for st in sw.get("stages", {}).values() if st.get("ready"))
+    print(f"offers made ahead of time (before the key): {ready} of {offered}")
     print(
         "first frame, where the time goes (each step's p50 / p95 over the tiles brought): "
         + "; ".join(f"{names[k]} {pct(v, 0.5):.0f} / {pct(v, 0.95):.0f} ms" for k, v in steps.items() if v)
