@@ -629,6 +629,28 @@ class IncidentsConfig(Strict):
     )
     public_text_max_chars: int = Field(2000, ge=10, le=20_000, description="Longest resident report text.")
     public_rate_per_min: int = Field(5, ge=1, le=10_000, description="Resident reports per minute from one address.")
+    public_photo_bytes_per_day: int = Field(
+        512 * 1024 * 1024,
+        ge=1024,
+        description=(
+            "Bytes of photos all residents together may send per day (refilled continuously; across "
+            "every node with Redis). Past it, reports with a photo get 429 with Retry-After."
+        ),
+    )
+    public_min_free_bytes: int = Field(
+        2 * 1024**3,
+        ge=0,
+        description=(
+            "Free space the data directory keeps for alert evidence: a resident's photo that would "
+            "leave less is refused (507)."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _budget_takes_a_photo(self) -> IncidentsConfig:
+        if self.public_photo_bytes_per_day < self.photo_max_bytes:
+            raise ValueError("public_photo_bytes_per_day must hold at least one photo of photo_max_bytes")
+        return self
 
     @model_validator(mode="after")
     def _all_severities(self) -> IncidentsConfig:

@@ -71,9 +71,16 @@ class Hub:
         self.public_limiter = RateLimiter(settings.incidents.public_rate_per_min)
         self.shared_limiter: SharedRateLimiter | None = None
         """With Redis, the public limits hold across every hub node."""
+        budget = settings.incidents.public_photo_bytes_per_day
+        self.public_bytes = RateLimiter(budget, max_keys=1, window_s=86_400.0)
+        """Bytes of photos the public may send, all residents together (refilled over a day)."""
+        self.shared_bytes: SharedRateLimiter | None = None
         if settings.storage.redis_url:
             self.shared_limiter = SharedRateLimiter(
                 settings.storage.redis_url, settings.storage.redis_prefix, settings.incidents.public_rate_per_min
+            )
+            self.shared_bytes = SharedRateLimiter(
+                settings.storage.redis_url, settings.storage.redis_prefix, budget, window_s=86_400.0, name="bytes"
             )
         self.instructions = InstructionDesk(self.log, self.directory, settings, clock)
         self.open_alerts = OpenAlerts(self.log)
@@ -124,6 +131,13 @@ class Hub:
         if self.shared_limiter is not None:
             return await self.shared_limiter.check(key)
         return self.public_limiter.check(key)
+
+    async def public_bytes_wait(self, size: int) -> float:
+        """Seconds until the public's photo budget has room for ``size`` more bytes; 0 when it has
+        (and they are counted)."""
+        if self.shared_bytes is not None:
+            return await self.shared_bytes.check("public-photos", cost=size)
+        return self.public_bytes.check("public-photos", cost=size)
 
     async def _camera_event(self, type: str, camera_id: str, data: dict[str, Any]) -> None:
         cam = self.directory.cameras.get(camera_id)
@@ -200,6 +214,8 @@ class Hub:
                     await self.redis.aclose()
                 if self.shared_limiter is not None:
                     await self.shared_limiter.aclose()
+                if self.shared_bytes is not None:
+                    await self.shared_bytes.aclose()
 
     async def _start_cameras(self) -> None:
         cameras = list(self.settings.cameras)  # disabled ones too: the manager reports them as disabled

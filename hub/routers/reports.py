@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
@@ -97,6 +99,22 @@ async def public_report(
     checked = await files.read_photo(photo, cfg.photo_max_bytes) if photo is not None else None
     if node is not None and node not in hub.directory.nodes:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"node {node!r} does not exist")
+    if checked is not None:
+        # Anonymous photos must not fill the disk that alert evidence needs.
+        size = len(checked[0])
+        free = (await asyncio.to_thread(shutil.disk_usage, hub.settings.data_dir)).free
+        if free - size < cfg.public_min_free_bytes:
+            raise HTTPException(
+                status.HTTP_507_INSUFFICIENT_STORAGE,
+                "the hub is short of disk space and takes no photos from the public now; send the report without it",
+            )
+        wait_s = await hub.public_bytes_wait(size)
+        if wait_s > 0:
+            return JSONResponse(
+                {"detail": "the hub takes no more photos from the public for now; send the report without it"},
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                headers={"Retry-After": str(max(1, round(wait_s)))},
+            )
     inc, ev = await hub.desk.create(
         category=category,
         severity=Severity.P3,

@@ -171,6 +171,47 @@ async def test_public_report_receipt_and_limits(running: RunningHub) -> None:
         assert len(found) == 1 and found[0]["source"] == "resident" and found[0]["state"] == "new"
 
 
+def noisy_jpeg(side: int) -> bytes:
+    """A photo that does not compress: about ``side * side`` bytes."""
+    rng = np.random.default_rng(7)
+    ok, buf = cv2.imencode(".jpg", rng.integers(0, 256, (side, side, 3), np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 60])
+    assert ok
+    return buf.tobytes()
+
+
+async def test_photos_from_the_public_have_a_budget_and_leave_the_disk_to_evidence(tmp_path: Path) -> None:
+    photo = noisy_jpeg(240)
+    assert 20_000 < len(photo) < 60_000
+    room = len(photo) * 3 // 2  # one photo, not two
+    budget = {"photo_max_bytes": room, "public_photo_bytes_per_day": room}
+    async with serve(make_settings(tmp_path, incidents=budget)) as rh, httpx.AsyncClient(base_url=rh.url) as anon:
+
+        def report(text: str, with_photo: bool = True) -> Any:
+            files = {"photo": ("p.jpg", io.BytesIO(photo), "image/jpeg")} if with_photo else None
+            return anon.post("/api/public/reports", data={"text": text}, files=files)
+
+        assert (await report("bench broken in the park")).status_code == 201
+        # The day's budget for anonymous photos is spent: refused, with when to try again.
+        r = await report("graffiti on the wall")
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 60
+        assert "without it" in r.json()["detail"]
+        # The same report without the photo is taken.
+        assert (await report("graffiti on the wall", with_photo=False)).status_code == 201
+        async with await rh.client("dispatcher") as c:
+            found = (await c.get("/api/incidents", params={"q": "graffiti"})).json()
+            assert len(found) == 1  # the refused one opened nothing
+            assert (await c.get(f"/api/incidents/{found[0]['id']}")).json()["evidence"] == []
+    # A disk short of room keeps it for alert evidence: anonymous photos are refused, nothing is written.
+    low = {"public_min_free_bytes": 2**62}
+    async with serve(make_settings(tmp_path / "low", incidents=low)) as rh, httpx.AsyncClient(base_url=rh.url) as anon:
+        files = {"photo": ("p.jpg", io.BytesIO(photo), "image/jpeg")}
+        r = await anon.post("/api/public/reports", data={"text": "pothole"}, files=files)
+        assert r.status_code == 507 and "disk space" in r.json()["detail"]
+        async with await rh.client("dispatcher") as c:
+            assert (await c.get("/api/incidents", params={"q": "pothole"})).json() == []
+        assert not list((tmp_path / "low" / "data").glob("evidence/**/*.jpg"))
+
+
 async def test_incident_events_reach_the_feed(running: RunningHub) -> None:
     ws = await ws_connect(running, "dispatcher", "type=incident.")
     try:

@@ -252,6 +252,24 @@ async def test_the_public_report_limit_holds_across_nodes(
         assert b.hub.shared_limiter.errors == 0
 
 
+async def test_the_public_photo_budget_is_the_districts_not_one_nodes(
+    tmp_path: Path, pg_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    storage = {"url": pg_url, "redis_url": redis_url, "redis_prefix": redis_prefix}
+    async with (
+        serve(make_settings(tmp_path / "a", storage=storage)) as a,
+        serve(make_settings(tmp_path / "b", storage=storage)) as b,
+    ):
+        day = a.hub.settings.incidents.public_photo_bytes_per_day
+        # Most of the day's budget goes through node A ...
+        assert await a.hub.public_bytes_wait(day - 1000) == 0
+        # ... so node B has only what is left, and says when there will be room.
+        assert await b.hub.public_bytes_wait(500) == 0
+        wait = await b.hub.public_bytes_wait(5000)
+        assert 86_400 * 4000 / day * 0.9 < wait < 86_400 * 5000 / day * 1.1
+        assert a.hub.shared_bytes.errors == 0 and b.hub.shared_bytes.errors == 0
+
+
 async def test_without_redis_the_public_limit_still_holds_per_node(tmp_path: Path) -> None:
     from hub.ratelimit import SharedRateLimiter
 
