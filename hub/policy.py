@@ -26,6 +26,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/nodes"): STAFF,
     ("GET", "/"): PUBLIC,
     ("GET", "/login"): PUBLIC,
+    ("GET", "/console"): PUBLIC,
     ("MOUNT", "/web"): PUBLIC,
     ("GET", "/web/vendor/{asset:path}"): PUBLIC,
     ("GET", "/web/node_modules/{asset:path}"): PUBLIC,

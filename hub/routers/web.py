@@ -58,7 +58,11 @@ VENDOR_SUFFIXES: Final = frozenset({".js", ".mjs", ".css", ".map", ".png", ".svg
 VENDOR_CACHE: Final = "public, max-age=31536000, immutable"
 """A vendor URL names the package version, so its answer never changes."""
 
-PAGES: Final[dict[str, str]] = {"desk": "pages/desk.html", "login": "pages/login.html"}
+PAGES: Final[dict[str, str]] = {
+    "desk": "pages/desk.html",
+    "login": "pages/login.html",
+    "console": "pages/console.html",
+}
 """Entry pages by name: HTML files under ``web/`` with the import map placeholder."""
 
 
@@ -234,6 +238,12 @@ def _tile_origins(hub: Hub) -> tuple[str, ...]:
 async def desk(hub: HubDep) -> HTMLResponse:
     """The dispatchers' desk: wall, incidents and map (it sends a visitor without a login to /login)."""
     return render_page("desk", img_origins=_tile_origins(hub))
+
+
+@router.get("/console", include_in_schema=False)
+async def console() -> HTMLResponse:
+    """The coordinators' console: compose instructions on the district tree, watch receipts land."""
+    return render_page("console")
 
 
 @router.get("/login", include_in_schema=False)
