@@ -207,11 +207,34 @@ async def test_the_desk_rejoins_its_call_after_a_reload(
         joined = [e["data"]["member"] for e in events if e["type"] == "call.joined"]
         assert joined.count("dispatcher") == 2 and "call.ended" not in [e["type"] for e in events]
 
-        # Hanging up from the reloaded page ends the call on both sides.
+        # The browser is closed instead: the hub keeps the dispatcher's place for a while, and a desk
+        # opened afresh (nothing remembered) offers the call, which carries on once rejoined.
+        await desk.page.context.close()
+        await poll(lambda: _rejoin_by(rh, cid, "dispatcher"), 30, "the hub noticing the desk has gone")
+        desk = await open_incidents(new_page, rh.url, "dispatcher", viewport=DESKTOP)
+        await desk.page.locator(".call-panel[data-phase=away]").wait_for(timeout=15_000)
+        await desk.call_panel.filter(has_text="You are still in this call").wait_for()
+        assert await axe_violations(desk.page) == []
+        await screenshot(desk.page, "desk-call-away-en-desktop")
+        await desk.call_panel.get_by_role("button", name="Rejoin").click()
+        await desk.page.locator(".call-panel[data-phase=connected]").wait_for(timeout=30_000)
+        await eventually(lambda: desk.page.evaluate(DESK_FRAMES_JS), lambda n: n > 10, "the worker's video at last", 60)
+        seen = phone.frames[1]
+        await poll(lambda: phone.frames[1] >= seen + 20, 60, "the desk's video on the phone at last")
+        (again,) = await my_calls(rh, "dispatcher")
+        assert again["id"] == cid and again["state"] == "active"
+
+        # Hanging up from the new page ends the call on both sides.
         await desk.call_panel.get_by_role("button", name="Hang up").click()
         await desk.call_panel.wait_for(state="detached")
         await poll(lambda: (channel.last(cid) or {}).get("state") == "ended", 15, "the phone told the call ended")
         assert await my_calls(rh, "dispatcher") == []
+
+
+async def _rejoin_by(rh: RunningHub, call_id: str, username: str) -> bool:
+    """Whether ``username``'s media in the call is lost and the hub waits for them to rejoin."""
+    call = await hub_call(rh, call_id)
+    return any(m["username"] == username and m["rejoin_by"] and not m["media"] for m in call["members"])
 
 
 async def test_my_calls_lists_the_callers_own_calls(running: RunningHub) -> None:
