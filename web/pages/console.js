@@ -26,7 +26,7 @@ if (!hasSession()) {
     location.replace(away);
   } else if (me) {
     startFeed();
-    await loadMessages("console");
+    await loadMessages("console", "incidents"); // the call panel speaks the incident desk's words
     void adoptUserLanguage();
     render(html`<${ConsoleShell} />`, /** @type {HTMLElement} */ (document.getElementById("app")));
   }

@@ -1,9 +1,11 @@
 // @ts-check
 // The coordinators' console: a header (app name, user, live feed, language, logout), the
-// compose panel, the history of instructions, and the one picked (#/instructions/42).
+// compose panel, the history of instructions, the one picked (#/instructions/42), and the call
+// panel of the desk for a call or briefing started from here.
 import { html } from "htm/preact";
 import { useEffect } from "preact/hooks";
 import { currentUser, logout } from "../../api/client.js";
+import { CallPanel } from "../../components/call/call-panel.js";
 import { FeedStatus } from "../../components/feed-status.js";
 import { LanguageSwitch } from "../../components/language-switch.js";
 import { useRoute } from "../../hooks/use-route.js";
@@ -39,5 +41,6 @@ export function ConsoleShell() {
         <${InstructionList} selected=${picked} />
       </div>
     </main>
+    <${CallPanel} />
   </div>`;
 }

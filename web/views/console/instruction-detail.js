@@ -5,6 +5,7 @@
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { HttpError, api, blob } from "../../api/client.js";
+import { inCall, placeCall, startBriefing } from "../../hooks/use-call.js";
 import { nodeName, personName, useConsoleDirectory } from "../../hooks/use-console-directory.js";
 import { useInstructionDetail } from "../../hooks/use-instruction-detail.js";
 import { zeroCounts } from "../../hooks/use-instructions.js";
@@ -91,11 +92,24 @@ export function InstructionDetail({ id }) {
               ${t("console.detail.resend", { n: waiting.length, count: waiting.length })}
             </button>
             <ul class="names">
-              ${waiting.slice(0, NAMES_SHOWN).map(
-                (r) => html`<li key=${r.person} data-person=${r.person}>
-                  ${personName(directory, r.person)} <span class=${`state state-${r.state}`}>${t(`console.state.${r.state}`)}</span>
-                </li>`,
-              )}
+              ${waiting.slice(0, NAMES_SHOWN).map((r) => {
+                const username = directory?.people.get(r.person)?.username;
+                const name = personName(directory, r.person);
+                return html`<li key=${r.person} data-person=${r.person}>
+                  ${name} <span class=${`state state-${r.state}`}>${t(`console.state.${r.state}`)}</span>
+                  ${username
+                    ? html` <button
+                        type="button"
+                        class="call-person"
+                        disabled=${inCall()}
+                        aria-label=${t("console.detail.call", { name })}
+                        onClick=${() => void placeCall(username, { label: name })}
+                      >
+                        ${t("console.detail.callShort")}
+                      </button>`
+                    : null}
+                </li>`;
+              })}
               ${waiting.length > NAMES_SHOWN ? html`<li class="muted">${t("console.preview.more", { n: waiting.length - NAMES_SHOWN })}</li>` : null}
             </ul>`
         : html`<p class="muted">${t("console.detail.allConfirmed")}</p>`}
@@ -141,6 +155,11 @@ function Breakdown({ inst, dir, receipts }) {
         (n) => html`<span aria-hidden="true"> › </span><button type="button" onClick=${() => setFocus(n)} aria-current=${n === focus ? "true" : undefined}>${label(n)}</button>`,
       )}
     </nav>
+    ${focus !== null && focus !== NO_NODE
+      ? html`<button type="button" class="brief-node" disabled=${inCall()} onClick=${() => void startBriefing(focus, { label: label(focus) })}>
+          ${t("console.detail.brief", { name: label(focus) })}
+        </button>`
+      : null}
     ${children.length
       ? html`<table class="node-table">
           <thead><tr><th scope="col">${t("console.detail.node")}</th><th scope="col">${t("console.state.acknowledged")}</th><th scope="col">${t("console.detail.share")}</th></tr></thead>
