@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A WHEP viewer built on GStreamer's ``webrtcbin``, at its default settings, for interop tests.
+"""A WHEP viewer (or WHIP publisher) built on GStreamer's ``webrtcbin``, at its default settings, for interop tests.
 
 Run with Debian's own interpreter, not the virtualenv (it needs python3-gi, gir1.2-gst-plugins-bad-1.0,
 gir1.2-nice-0.1, gstreamer1.0-nice and the good/bad/ugly plugins)::
@@ -13,6 +13,12 @@ frames for ``--seconds`` after the first one; then it DELETEs its session and pr
 ``RESULT {json}``: the HTTP statuses, the frames, the longest gap between two frames, the DTLS roles
 and the connection states seen. Nothing of webrtcbin is tuned: its own certificate (RSA), its own
 DTLS role choice (``actpass`` in the offer), its own RTCP timing, no STUN server (the default).
+
+With ``--publish`` it is a WHIP publisher instead (``--url http://…/whip/field-worker1``): a live
+``videotestsrc`` encoded by ``x264enc`` at its default settings (only its output held to constrained
+baseline, which every browser plays), packetised by ``rtph264pay`` into a send-only transceiver. It
+publishes for ``--seconds`` once connected, then DELETEs its session; the RESULT line has the
+statuses, the DTLS roles, the states and ``sent_s`` (how long it was connected and sending).
 
 Only for loopback tests: ``--address`` limits the ICE agent to one local address (127.0.0.1), and
 ``--offer-setup passive`` rewrites the offer's ``a=setup`` so that the hub must be the DTLS client
@@ -44,6 +50,14 @@ VIDEO_CAPS = (
     "application/x-rtp,media=video,encoding-name=H264,payload=96,clock-rate=90000,"
     "packetization-mode=(string)1,profile-level-id=(string)42e01f"
 )
+PUBLISH_ELEMENTS = ("webrtcbin", "nicesrc", "nicesink", "videotestsrc", "x264enc", "rtph264pay")
+"""What the publisher's pipeline is made of (x264enc: gstreamer1.0-plugins-ugly)."""
+PUBLISH_CHAIN = (
+    "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=15/1 ! videoconvert ! "
+    "x264enc ! video/x-h264,profile=constrained-baseline ! rtph264pay ! "
+    'capsfilter caps="application/x-rtp,media=video,encoding-name=H264,payload=96"'
+)
+"""The publisher's camera: a live test picture, x264enc at its defaults, RTP for webrtcbin."""
 ELEMENTS = ("webrtcbin", "nicesrc", "nicesink", "dtlssrtpdec", "srtpdec", "rtph264depay", "h264parse", "fakesink")
 """What the viewer's pipeline is made of (webrtcbin, gstreamer1.0-nice, the good and bad plugins)."""
 DECODERS = ("openh264dec", "avdec_h264")
@@ -88,8 +102,14 @@ class Viewer:
             address = Nice.Address()
             address.set_from_string(args.address)
             self.agent.add_local_address(address)
-        direction = GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY
-        self.webrtc.emit("add-transceiver", direction, Gst.Caps.from_string(VIDEO_CAPS))
+        if args.publish:
+            source = Gst.parse_bin_from_description(PUBLISH_CHAIN, True)
+            self.pipeline.add(source)
+            sink = self.webrtc.request_pad_simple("sink_%u")
+            source.get_static_pad("src").link(sink)
+        else:
+            direction = GstWebRTC.WebRTCRTPTransceiverDirection.RECVONLY
+            self.webrtc.emit("add-transceiver", direction, Gst.Caps.from_string(VIDEO_CAPS))
         self.webrtc.connect("on-negotiation-needed", self.on_negotiation_needed)
         self.webrtc.connect("pad-added", self.on_pad_added)
         self.webrtc.connect("notify::ice-gathering-state", self.on_gathering)
@@ -98,8 +118,10 @@ class Viewer:
         bus.add_signal_watch()
         bus.connect("message::error", self.on_error)
         self.gathered = False
-        self.decoder = next(d for d in DECODERS if Gst.ElementFactory.find(d) is not None)
-        self.result["decoder"] = self.decoder
+        self.connected_m: float | None = None
+        if not args.publish:
+            self.decoder = next(d for d in DECODERS if Gst.ElementFactory.find(d) is not None)
+            self.result["decoder"] = self.decoder
 
     # -- signalling ------------------------------------------------------------------------------
 
@@ -140,12 +162,16 @@ class Viewer:
         _res, msg = GstSdp.SDPMessage.new_from_text(body)
         answer = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, msg)
         self.webrtc.emit("set-remote-description", answer, Gst.Promise.new())
-        GLib.timeout_add(int(FIRST_FRAME_TIMEOUT_S * 1000), self.first_frame_timeout)
+        if not self.args.publish:
+            GLib.timeout_add(int(FIRST_FRAME_TIMEOUT_S * 1000), self.first_frame_timeout)
         return False
 
     def on_state(self, _element: Gst.Element, _pspec: Any) -> None:
         state = self.webrtc.get_property("connection-state").value_nick
         self.result["states"].append(state)
+        if state == "connected" and self.args.publish and self.connected_m is None:
+            self.connected_m = time.monotonic()
+            GLib.timeout_add(int(self.args.seconds * 1000), self.done)
         if state in ("failed", "closed") and self.result["error"] is None:
             self.fail(f"connection {state}")
 
@@ -202,14 +228,18 @@ class Viewer:
         self.result["frames"] = len(window)
         self.result["max_gap_s"] = round(max(gaps), 3) if gaps else None
         self.result["span_s"] = round(window[-1] - window[0], 3) if window else 0.0
+        if self.connected_m is not None:
+            self.result["sent_s"] = round(time.monotonic() - self.connected_m, 3)
         if self.location is not None:
             self.result["delete_status"] = http("DELETE", self.location, self.args.token)[0]
         self.pipeline.set_state(Gst.State.NULL)
         return self.result
 
 
-def missing_elements() -> list[str]:
-    """GStreamer elements this viewer needs that are not installed."""
+def missing_elements(publish: bool = False) -> list[str]:
+    """GStreamer elements this viewer (or publisher) needs that are not installed."""
+    if publish:
+        return [e for e in PUBLISH_ELEMENTS if Gst.ElementFactory.find(e) is None]
     missing = [e for e in ELEMENTS if Gst.ElementFactory.find(e) is None]
     if all(Gst.ElementFactory.find(d) is None for d in DECODERS):
         missing.append(" or ".join(DECODERS))
@@ -223,10 +253,11 @@ def main() -> int:
     parser.add_argument("--token", help="bearer token")
     parser.add_argument("--seconds", type=float, default=15.0, help="how long to count frames after the first")
     parser.add_argument("--address", default=None, help="the only local address ICE may use (tests: 127.0.0.1)")
+    parser.add_argument("--publish", action="store_true", help="be a WHIP publisher (--url is a /whip/ endpoint)")
     parser.add_argument("--offer-setup", choices=["actpass", "passive", "active"], default=None)
     args = parser.parse_args()
     Gst.init(None)
-    missing = missing_elements()
+    missing = missing_elements(args.publish)
     if args.check or missing:
         print(f"MISSING GStreamer elements: {', '.join(missing)}" if missing else "OK", flush=True)
         return 2 if missing else 0

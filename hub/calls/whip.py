@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiortc import RTCRtpReceiver
+from aiortc.rtcpeerconnection import is_codec_compatible
 
 from hub.auth import Authenticator, AuthError
 from hub.calls.dtls import interoperable_ciphers, take_server_role
@@ -120,9 +121,17 @@ def require_h264_publish(offer: Offer) -> None:
     video = videos[0]
     if video.direction not in (None, "sendonly", "sendrecv"):
         raise CallError(422, f"the offer's video is {video.direction}: a WHIP publisher sends (sendonly)")
-    for codec in video.rtp.codecs:
-        if codec.mimeType.lower() == "video/h264" and str(codec.parameters.get("packetization-mode", "0")) == "1":
-            return
+    ours = h264_codecs()
+    h264 = [c for c in video.rtp.codecs if c.mimeType.lower() == "video/h264"]
+    if any(is_codec_compatible(mine, theirs) for theirs in h264 for mine in ours):
+        return
+    if any(str(c.parameters.get("packetization-mode", "0")) == "1" for c in h264):
+        levels = sorted({str(c.parameters.get("profile-level-id", "?")) for c in h264})
+        raise CallError(
+            422,
+            f"no usable video codec: H.264 profile-level-id {', '.join(levels)} is not taken; offer (constrained) "
+            "baseline, e.g. profile-level-id=42e01f, which every viewer's browser plays",
+        )
     offered = sorted({c.mimeType.split("/")[-1] for c in video.rtp.codecs if c.mimeType.lower() != "video/rtx"})
     raise CallError(
         422,
