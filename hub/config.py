@@ -701,6 +701,21 @@ class CallsConfig(Strict):
     max_viewers_per_camera: int = Field(
         32, ge=1, le=10_000, description="WHEP viewers one camera serves at once; more get 503 with Retry-After."
     )
+    max_viewers_per_user: int = Field(
+        48,
+        ge=1,
+        le=10_000,
+        description="WHEP viewers one login holds at once on this node (a wall of 16 and more); more get 429.",
+    )
+    max_views_of_a_camera_per_user: int = Field(
+        4,
+        ge=1,
+        le=1_000,
+        description=(
+            "WHEP viewers of one camera one login holds at once (a tile, the alarm lane, an incident, the "
+            "map); more get 429, so nobody can take every place at a camera."
+        ),
+    )
     max_sessions: int = Field(
         400, ge=1, le=100_000, description="Peer connections the hub holds at once (viewers, calls, briefings)."
     )

@@ -28,6 +28,8 @@ from hub.config import CallsConfig
 log = logging.getLogger(__name__)
 
 MAX_SDP_BYTES = 64 * 1024
+MAX_OFFER_CANDIDATES = 32
+"""ICE candidates an offer may carry (a browser sends a handful per network interface)."""
 """Largest offer accepted; real offers are a few kilobytes."""
 SDP_LINE = re.compile(r"[a-z]=")
 """How every line of SDP starts (RFC 8866, section 5)."""
@@ -99,6 +101,10 @@ def parse_offer(text: str) -> Offer:
             raise CallError(422, f"{where}: DTLS fingerprint hash {offered} not supported (use {', '.join(DIGESTS)})")
         if not m.rtcp_mux:
             raise CallError(422, f"{where} does not multiplex RTCP with RTP (a=rtcp-mux)")
+    candidates = sum(len(m.ice_candidates) for m in parsed.media)
+    if candidates > MAX_OFFER_CANDIDATES:
+        # Each one is a pair the hub would check: 300 of them made it send 1,500 STUN packets.
+        raise CallError(422, f"the offer has {candidates} ICE candidates; at most {MAX_OFFER_CANDIDATES} are taken")
     return Offer(RTCSessionDescription(sdp=without_mdns_candidates(text), type="offer"), parsed)
 
 

@@ -146,12 +146,14 @@ class SessionRegistry:
         """A live session by id."""
         return self._sessions.get(session_id)
 
-    def count(self, kind: str | None = None, subject: str | None = None) -> int:
-        """Live sessions of a kind and/or subject."""
+    def count(self, kind: str | None = None, subject: str | None = None, owner: str | None = None) -> int:
+        """Live sessions of a kind, subject and/or owner."""
         return sum(
             1
             for s in self._sessions.values()
-            if (kind is None or s.kind == kind) and (subject is None or s.subject == subject)
+            if (kind is None or s.kind == kind)
+            and (subject is None or s.subject == subject)
+            and (owner is None or s.owner == owner)
         )
 
     def all(self) -> list[PeerSession]:

@@ -77,6 +77,20 @@ async def open_viewer(
     offer = parse_offer(offer_sdp)
     require_h264_video(offer)
     check_source(source)
+    # Per login first: one user (a script, a stuck page) must not take every place at a camera.
+    if registry.count("whep", owner=viewer) >= config.max_viewers_per_user:
+        raise CallError(
+            429,
+            f"you already watch {config.max_viewers_per_user} streams (calls.max_viewers_per_user); close some first",
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )
+    if registry.count("whep", source.id, owner=viewer) >= config.max_views_of_a_camera_per_user:
+        raise CallError(
+            429,
+            f"you already watch camera {source.id} {config.max_views_of_a_camera_per_user} times "
+            "(calls.max_views_of_a_camera_per_user)",
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )
     if registry.count("whep", source.id) >= config.max_viewers_per_camera:
         raise CallError(
             503,

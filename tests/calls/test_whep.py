@@ -340,3 +340,41 @@ async def test_a_player_on_a_configured_origin_may_ask_and_others_get_no_cors(tm
     async with serve(calls_settings(tmp_path, calls={**calls, "whep_allow_origins": ["*"]})) as rh, await api(rh) as c:
         r = await c.options("/whep/cam-street", headers={"Origin": "https://anywhere.example", **preflight})
         assert r.headers["access-control-allow-origin"] == "https://anywhere.example"
+
+
+async def test_one_login_cannot_take_every_place_at_a_camera(tmp_path: Path) -> None:
+    """The attack found: 40 parallel offers from worker1 took 31 of a camera's 32 places and left
+    an admin with 503. Now a login holds a few views of a camera and a bounded number in all."""
+    calls = {"max_viewers_per_camera": 6, "max_views_of_a_camera_per_user": 2, "max_viewers_per_user": 3}
+    yard = {"id": "cam-yard", "url": "synthetic://street", "grid": "g1", "analysis": {"enabled": False}}
+    async with serve(calls_settings(tmp_path, calls=calls, cameras=[*CAMERAS, yard])) as rh:
+        cam = rh.hub.cameras.get("cam-street")
+        await poll(lambda: cam.relay.keyframe_group(), 60, "the camera's first keyframe")
+        async with await api(rh, "worker1") as w, await api(rh, "admin") as a:
+            offers = [await _offer() for _ in range(5)]
+            codes = [(await w.post("/whep/cam-street", content=o, headers=SDP)).status_code for o in offers]
+            assert codes == [201, 201, 429, 429, 429]
+            r = await w.post("/whep/cam-street", content=await _offer(), headers=SDP)
+            assert r.status_code == 429 and "cam-street 2 times" in r.json()["detail"]
+            assert int(r.headers["retry-after"]) > 0
+            # The other camera: one more, then the login's own cap.
+            await poll(lambda: rh.hub.cameras.get("cam-yard").relay.keyframe_group(), 60, "cam-yard's keyframe")
+            assert (await w.post("/whep/cam-yard", content=await _offer(), headers=SDP)).status_code == 201
+            r = await w.post("/whep/cam-yard", content=await _offer(), headers=SDP)
+            assert r.status_code == 429 and "3 streams" in r.json()["detail"]
+            # The admin still gets in.
+            assert (await a.post("/whep/cam-street", content=await _offer(), headers=SDP)).status_code == 201
+            assert rh.hub.calls.sessions.count("whep", owner="worker1") == 3
+
+
+async def test_an_offer_with_hundreds_of_candidates_is_refused(tmp_path: Path) -> None:
+    async with serve(calls_settings(tmp_path)) as rh:
+        cam = rh.hub.cameras.get("cam-street")
+        await poll(lambda: cam.relay.keyframe_group(), 60, "the camera's first keyframe")
+        sdp = await _offer()
+        flood = "".join(f"a=candidate:{i} 1 udp 2130706431 127.0.0.1 {20000 + i} typ host\r\n" for i in range(300))
+        at = sdp.index("a=end-of-candidates") if "a=end-of-candidates" in sdp else sdp.index("a=ice-ufrag")
+        async with await api(rh, "dispatcher") as c:
+            r = await c.post("/whep/cam-street", content=sdp[:at] + flood + sdp[at:], headers=SDP)
+            assert r.status_code == 422 and "at most 32" in r.json()["detail"]
+            assert len(rh.hub.calls.sessions) == 0
