@@ -142,7 +142,8 @@ async def test_floor_control_in_the_desks_briefing_panel(
 
             # The street camera into the briefing: the phones get its own packets, still moving.
             await panel.get_by_label("The group sees").select_option("cam-street")
-            await panel.filter(has_text="Street is shown in place of your video.").wait_for()
+            note = panel.locator(".call-camera-note")
+            await note.filter(has_text="cam-street is shown in place of your video.").wait_for()
             assert (await hub_call(rh, cid))["camera"] == "cam-street"
             relay = rh.hub.cameras.get("cam-street").relay
             for u in TONE_HZ:
@@ -213,7 +214,8 @@ async def test_the_desk_rejoins_its_call_after_a_reload(
         await poll(lambda: _rejoin_by(rh, cid, "dispatcher"), 30, "the hub noticing the desk has gone")
         desk = await open_incidents(new_page, rh.url, "dispatcher", viewport=DESKTOP)
         await desk.page.locator(".call-panel[data-phase=away]").wait_for(timeout=15_000)
-        await desk.call_panel.filter(has_text="You are still in this call").wait_for()
+        offer = desk.call_panel.filter(has_text="Call with Worker One")
+        await offer.filter(has_text="You are still in this call").wait_for()
         assert await axe_violations(desk.page) == []
         await screenshot(desk.page, "desk-call-away-en-desktop")
         await desk.call_panel.get_by_role("button", name="Rejoin").click()

@@ -10,7 +10,7 @@
 // again at once; a live call of ours that no page has (the browser was closed) is offered to rejoin.
 import { signal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
-import { HttpError, currentUser, loadCurrentUser } from "../api/client.js";
+import { HttpError, api, currentUser, loadCurrentUser } from "../api/client.js";
 import * as rtc from "../api/rtc.js";
 
 /** @typedef {import("../api/rtc.js").Call} Call */
@@ -514,6 +514,7 @@ async function restore() {
   const mine = (/** @type {Call} */ c) => c.members.find((m) => m.username === user);
   const live = calls.filter((c) => c.state !== "ended" && mine(c)?.state === "accepted");
   const ours = mark?.user === user ? mark : null;
+  if (mark && !ours) clearMark(); // another login's, in this tab
   const marked = ours ? live.find((c) => c.id === ours.id) : undefined;
   if (marked) {
     await open(describe(marked, user, ours), async () => marked);
@@ -521,7 +522,10 @@ async function restore() {
   }
   const left = live.find((c) => !mine(c)?.media);
   if (left) {
-    const session = fresh(describe(left, user, null), { call: left, cameraShown: left.camera, away: true });
+    const what = { ...describe(left, user, null) };
+    what.targetLabel = await nameOf(what).catch(() => what.target);
+    if (callSession.value) return;
+    const session = fresh(what, { call: left, cameraShown: left.camera, away: true });
     callSession.value = session;
     unfollow = rtc.followCalls(onCalls);
     return;
@@ -536,6 +540,25 @@ async function restore() {
     // Forgotten by the hub (long ago, or another node's): nothing to say.
   }
   clearMark();
+}
+
+/**
+ * The name of whom a call is with (a person, by login) or of the place a briefing addresses, for a
+ * call this tab knew nothing about.
+ * @param {CallWhat} what
+ * @returns {Promise<string>}
+ */
+async function nameOf(what) {
+  /** @typedef {{id: string, name: string, children?: TreeNode[]}} TreeNode */
+  /** @type {{tree: TreeNode | null, people: {name: string, username?: string | null}[]}} */
+  const d = await api("/api/directory");
+  if (what.kind === "call") return d.people.find((p) => p.username === what.target)?.name ?? what.target;
+  const stack = d.tree ? [d.tree] : [];
+  for (let n = stack.pop(); n; n = stack.pop()) {
+    if (n.id === what.target) return n.name;
+    stack.push(...(n.children ?? []));
+  }
+  return what.target;
 }
 
 /** Rejoin, from this page, a call we are still a party of (see {@link restore}). */
