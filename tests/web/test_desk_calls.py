@@ -218,6 +218,13 @@ async def test_the_desk_rejoins_its_call_after_a_reload(
         await offer.filter(has_text="You are still in this call").wait_for()
         assert await axe_violations(desk.page) == []
         await screenshot(desk.page, "desk-call-away-en-desktop")
+        await desk.page.set_viewport_size(PHONE)
+        await desk.page.locator("select[name=lang]").select_option("zh")
+        await desk.call_panel.filter(has_text="重新加入").wait_for()
+        assert await axe_violations(desk.page) == []
+        await screenshot(desk.page, "desk-call-away-zh-phone")
+        await desk.page.locator("select[name=lang]").select_option("en")
+        await desk.page.set_viewport_size(DESKTOP)
         await desk.call_panel.get_by_role("button", name="Rejoin").click()
         await desk.page.locator(".call-panel[data-phase=connected]").wait_for(timeout=30_000)
         await eventually(lambda: desk.page.evaluate(DESK_FRAMES_JS), lambda n: n > 10, "the worker's video at last", 60)
