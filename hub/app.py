@@ -22,6 +22,7 @@ from hub.deps import HandshakeRefused, authorize, refuse_bad_parameters, refuse_
 from hub.metrics import build_registry
 from hub.policy import unpoliced
 from hub.routers import (
+    audit,
     auth,
     calls,
     cameras,
@@ -133,6 +134,7 @@ def create_app(
         whep,
         whip,
         calls,
+        audit,
         web,
     )
     for module in routers:

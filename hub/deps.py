@@ -64,6 +64,11 @@ async def get_hub(conn: HTTPConnection) -> Hub:
     return hub_of(conn)
 
 
+def client_address(conn: HTTPConnection) -> str:
+    """The caller's address (a trusted proxy's forwarded one, see ``server.trusted_proxies``)."""
+    return conn.client.host if conn.client else "?"
+
+
 def _token(conn: HTTPConnection) -> str | None:
     header = conn.headers.get("authorization", "")
     if header.lower().startswith("bearer "):

@@ -40,6 +40,8 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/auth/me"): ALL,
     ("POST", "/api/auth/logout"): ALL,
     ("POST", "/api/auth/users/{username}/revoke"): frozenset({Role.ADMIN}),
+    # The viewing record: who watched which camera.
+    ("GET", "/api/audit"): frozenset({Role.ADMIN}),
     # The caller's own preferences and position.
     ("GET", "/api/me/prefs"): ALL,
     ("PUT", "/api/me/prefs/{key}"): ALL,

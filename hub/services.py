@@ -13,6 +13,7 @@ from typing import Any
 from alerts.clock import Clock
 from alerts.deadlines import DeadlineScheduler
 from alerts.incidents import IncidentDesk
+from hub.audit import ViewingRecord
 from hub.auth import Authenticator
 from hub.bus import EventBus
 from hub.calls.service import CallService
@@ -89,6 +90,8 @@ class Hub:
         """Each user's saved settings (wall layouts, tours, language)."""
         self.positions = Positions(self.log)
         """Where people in the field were last seen."""
+        self.viewing = ViewingRecord(self.log)
+        """Who watched which camera, when, from where, for how long (``GET /api/audit``)."""
         self.feeds = FeedStats()
         self.closing = asyncio.Event()
         """Set when shutdown begins; feeds close themselves on it."""
@@ -155,6 +158,7 @@ class Hub:
         async with asyncio.TaskGroup() as tg:
             self.log.start(tg)
             sessions = tg.create_task(self.login_sessions.run(), name="login-sessions")
+            viewing = tg.create_task(self.viewing.run(), name="viewing-record")
             links = self.redis.start(tg) if self.redis is not None else []
             deadlines = tg.create_task(self.deadlines.run(), name="deadlines")
             follow_up = tg.create_task(self.instructions.run(), name="instructions")
@@ -185,6 +189,12 @@ class Hub:
                         await self.calls.aclose()
                 except TimeoutError:
                     logger.warning("hub: calls did not stop within %.1f s", timeout_s)
+                viewing.cancel()
+                try:  # the views the calls' end ended, and the snapshot runs still open
+                    async with asyncio.timeout(timeout_s):
+                        await self.viewing.close()
+                except Exception:
+                    logger.warning("hub: the viewing record's last ends were not written")
                 if self.analysis is not None:
                     try:
                         async with asyncio.timeout(timeout_s):

@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
 
 from hub.auth import Principal
-from hub.deps import CallerDep, HubDep, camera_elsewhere
+from hub.deps import CallerDep, HubDep, camera_elsewhere, client_address
 from hub.services import Hub
 from streams.media import SNAPSHOT_RETRY_AFTER_S, NoPicture, SnapshotError
 from streams.workpool import PoolBusy
@@ -111,6 +111,7 @@ async def snapshot(
         retry = str(SNAPSHOT_RETRY_AFTER_S)
         detail = f"camera {camera_id} has no usable picture right now: {exc}"
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail, headers={"Retry-After": retry}) from None
+    await hub.viewing.snapshot(who.username, camera_id, client_address(request))
     age_s = max(0.0, time.time() - shot.ts)
     headers = {
         "Cache-Control": "no-store",

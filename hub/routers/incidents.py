@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile, status
 from fastapi.responses import FileResponse
 from sqlalchemy.engine import Connection
 
@@ -18,7 +18,7 @@ from alerts.incidents import Assignee, IncidentDesk, NotFound, deadlines_table
 from hub import evidence as files
 from hub.auth import Principal
 from hub.config import Settings
-from hub.deps import CallerDep, HubDep
+from hub.deps import CallerDep, HubDep, client_address
 from hub.incident_schemas import IncidentIn, IncidentOut, TransitionIn
 from hub.schemas import ROW_ID_MAX, Cursor, RowId
 from hub.services import Hub
@@ -239,7 +239,9 @@ async def attach_photos(hub: Any, inc: Incident, photos: list[UploadFile], actor
 
 
 @router.get("/{incident_id}/evidence/{evidence_id}", response_class=FileResponse)
-async def get_evidence(incident_id: RowId, evidence_id: RowId, hub: HubDep, who: CallerDep) -> FileResponse:
+async def get_evidence(
+    incident_id: RowId, evidence_id: RowId, request: Request, hub: HubDep, who: CallerDep
+) -> FileResponse:
     """An evidence file, only to those who may see the incident.
 
     404 when there is no such evidence, when its file is missing, or — with ``Retry-After`` —
@@ -263,4 +265,6 @@ async def get_evidence(incident_id: RowId, evidence_id: RowId, hub: HubDep, who:
                     headers={"Retry-After": str(max(1, math.ceil(recorded_at - now)))},
                 )
         raise NotFound(f"evidence {evidence_id}: its file is missing")
+    what = {"incident": incident_id, "evidence": evidence_id, "kind": item["kind"]}
+    await hub.viewing.downloaded(who.username, inc.camera, client_address(request), what)
     return files.serve_file(path, item["content_type"], f"incident-{incident_id}-{item['kind']}-{evidence_id}")

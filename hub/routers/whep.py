@@ -17,6 +17,8 @@ The protocol as the IETF WHEP draft and RFC 9725 (WHIP, which it follows) write 
 
 from __future__ import annotations
 
+import time
+
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
@@ -31,7 +33,7 @@ from hub.calls.trickle import CONTENT_TYPE as SDPFRAG
 from hub.calls.trickle import MAX_FRAGMENT_BYTES, apply_fragment
 from hub.calls.whep import open_viewer
 from hub.config import Role
-from hub.deps import CallerDep, HubDep, camera_elsewhere
+from hub.deps import CallerDep, HubDep, camera_elsewhere, client_address
 from hub.policy import STAFF
 from hub.services import Hub
 
@@ -120,6 +122,14 @@ async def whep_offer(camera_id: str, request: Request, hub: HubDep, who: CallerD
     session, sdp = await open_viewer(
         svc.sessions, svc.config, svc.ice_addresses, source, who.username, text, svc.packetizer
     )
+    # The viewing record: from the offer to the session's end, whatever ends it.
+    view, started = hub.viewing.new_view(), time.time()
+    session.on_close.append(lambda s: hub.viewing.live_ended(who.username, camera, view, started, s.reason or "closed"))
+    try:
+        await hub.viewing.live_started(who.username, camera, client_address(request), view)
+    except BaseException:
+        await svc.sessions.close(session, "the viewing record could not be written")
+        raise
     response = Response(
         sdp,
         status.HTTP_201_CREATED,
