@@ -18,7 +18,7 @@ import * as rtc from "../api/rtc.js";
 /** @typedef {import("../api/rtc.js").MediaLink} MediaLink */
 /** @typedef {"none" | "connecting" | "connected" | "lost"} MediaState */
 /** @typedef {"starting" | "ringing" | "connecting" | "connected" | "reconnecting" | "away" | "ended" | "failed"} CallPhase */
-/** @typedef {"unreachable" | "busy" | "unknown" | "offline" | "media" | "failed" | "action"} CallProblem */
+/** @typedef {"unreachable" | "busy" | "unknown" | "offline" | "media" | "failed" | "action" | "elsewhere"} CallProblem */
 /** @typedef {"grant" | "revoke" | "request" | "release"} FloorAction */
 
 /**
@@ -65,6 +65,10 @@ const VIDEO_CONSTRAINTS = { width: { ideal: 640 }, height: { ideal: 360 } };
 
 /** Where this tab keeps its call's mark (sessionStorage: one per tab, kept over a reload). */
 const MARK_KEY = "skyhub.call";
+/** After a reload, how long to wait for the hub to let go of the old page's connection (it notices
+ * a silent one within `calls.peer_timeout_s`), and how often to ask at first. */
+const MEDIA_GONE_WAIT_MS = 30_000;
+const MEDIA_GONE_POLL_MS = 250;
 
 /** The call of this page, or null. */
 export const callSession = signal(/** @type {CallSession | null} */ (null));
@@ -179,7 +183,8 @@ async function open(what, begin) {
   try {
     call = await begin();
   } catch (err) {
-    fail(n, rtc.refusal(err), err instanceof HttpError ? err.detail : String(err));
+    const problem = err instanceof ConnectedElsewhere ? "elsewhere" : rtc.refusal(err);
+    fail(n, problem, err instanceof HttpError ? err.detail : err instanceof ConnectedElsewhere ? "" : String(err));
     return false;
   }
   if (callSession.value?.seq !== n) {
@@ -517,7 +522,13 @@ async function restore() {
   if (mark && !ours) clearMark(); // another login's, in this tab
   const marked = ours ? live.find((c) => c.id === ours.id) : undefined;
   if (marked) {
-    await open(describe(marked, user, ours), async () => marked);
+    // Our connection from before the reload is gone, though the hub may not have noticed yet. A
+    // duplicated tab carries the mark too, while the first tab is still connected: that one keeps it.
+    await open(describe(marked, user, ours), async () => {
+      const free = await mediaGone(marked, user);
+      if (!free) throw new ConnectedElsewhere();
+      return free;
+    });
     return;
   }
   const left = live.find((c) => !mine(c)?.media);
@@ -541,6 +552,28 @@ async function restore() {
   }
   clearMark();
 }
+
+/**
+ * The call once the hub holds no media connection of `user`'s in it (at once, or within a few
+ * seconds: it notices a silent connection within `calls.peer_timeout_s`), or null if one stays.
+ * @param {Call} call
+ * @param {string} user
+ * @returns {Promise<Call | null>}
+ */
+async function mediaGone(call, user) {
+  const deadline = Date.now() + MEDIA_GONE_WAIT_MS;
+  let delay = MEDIA_GONE_POLL_MS;
+  for (let c = call; ; ) {
+    if (c.state === "ended" || !c.members.some((m) => m.username === user && m.media)) return c;
+    if (Date.now() > deadline) return null;
+    await new Promise((r) => setTimeout(r, delay));
+    delay = Math.min(delay * 2, 2_000);
+    c = await rtc.getCall(call.id); // an ended one: open() finds that out and says so
+  }
+}
+
+/** Our call is connected from another page of ours: this one leaves it there. */
+class ConnectedElsewhere extends Error {}
 
 /**
  * The name of whom a call is with (a person, by login) or of the place a briefing addresses, for a
