@@ -208,6 +208,20 @@ async def test_the_desk_rejoins_its_call_after_a_reload(
         joined = [e["data"]["member"] for e in events if e["type"] == "call.joined"]
         assert joined.count("dispatcher") == 2 and "call.ended" not in [e["type"] for e in events]
 
+        # A duplicated tab remembers the same call, but the first tab is still in it: the copy leaves
+        # it there and says so (after waiting a while for the hub to let go of a connection).
+        async with desk.page.context.expect_page() as opened:
+            await desk.page.evaluate("() => { window.open(location.href); }")
+        copy = await opened.value
+        elsewhere = copy.locator(".call-panel[data-phase=failed]")
+        await elsewhere.filter(has_text="This call is connected on another page of yours").wait_for(timeout=60_000)
+        await copy.close()
+        seen = phone.frames[1]
+        await poll(lambda: phone.frames[1] >= seen + 20, 30, "the desk's video on the phone, still")
+        assert await desk.page.locator(".call-panel[data-phase=connected]").count() == 1
+        (again,) = await my_calls(rh, "dispatcher")
+        assert [m["media"] for m in again["members"]] == [True, True]
+
         # The browser is closed instead: the hub keeps the dispatcher's place for a while, and a desk
         # opened afresh (nothing remembered) offers the call, which carries on once rejoined.
         await desk.page.context.close()
