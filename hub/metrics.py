@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -100,6 +101,9 @@ class HubCollector(Collector):
         yield pools
         yield pending
         yield GaugeMetricFamily("skyhub_ws_clients", "WebSocket feed clients connected.", value=hub.feeds.clients)
+        yield GaugeMetricFamily(
+            "skyhub_asyncio_tasks", "Tasks alive in the hub's event loop (a leak shows here).", value=_tasks()
+        )
         yield CounterMetricFamily(
             "skyhub_ws_resyncs", "Feed clients that fell behind and were told to resync.", value=hub.feeds.resyncs
         )
@@ -184,6 +188,13 @@ def analysis_metrics(runner: Any) -> Iterator[Metric]:
     yield CounterMetricFamily(
         "skyhub_analysis_emit_failures", "Alert events the log could not take.", value=runner.emit_failures
     )
+
+
+def _tasks() -> int:
+    try:
+        return len(asyncio.all_tasks())
+    except RuntimeError:  # rendered outside the loop (a test)
+        return 0
 
 
 def build_registry(hub: Hub) -> CollectorRegistry:
