@@ -3,6 +3,9 @@
 // loaded from GET /api/instructions (searchable), then moved by the live feed: a new
 // `instruction.sent` joins the list, `instruction.progress` replaces its counts (the hub counts
 // them in the same transaction, so the latest event is the truth), `amended`/`cancelled` change it.
+// Progress events come at most every `instructions.progress_interval_ms`; between them, each
+// `instruction.acknowledged`/`replied` after the last one counts at once (a receipt reaches that
+// step once, and ids are in order, so "the snapshot plus the confirmations after it" is exact).
 import { signal } from "@preact/signals";
 import { useEffect } from "preact/hooks";
 import { api } from "../api/client.js";
@@ -25,6 +28,11 @@ export const query = signal("");
 /** @returns {Record<ReceiptState, number>} */
 export function zeroCounts() {
   return { queued: 0, delivered: 0, read: 0, acknowledged: 0, replied: 0 };
+}
+
+/** @returns {{acknowledged: number, replied: number}} */
+function zeroSince() {
+  return { acknowledged: 0, replied: 0 };
 }
 
 /** The instruction id of an event's subject ("instruction:42"), or null. @param {HubEvent} ev */
@@ -55,7 +63,7 @@ export async function loadInstructions() {
 
 /** @param {Instruction | undefined} i */
 function pick(i) {
-  return i ? { per_state: i.per_state, per_node: i.per_node } : {};
+  return i ? { per_state: i.per_state, per_node: i.per_node, base: i.base, since: i.since } : {};
 }
 
 /** @param {string} text */
@@ -89,6 +97,8 @@ export function applyEvents(events) {
         targets: d.targets,
         recipients: d.recipients,
         per_state: { ...zeroCounts(), queued: d.recipients },
+        base: ev.id,
+        since: zeroSince(),
       };
       byId.set(id, row);
       added.push(row);
@@ -96,7 +106,14 @@ export function applyEvents(events) {
     } else if (!cur) {
       continue;
     } else if (ev.type === "instruction.progress") {
-      byId.set(id, { ...cur, per_state: d.per_state, per_node: d.per_node });
+      byId.set(id, { ...cur, per_state: d.per_state, per_node: d.per_node, base: ev.id, since: zeroSince() });
+      changed = true;
+    } else if (ev.type === "instruction.acknowledged" || ev.type === "instruction.replied") {
+      if (cur.base === undefined || ev.id <= cur.base) continue;
+      const since = { ...(cur.since ?? zeroSince()) };
+      if (ev.type === "instruction.replied") since.replied += 1;
+      else since.acknowledged += 1;
+      byId.set(id, { ...cur, since });
       changed = true;
     } else if (ev.type === "instruction.amended") {
       byId.set(id, { ...cur, text: d.text, amendments: d.amendments });
@@ -121,18 +138,22 @@ export function useInstructions() {
 }
 
 /**
- * Counts "at least this far": sent (everyone), delivered, read, acknowledged (replies too), replied.
+ * Counts "at least this far": sent (everyone), delivered, read, acknowledged (replies too), replied;
+ * `since`: confirmations heard after the counts were taken (a confirmed receipt was read and
+ * delivered too, whether or not those steps were reported).
  * @param {Record<ReceiptState, number>} s
  * @param {number} total
+ * @param {{acknowledged: number, replied: number}} [since]
  */
-export function reached(s, total) {
-  const done = s.acknowledged + s.replied;
+export function reached(s, total, since) {
+  const replied = s.replied + (since?.replied ?? 0);
+  const done = s.acknowledged + s.replied + (since?.acknowledged ?? 0) + (since?.replied ?? 0);
   return {
     sent: total,
-    delivered: s.delivered + s.read + done,
-    read: s.read + done,
+    delivered: Math.max(s.delivered + s.read + s.acknowledged + s.replied, done),
+    read: Math.max(s.read + s.acknowledged + s.replied, done),
     acknowledged: done,
-    replied: s.replied,
+    replied,
   };
 }
 

@@ -25,6 +25,10 @@ export interface Instruction {
   recipients: number;
   per_state: Record<ReceiptState, number>;
   per_node?: Record<string, Record<ReceiptState, number>>;
+  /** The console's own: id of the event the counts were taken at (a progress or sent event). */
+  base?: number;
+  /** The console's own: confirmations heard on the feed after `base`. */
+  since?: { acknowledged: number; replied: number };
 }
 
 /** One recipient's receipt. */

@@ -41,6 +41,9 @@ export function InstructionDetail({ id }) {
 
   const all = [...receipts.values()];
   const waiting = all.filter((r) => !confirmed(r));
+  // Counted from the receipts themselves, which move with every step on the feed.
+  const perState = zeroCounts();
+  for (const r of all) perState[r.state] += 1;
 
   /** @param {() => Promise<string>} action */
   const act = async (action) => {
@@ -82,7 +85,7 @@ export function InstructionDetail({ id }) {
         ${inst.amendments ? html` · ${t("console.detail.amended", { n: inst.amendments, count: inst.amendments })}` : null}
       </p>
     </div>
-    <${ProgressBars} perState=${inst.per_state} total=${inst.recipients} />
+    <${ProgressBars} perState=${all.length ? perState : inst.per_state} total=${inst.recipients} />
     <p class=${status?.ok ? "form-ok" : "form-error"} role="status">${status?.text ?? ""}</p>
 
     <section class="waiting" aria-labelledby="waiting-title">

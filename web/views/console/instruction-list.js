@@ -51,7 +51,7 @@ export function InstructionList({ selected }) {
                   <span class="row-text">${i.text}</span>
                   <span class="row-meta">#${i.id} · ${formatDateTime(i.sent_at * 1000, { dateStyle: "short", timeStyle: "short" })} · ${i.sent_by}</span>
                 </a>
-                <${ProgressBars} perState=${i.per_state} total=${i.recipients} compact=${true} />
+                <${ProgressBars} perState=${i.per_state} total=${i.recipients} since=${i.since} compact=${true} />
               </li>`,
             )}
           </ul>`}

@@ -9,10 +9,10 @@ import { formatNumber, t } from "../../i18n.js";
 /** @typedef {import("../../types/console").ReceiptState} ReceiptState */
 
 /**
- * @param {{perState: Record<ReceiptState, number>, total: number, compact?: boolean}} props
+ * @param {{perState: Record<ReceiptState, number>, total: number, since?: {acknowledged: number, replied: number}, compact?: boolean}} props
  */
-export function ProgressBars({ perState, total, compact = false }) {
-  const counts = reached(perState, total);
+export function ProgressBars({ perState, total, since, compact = false }) {
+  const counts = reached(perState, total, since);
   return html`<dl class=${compact ? "bars bars-compact" : "bars"}>
     ${BARS.map((state) => {
       const n = counts[state];
