@@ -62,6 +62,7 @@ PAGES: Final[dict[str, str]] = {
     "desk": "pages/desk.html",
     "login": "pages/login.html",
     "console": "pages/console.html",
+    "worker": "pages/worker.html",
 }
 """Entry pages by name: HTML files under ``web/`` with the import map placeholder."""
 
@@ -244,6 +245,34 @@ async def desk(hub: HubDep) -> HTMLResponse:
 async def console() -> HTMLResponse:
     """The coordinators' console: compose instructions on the district tree, watch receipts land."""
     return render_page("console")
+
+
+@router.get("/worker", include_in_schema=False)
+async def worker() -> HTMLResponse:
+    """The grid worker's phone app: inbox, calls and briefings, my incidents, reports, go live."""
+    return render_page("worker")
+
+
+WORKER_SW = "sw-worker.js"
+WORKER_MANIFEST = "worker.webmanifest"
+
+
+@router.get("/worker-sw.js", include_in_schema=False)
+async def worker_service_worker() -> FileResponse:
+    """The worker app's service worker, served from the site's root so that its scope may be ``/worker``.
+
+    ``no-cache``: the browser checks it on every start, so a new version of the app reaches phones.
+    """
+    headers = {"Cache-Control": "no-cache", "Service-Worker-Allowed": "/worker"}
+    return FileResponse(WEB_DIR / WORKER_SW, media_type="text/javascript", headers=headers)
+
+
+@router.get("/worker.webmanifest", include_in_schema=False)
+async def worker_manifest() -> FileResponse:
+    """What makes the worker app installable: its name, start page and icons."""
+    return FileResponse(
+        WEB_DIR / WORKER_MANIFEST, media_type="application/manifest+json", headers={"Cache-Control": "no-cache"}
+    )
 
 
 @router.get("/login", include_in_schema=False)

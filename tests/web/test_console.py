@@ -143,7 +143,7 @@ async def test_the_preview_of_a_community_is_who_gets_it(running: RunningHub, ne
     await page.get_by_text("No instruction holds that text.").wait_for()
 
 
-@pytest.mark.parametrize(("user", "lands"), [("worker1", "/web/worker.html"), ("dispatcher", "/")])
+@pytest.mark.parametrize(("user", "lands"), [("worker1", "/worker"), ("dispatcher", "/")])
 async def test_others_are_sent_where_they_belong(running: RunningHub, new_page: NewPage, user: str, lands: str) -> None:
     page = await new_page()
     await ConsolePage(page, running.url).open(user)

@@ -9,7 +9,7 @@ from tests.hub.conftest import RunningHub
 from tests.web.conftest import ConsoleWatch, NewPage, axe_violations
 from tests.web.pages import log_in_to_desk
 
-PAGE_PATHS = {"desk": "/", "login": "/login", "console": "/console"}
+PAGE_PATHS = {"desk": "/", "login": "/login", "console": "/console", "worker": "/worker"}
 
 
 async def test_every_page_forbids_inline_scripts_framing_and_sniffing(running: RunningHub) -> None:

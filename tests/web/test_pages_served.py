@@ -82,8 +82,8 @@ async def test_pages_carry_one_import_map_pinned_by_the_lock_file(running: Runni
         # Leaflet's stylesheet and marker images come through the package's prefix.
         css = await c.get(imports["leaflet/"] + "dist/leaflet.css")
         assert css.status_code == 200 and "text/css" in css.headers["content-type"]
-        # The pages' own modules and messages, and the old pages, are there too.
-        for path in ("/web/api/client.js", "/web/locales/zh/common.json", "/web/index.html", "/web/worker.html"):
+        # The pages' own modules and messages, and the pages, are there too.
+        for path in ("/web/api/client.js", "/web/locales/zh/common.json", "/web/index.html", "/worker"):
             assert (await c.get(path)).status_code == 200, path
 
 

@@ -413,6 +413,31 @@ export function setCamera(on) {
 }
 
 /**
+ * Our video from another camera of this device (a phone's front or back camera): the new track
+ * replaces the old one in the connection, without a new offer.
+ * @param {"user" | "environment"} facing
+ */
+export async function switchCamera(facing) {
+  const s = callSession.value;
+  if (!s?.local) return false;
+  /** @type {MediaStream} */
+  let got;
+  try {
+    got = await navigator.mediaDevices.getUserMedia({ video: { ...VIDEO_CONSTRAINTS, facingMode: { ideal: facing } } });
+  } catch {
+    return false;
+  }
+  const track = got.getVideoTracks()[0];
+  track.enabled = s.camOn;
+  const sender = link?.pc.getSenders().find((x) => x.track?.kind === "video");
+  await sender?.replaceTrack(track);
+  for (const old of s.local.getVideoTracks()) old.stop();
+  const local = new MediaStream([...s.local.getAudioTracks(), track]);
+  update(s.seq, { local });
+  return true;
+}
+
+/**
  * Show a camera to the others in place of our video (no transcoding), or our video again (null).
  * @param {string | null} camera
  */

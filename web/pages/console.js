@@ -14,7 +14,7 @@ const CONSOLE_ROLES = ["coordinator", "admin"];
 /** @param {string[]} roles */
 function elsewhere(roles) {
   if (roles.some((r) => CONSOLE_ROLES.includes(r))) return null;
-  return roles.includes("worker") ? "/web/worker.html" : "/";
+  return roles.includes("worker") ? "/worker" : "/";
 }
 
 if (!hasSession()) {

@@ -1,0 +1,169 @@
+// @ts-check
+// The worker's inbox: GET /api/worker/instructions once (the inbox as it stands, with this worker's
+// receipt on each, and the cursor), then /ws/worker?since=cursor, reconnecting from the last cursor
+// it saw: what came while the phone was away is replayed in order, and kept once per id.
+// "Delivered" and "read" go back on the channel; an acknowledgement or a reply is an action the
+// worker took, so it goes through the outbox (kept through a dead spot, sent with an
+// Idempotency-Key to POST /api/instructions/{id}/ack).
+import { signal } from "@preact/signals";
+import { api, checkSession, socketUrl } from "../api/client.js";
+import { enqueue } from "./use-worker-outbox.js";
+
+/**
+ * @typedef {object} Instruction
+ * @property {number} id
+ * @property {string} text
+ * @property {"routine" | "urgent" | "emergency"} priority
+ * @property {string} sent_by
+ * @property {string[]} [reply_options]
+ * @property {number} [sent_at]
+ * @property {boolean} [cancelled]
+ * @property {number} [amendments]
+ */
+/** @typedef {"queued" | "delivered" | "read" | "acknowledged" | "replied"} ReceiptState */
+/** @typedef {{inst: Instruction, state: ReceiptState, reply: string | null, sending: boolean}} InboxEntry */
+/** @typedef {{cursor: number, from: string, at: number}} GoLiveAsk */
+
+const RANK = { queued: 0, delivered: 1, read: 2, acknowledged: 3, replied: 3 };
+const FIRST_MS = 500;
+const MAX_MS = 15_000;
+
+/** Instructions by id, newest first when listed. */
+export const inbox = signal(/** @type {Map<number, InboxEntry>} */ (new Map()));
+/** The worker channel: "connecting" | "live" | "offline". */
+export const channelState = signal(/** @type {"connecting" | "live" | "offline"} */ ("connecting"));
+/** A desk's request that this worker go live (shown until answered or dismissed). */
+export const goLiveAsk = signal(/** @type {GoLiveAsk | null} */ (null));
+
+let cursor = 0;
+/** @type {WebSocket | null} */
+let ws = null;
+let delayMs = FIRST_MS;
+let started = false;
+
+/** @param {number} id @param {Partial<InboxEntry>} patch */
+function patch(id, patch) {
+  const old = inbox.value.get(id);
+  if (!old) return;
+  const next = new Map(inbox.value);
+  next.set(id, { ...old, ...patch });
+  inbox.value = next;
+}
+
+/** True while an instruction still needs this worker. @param {InboxEntry} e */
+export function isOpen(e) {
+  return !e.inst.cancelled && RANK[e.state] < RANK.acknowledged;
+}
+
+/**
+ * @param {Instruction} inst
+ * @param {ReceiptState} [state]
+ * @param {string | null} [reply]
+ */
+function upsert(inst, state, reply = null) {
+  const old = inbox.value.get(inst.id);
+  const next = new Map(inbox.value);
+  const merged = old ? { ...old.inst, ...inst, cancelled: old.inst.cancelled || inst.cancelled } : inst;
+  /** @type {InboxEntry} */
+  const entry = old ? { ...old, inst: merged } : { inst: merged, state: "queued", reply: null, sending: false };
+  if (state && RANK[state] >= RANK[entry.state]) {
+    entry.state = state;
+    entry.reply = reply ?? entry.reply;
+  }
+  next.set(inst.id, entry);
+  inbox.value = next;
+  if (isOpen(entry) && RANK[entry.state] < RANK.delivered) step("delivered", inst.id);
+  if (isOpen(entry) && RANK[entry.state] < RANK.read && document.visibilityState === "visible") step("read", inst.id);
+}
+
+/** @param {"delivered" | "read"} type @param {number} id */
+function step(type, id) {
+  if (ws?.readyState === WebSocket.OPEN) ws.send(JSON.stringify({ type, id }));
+}
+
+/** @param {any} msg */
+function onMessage(msg) {
+  if (typeof msg.cursor === "number") cursor = Math.max(cursor, msg.cursor);
+  if (msg.type === "instruction" || msg.type === "renotify") upsert(msg.instruction);
+  else if (msg.type === "amended") {
+    const e = inbox.value.get(msg.id);
+    if (e) patch(msg.id, { inst: { ...e.inst, text: msg.text, amendments: msg.amendments } });
+  } else if (msg.type === "cancelled") {
+    const e = inbox.value.get(msg.id);
+    if (e) patch(msg.id, { inst: { ...e.inst, cancelled: true } });
+  } else if (msg.type === "receipt") {
+    const e = inbox.value.get(msg.id);
+    if (e && RANK[/** @type {ReceiptState} */ (msg.state)] >= RANK[e.state]) patch(msg.id, { state: msg.state });
+  } else if (msg.type === "live") {
+    channelState.value = "live";
+  } else if (msg.type === "go_live" || msg.type === "golive" || msg.type === "go-live") {
+    goLiveAsk.value = { cursor: msg.cursor ?? 0, from: msg.from ?? msg.by ?? msg.requested_by ?? "", at: Date.now() };
+  }
+}
+
+function connect() {
+  channelState.value = "connecting";
+  const socket = new WebSocket(socketUrl("/ws/worker", { since: String(cursor) }));
+  ws = socket;
+  let opened = false;
+  socket.onopen = () => {
+    opened = true;
+    delayMs = FIRST_MS;
+  };
+  socket.onmessage = (m) => {
+    if (ws === socket) onMessage(JSON.parse(m.data));
+  };
+  socket.onclose = async () => {
+    if (ws !== socket) return;
+    ws = null;
+    channelState.value = "offline";
+    if (!opened && navigator.onLine && !(await checkSession())) return;
+    setTimeout(connect, delayMs * (0.8 + Math.random() * 0.4));
+    delayMs = Math.min(delayMs * 2, MAX_MS);
+  };
+}
+
+/** Load the inbox and follow the channel (once per page). */
+export async function startInbox() {
+  if (started) return;
+  started = true;
+  try {
+    const snap = await api("/api/worker/instructions");
+    cursor = snap.cursor;
+    for (const item of snap.instructions) upsert(item.instruction, item.state, item.reply);
+  } catch {
+    // Offline at start: the channel replays from the beginning of what is kept for us.
+  }
+  connect();
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState !== "visible") return;
+    for (const [id, e] of inbox.value) if (isOpen(e) && RANK[e.state] < RANK.read) step("read", id);
+  });
+}
+
+/**
+ * Acknowledge (or reply to) an instruction: shown at once, sent through the outbox.
+ * @param {number} id
+ * @param {string | null} [reply]
+ */
+export function confirm(id, reply = null) {
+  const e = inbox.value.get(id);
+  if (!e) return;
+  patch(id, { sending: true, reply });
+  const { sent } = enqueue({
+    kind: reply ? "reply" : "ack",
+    label: e.inst.text.slice(0, 60),
+    path: `/api/instructions/${id}/ack`,
+    json: reply ? { reply } : {},
+    fields: null,
+  });
+  void sent.then((answer) => {
+    if (answer?.state) patch(id, { state: answer.state, sending: false });
+    else patch(id, { sending: false });
+  });
+}
+
+/** Instructions newest first. @param {Map<number, InboxEntry>} m */
+export function listed(m) {
+  return [...m.values()].sort((a, b) => b.inst.id - a.inst.id);
+}

@@ -1,0 +1,49 @@
+// The worker app's service worker (served as /worker-sw.js, scope /worker): it keeps the app
+// shell (the page, its modules, styles, messages, icons) so that the app opens without a network,
+// and answers from that copy at once while it fetches a fresh one for next time. It never keeps
+// API answers, sockets or video: those are the hub's, live.
+const CACHE = "skyhub-worker-v1";
+const SHELL = ["/worker", "/worker.webmanifest", "/web/styles/worker.css", "/web/pages/worker.js"];
+const KEEP = [/^\/worker$/, /^\/worker\.webmanifest$/, /^\/web\//];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches
+      .open(CACHE)
+      .then((c) => c.addAll(SHELL))
+      .then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches
+      .keys()
+      .then((keys) => Promise.all(keys.filter((k) => k !== CACHE).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+self.addEventListener("fetch", (event) => {
+  const req = event.request;
+  if (req.method !== "GET") return;
+  const u = new URL(req.url);
+  if (u.origin !== self.location.origin || !KEEP.some((re) => re.test(u.pathname))) return;
+  const key = u.pathname === "/worker" ? "/worker" : req;
+  event.respondWith(
+    caches.open(CACHE).then(async (cache) => {
+      const kept = await cache.match(key, { ignoreSearch: u.pathname === "/worker" });
+      const fresh = fetch(req)
+        .then((r) => {
+          if (r.ok) void cache.put(key, r.clone());
+          return r;
+        })
+        .catch(() => kept ?? Response.error());
+      if (kept) {
+        event.waitUntil(fresh.then(() => undefined, () => undefined));
+        return kept;
+      }
+      return fresh;
+    }),
+  );
+});
