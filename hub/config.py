@@ -47,6 +47,21 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class TlsConfig(Strict):
+    """A certificate and its key: the hub serves HTTPS (phones give cameras and microphones only to secure pages)."""
+
+    cert: Path = Field(description="PEM certificate file (with its chain), relative to the config file.")
+    key: Path = Field(description="PEM private key file of that certificate, relative to the config file.")
+
+    @model_validator(mode="after")
+    def _relative_to_config(self, info: ValidationInfo) -> TlsConfig:
+        base = (info.context or {}).get("config_dir")
+        if base is None:
+            return self
+        resolved = {f: Path(base) / getattr(self, f) for f in ("cert", "key") if not getattr(self, f).is_absolute()}
+        return self.model_copy(update=resolved) if resolved else self
+
+
 class ServerConfig(Strict):
     """Where the hub listens and how it shuts down."""
 
@@ -92,6 +107,13 @@ class ServerConfig(Strict):
             "/metrics; staff logins may read it too. Unset: staff logins only."
         ),
     )
+    tls: TlsConfig | None = Field(
+        None,
+        description=(
+            "Serve HTTPS with this certificate and key (`skyhub run --https` makes a local CA and a "
+            "certificate instead). Unset: plain HTTP, fine for localhost."
+        ),
+    )
     docs: bool = Field(
         False,
         description=(
@@ -109,7 +131,8 @@ class ServerConfig(Strict):
             host = socket.getfqdn()
         if ":" in host:
             host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
 
 class StorageConfig(Strict):
@@ -804,6 +827,20 @@ class WhipConfig(Strict):
     )
 
 
+class FieldConfig(Strict):
+    """The grid worker's phone: its outbox's replays and its on-duty track."""
+
+    idempotency_ttl_s: float = Field(
+        86_400.0,
+        ge=60,
+        le=30 * 86_400,
+        description="How long the hub keeps an Idempotency-Key and its answer (a phone's outbox replays within this).",
+    )
+    track_retention_days: float = Field(
+        30.0, gt=0, le=3650, description="How long on-duty location points are kept before they are pruned."
+    )
+
+
 class Settings(Strict):
     """The whole configuration of a hub."""
 
@@ -821,6 +858,7 @@ class Settings(Strict):
     instructions: InstructionsConfig = Field(
         default_factory=InstructionsConfig, description="Broadcast instructions to people in the field."
     )
+    field: FieldConfig = Field(default_factory=FieldConfig, description="The grid worker's phone app.")
 
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> Settings:

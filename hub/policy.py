@@ -49,6 +49,9 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/me/prefs"): ALL,
     ("PUT", "/api/me/prefs/{key}"): ALL,
     ("POST", "/api/me/position"): ALL,
+    ("POST", "/api/me/location"): ALL,
+    ("GET", "/api/people/{person_id}/track"): STAFF,
+    ("POST", "/api/workers/{username}/go-live"): STAFF,
     # Alerts open now (a worker: their grids' cameras).
     ("GET", "/api/alerts/open"): ALL,
     # The district map (a worker: their grids' part).
@@ -79,6 +82,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/instructions"): STAFF,
     ("GET", "/api/instructions/{instruction_id}"): ALL,
     ("POST", "/api/instructions/{instruction_id}/ack"): ALL,
+    ("POST", "/api/instructions/{instruction_id}/read"): ALL,
     ("POST", "/api/instructions/{instruction_id}/resend"): STAFF,
     ("POST", "/api/instructions/{instruction_id}/cancel"): STAFF,
     ("POST", "/api/instructions/{instruction_id}/amend"): STAFF,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from hub.calls.service import CallService
 from hub.calls.whip import WhipService
 from hub.config import Settings
 from hub.directory import Directory
-from hub.eventlog import EventLog
+from hub.idempotency import Idempotency, KeyedEventLog
 from hub.instructions import InstructionDesk
 from hub.leases import CameraLeases
 from hub.openalerts import OpenAlerts
@@ -51,7 +52,7 @@ class Hub:
     def __init__(self, settings: Settings, secret: str, clock: Clock | None = None) -> None:
         self.settings = settings
         self.bus = EventBus()
-        self.log = EventLog(
+        self.log = KeyedEventLog(
             settings.storage_url(), self.bus, settings.storage.batch_max_events, settings.storage.follow_poll_s
         )
         self.redis: RedisLink | None = None
@@ -88,11 +89,15 @@ class Hub:
         """The alerts open now (the wall's alarm lane on page load)."""
         self.prefs = Prefs(self.log)
         """Each user's saved settings (wall layouts, tours, language)."""
-        self.positions = Positions(self.log)
+        self.positions = Positions(self.log, settings.field.track_retention_days * 86_400)
         """Where people in the field were last seen."""
+        self.idempotency = Idempotency(self.log, settings.field.idempotency_ttl_s)
+        """Keyed requests (a phone's outbox) done once per user and key."""
         self.viewing = ViewingRecord(self.log)
         """Who watched which camera, when, from where, for how long (``GET /api/audit``)."""
         self.feeds = FeedStats()
+        self.worker_channels: Counter[str] = Counter()
+        """Open worker channels (``/ws/worker``) on this node, by username: whose phone can be asked to go live."""
         self.closing = asyncio.Event()
         """Set when shutdown begins; feeds close themselves on it."""
         self.cameras: Any = None

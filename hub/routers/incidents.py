@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, UploadFile, status
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.engine import Connection
 
 from alerts.incident_model import Incident, IncidentFilters, Severity, Source, State
@@ -19,6 +19,7 @@ from hub import evidence as files
 from hub.auth import Principal
 from hub.config import Settings
 from hub.deps import CallerDep, HubDep, client_address
+from hub.idempotency import photo_digest
 from hub.incident_schemas import IncidentIn, IncidentOut, TransitionIn
 from hub.schemas import ROW_ID_MAX, Cursor, RowId
 from hub.services import Hub
@@ -190,21 +191,33 @@ async def get_incident(
     )
 
 
-@router.post("/{incident_id}/transitions")
-async def transition(incident_id: RowId, body: TransitionIn, hub: HubDep, who: CallerDep) -> IncidentOut:
-    """Move the incident; 409 lists what is allowed (or gives the current version)."""
+@router.post("/{incident_id}/transitions", response_model=IncidentOut)
+async def transition(
+    incident_id: RowId, body: TransitionIn, request: Request, hub: HubDep, who: CallerDep
+) -> JSONResponse:
+    """Move the incident; 409 lists what is allowed (or gives the current version).
+
+    With an ``Idempotency-Key`` header, a repeat answers what the first answered, without moving again."""
     assignee = Assignee(body.assignee.person, body.assignee.grid) if body.assignee else None
-    inc, _ = await hub.desk.transition(
-        incident_id,
-        body.to,
-        body.version,
-        who,
-        note=body.note,
-        assignee=assignee,
-        merge_into=body.merge_into,
-        node=body.node,
-    )
-    return IncidentOut(incident=inc.as_dict(), allowed=hub.desk.allowed_for(inc, who))
+
+    async def work() -> tuple[int, IncidentOut]:
+        inc, _ = await hub.desk.transition(
+            incident_id,
+            body.to,
+            body.version,
+            who,
+            note=body.note,
+            assignee=assignee,
+            merge_into=body.merge_into,
+            node=body.node,
+        )
+        return 200, IncidentOut(incident=inc.as_dict(), allowed=hub.desk.allowed_for(inc, who))
+
+    async def recover(subject: str, first: dict[str, Any]) -> tuple[int, IncidentOut]:
+        inc = await visible(hub.desk, incident_id, who)
+        return 200, IncidentOut(incident=inc.as_dict(), allowed=hub.desk.allowed_for(inc, who))
+
+    return await hub.idempotency.run(request, who.username, body.model_dump(mode="json"), work, recover)
 
 
 @router.get("/{incident_id}/suggestions")
@@ -215,19 +228,39 @@ async def suggestions(incident_id: RowId, hub: HubDep, who: CallerDep) -> list[d
 
 @photo_upload(router, "/{incident_id}/evidence", status_code=status.HTTP_201_CREATED)
 async def add_photos(
-    incident_id: RowId, hub: HubDep, who: CallerDep, photos: Annotated[list[UploadFile], File()]
-) -> list[dict[str, Any]]:
-    """Attach up to 5 photos (JPEG, PNG or WebP) to an incident the caller may see."""
+    incident_id: RowId, request: Request, hub: HubDep, who: CallerDep, photos: Annotated[list[UploadFile], File()]
+) -> JSONResponse:
+    """Attach up to 5 photos (JPEG, PNG or WebP) to an incident the caller may see.
+
+    With an ``Idempotency-Key`` header, a repeat answers what the first answered, without linking again."""
     inc = await visible(hub.desk, incident_id, who)
     if len(photos) > MAX_PHOTOS:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"at most {MAX_PHOTOS} photos at a time")
-    return await attach_photos(hub, inc, photos, who.username)
+    checked = await check_photos(hub, photos)
+
+    async def work() -> tuple[int, list[dict[str, Any]]]:
+        return 201, await link_photos(hub, inc, checked, who.username)
+
+    async def recover(subject: str, first: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+        since = int(first.get("evidence") or 0)
+        return 201, await finish_photos(hub, inc, checked, who.username, since)
+
+    digests = [photo_digest(data) for data, _, _ in checked]
+    return await hub.idempotency.run(request, who.username, {"photos": digests}, work, recover)
 
 
-async def attach_photos(hub: Any, inc: Incident, photos: list[UploadFile], actor: str) -> list[dict[str, Any]]:
-    """Check every photo first (nothing is saved if one is refused), then save and link them."""
+Photo = tuple[bytes, str, str]
+"""A checked photo: its bytes, content type and file extension."""
+
+
+async def check_photos(hub: Any, photos: list[UploadFile]) -> list[Photo]:
+    """Read and check every photo (a refused one refuses them all, before anything is written)."""
     limit = hub.settings.incidents.photo_max_bytes
-    checked = [await files.read_photo(p, limit) for p in photos]
+    return [await files.read_photo(p, limit) for p in photos]
+
+
+async def link_photos(hub: Any, inc: Incident, checked: list[Photo], actor: str) -> list[dict[str, Any]]:
+    """Save checked photos and link each to the incident (an event each)."""
     out = []
     for data, ctype, ext in checked:
         stored = await files.save(hub.settings.data_dir, inc.id, data, ctype, ext)
@@ -236,6 +269,21 @@ async def attach_photos(hub: Any, inc: Incident, photos: list[UploadFile], actor
         )
         out.append(ev.data)
     return out
+
+
+async def finish_photos(hub: Any, inc: Incident, checked: list[Photo], actor: str, since: int) -> list[dict[str, Any]]:
+    """After a crash part way through linking ``checked`` (the first linked as evidence ``since``):
+    link the rest, in order; every one's evidence, as :func:`link_photos` answers."""
+    items = [
+        e
+        for e in await hub.desk.evidence(inc.id)
+        if e["kind"] == "photo" and e["added_by"] == actor and e["id"] >= since
+    ][: len(checked)]
+    done = [
+        {"evidence": e["id"], "kind": "photo", "content_type": e["content_type"], "size": e["size"], "ref": e["ref"]}
+        for e in items
+    ]
+    return done + await link_photos(hub, inc, checked[len(done) :], actor)
 
 
 @router.get("/{incident_id}/evidence/{evidence_id}", response_class=FileResponse)

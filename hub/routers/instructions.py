@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, File, HTTPException, Query, UploadFile, status
-from fastapi.responses import FileResponse, Response
+from fastapi import APIRouter, File, HTTPException, Query, Request, UploadFile, status
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
@@ -246,13 +246,38 @@ async def delete_template(template_id: RowId, hub: HubDep, who: CallerDep) -> No
     await Templates(hub.log).delete(template_id, who.username)
 
 
+async def _receipt(
+    request: Request, hub: Any, who: Principal, instruction_id: int, step: ReceiptState, reply: str | None
+) -> JSONResponse:
+    """One receipt step, done once per ``Idempotency-Key`` (a phone's outbox may send it twice)."""
+
+    async def work() -> tuple[int, dict[str, Any]]:
+        state = await hub.instructions.receipt(instruction_id, who.person, step, reply)
+        return 200, {"instruction": instruction_id, "person": who.person, "state": state.value}
+
+    async def recover(subject: str, first: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return 200, {"instruction": instruction_id, "person": who.person, "state": first.get("state", step.value)}
+
+    body = {"step": step.value, "reply": reply}
+    return await hub.idempotency.run(request, who.username, body, work, recover)
+
+
 @router.post("/api/instructions/{instruction_id}/ack")
-async def acknowledge(instruction_id: RowId, hub: HubDep, who: CallerDep, body: AckIn | None = None) -> dict[str, Any]:
-    """Confirm (or reply to) an instruction addressed to you; repeating it changes nothing."""
+async def acknowledge(
+    instruction_id: RowId, request: Request, hub: HubDep, who: CallerDep, body: AckIn | None = None
+) -> JSONResponse:
+    """Confirm (or reply to) an instruction addressed to you; repeating it changes nothing.
+
+    With an ``Idempotency-Key`` header, a repeat answers what the first answered (see README)."""
     reply = body.reply if body else None
     step = ReceiptState.REPLIED if reply else ReceiptState.ACKNOWLEDGED
-    state = await hub.instructions.receipt(instruction_id, who.person, step, reply)
-    return {"instruction": instruction_id, "person": who.person, "state": state.value}
+    return await _receipt(request, hub, who, instruction_id, step, reply)
+
+
+@router.post("/api/instructions/{instruction_id}/read")
+async def mark_read(instruction_id: RowId, request: Request, hub: HubDep, who: CallerDep) -> JSONResponse:
+    """You have read an instruction addressed to you (its receipt moves to ``read`` unless it is past it)."""
+    return await _receipt(request, hub, who, instruction_id, ReceiptState.READ, None)
 
 
 @router.post("/api/instructions/{instruction_id}/resend")

@@ -12,7 +12,8 @@ from fastapi.responses import JSONResponse
 from alerts.incident_model import Severity, Source, State
 from hub import evidence as files
 from hub.deps import CallerDep, HubDep
-from hub.routers.incidents import MAX_PHOTOS, attach_photos, photo_upload
+from hub.idempotency import photo_digest
+from hub.routers.incidents import MAX_PHOTOS, check_photos, finish_photos, link_photos, photo_upload
 from hub.schemas import NoNul
 
 router = APIRouter(tags=["reports"])
@@ -38,6 +39,7 @@ the status of the incident it was merged into (``merged`` itself shows only if t
 
 @photo_upload(router, "/api/reports", status_code=status.HTTP_201_CREATED)
 async def worker_report(
+    request: Request,
     hub: HubDep,
     who: CallerDep,
     text: Annotated[str, Form(min_length=1, max_length=4000), NoNul],
@@ -47,30 +49,49 @@ async def worker_report(
     lon: Annotated[float | None, Form(ge=-180, le=180)] = None,
     severity: Annotated[Severity, Form()] = Severity.P3,
     photos: Annotated[list[UploadFile] | None, File(description="Up to 5 photos.")] = None,
-) -> dict[str, Any]:
-    """A grid worker reports a problem found on patrol: it opens a verified incident."""
+) -> JSONResponse:
+    """A grid worker reports a problem found on patrol: it opens a verified incident.
+
+    With an ``Idempotency-Key`` header (a phone's outbox), a repeat answers what the first answered
+    and opens nothing; after a crash between opening and answering, the repeat links the photos
+    that were not linked yet."""
     photos = photos or []
     if len(photos) > MAX_PHOTOS:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"at most {MAX_PHOTOS} photos")
     place = node or (sorted(who.grids)[0] if who.grids else None)
-    limit = hub.settings.incidents.photo_max_bytes
-    for p in photos:  # refuse before opening anything
-        await files.read_photo(p, limit)
-        await p.seek(0)
-    inc, _ = await hub.desk.create(
-        category=category,
-        severity=severity,
-        title=text.splitlines()[0][:200],
-        description=text,
-        source=Source.WORKER,
-        actor=who.username,
-        node=place,
-        lat=lat,
-        lon=lon,
-        initial=State.VERIFIED,
-    )
-    added = await attach_photos(hub, inc, photos, who.username)
-    return {"incident": inc.as_dict(), "photos": added}
+    checked = await check_photos(hub, photos)  # refuse before opening anything
+
+    async def work() -> tuple[int, dict[str, Any]]:
+        inc, _ = await hub.desk.create(
+            category=category,
+            severity=severity,
+            title=text.splitlines()[0][:200],
+            description=text,
+            source=Source.WORKER,
+            actor=who.username,
+            node=place,
+            lat=lat,
+            lon=lon,
+            initial=State.VERIFIED,
+        )
+        added = await link_photos(hub, inc, checked, who.username)
+        return 201, {"incident": inc.as_dict(), "photos": added}
+
+    async def recover(subject: str, first: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        inc = await hub.desk.get(int(subject.split(":", 1)[1]))
+        added = await finish_photos(hub, inc, checked, who.username, 0)
+        return 201, {"incident": inc.as_dict(), "photos": added}
+
+    fields = {
+        "text": text,
+        "category": category,
+        "node": node,
+        "lat": lat,
+        "lon": lon,
+        "severity": severity.value,
+        "photos": [photo_digest(data) for data, _, _ in checked],
+    }
+    return await hub.idempotency.run(request, who.username, fields, work, recover)
 
 
 @router.post("/api/public/reports", status_code=status.HTTP_201_CREATED, max_body_size=PUBLIC_MAX_BODY)

@@ -11,7 +11,11 @@ Server → client messages on ``/ws/worker?since=cursor`` (JSON objects):
   ``{"type": "receipt", "id": I, "state": S}`` — your receipt as the hub now has it;
   ``{"type": "error", "status": C, "detail": ..., "id": I, "request": R}`` — your ``R`` for ``I``
   was refused (4xx: do not send it again) or could not be stored now (5xx: send it again later);
-  ``{"type": "resync", "cursor": N}`` — you fell behind: reconnect with ``since=N``.
+  ``{"type": "resync", "cursor": N}`` — you fell behind: reconnect with ``since=N``;
+  ``{"type": "go_live", "cursor": N, "request": {...}}`` — staff ask you to show your camera: publish
+  over WHIP at ``request.whip`` (``/whip/field-<you>``); ``request`` has ``id``, ``by`` (login),
+  ``by_name``, ``note``, ``incident``, ``camera`` (what it is about, each may be null), ``at`` and
+  ``expires_at`` (after which it is no longer sent, not even on replay).
 Client → server: ``{"type": "delivered" | "read" | "ack", "id": I}``, ``{"type": "reply", "id": I, "reply": "..."}``.
 Keep the last ``cursor`` and reconnect with ``since=cursor``: nothing addressed to you is missed;
 drop duplicates by instruction id and message type.
@@ -22,20 +26,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections import OrderedDict
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.incidents import DeskError
 from hub.auth import Principal
 from hub.bus import Subscription
+from hub.config import Role
 from hub.deps import CallerDep, HubDep, deny_handshake, hub_of, principal_of
-from hub.events import Event, EventFilter
+from hub.events import AUDIENCE_KEY, Event, EventFilter, audience
 from hub.instruction_model import WORKER_FEED_TYPES, ReceiptState
 from hub.instructions import notice_message
 from hub.routers.events import WS_RESYNC, run_session
-from hub.schemas import Cursor
+from hub.schemas import Cursor, NoNul
 from hub.services import Hub
 
 logger = logging.getLogger(__name__)
@@ -49,6 +56,13 @@ STEPS = {
     "ack": ReceiptState.ACKNOWLEDGED,
     "reply": ReceiptState.REPLIED,
 }
+GO_LIVE = "worker.go_live_requested"
+"""Staff asked a worker to show their camera (``POST /api/workers/{username}/go-live``)."""
+GO_LIVE_TTL_S = 120.0
+"""A go-live request older than this is not shown any more (a phone reconnecting later skips it)."""
+FEED_TYPES = (*WORKER_FEED_TYPES, GO_LIVE)
+"""What the worker channel follows."""
+
 KINDS = {
     "instruction.sent": "instruction",
     "instruction.amended": "amended",
@@ -79,6 +93,13 @@ async def text_for(hub: Hub, ev: Event, person: str) -> str | None:
     A broadcast to thousands is one event: membership is a set lookup and the text is built
     once and shared by every connection it goes to.
     """
+    if ev.type == GO_LIVE:
+        fresh = ev.data.get("expires_at", 0) > time.time()
+        return (
+            _dumps({"type": "go_live", "cursor": ev.id, "request": ev.data})
+            if fresh and ev.data.get("person") == person
+            else None
+        )
     kind = KINDS.get(ev.type)
     if kind is None:
         return None
@@ -133,17 +154,24 @@ async def worker_channel(ws: WebSocket, since: Cursor | None = None) -> None:
     if since is not None and since > head:
         await deny_handshake(ws, status.HTTP_400_BAD_REQUEST, f"since={since} is outside the log (0..{head})")
         return
-    sub = hub.bus.subscribe(hub.settings.server.ws_queue_events, name=f"worker:{who.username}", types=WORKER_FEED_TYPES)
+    sub = hub.bus.subscribe(hub.settings.server.ws_queue_events, name=f"worker:{who.username}", types=FEED_TYPES)
     send_lock = asyncio.Lock()
     cursor = head if since is None else since
-    await run_session(
-        ws,
-        hub,
-        sub,
-        f"worker channel {who.username}",
-        _send(ws, hub, sub, who, cursor, send_lock),
-        _receive(ws, hub, who, send_lock),
-    )
+    # Whether the worker can be asked to go live: their phone holds this channel open.
+    hub.worker_channels[who.username] += 1
+    try:
+        await run_session(
+            ws,
+            hub,
+            sub,
+            f"worker channel {who.username}",
+            _send(ws, hub, sub, who, cursor, send_lock),
+            _receive(ws, hub, who, send_lock),
+        )
+    finally:
+        hub.worker_channels[who.username] -= 1
+        if hub.worker_channels[who.username] <= 0:
+            del hub.worker_channels[who.username]
 
 
 async def _send_json(ws: WebSocket, lock: asyncio.Lock, msg: dict[str, Any]) -> None:
@@ -156,7 +184,7 @@ async def _send_text(ws: WebSocket, lock: asyncio.Lock, text: str) -> None:
 
 
 async def _send(ws: WebSocket, hub: Hub, sub: Subscription, who: Principal, cursor: int, lock: asyncio.Lock) -> None:
-    flt = EventFilter(type_prefixes=WORKER_FEED_TYPES)
+    flt = EventFilter(type_prefixes=FEED_TYPES)
     while True:
         page = await hub.log.read(cursor, REPLAY_PAGE, flt)
         for ev in page:
@@ -171,7 +199,7 @@ async def _send(ws: WebSocket, hub: Hub, sub: Subscription, who: Principal, curs
         for ev in await sub.get():
             if ev.id <= cursor:
                 continue
-            if ev.type in KINDS:
+            if ev.type in KINDS or ev.type == GO_LIVE:
                 text = await text_for(hub, ev, who.person)
                 if text is not None:
                     await _send_text(ws, lock, text)
@@ -252,3 +280,48 @@ async def _receive(ws: WebSocket, hub: Hub, who: Principal, lock: asyncio.Lock) 
             await _send_json(ws, lock, answer)
             continue
         await _send_json(ws, lock, {"type": "receipt", "id": iid, "state": state.value})
+
+
+class GoLiveIn(BaseModel):
+    """``POST /api/workers/{username}/go-live``: what the request is about (all optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+    note: Annotated[str | None, NoNul] = Field(None, max_length=500, description="Shown to the worker.")
+    incident: int | None = Field(None, ge=1, le=ID_MAX, description="The incident it is about.")
+    camera: str | None = Field(None, max_length=64, description="The camera whose picture prompted it.")
+
+
+@router.post("/api/workers/{username}/go-live", status_code=status.HTTP_201_CREATED)
+async def ask_to_go_live(username: str, hub: HubDep, who: CallerDep, body: GoLiveIn | None = None) -> dict[str, Any]:
+    """Ask a worker to show their phone's camera: their phone gets a ``go_live`` message on the worker
+    channel and publishes over WHIP at ``/whip/field-<username>``. 404 for no such worker, 409 when
+    their phone is not connected (on this hub node), 422 for an unknown incident or camera."""
+    body = body or GoLiveIn()
+    person = next((p for p in hub.directory.people.values() if p.username == username), None)
+    if person is None or Role.WORKER not in person.roles:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no worker {username!r}")
+    if body.camera is not None and body.camera not in hub.directory.cameras:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"camera {body.camera!r} does not exist")
+    if body.incident is not None:
+        await hub.desk.get(body.incident)  # 404 for an incident that does not exist
+    if not hub.worker_channels.get(username):
+        raise HTTPException(status.HTTP_409_CONFLICT, f"{username}'s phone is not connected; call them instead")
+    caller = hub.directory.people.get(who.person)
+    now = time.time()
+    data = {
+        "person": person.id,
+        "username": username,
+        "by": who.username,
+        "by_name": caller.name if caller else who.username,
+        "note": body.note,
+        "incident": body.incident,
+        "camera": body.camera,
+        "whip": f"/whip/field-{username}",
+        "at": now,
+        "expires_at": now + GO_LIVE_TTL_S,
+        AUDIENCE_KEY: audience(users=[username], people=[person.id]),
+    }
+    ev = await hub.log.append(
+        GO_LIVE, f"user:{username}", who.username, data, grid=person.grids[0] if person.grids else None
+    )
+    return {"request": ev.id, "whip": data["whip"], "expires_at": data["expires_at"]}

@@ -30,6 +30,7 @@ PATH_VALUES = {
     "camera_id_or_user": "cam-g1",
     "key": "lang",
     "username": "worker2",
+    "person_id": "worker1",
 }
 SELF_CHECKED = {
     ("GET", "/metrics"),

@@ -1,0 +1,148 @@
+"""Idempotency-Key on what a phone's outbox replays: done once, answered the same, a reused key refused."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+
+from hub.idempotency import keys_table
+from tests.hub.conftest import RunningHub, make_settings, serve
+from tests.hub.test_incidents_api import jpeg
+
+
+def key() -> dict[str, str]:
+    """A fresh key, as the phone makes one per outbox record."""
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+async def events(rh: RunningHub, type_: str) -> list[dict[str, Any]]:
+    async with await rh.client("admin") as admin:
+        r = await admin.get("/api/events", params={"since": 0, "type": type_, "limit": 500})
+        return list(r.json()["events"])
+
+
+async def report(c: httpx.AsyncClient, headers: dict[str, str], text: str = "broken railing", photos: int = 1) -> Any:
+    files = [("photos", (f"p{i}.jpg", io.BytesIO(jpeg(64 + i)), "image/jpeg")) for i in range(photos)]
+    return await c.post("/api/reports", data={"text": text, "category": "facility"}, files=files, headers=headers)
+
+
+async def test_a_report_sent_twice_with_one_key_opens_one_incident_and_answers_the_same(running: RunningHub) -> None:
+    k = key()
+    async with await running.client("worker1") as w:
+        first = await report(w, k, photos=2)
+        again = await report(w, k, photos=2)
+        assert first.status_code == again.status_code == 201, (first.text, again.text)
+        assert again.json() == first.json()
+        assert again.headers.get("Idempotent-Replayed") == "true"
+        # The same key with another text is another request: refused, nothing opened.
+        other = await report(w, k, text="a different report", photos=2)
+        assert other.status_code == 422 and "another request" in other.json()["detail"]
+        # Without a key, a resend is a new report (as before).
+        assert (await report(w, {}, text="no key")).status_code == 201
+    created = await events(running, "incident.created")
+    assert len(created) == 2
+    photos = await events(running, "incident.evidence_added")
+    assert len(photos) == 3  # two with the report, one with the report sent without a key
+    assert len(first.json()["photos"]) == 2
+
+
+async def test_transitions_and_receipts_replay_their_first_answer(running: RunningHub) -> None:
+    async with await running.client("dispatcher") as d, await running.client("worker1") as w:
+        inc = (
+            await d.post("/api/incidents", json={"category": "x", "severity": "P2", "title": "t", "node": "g1"})
+        ).json()
+        iid = inc["incident"]["id"]
+        await d.post(f"/api/incidents/{iid}/transitions", json={"to": "verified", "version": 1})
+        assigned = {"to": "assigned", "version": 2, "assignee": {"person": "worker1"}}
+        assert (await d.post(f"/api/incidents/{iid}/transitions", json=assigned)).status_code == 200
+        k = key()
+        ack = {"to": "acknowledged", "version": 3}
+        first = await w.post(f"/api/incidents/{iid}/transitions", json=ack, headers=k)
+        assert first.status_code == 200, first.text
+        # Sent again by the outbox: not a 409 for a stale version, but the first answer.
+        again = await w.post(f"/api/incidents/{iid}/transitions", json=ack, headers=k)
+        assert (again.status_code, again.json()) == (200, first.json())
+        reused = await w.post(f"/api/incidents/{iid}/transitions", json={"to": "on_site", "version": 4}, headers=k)
+        assert reused.status_code == 422
+        assert (await d.get(f"/api/incidents/{iid}")).json()["incident"]["state"] == "acknowledged"
+
+        sent = await d.post(
+            "/api/instructions", json={"text": "check drains", "priority": "urgent", "targets": {"people": ["worker1"]}}
+        )
+        nid = sent.json()["instruction"]["id"]
+        rk, ak = key(), key()
+        read = await w.post(f"/api/instructions/{nid}/read", headers=rk)
+        assert read.json()["state"] == "read"
+        assert (
+            await w.post(f"/api/instructions/{nid}/ack", json={"reply": "on my way"}, headers=ak)
+        ).status_code == 200
+        # The read receipt replayed after the reply: still the answer it got, the receipt unchanged.
+        replay = await w.post(f"/api/instructions/{nid}/read", headers=rk)
+        assert replay.json() == read.json()
+        assert (await w.post(f"/api/instructions/{nid}/ack", json={"reply": "other"}, headers=ak)).status_code == 422
+        receipts = (await d.get(f"/api/instructions/{nid}")).json()["receipts"]
+    assert [(r["state"], r["reply"]) for r in receipts] == [("replied", "on my way")]
+    assert len(await events(running, "instruction.replied")) == 1
+    assert len(await events(running, "incident.acknowledged")) == 1
+
+
+async def test_two_requests_with_one_key_at_once_make_one_change(running: RunningHub) -> None:
+    k = key()
+    async with await running.client("worker1") as w:
+        answers = await asyncio.gather(*(report(w, k, text="leaking hydrant") for _ in range(4)))
+    assert {a.status_code for a in answers} == {201}
+    assert len({a.text for a in answers}) == 1
+    assert len(await events(running, "incident.created")) == 1
+    assert len(await events(running, "incident.evidence_added")) == 1
+
+
+async def test_a_repeat_after_a_crash_between_change_and_answer_finishes_the_report_without_doubling(
+    tmp_path: Path,
+) -> None:
+    # What a SIGKILL between the commit and the answer leaves behind: the key stored with the incident
+    # it opened, no answer, and (killed mid-way) the second photo not linked yet. Made here exactly by
+    # taking the answer and the second photo's link back out of the store, then starting the hub again.
+    settings = make_settings(tmp_path)
+    k = key()
+    async with serve(settings) as rh, await rh.client("worker1") as w:
+        first = await report(w, k, photos=2)
+        assert first.status_code == 201
+        engine = sa.create_engine(settings.storage_url())
+        with engine.begin() as conn:
+            conn.execute(sa.update(keys_table).values(status=None, body=None))
+            conn.execute(sa.text("DELETE FROM incident_evidence WHERE id = (SELECT max(id) FROM incident_evidence)"))
+        engine.dispose()
+    async with serve(settings) as rh, await rh.client("worker1") as w:
+        again = await report(w, k, photos=2)
+        assert again.status_code == 201, again.text
+        body = again.json()
+        assert body["incident"]["id"] == first.json()["incident"]["id"]
+        assert len(body["photos"]) == 2
+        assert (await report(w, k, photos=2)).json() == body  # the rebuilt answer is now the stored one
+        assert len(await events(rh, "incident.created")) == 1
+        inc = (await w.get(f"/api/incidents/{body['incident']['id']}")).json()
+    assert len([e for e in inc["evidence"] if e["kind"] == "photo"]) == 2
+
+
+async def test_keys_expire_and_bad_keys_are_refused(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path, field={"idempotency_ttl_s": 60})
+    async with serve(settings) as rh, await rh.client("worker1") as w:
+        assert (await report(w, {"Idempotency-Key": "has space"})).status_code == 422
+        assert (await report(w, {"Idempotency-Key": "x" * 129})).status_code == 422
+        k = key()
+        assert (await report(w, k)).status_code == 201
+        engine = sa.create_engine(settings.storage_url())
+        with engine.begin() as conn:  # a day later
+            conn.execute(sa.update(keys_table).values(created_at=keys_table.c.created_at - 86_400))
+        engine.dispose()
+        assert (await report(w, k)).headers.get("Idempotent-Replayed") is None
+        assert len(await events(rh, "incident.created")) == 2
+        # Keys are per user: another worker's identical key is theirs.
+        async with await rh.client("worker2") as w2:
+            assert (await report(w2, k, text="same key, other user")).status_code == 201
