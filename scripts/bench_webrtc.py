@@ -201,6 +201,8 @@ class HubProcess:
             f"users:\n  - username: dispatcher\n    roles: [dispatcher]\n    password_hash: '{hashed}'\n"
             f"cameras:\n  - id: bench\n    url: file://{video}\n    analysis: {{enabled: false}}\n"
             "calls:\n  max_viewers_per_camera: 2000\n  max_sessions: 4000\n"
+            # Every receiver here is the one bench login.
+            "  max_viewers_per_user: 4000\n  max_views_of_a_camera_per_user: 1000\n"
             "whip:\n  devices:\n    - id: bench\n      token_env: SKYHUB_BENCH_PUBLISH_TOKEN\n"
         )
         env = {
