@@ -54,6 +54,9 @@ CAMERA_PREFIX = "field-"
 """Published cameras are named ``field-<username>`` or ``field-<device id>``."""
 SWEEP_PERIOD_S = 5.0
 """How often ended field cameras past ``whip.offline_kept_s`` are forgotten."""
+LOOP_LAG_S = 1.0
+"""A stall check this much later than the previous one (they run every 0.25 s) follows a held-up
+event loop, not a silent publisher: it is skipped."""
 REFUSALS = ("missing", "wrong", "expired", "revoked")
 """Why a publish token was refused (the label of the counter)."""
 
@@ -326,11 +329,18 @@ class WhipService:
                 last_pli[0] = now
                 self._spawn(self._ask_keyframe(receiver, pub.camera_id), f"whip-pli:{pub.camera_id}")
 
+        checked_m = [time.monotonic()]
+
         def stalled() -> str | None:
-            if session.connected_m is None or not holder:
+            now = time.monotonic()
+            late = now - checked_m[0] > LOOP_LAG_S
+            checked_m[0] = now
+            if session.connected_m is None or not holder or late:
+                # After the loop was held up, datagrams that arrived meanwhile may still be waiting
+                # behind this check: judge at the next one, not against a stale last_unit_m.
                 return None
             last = max(session.connected_m, holder[0].last_unit_m or 0.0)
-            return f"no video for {stall_s:g} s" if time.monotonic() - last > stall_s else None
+            return f"no video for {stall_s:g} s" if now - last > stall_s else None
 
         def released(s: PeerSession) -> None:
             if self.live.get(pub.camera_id) is s:
