@@ -24,6 +24,7 @@ from hub.policy import unpoliced
 from hub.routers import (
     audit,
     auth,
+    ca,
     calls,
     cameras,
     directory,
@@ -137,6 +138,7 @@ def create_app(
         whip,
         calls,
         audit,
+        ca,
         web,
     )
     for module in routers:

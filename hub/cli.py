@@ -54,6 +54,43 @@ def proxy_options(settings: Settings) -> dict[str, Any]:
     return {"proxy_headers": bool(trusted), "forwarded_allow_ips": ",".join(trusted) if trusted else ""}
 
 
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's HTTPS options from ``server.tls`` (none: plain HTTP)."""
+    tls = settings.server.tls
+    return {} if tls is None else {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
+
+
+def with_local_https(settings: Settings, host: str) -> Settings:
+    """``--https``: the settings with the hub's own CA-signed certificate (made once under the data
+    directory, see :mod:`hub.tls`); a ``server.tls`` in the config is kept as it is."""
+    from urllib.parse import urlsplit
+
+    from hub import tls
+    from hub.config import TlsConfig
+
+    if settings.server.tls is not None:
+        return settings
+    hosts = [host, *settings.server.ice_addresses]
+    if settings.server.public_url:
+        hosts.append(urlsplit(settings.server.public_url).hostname or "")
+    ca = tls.ensure(settings.data_dir, hosts)
+    server = settings.server.model_copy(update={"tls": TlsConfig(cert=ca.cert, key=ca.key)})
+    return settings.model_copy(update={"server": server})
+
+
+def _print_https(settings: Settings, host: str, port: int) -> None:
+    if settings.server.tls is not None:
+        shown = "localhost" if host in ("127.0.0.1", "::1") else host
+        print(f"HTTPS: phones trust the hub's CA once, from https://{shown}:{port}/ca", flush=True)
+
+
+WS_MAX_FRAME_BYTES = 128 * 1024
+"""Largest WebSocket message a client may send (uvicorn's default is 16 MiB). Clients send only
+receipts and replies (``instructions.text_max_chars``, at most 20,000 characters of 4 bytes); a
+larger frame closes the socket with 1009 before it is read into memory, instead of being parsed on
+the event loop (a 15 MiB one held it 0.3 s) and held per connection."""
+
+
 def _serve(settings: object, secret: str, host: str, port: int) -> None:
     import uvicorn
 
@@ -71,7 +108,9 @@ def _serve(settings: object, secret: str, host: str, port: int) -> None:
         ws_ping_timeout=20.0,
         # Feed messages are small JSON: compressing each costs more CPU than it saves on a LAN.
         ws_per_message_deflate=False,
+        ws_max_size=WS_MAX_FRAME_BYTES,
         **proxy_options(settings),
+        **tls_options(settings),
     )
     uvicorn.Server(config).run()
 
@@ -87,12 +126,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     assert secret is not None  # load_settings(for_run=True) refused the file otherwise
     if args.data:
         settings = settings.model_copy(update={"data_dir": Path(args.data)})
-    _serve(
-        settings,
-        secret,
-        args.host or settings.server.host,
-        args.port if args.port is not None else settings.server.port,
-    )
+    host = args.host or settings.server.host
+    port = args.port if args.port is not None else settings.server.port
+    if args.https:
+        settings = with_local_https(settings, host)
+    _print_https(settings, host, port)
+    _serve(settings, secret, host, port)
     return 0
 
 
@@ -110,11 +149,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 1
     host = args.host or settings.server.host
     port = args.port if args.port is not None else settings.server.port
-    print(f"\nskyhub demo: http://{host}:{port}/", flush=True)
+    if args.https:
+        settings = with_local_https(settings, host)
+    scheme = "https" if settings.server.tls is not None else "http"
+    print(f"\nskyhub demo: {scheme}://{host}:{port}/", flush=True)
     print("logins (username / password):", flush=True)
     for user, password in logins:
         print(f"  {user:<12} {password}", flush=True)
     print(flush=True)
+    _print_https(settings, host, port)
     _serve(settings, secret, host, port)
     return 0
 
@@ -154,6 +197,12 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     return 0
 
 
+HTTPS_HELP = (
+    "serve HTTPS with a certificate from the hub's own CA, made once under the data directory "
+    "(phones trust it from /ca); server.tls in the config takes precedence"
+)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     common = argparse.ArgumentParser(add_help=False)
@@ -168,12 +217,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--host")
     run.add_argument("--port", type=int)
     run.add_argument("--data", help="data directory (default from config, ./data)")
+    run.add_argument("--https", action="store_true", help=HTTPS_HELP)
     run.set_defaults(func=cmd_run)
 
     demo = sub.add_parser("demo", help="run the demo district", parents=[common])
     demo.add_argument("--host")
     demo.add_argument("--port", type=int)
     demo.add_argument("--data", help="data directory (default ./data)")
+    demo.add_argument("--https", action="store_true", help=HTTPS_HELP)
     demo.set_defaults(func=cmd_demo)
 
     check = sub.add_parser("check-config", help="validate a config file", parents=[common])

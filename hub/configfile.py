@@ -119,6 +119,7 @@ def load_settings(path: str | Path, env: dict[str, str] | None = None, *, for_ru
             problems.append(ConfigProblem(name, None, "(file)", CROSS_CHECKS_LATER))
         raise ConfigError(problems) from None
     found += cross_check(settings)
+    found += tls_problems(settings)
     if for_run:
         found += run_problems(settings, environ)
     if found:
@@ -237,6 +238,16 @@ def _original(data: Any, loc: Loc, where_was: dict[int, Loc]) -> Loc:
         if id(node) in where_was:
             best = (*where_was[id(node)], *loc[i + 1 :])
     return best
+
+
+def tls_problems(settings: Settings) -> list[tuple[Loc, str]]:
+    """A ``server.tls`` certificate that cannot be read or does not match its key."""
+    if settings.server.tls is None:
+        return []
+    from hub.tls import mismatch
+
+    why = mismatch(settings.server.tls.cert, settings.server.tls.key)
+    return [(("server", "tls", "cert"), why)] if why else []
 
 
 def run_problems(settings: Settings, env: dict[str, str] | os._Environ[str]) -> list[tuple[Loc, str]]:

@@ -52,6 +52,9 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/api/me/location"): ALL,
     ("GET", "/api/people/{person_id}/track"): STAFF,
     ("POST", "/api/workers/{username}/go-live"): STAFF,
+    # HTTPS for phones: the hub's own CA and how to trust it (read before the phone trusts anything).
+    ("GET", "/ca.crt"): PUBLIC,
+    ("GET", "/ca"): PUBLIC,
     # Alerts open now (a worker: their grids' cameras).
     ("GET", "/api/alerts/open"): ALL,
     # The district map (a worker: their grids' part).
