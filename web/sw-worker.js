@@ -24,6 +24,26 @@ self.addEventListener("activate", (event) => {
   );
 });
 
+// The page names what it loaded (modules, styles, messages): kept, so that the next start works
+// without a network even though the first load happened before this worker took over.
+self.addEventListener("message", (event) => {
+  const msg = event.data;
+  if (!msg || msg.type !== "keep" || !Array.isArray(msg.urls)) return;
+  const mine = msg.urls.filter((u) => {
+    const url = new URL(u, self.location.origin);
+    return url.origin === self.location.origin && KEEP.some((re) => re.test(url.pathname));
+  });
+  event.waitUntil(
+    caches.open(CACHE).then((c) =>
+      Promise.all(
+        mine.map(async (u) => {
+          if (!(await c.match(u))) await c.add(u).catch(() => undefined);
+        }),
+      ),
+    ),
+  );
+});
+
 self.addEventListener("fetch", (event) => {
   const req = event.request;
   if (req.method !== "GET") return;

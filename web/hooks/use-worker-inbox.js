@@ -6,8 +6,9 @@
 // worker took, so it goes through the outbox (kept through a dead spot, sent with an
 // Idempotency-Key to POST /api/instructions/{id}/ack).
 import { signal } from "@preact/signals";
-import { api, checkSession, socketUrl } from "../api/client.js";
-import { enqueue } from "./use-worker-outbox.js";
+import { effect } from "@preact/signals";
+import { api, checkSession, getToken, socketUrl } from "../api/client.js";
+import { enqueue, onSent } from "./use-worker-outbox.js";
 
 /**
  * @typedef {object} Instruction
@@ -22,7 +23,7 @@ import { enqueue } from "./use-worker-outbox.js";
  */
 /** @typedef {"queued" | "delivered" | "read" | "acknowledged" | "replied"} ReceiptState */
 /** @typedef {{inst: Instruction, state: ReceiptState, reply: string | null, sending: boolean}} InboxEntry */
-/** @typedef {{cursor: number, from: string, at: number}} GoLiveAsk */
+/** @typedef {{cursor: number, from: string, note: string, expiresAt: number}} GoLiveAsk */
 
 const RANK = { queued: 0, delivered: 1, read: 2, acknowledged: 3, replied: 3 };
 const FIRST_MS = 500;
@@ -32,13 +33,49 @@ const MAX_MS = 15_000;
 export const inbox = signal(/** @type {Map<number, InboxEntry>} */ (new Map()));
 /** The worker channel: "connecting" | "live" | "offline". */
 export const channelState = signal(/** @type {"connecting" | "live" | "offline"} */ ("connecting"));
-/** A desk's request that this worker go live (shown until answered or dismissed). */
+/** A desk's request that this worker go live ({"type": "go_live"} on the channel; shown until answered,
+ * dismissed or out of time). */
 export const goLiveAsk = signal(/** @type {GoLiveAsk | null} */ (null));
 
 let cursor = 0;
+
+/** Where this phone keeps the inbox as last seen (opened in a dead spot, it shows that). */
+const KEEP_KEY = "skyhub.worker.inbox";
+
+/** Whose token this tab holds (the inbox kept is one person's). */
+function tokenUser() {
+  try {
+    const part = (getToken() ?? "").split(".")[1] ?? "";
+    return String(JSON.parse(atob(part.replace(/-/g, "+").replace(/_/g, "/"))).sub ?? "");
+  } catch {
+    return "";
+  }
+}
+
+function restoreKept() {
+  try {
+    const kept = JSON.parse(localStorage.getItem(KEEP_KEY) ?? "null");
+    if (!kept || kept.user !== tokenUser()) return;
+    cursor = kept.cursor;
+    inbox.value = new Map(kept.entries.map((/** @type {InboxEntry} */ e) => [e.inst.id, e]));
+  } catch {
+    // Nothing kept, or not readable: the hub's snapshot fills it.
+  }
+}
+
+function keep() {
+  try {
+    const entries = listed(inbox.value).slice(0, 100);
+    localStorage.setItem(KEEP_KEY, JSON.stringify({ user: tokenUser(), cursor, entries }));
+  } catch {
+    // Storage full or refused: only the offline view is lost.
+  }
+}
 /** @type {WebSocket | null} */
 let ws = null;
 let delayMs = FIRST_MS;
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let retry;
 let started = false;
 
 /** @param {number} id @param {Partial<InboxEntry>} patch */
@@ -96,12 +133,22 @@ function onMessage(msg) {
     if (e && RANK[/** @type {ReceiptState} */ (msg.state)] >= RANK[e.state]) patch(msg.id, { state: msg.state });
   } else if (msg.type === "live") {
     channelState.value = "live";
-  } else if (msg.type === "go_live" || msg.type === "golive" || msg.type === "go-live") {
-    goLiveAsk.value = { cursor: msg.cursor ?? 0, from: msg.from ?? msg.by ?? msg.requested_by ?? "", at: Date.now() };
+  } else if (msg.type === "go_live") {
+    const r = msg.request ?? {};
+    const expiresAt = (r.expires_at ?? Date.now() / 1000 + 120) * 1000;
+    goLiveAsk.value = { cursor: msg.cursor ?? 0, from: r.by_name ?? r.by ?? "", note: r.note ?? "", expiresAt };
+    // Not shown past its time: the desk has stopped waiting for it.
+    setTimeout(() => {
+      if (goLiveAsk.value?.cursor === msg.cursor) goLiveAsk.value = null;
+    }, Math.max(0, expiresAt - Date.now()));
   }
 }
 
 function connect() {
+  if (!navigator.onLine) {
+    channelState.value = "offline"; // the "online" event connects again
+    return;
+  }
   channelState.value = "connecting";
   const socket = new WebSocket(socketUrl("/ws/worker", { since: String(cursor) }));
   ws = socket;
@@ -118,7 +165,8 @@ function connect() {
     ws = null;
     channelState.value = "offline";
     if (!opened && navigator.onLine && !(await checkSession())) return;
-    setTimeout(connect, delayMs * (0.8 + Math.random() * 0.4));
+    clearTimeout(retry);
+    retry = setTimeout(connect, delayMs * (0.8 + Math.random() * 0.4));
     delayMs = Math.min(delayMs * 2, MAX_MS);
   };
 }
@@ -127,6 +175,11 @@ function connect() {
 export async function startInbox() {
   if (started) return;
   started = true;
+  restoreKept();
+  effect(() => {
+    void inbox.value;
+    keep();
+  });
   try {
     const snap = await api("/api/worker/instructions");
     cursor = snap.cursor;
@@ -135,6 +188,17 @@ export async function startInbox() {
     // Offline at start: the channel replays from the beginning of what is kept for us.
   }
   connect();
+  // A phone entering a dead spot often keeps a socket that looks open; the browser knows better.
+  addEventListener("offline", () => {
+    channelState.value = "offline";
+    ws?.close();
+  });
+  addEventListener("online", () => {
+    if (ws && ws.readyState <= WebSocket.OPEN) return;
+    delayMs = FIRST_MS;
+    clearTimeout(retry);
+    connect();
+  });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState !== "visible") return;
     for (const [id, e] of inbox.value) if (isOpen(e) && RANK[e.state] < RANK.read) step("read", id);
@@ -150,18 +214,24 @@ export function confirm(id, reply = null) {
   const e = inbox.value.get(id);
   if (!e) return;
   patch(id, { sending: true, reply });
-  const { sent } = enqueue({
+  enqueue({
     kind: reply ? "reply" : "ack",
     label: e.inst.text.slice(0, 60),
     path: `/api/instructions/${id}/ack`,
     json: reply ? { reply } : {},
     fields: null,
   });
-  void sent.then((answer) => {
-    if (answer?.state) patch(id, { state: answer.state, sending: false });
-    else patch(id, { sending: false });
-  });
 }
+
+// The hub's answer to an acknowledgement, whichever page queued it.
+onSent((item, answer) => {
+  const m = /^\/api\/instructions\/(\d+)\/ack$/.exec(item.path);
+  const e = m ? inbox.value.get(Number(m[1])) : undefined;
+  if (!e) return;
+  const state = /** @type {ReceiptState | undefined} */ (answer?.state);
+  if (state && RANK[state] >= RANK[e.state]) patch(e.inst.id, { state, sending: false });
+  else patch(e.inst.id, { sending: false });
+});
 
 /** Instructions newest first. @param {Map<number, InboxEntry>} m */
 export function listed(m) {

@@ -39,6 +39,17 @@ export const sending = signal(false);
 
 /** @type {Map<string, (answer: any) => void>} */
 const done = new Map();
+/** @type {Set<(item: OutboxItem, answer: any) => void>} */
+const sentListeners = new Set();
+
+/**
+ * Hear of every record the hub took, with its answer (also those an earlier page made).
+ * @param {(item: OutboxItem, answer: any) => void} fn
+ */
+export function onSent(fn) {
+  sentListeners.add(fn);
+  return () => sentListeners.delete(fn);
+}
 let delay = FIRST_RETRY_MS;
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let timer;
@@ -108,7 +119,7 @@ async function remove(item) {
 /** Send what waits, in order; stops at the first that cannot go now. */
 export function flush() {
   clearTimeout(timer);
-  if (flushing) return;
+  if (flushing || !navigator.onLine) return; // the "online" event starts it again
   flushing = true;
   sending.value = true;
   void (async () => {
@@ -137,6 +148,7 @@ export function flush() {
         await remove(item);
         done.get(item.key)?.(answer);
         done.delete(item.key);
+        for (const fn of sentListeners) fn(item, answer);
       }
     } finally {
       flushing = false;

@@ -13,8 +13,21 @@ import { startCalls } from "../views/worker/call-screen.js";
 import { startIncidents } from "../views/worker/incidents-view.js";
 import { WorkerApp } from "../views/worker/worker-app.js";
 
-if ("serviceWorker" in navigator) {
-  navigator.serviceWorker.register("/worker-sw.js", { scope: "/worker" }).catch(() => {});
+/** Hand the service worker every file this page loaded from the hub: it keeps them all for a start
+ * without a network (it sees only what is fetched after it took over). */
+async function keepShell() {
+  if (!("serviceWorker" in navigator)) return;
+  try {
+    await navigator.serviceWorker.register("/worker-sw.js", { scope: "/worker" });
+    const reg = await navigator.serviceWorker.ready;
+    const urls = performance
+      .getEntriesByType("resource")
+      .map((e) => e.name)
+      .filter((u) => new URL(u).origin === location.origin && new URL(u).pathname.startsWith("/web/"));
+    reg.active?.postMessage({ type: "keep", urls: [...new Set(urls)] });
+  } catch {
+    // No service worker (a private window, an insecure origin): the app still works online.
+  }
 }
 
 if (!hasSession()) {
@@ -36,4 +49,6 @@ if (!hasSession()) {
   void adoptUserLanguage();
   void startInbox();
   void startOutbox();
+  if (document.readyState === "complete") void keepShell();
+  else addEventListener("load", () => void keepShell());
 }

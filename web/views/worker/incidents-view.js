@@ -7,7 +7,7 @@ import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, currentUser } from "../../api/client.js";
 import { onEvents, startFeed } from "../../api/feed.js";
-import { enqueue, outbox } from "../../hooks/use-worker-outbox.js";
+import { enqueue, onSent, outbox } from "../../hooks/use-worker-outbox.js";
 import { formatTime, t } from "../../i18n.js";
 import { shrinkAll } from "./photos.js";
 
@@ -67,6 +67,9 @@ export function startIncidents() {
   onEvents("incident.", () => {
     clearTimeout(soon);
     soon = setTimeout(() => void refreshIncidents(), 300);
+  });
+  onSent((item) => {
+    if (item.path.startsWith("/api/incidents/") || item.path === "/api/reports") void refreshIncidents();
   });
   void refreshIncidents();
 }

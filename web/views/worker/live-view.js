@@ -50,7 +50,7 @@ export function LiveBanner({ go }) {
   const ask = goLiveAsk.value;
   if (!ask) return null;
   return html`<div class="live-ask" role="alert">
-    <span>${ask.from ? t("worker.live.askedBy", { name: ask.from }) : t("worker.live.asked")}</span>
+    <span>${ask.from ? t("worker.live.askedBy", { name: ask.from }) : t("worker.live.asked")}${ask.note ? html`<br />“${ask.note}”` : null}</span>
     <button type="button" class="primary" onClick=${() => { goLiveAsk.value = null; go(); void goLive(); }}>${t("worker.live.start")}</button>
     <button type="button" onClick=${() => (goLiveAsk.value = null)}>${t("worker.live.notNow")}</button>
   </div>`;
