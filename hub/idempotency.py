@@ -9,8 +9,9 @@ between the change and the answer) gets the answer rebuilt from the change (the 
 ``recover``), and whatever the first request had left undone (photos not yet linked) is finished.
 
 The same key with another body (another route, other fields, other photos): 422, nothing done.
-Two requests with one key at once: the second waits for the first and answers what it answered
-(on another node, the store's key check refuses the second's change). Requests that were refused
+Two requests with one key at once: the second waits for the first and answers what it answered.
+On two hub nodes, the store's key check refuses the second's change; it answers 409 (send again)
+while the first may still be at work, and the first's answer after. Requests that were refused
 (4xx) changed nothing and keep no key: sending them again asks again. Keys are forgotten after
 ``field.idempotency_ttl_s`` (24 h).
 """
@@ -24,6 +25,7 @@ import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +44,9 @@ logger = logging.getLogger(__name__)
 HEADER = "Idempotency-Key"
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,128}$")
 """A key: 1–128 visible ASCII characters (a UUID made on the phone)."""
+IN_PROGRESS_S = 30.0
+"""A key another hub process claimed less than this ago, without an answer yet, is taken to be still
+in progress there (409, send again) rather than abandoned by a crash (answer rebuilt)."""
 PRUNE_EVERY_S = 60.0
 """Expired keys are deleted at most this often, inside a claiming transaction."""
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -53,6 +58,7 @@ keys_table = sa.Table(
     sa.Column("key", sa.String(128), primary_key=True),
     sa.Column("fingerprint", sa.String(64), nullable=False),
     sa.Column("route", sa.String(256), nullable=False),
+    sa.Column("node", sa.String(32), nullable=False),
     sa.Column("subject", sa.String(128)),
     sa.Column("first", sa.Text),
     sa.Column("status", sa.Integer),
@@ -117,6 +123,7 @@ def _claiming(claim: Claim, inner: Op | None) -> Op:
                 key=claim.key,
                 fingerprint=claim.fingerprint,
                 route=claim.route,
+                node=claim.keeper.node,
                 subject=draft.subject,
                 first=json.dumps(draft.data, default=str, ensure_ascii=False),
                 created_at=now,
@@ -170,6 +177,8 @@ class Idempotency:
     _inflight: dict[tuple[str, str], asyncio.Future[None]] = field(default_factory=dict)
     replays: int = 0
     """Requests answered from a stored answer (or rebuilt one): for /metrics and tests."""
+    node: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    """This hub process: whose claims without an answer are known not to be in progress any more."""
 
     async def run(
         self,
@@ -227,6 +236,12 @@ class Idempotency:
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 f"this {HEADER} was used for another request ({row['route']}); use a new key for a new request",
             )
+        if row["status"] is None and row["node"] != self.node and time.time() - row["created_at"] < IN_PROGRESS_S:
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                "this request is being handled by another hub node; send it again shortly",
+                headers={"Retry-After": "2"},
+            )
         self.replays += 1
         headers = {REPLAYED_HEADER: "true"}
         if row["status"] is not None:
@@ -259,6 +274,7 @@ class Idempotency:
             "key": claim.key,
             "fingerprint": claim.fingerprint,
             "route": claim.route,
+            "node": self.node,
             "status": code,
             "body": json.dumps(body, ensure_ascii=False),
             "created_at": time.time(),

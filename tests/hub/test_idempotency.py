@@ -119,6 +119,13 @@ async def test_a_repeat_after_a_crash_between_change_and_answer_finishes_the_rep
             conn.execute(sa.text("DELETE FROM incident_evidence WHERE id = (SELECT max(id) FROM incident_evidence)"))
         engine.dispose()
     async with serve(settings) as rh, await rh.client("worker1") as w:
+        # Just claimed by another hub process: it may still be at work there, so not yet.
+        busy = await report(w, k, photos=2)
+        assert busy.status_code == 409 and busy.headers["Retry-After"], busy.text
+        engine = sa.create_engine(settings.storage_url())
+        with engine.begin() as conn:  # the phone's outbox tries again a minute later
+            conn.execute(sa.update(keys_table).values(created_at=keys_table.c.created_at - 60))
+        engine.dispose()
         again = await report(w, k, photos=2)
         assert again.status_code == 201, again.text
         body = again.json()
@@ -146,3 +153,21 @@ async def test_keys_expire_and_bad_keys_are_refused(tmp_path: Path) -> None:
         # Keys are per user: another worker's identical key is theirs.
         async with await rh.client("worker2") as w2:
             assert (await report(w2, k, text="same key, other user")).status_code == 201
+
+
+async def test_one_key_sent_to_two_hub_nodes_at_once_makes_one_change(tmp_path: Path, pg_url: str) -> None:
+    k = key()
+    a_settings = make_settings(tmp_path / "a", storage={"url": pg_url, "follow_poll_s": 0.2})
+    b_settings = make_settings(tmp_path / "b", storage={"url": pg_url, "follow_poll_s": 0.2})
+    async with serve(a_settings) as a, serve(b_settings) as b:
+        async with await a.client("worker1") as wa, await b.client("worker1") as wb:
+            answers = await asyncio.gather(*(report(c, k, text="fallen tree") for c in (wa, wb, wa, wb)))
+            assert {r.status_code for r in answers} <= {201, 409}, [r.text for r in answers]
+            done = [r.json() for r in answers if r.status_code == 201]
+            assert done and all(d == done[0] for d in done)
+            # Sent again once the first is answered: the same answer on either node.
+            for c in (wa, wb):
+                again = await report(c, k, text="fallen tree")
+                assert (again.status_code, again.json()) == (201, done[0])
+        assert len(await events(a, "incident.created")) == 1
+        assert len(await events(a, "incident.evidence_added")) == 1
