@@ -65,7 +65,7 @@ def parse_offer(text: str) -> Offer:
     400 when it is not SDP at all (empty, not starting with ``v=0``, unparsable); 422 with the
     reason when it is SDP the hub cannot use: over :data:`MAX_SDP_BYTES`, no m-line, an audio or
     video m-line without ICE credentials, without a DTLS fingerprint the hub can check or without
-    ``a=setup``, or without RTCP multiplexing. Each of these used to surface later — a fingerprint
+    ``a=setup``, without RTCP multiplexing, or without a direction. Each of these used to surface later — a fingerprint
     missing even got a 201 and then failed inside aiortc.
     """
     if not text.strip():
@@ -101,6 +101,8 @@ def parse_offer(text: str) -> Offer:
             raise CallError(422, f"{where}: DTLS fingerprint hash {offered} not supported (use {', '.join(DIGESTS)})")
         if not m.rtcp_mux:
             raise CallError(422, f"{where} does not multiplex RTCP with RTP (a=rtcp-mux)")
+        if m.direction is None:  # aiortc's answer fails on it (ValueError: a 500, found by the SDP fuzz)
+            raise CallError(422, f"{where} has no direction (a=sendrecv, a=sendonly, a=recvonly or a=inactive)")
     candidates = sum(len(m.ice_candidates) for m in parsed.media)
     if candidates > MAX_OFFER_CANDIDATES:
         # Each one is a pair the hub would check: 300 of them made it send 1,500 STUN packets.

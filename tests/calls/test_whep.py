@@ -202,6 +202,8 @@ async def test_unusable_offers_get_422_with_the_reason_and_leave_nothing(tmp_pat
             "no usable video codec": await _vp8_only_offer(),
             "does not multiplex RTCP": _without("a=rtcp-mux")(good),
             "no ICE credentials": _without("a=ice-pwd:")(good),
+            # Found by the SDP fuzz: an m-line without a direction got a 500 (ValueError inside aiortc).
+            "has no direction": _without("a=recvonly")(_without("a=sendrecv")(good)),
             "larger than 65536 bytes": good + "a=x-padding:" + "x" * 70_000 + "\r\n",
             "no video section": await _offer(video=False, audio=True),
             "no media sections": good.split("m=")[0],
