@@ -13,9 +13,19 @@ import numpy as np
 import pytest
 
 from hub.events import EventFilter
-from tests.calls.conftest import poll
+from tests.calls.conftest import calls_settings, poll
+from tests.calls.test_interop import CHROMIUM_WATCH_S, WATCH_JS
 from tests.hub.conftest import PASSWORD, RunningHub
-from tests.web.conftest import PHONE, ConsoleWatch, axe_violations, require_axe, screenshot
+from tests.web.conftest import (
+    PHONE,
+    ConsoleWatch,
+    NewPage,
+    axe_violations,
+    hub_and_pages,
+    require_axe,
+    screenshot,
+)
+from tests.web.test_desk_incidents import DESK_FRAMES_JS, DESKTOP, create, eventually, open_incidents
 
 HERE = {"latitude": 31.2304, "longitude": 121.4737}
 """Where the test phone says it is."""
@@ -234,3 +244,143 @@ async def test_a_refused_location_picks_the_grid(running: RunningHub, phone: Pho
 
     found = await poll(reported, 20, "the report")
     assert found[0]["grid"] == "g1" and found[0]["lat"] is None
+
+
+PHONE_FRAMES_JS = """() => {
+  const v = document.querySelector(".in-call video.call-remote");
+  return v ? v.getVideoPlaybackQuality().totalVideoFrames : 0;
+}"""
+
+
+async def test_a_call_from_the_desk_rings_on_the_phone_with_video_both_ways(
+    tmp_path: Path, phone: Phone, new_page: NewPage
+) -> None:
+    async with hub_and_pages(calls_settings(tmp_path), new_page) as (rh, new_page):
+        worker = await phone()
+        await open_app(worker, rh.url)
+        async with await rh.client("dispatcher") as c:
+            inc = await create(c, "Fallen tree on Elm Street", "g1")
+        desk = await open_incidents(new_page, rh.url, "dispatcher", viewport=DESKTOP)
+        await desk.open(inc["id"])
+        await desk.reach.locator(".reach-call[data-person=worker1]:not([disabled])").click()
+
+        ring = worker.locator(".takeover.ring")
+        await ring.filter(has_text="dispatcher").wait_for(timeout=15_000)
+        assert await worker.evaluate("window.alarms.length") >= 1
+        assert await axe_violations(worker) == []
+        await screenshot(worker, "worker-ringing-en")
+        await ring.locator(".ring-accept").tap()
+        await worker.locator(".in-call[data-phase=connected]").wait_for(timeout=30_000)
+        await desk.page.locator(".call-panel[data-phase=connected]").wait_for(timeout=30_000)
+        await eventually(
+            lambda: desk.page.evaluate(DESK_FRAMES_JS), lambda n: n > 10, "the phone's video on the desk", 60
+        )
+        await eventually(
+            lambda: worker.evaluate(PHONE_FRAMES_JS), lambda n: n > 10, "the desk's video on the phone", 60
+        )
+
+        # Mute, the back camera (the track changes without a new offer), still video both ways.
+        await worker.locator(".call-mute").tap()
+        await worker.locator(".call-mute[aria-pressed=true]").wait_for()
+        await worker.locator(".call-flip").tap()
+        await worker.locator(".call-flip:has-text('Front camera')").wait_for()
+        before = await desk.page.evaluate(DESK_FRAMES_JS)
+        await eventually(
+            lambda: desk.page.evaluate(DESK_FRAMES_JS), lambda n: n > before + 10, "video after the flip", 30
+        )
+        assert await axe_violations(worker) == []
+        await screenshot(worker, "worker-call-en")
+
+        await worker.locator(".call-hangup").tap()
+        await worker.locator(".in-call").wait_for(state="detached")  # the phone is back to its screens
+        await desk.call_panel.filter(has_text="worker1 hung up").wait_for(timeout=15_000)
+        await worker.context.close()
+
+
+async def test_a_briefing_hold_to_talk_asks_for_the_floor(tmp_path: Path, phone: Phone, new_page: NewPage) -> None:
+    async with hub_and_pages(calls_settings(tmp_path), new_page) as (rh, _):
+        worker = await phone(locale="zh-CN")
+        await open_app(worker, rh.url, lang="zh")
+        async with await rh.client("dispatcher") as c:
+            r = await c.post("/api/briefings", json={"node": "g1"})
+            assert r.status_code == 201, r.text
+            call_id = r.json()["id"]
+        ring = worker.locator(".takeover.ring")
+        await ring.filter(has_text="调度会商开始").wait_for(timeout=15_000)
+        await screenshot(worker, "worker-briefing-ringing-zh")
+        await ring.locator(".ring-accept").tap()
+        talk = worker.locator(".talk-button")
+        await talk.wait_for()
+
+        async def floor() -> dict[str, Any]:
+            async with await rh.client("dispatcher") as c:
+                return dict((await c.get(f"/api/calls/{call_id}")).json()["floor"])
+
+        # Held: asked for at once, and the phone says it waits.
+        box = await talk.bounding_box()
+        assert box is not None
+        await worker.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        await worker.mouse.down()
+        await worker.locator(".floor-state[data-floor=queued]").wait_for()
+        assert "worker1" in (await floor())["waiting"]
+        async with await rh.client("dispatcher") as c:
+            r = await c.post(f"/api/calls/{call_id}/floor", json={"action": "grant", "to": "worker1"})
+            assert r.status_code == 200, r.text
+        await worker.locator(".floor-state[data-floor=granted]").wait_for()
+        assert await axe_violations(worker) == []
+        await screenshot(worker, "worker-briefing-zh")
+        # Let go: the floor is given back.
+        await worker.mouse.up()
+        await worker.locator(".floor-state[data-floor=none]").wait_for()
+        assert (await floor())["holder"] is None
+        await worker.context.close()
+
+
+async def test_go_live_publishes_the_back_camera_as_a_camera(
+    tmp_path: Path, phone: Phone, new_page: NewPage, browser: Any
+) -> None:
+    async with hub_and_pages(calls_settings(tmp_path), new_page) as (rh, new_page):
+        worker = await phone()
+        await open_app(worker, rh.url)
+        # The desk asks, from the incident's reach; the phone shows the request.
+        async with await rh.client("dispatcher") as c:
+            inc = await create(c, "Water over the underpass", "g1")
+        desk = await open_incidents(new_page, rh.url, "dispatcher", viewport=DESKTOP)
+        await desk.open(inc["id"])
+        await desk.reach.locator(".reach-go-live[data-person=worker1]").click()
+        await desk.reach.locator(".reach-live:has-text('field-worker1')").wait_for()
+        await worker.locator(".live-ask:has-text('asks you to go live')").wait_for(timeout=15_000)
+        assert await axe_violations(worker) == []
+        await screenshot(worker, "worker-live-asked-en")
+        await worker.locator(".live-ask button.primary").tap()
+        await worker.locator(".live-on .live-badge").wait_for(timeout=30_000)
+        await worker.locator(".live-bar").wait_for()
+
+        async def listed() -> dict[str, Any] | None:
+            async with await rh.client("dispatcher") as c:
+                cams = {x["id"]: x for x in (await c.get("/api/cameras")).json()}
+            cam = cams.get("field-worker1")
+            return cam if cam and cam["state"] == "online" else None
+
+        cam = await poll(listed, 30, "field-worker1 online in /api/cameras")
+        assert cam["source"] == "whip"
+        viewer = await (await browser.new_context()).new_page()
+        await viewer.goto(f"{rh.url}/healthz")
+        seen = await viewer.evaluate(
+            WATCH_JS, {"token": await rh.token("dispatcher"), "source": "field-worker1", "seconds": CHROMIUM_WATCH_S}
+        )
+        await viewer.context.close()
+        assert seen["status"] == 201 and seen["frames"] > 10, seen
+        assert await axe_violations(worker) == []
+        await screenshot(worker, "worker-live-on-en")
+
+        await worker.locator(".live-bar .live-stop").tap()
+        await worker.locator(".live-start").wait_for()
+
+        async def gone() -> bool:
+            async with await rh.client("dispatcher") as c:
+                cam = (await c.get("/api/cameras/field-worker1")).json()
+            return cam.get("state") != "online"
+
+        await poll(gone, 20, "field-worker1 offline after the stop")
+        await worker.context.close()

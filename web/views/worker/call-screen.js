@@ -7,7 +7,7 @@
 import { signal } from "@preact/signals";
 import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
-import { currentUser } from "../../api/client.js";
+import { api, currentUser } from "../../api/client.js";
 import * as rtc from "../../api/rtc.js";
 import { CallAudio, CallVideo } from "../../components/call/call-media.js";
 import { endedText } from "../../components/call/call-panel.js";
@@ -37,8 +37,29 @@ function invitesMe(c) {
   return c.state !== "ended" && c.members.some((m) => m.username === me() && m.state === "invited");
 }
 
+/** Names for people: logins and node ids → names (from the directory; ids until it has come). */
+const names = signal(/** @type {Map<string, string>} */ (new Map()));
+
+/** @param {string | null | undefined} id */
+const nameOf = (id) => (id ? (names.value.get(id) ?? id) : "");
+
+async function loadNames() {
+  /** @typedef {{id: string, name: string, children?: TreeNode[]}} TreeNode */
+  /** @type {{tree: TreeNode | null, people: {name: string, username?: string | null}[]}} */
+  const d = await api("/api/directory");
+  const m = new Map();
+  for (const p of d.people) if (p.username) m.set(p.username, p.name);
+  const stack = d.tree ? [d.tree] : [];
+  for (let n = stack.pop(); n; n = stack.pop()) {
+    m.set(n.id, n.name);
+    stack.push(...(n.children ?? []));
+  }
+  names.value = m;
+}
+
 /** Follow the calls channel: being on it makes this worker reachable. */
 export function startCalls() {
+  void loadNames().catch(() => {});
   rtc.followCalls((msg) => {
     if (msg.op === "calls") ringing.value = msg.calls.filter(invitesMe);
     else {
@@ -62,7 +83,7 @@ function Ring({ call }) {
   };
   return html`<div class="takeover ring" role="alertdialog" aria-modal="true" aria-labelledby="ring-title" data-ringing=${call.id}>
     <p class="ring-kind">${briefing ? t("worker.call.briefingRinging") : t("worker.call.ringing")}</p>
-    <h2 id="ring-title" class="ring-who">${briefing ? (call.node ?? call.owner) : call.owner}</h2>
+    <h2 id="ring-title" class="ring-who">${nameOf(briefing ? (call.node ?? call.owner) : call.owner)}</h2>
     <div class="ring-actions">
       <button type="button" class="big-button danger ring-decline" onClick=${decline}>${t("worker.call.decline")}</button>
       <button type="button" class="big-button ok ring-accept" onClick=${accept}>
@@ -114,7 +135,7 @@ function HoldToTalk({ call }) {
       ${t("worker.call.holdToTalk")}
     </button>
     <p class="floor-state" role="status" data-floor=${state}>
-      ${t(`worker.call.floor.${state}`, { name: call.floor?.holder ?? "" })}
+      ${t(`worker.call.floor.${state}`, { name: nameOf(call.floor?.holder) })}
     </p>
   </div>`;
 }
@@ -128,7 +149,7 @@ function InCall() {
   const phase = phaseOf(s);
   const over = phase === "ended" || phase === "failed";
   const briefing = s.kind === "briefing";
-  const who = briefing ? (s.call?.node ?? s.targetLabel) : s.targetLabel;
+  const who = nameOf(briefing ? (s.call?.node ?? s.target) : s.target);
   const flip = async () => {
     const next = facing === "user" ? "environment" : "user";
     if (await switchCamera(next)) setFacing(next);
