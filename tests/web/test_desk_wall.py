@@ -389,6 +389,7 @@ async def test_from_an_alert_one_click_calls_the_grid_or_addresses_it(
         dialog = page.locator("dialog[open]")
         await dialog.wait_for()
         assert "Intrusion at Plaza" in await dialog.locator("textarea").input_value()
+        assert "Grid 1" in await dialog.inner_text()  # the place by its name, not its id
 
 
 async def test_a_broken_saved_wall_still_opens(running: RunningHub, new_page: NewPage) -> None:

@@ -7,6 +7,7 @@ import { useEffect, useState } from "preact/hooks";
 import { api, currentUser } from "../../api/client.js";
 import { InstructionDialog } from "../../components/instruction/instruction-dialog.js";
 import { callSession, inCall, placeCall, startBriefing } from "../../hooks/use-call.js";
+import { placeName, usePlaces } from "../../hooks/use-incident-places.js";
 import { t } from "../../i18n.js";
 import { kindName } from "./alert-badge.js";
 
@@ -23,6 +24,7 @@ export function AlertReach({ camera, kind }) {
   const [composing, setComposing] = useState(false);
   callSession.value; // re-render when a call starts or ends
   const grid = camera.grid;
+  const gridName = placeName(usePlaces(), grid);
   const me = currentUser.value;
   const staff = Boolean(me && me.roles.some((r) => STAFF.includes(r)));
   useEffect(() => {
@@ -52,14 +54,14 @@ export function AlertReach({ camera, kind }) {
             ${t("wall.reach.call", { name: p.name })}
           </button>`,
         )}
-    <button type="button" class="reach-briefing" disabled=${busy} onClick=${() => void startBriefing(grid, { label: grid })}>
+    <button type="button" class="reach-briefing" disabled=${busy} onClick=${() => void startBriefing(grid, { label: gridName })}>
       ${t("wall.reach.briefing")}
     </button>
     <button type="button" class="reach-instruction" onClick=${() => setComposing(true)}>${t("wall.reach.instruction")}</button>
     <${InstructionDialog}
       open=${composing}
       targets=${{ nodes: [grid] }}
-      targetLabel=${grid}
+      targetLabel=${gridName}
       text=${t("wall.reach.instructionText", { kind: kindName(kind), name: camera.name })}
       onClose=${() => setComposing(false)}
     />
