@@ -62,6 +62,7 @@ async def test_published_video_is_a_camera_viewers_watch(tmp_path: Path, peers: 
             assert r.headers["content-type"].startswith("application/sdp")
             assert re.fullmatch(rf"/whip/{CAMERA}/[\w-]+", r.headers["location"])
             assert r.headers["etag"].startswith('"')
+            etag = r.headers["etag"]
             assert "a=recvonly" in r.text and "H264" in r.text and "VP8" not in r.text
             # Listed while live, placed at the worker's grid, online once a keyframe came.
             cam = await poll(lambda: _online(d), 30, "the published camera online in /api/cameras")
@@ -80,6 +81,17 @@ async def test_published_video_is_a_camera_viewers_watch(tmp_path: Path, peers: 
             (viewer_session,) = [s for s in rh.hub.calls.sessions.all() if s.kind == "whep"]
             track = viewer_session.pc.getTransceivers()[0].sender.track
             assert track.sent >= 20 and track.skipped == 0
+
+            # Trickle as for WHEP: an ICE restart is refused (422), another ICE session's tag 412.
+            frag = {"Content-Type": "application/trickle-ice-sdpfrag"}
+            r = await w.patch(
+                pub.location, content="a=ice-ufrag:new1\r\na=ice-pwd:newpassword0123456789\r\n", headers=frag
+            )
+            assert r.status_code == 422 and "ICE restart" in r.json()["detail"]
+            r = await w.patch(pub.location, content="a=end-of-candidates\r\n", headers={**frag, "If-Match": '"other"'})
+            assert r.status_code == 412
+            r = await w.patch(pub.location, content="a=end-of-candidates\r\n", headers=frag)
+            assert r.status_code == 204 and r.headers["etag"] == etag
 
             # Snapshots and clips, as for any camera.
             r = await d.get(f"/api/cameras/{CAMERA}/snapshot.jpg")
@@ -121,7 +133,7 @@ async def _state(c: Any, state: str) -> dict[str, Any] | None:
 
 
 async def test_publisher_that_stops_sending_goes_offline(tmp_path: Path, peers: Any) -> None:
-    settings = calls_settings(tmp_path, cameras=[], whip={"stall_timeout_s": 1.5})
+    settings = calls_settings(tmp_path, cameras=[], whip={"stall_timeout_s": 1.5, "offline_kept_s": 0})
     async with serve(settings) as rh:
         track = PausableBox()
         pub = publisher(peers, track)
@@ -132,6 +144,13 @@ async def test_publisher_that_stops_sending_goes_offline(tmp_path: Path, peers: 
             cam = await poll(lambda: _state(d, "offline"), 15, "the camera offline after its video stopped")
             assert "no video for 1.5 s" in cam["reason"]
             assert not rh.hub.calls.sessions.all() and not rh.hub.whip.live
+            # Kept offline for whip.offline_kept_s (0 here), then no longer listed.
+            await poll(lambda: _gone(d), 20, "the ended field camera forgotten")
+            assert (await d.get(f"/api/cameras/{CAMERA}")).status_code == 404
+
+
+async def _gone(c: Any) -> bool:
+    return await camera(c) is None
 
 
 async def test_device_publishes_with_its_token_and_bad_tokens_are_counted(
