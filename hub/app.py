@@ -20,6 +20,7 @@ from hub.config import Settings
 from hub.cors import WhepCorsMiddleware
 from hub.deps import HandshakeRefused, authorize, refuse_bad_parameters, refuse_handshake
 from hub.metrics import build_registry
+from hub.openapi import install as declare_refusals
 from hub.policy import unpoliced
 from hub.routers import (
     audit,
@@ -146,6 +147,7 @@ def create_app(
     app.mount("/web", StaticFiles(directory=web.WEB_DIR), name="web")
     # Wall pages served by the other nodes play the cameras this node ingests (several nodes only).
     app.add_middleware(WhepCorsMiddleware, hub=hub)
+    declare_refusals(app)
     missing = unpoliced(app.routes)
     if missing:  # fail at build time, not on the first unlucky request
         raise RuntimeError(f"routes without an access policy in hub/policy.py: {missing}")

@@ -8,7 +8,7 @@ import socket
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
-from fastapi.responses import Response
+from fastapi.responses import PlainTextResponse, Response
 
 from hub.auth import AuthError
 from hub.deps import HubDep
@@ -45,7 +45,7 @@ async def nodes(hub: HubDep) -> dict[str, Any]:
     return {"this": this, "head_id": head, "nodes": listed}
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(request: Request, hub: HubDep) -> Response:
     """Prometheus text exposition: for staff, or for a scraper sending the token named by
     ``server.metrics_token_env`` (it tells which cameras are offline: not for everyone)."""
