@@ -43,7 +43,7 @@ from hub.calls.errors import CallError
 from hub.calls.ice import consent_as_rfc_7675, pin_host_addresses
 from hub.calls.peer import Offer, h264_codecs, new_peer_connection, parse_offer
 from hub.calls.sessions import PeerSession, SessionRegistry
-from hub.config import AnalysisConfig, CallsConfig, CameraConfig, GeoPoint, Role, WhipConfig
+from hub.config import ID_PATTERN, AnalysisConfig, CallsConfig, CameraConfig, GeoPoint, Role, WhipConfig
 from hub.directory import Directory
 from hub.positions import Positions
 from streams.published import PublishedCamera
@@ -203,6 +203,8 @@ class WhipService:
         if not camera_id.startswith(CAMERA_PREFIX) or len(camera_id) == len(CAMERA_PREFIX):
             raise CallError(404, f"WHIP publishes to field-<your username> or field-<device id>, not {camera_id!r}")
         name = camera_id[len(CAMERA_PREFIX) :]
+        if not re.fullmatch(ID_PATTERN, camera_id):
+            raise CallError(422, f"{camera_id[:80]!r} cannot be a camera id (letters, digits, _ . -; at most 64)")
         if not token:
             raise self._refuse("missing", "a publish token is required (Authorization: Bearer …)")
         device = self.devices.get(name)

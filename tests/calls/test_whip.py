@@ -183,6 +183,8 @@ async def test_device_publishes_with_its_token_and_bad_tokens_are_counted(
             assert r.status_code == 403 and "field-worker1" in r.json()["detail"]
             r = await w.post("/whip/cam-street", **post)
             assert r.status_code == 404
+            r = await w.post("/whip/field-" + "x" * 70, **post)
+            assert r.status_code == 422 and "camera id" in r.json()["detail"]
             assert not rh.hub.calls.sessions.all() and await camera(d, "field-bodycam-7") is None
 
             # The right device token: the body camera is a camera at its configured grid.
