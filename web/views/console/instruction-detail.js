@@ -77,7 +77,7 @@ export function InstructionDetail({ id }) {
     <div class="shown">
       <p class="shown-label">${t("console.detail.shown")}</p>
       <blockquote class="shown-text">${inst.text}</blockquote>
-      <p class="row-meta">
+      <p class="console-meta">
         <span class=${`badge prio-${inst.priority}`}>${t(`console.priority.${inst.priority}`)}</span>
         ${inst.cancelled ? html` <span class="badge cancelled">${t("console.detail.cancelled")}</span>` : null}
         ${" "}${t("console.detail.sentBy", { who: inst.sent_by, at: formatDateTime(inst.sent_at * 1000) })}
@@ -248,5 +248,5 @@ function Cancel({ inst, onDone, onError }) {
         <button type="button" class="danger" onClick=${go}>${t("console.detail.cancelNow")}</button>
         <button type="button" onClick=${() => setArming(false)}>${t("console.cancelNo")}</button>
       </span>`
-    : html`<button type="button" class="danger" onClick=${() => setArming(true)}>${t("console.detail.cancel")}</button>`;
+    : html`<button type="button" class="danger-outline" onClick=${() => setArming(true)}>${t("console.detail.cancel")}</button>`;
 }

@@ -24,7 +24,7 @@ export function InstructionList({ selected }) {
     return () => clearTimeout(timer);
   }, [text]);
 
-  return html`<section class="panel history" aria-labelledby="history-title">
+  return html`<section class="panel console-history" aria-labelledby="history-title">
     <h2 id="history-title">${t("console.history.title")}</h2>
     <label class="field-label" for="history-search">${t("console.history.search")}</label>
     <input
@@ -49,7 +49,7 @@ export function InstructionList({ selected }) {
                   <span class=${`badge prio-${i.priority}`}>${t(`console.priority.${i.priority}`)}</span>
                   ${i.cancelled ? html`<span class="badge cancelled">${t("console.detail.cancelled")}</span>` : null}
                   <span class="row-text">${i.text}</span>
-                  <span class="row-meta">#${i.id} · ${formatDateTime(i.sent_at * 1000, { dateStyle: "short", timeStyle: "short" })} · ${i.sent_by}</span>
+                  <span class="console-meta">#${i.id} · ${formatDateTime(i.sent_at * 1000, { dateStyle: "short", timeStyle: "short" })} · ${i.sent_by}</span>
                 </a>
                 <${ProgressBars} perState=${i.per_state} total=${i.recipients} since=${i.since} compact=${true} />
               </li>`,
