@@ -9,10 +9,15 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
+import yaml
+from argon2 import PasswordHasher
 
 from hub.idempotency import keys_table
-from tests.hub.conftest import RunningHub, make_settings, serve
+from tests.conftest import wait_until
+from tests.hub.conftest import PASSWORD, RunningHub, make_settings, serve
+from tests.hub.test_crash import HubProcess
 from tests.hub.test_incidents_api import jpeg
 
 
@@ -171,3 +176,86 @@ async def test_one_key_sent_to_two_hub_nodes_at_once_makes_one_change(tmp_path: 
                 assert (again.status_code, again.json()) == (201, done[0])
         assert len(await events(a, "incident.created")) == 1
         assert len(await events(a, "incident.evidence_added")) == 1
+
+
+HOLD_ANSWERS = """
+CREATE FUNCTION hold_answer() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(600); RETURN NEW; END $$ LANGUAGE plpgsql;
+CREATE TRIGGER hold_answer BEFORE UPDATE ON idempotency_keys FOR EACH ROW EXECUTE FUNCTION hold_answer();
+"""
+"""Holds every answer write of the hub (after its change committed) until the hub is killed."""
+HELD = "wait_event = 'PgSleep' AND datname = current_database()"
+"""The held write, among this database's connections."""
+
+
+async def test_sigkill_between_the_change_and_its_answer_then_the_repeat_does_not_do_it_again(
+    tmp_path: Path, pg_url: str
+) -> None:
+    cfg = {
+        "storage": {"url": pg_url},
+        "users": [{"username": "worker1", "roles": ["worker"], "password_hash": PasswordHasher().hash(PASSWORD)}],
+        "directory": {
+            "root": {
+                "id": "d",
+                "name": "D",
+                "children": [
+                    {
+                        "id": "s",
+                        "name": "S",
+                        "children": [{"id": "c", "name": "C", "children": [{"id": "g1", "name": "G1"}]}],
+                    }
+                ],
+            },
+            "people": [{"id": "worker1", "name": "Worker One", "roles": ["worker"], "grids": ["g1"]}],
+        },
+    }
+    config = tmp_path / "hub.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    hub = HubProcess(config, tmp_path / "data")
+    engine = sa.create_engine(sa.make_url(pg_url).set(drivername="postgresql+psycopg"))
+    try:
+        hub.start()
+        await hub.wait_ready()
+        with engine.begin() as conn:
+            conn.execute(sa.text(HOLD_ANSWERS))
+        k = key()
+        async with httpx.AsyncClient(base_url=hub.url, timeout=60) as c:
+            r = await c.post("/api/auth/login", json={"username": "worker1", "password": PASSWORD})
+            c.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+            sending = asyncio.create_task(report(c, k, photos=2))
+
+            def held() -> bool:  # the change is committed and its answer is being written
+                with engine.connect() as conn:
+                    return bool(
+                        conn.execute(sa.text(f"SELECT count(*) FROM pg_stat_activity WHERE {HELD}")).scalar_one()
+                    )
+
+            await wait_until(held, 30, "the answer write to be held")
+            hub.kill_now()
+            with pytest.raises(httpx.TransportError):
+                await sending
+        await asyncio.to_thread(hub.kill)
+        with engine.begin() as conn:  # the killed hub's held write goes (its lock with it), then the trigger
+            conn.execute(sa.text(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {HELD}"))
+        with engine.begin() as conn:
+            conn.execute(sa.text("DROP TRIGGER hold_answer ON idempotency_keys"))
+            assert conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar_one() == 1
+            assert conn.execute(sa.text("SELECT status FROM idempotency_keys")).scalar_one() is None
+            # The phone's outbox sends it again a minute later (within the minute, the hub cannot
+            # tell the killed process from one still at work, and answers 409).
+            conn.execute(sa.text("UPDATE idempotency_keys SET created_at = created_at - 60"))
+        hub.start()
+        await hub.wait_ready()
+        async with httpx.AsyncClient(base_url=hub.url, timeout=60) as c:
+            r = await c.post("/api/auth/login", json={"username": "worker1", "password": PASSWORD})
+            c.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+            again = await report(c, k, photos=2)
+            assert again.status_code == 201, again.text
+            assert again.headers["Idempotent-Replayed"] == "true"
+            assert len(again.json()["photos"]) == 2
+            assert (await report(c, k, photos=2)).json() == again.json()
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM incidents")).scalar_one() == 1
+            assert conn.execute(sa.text("SELECT count(*) FROM incident_evidence")).scalar_one() == 2
+    finally:
+        hub.kill()
+        engine.dispose()
