@@ -384,3 +384,49 @@ async def test_go_live_publishes_the_back_camera_as_a_camera(
 
         await poll(gone, 20, "field-worker1 offline after the stop")
         await worker.context.close()
+
+
+async def assigned_to_worker1(rh: RunningHub, title: str) -> dict[str, Any]:
+    """An incident of grid 1, verified and assigned to worker1 by the desk."""
+    async with await rh.client("dispatcher") as c:
+        inc = await create(c, title, "g1")
+        if inc["state"] == "new":
+            r = await c.post(
+                f"/api/incidents/{inc['id']}/transitions", json={"to": "verified", "version": inc["version"]}
+            )
+            assert r.status_code == 200, r.text
+            inc = r.json()["incident"]
+        body = {"to": "assigned", "version": inc["version"], "assignee": {"person": "worker1"}}
+        r = await c.post(f"/api/incidents/{inc['id']}/transitions", json=body)
+        assert r.status_code == 200, r.text
+        return dict(r.json()["incident"])
+
+
+async def test_my_incident_from_acknowledged_to_resolved_with_a_photo(
+    running: RunningHub, phone: Phone, tmp_path: Path
+) -> None:
+    inc = await assigned_to_worker1(running, "Blocked drain on Market Road")
+    page = await phone(locale="zh-CN")
+    await open_app(page, running.url, lang="zh")
+    await page.locator(".tab-incidents").tap()
+    card = page.locator(f"[data-incident='{inc['id']}']")
+    await card.locator(".to-acknowledged").tap()
+    await card.locator(".to-on_site").tap()
+    await page.locator(f"[data-incident='{inc['id']}'][data-state=on_site]").wait_for()
+    await card.locator("textarea[name=note]").fill("Drain cleared, water flowing")
+    await card.locator("input[name=photos]").set_input_files(str(big_photo(tmp_path)))
+    await card.locator(".file-button:has-text('1')").wait_for()
+    assert await axe_violations(page) == []
+    await screenshot(page, "worker-incident-zh")
+    await card.locator(".resolve-form button[type=submit]").tap()
+    # Resolved, it leaves the list of open incidents.
+    await card.wait_for(state="detached", timeout=30_000)
+    async with await running.client("dispatcher") as c:
+        detail = (await c.get(f"/api/incidents/{inc['id']}")).json()
+    assert detail["incident"]["state"] == "resolved"
+    steps = [
+        h for h in detail["history"] if h["type"] in ("incident.acknowledged", "incident.on_site", "incident.resolved")
+    ]
+    assert [h["type"] for h in steps] == ["incident.acknowledged", "incident.on_site", "incident.resolved"]
+    assert "Drain cleared, water flowing" in str(steps[-1])
+    assert [e["kind"] for e in detail["evidence"]].count("photo") == 1
