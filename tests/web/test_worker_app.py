@@ -430,3 +430,37 @@ async def test_my_incident_from_acknowledged_to_resolved_with_a_photo(
     assert [h["type"] for h in steps] == ["incident.acknowledged", "incident.on_site", "incident.resolved"]
     assert "Drain cleared, water flowing" in str(steps[-1])
     assert [e["kind"] for e in detail["evidence"]].count("photo") == 1
+
+
+async def test_what_came_while_offline_arrives_in_order_once(
+    running: RunningHub, phone: Phone, console: ConsoleWatch
+) -> None:
+    console.allow("ERR_INTERNET_DISCONNECTED")
+    page = await phone()
+    await open_app(page, running.url)
+    await page.context.set_offline(True)
+    await page.locator("#link-state.link-offline").wait_for()
+    sent = [await send(running, f"Patrol point {n}") for n in (1, 2, 3)]
+    await page.context.set_offline(False)
+    await page.locator("#link-state.link-live").wait_for(timeout=30_000)
+    for iid in sent:
+        await page.locator(instruction(iid)).wait_for()
+    shown = await page.locator("[data-instruction]").evaluate_all("els => els.map(e => Number(e.dataset.instruction))")
+    assert shown == sorted(sent, reverse=True)  # newest first, each once
+    # Delivered and read, from the phone, once each.
+    for iid in sent:
+        await poll(lambda i=iid: _is(counts(running, i), "read", 1), 10, f"instruction {iid} read")
+
+
+async def test_a_refused_session_goes_back_to_the_login(
+    running: RunningHub, phone: Phone, console: ConsoleWatch
+) -> None:
+    console.allow("status of 401")
+    console.allow("HTTP Authentication failed")  # the channels' handshakes with the revoked token
+    page = await phone()
+    await open_app(page, running.url)
+    async with await running.client("admin") as c:
+        r = await c.post("/api/auth/users/worker1/revoke")
+        assert r.status_code == 200, r.text
+    await page.wait_for_url("**/login?next=%2Fworker**", timeout=30_000)
+    await page.locator("input[name=username]").wait_for()
