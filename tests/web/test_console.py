@@ -5,6 +5,7 @@ unacknowledged, and every screen in both languages and at phone size."""
 from __future__ import annotations
 
 import asyncio
+import io
 import multiprocessing as mp
 import time
 from pathlib import Path
@@ -90,6 +91,15 @@ class ConsolePage:
         return int(self.page.url.rsplit("/", 1)[1])
 
 
+def png() -> bytes:
+    """A small picture, made here."""
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (32, 24), (40, 90, 160)).save(out, format="PNG")
+    return out.getvalue()
+
+
 async def receipts_of(rh: RunningHub, iid: int) -> list[dict[str, Any]]:
     async with await rh.client("coordinator") as c:
         r = await c.get(f"/api/instructions/{iid}")
@@ -111,8 +121,13 @@ async def test_the_preview_of_a_community_is_who_gets_it(running: RunningHub, ne
     assert "Worker One" in await console.preview.inner_text()
     await console.text.fill("Flood warning: move the stalls off the river bank")
     await page.get_by_label("Urgent").check()
+    picture = {"name": "bank.png", "mimeType": "image/png", "buffer": png()}
+    await page.set_input_files("#compose-attach", files=[picture])
+    await page.get_by_role("button", name="Remove bank.png").wait_for()  # uploaded
     await console.send.click()
     iid = await console.picked()
+    async with await running.client("coordinator") as c:
+        assert len((await c.get(f"/api/instructions/{iid}")).json()["instruction"]["attachments"]) == 1
     frozen = await receipts_of(running, iid)
     assert previewed == len(frozen) and {r["person"] for r in frozen} == {"worker1", "worker2"}
     await console.wait_count(iid, "sent", previewed)

@@ -162,7 +162,7 @@ export const BARS = /** @type {const} */ (["sent", "delivered", "read", "acknowl
 
 /**
  * Send an instruction (POST /api/instructions); its id.
- * @param {{text: string, priority: string, targets: import("../types/console").Targets, reply_options: string[], deadline_s: number | null}} body
+ * @param {{text: string, priority: string, targets: import("../types/console").Targets, reply_options: string[], deadline_s: number | null, attachments?: number[]}} body
  * @returns {Promise<number>}
  */
 export async function sendInstruction(body) {

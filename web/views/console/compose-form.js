@@ -4,7 +4,7 @@
 // whom that reaches before it is sent. Saved as a template, or filled from one.
 import { html } from "htm/preact";
 import { useState } from "preact/hooks";
-import { HttpError } from "../../api/client.js";
+import { HttpError, api } from "../../api/client.js";
 import { personName, useConsoleDirectory } from "../../hooks/use-console-directory.js";
 import { isEmpty, useConsolePreview } from "../../hooks/use-console-preview.js";
 import { saveTemplate } from "../../hooks/use-console-templates.js";
@@ -22,6 +22,8 @@ export const PRIORITIES = /** @type {const} */ (["routine", "urgent", "emergency
 const ROLES = ["worker", "coordinator", "dispatcher", "admin", "viewer"];
 /** Deadlines offered, in seconds ("" for none). */
 const DEADLINES = ["", "300", "900", "1800", "3600", "7200"];
+/** Attachments one instruction may carry (the hub's limit). */
+const ATTACHMENTS_MAX = 4;
 /** People a search in the people picker lists. */
 const PEOPLE_SHOWN = 8;
 
@@ -96,6 +98,8 @@ export function ComposeForm() {
   const [busy, setBusy] = useState(false);
   const [status, setStatus] = useState(/** @type {{ok: boolean, text: string} | null} */ (null));
   const [templateName, setTemplateName] = useState("");
+  /** Uploaded for the next instruction (an upload is used by one instruction only). */
+  const [attached, setAttached] = useState(/** @type {Array<{id: number, name: string}>} */ ([]));
   const targets = targetsOf(draft);
   const { preview, pending, error } = useConsolePreview(targets);
 
@@ -125,7 +129,8 @@ export function ComposeForm() {
     }
     setBusy(true);
     try {
-      const id = await sendInstruction(bodyOf(draft));
+      const id = await sendInstruction({ ...bodyOf(draft), attachments: attached.map((a) => a.id) });
+      setAttached([]);
       setStatus({ ok: true, text: t("console.compose.sent", { id }) });
       navigate("instructions", id);
     } catch (err) {
@@ -145,6 +150,26 @@ export function ComposeForm() {
       await saveTemplate({ name: templateName.trim(), ...bodyOf(draft) });
       setStatus({ ok: true, text: t("console.templates.saved", { name: templateName.trim() }) });
       setTemplateName("");
+    } catch (err) {
+      setStatus({ ok: false, text: message(err) });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  /** @param {Event} e */
+  const attach = async (e) => {
+    const input = /** @type {HTMLInputElement} */ (e.currentTarget);
+    const files = [...(input.files ?? [])].slice(0, ATTACHMENTS_MAX - attached.length);
+    input.value = "";
+    setBusy(true);
+    try {
+      for (const file of files) {
+        const form = new FormData();
+        form.append("file", file);
+        const out = await api("/api/attachments", { method: "POST", body: form });
+        setAttached((list) => [...list, { id: out.id, name: file.name }]);
+      }
     } catch (err) {
       setStatus({ ok: false, text: message(err) });
     } finally {
@@ -202,6 +227,32 @@ export function ComposeForm() {
           </select>
         </div>
       </div>
+
+      <label class="field-label" for="compose-attach">${t("console.compose.attach")}</label>
+      <input
+        id="compose-attach"
+        type="file"
+        accept="image/*,audio/*"
+        multiple
+        disabled=${busy || attached.length >= ATTACHMENTS_MAX}
+        onChange=${attach}
+      />
+      ${attached.length
+        ? html`<ul class="chips" aria-label=${t("console.compose.attached")}>
+            ${attached.map(
+              (a) => html`<li key=${a.id}>
+                <button
+                  type="button"
+                  class="chip"
+                  aria-label=${t("console.compose.removeAttachment", { name: a.name })}
+                  onClick=${() => setAttached((list) => list.filter((x) => x.id !== a.id))}
+                >
+                  ${a.name} <span aria-hidden="true">×</span>
+                </button>
+              </li>`,
+            )}
+          </ul>`
+        : null}
 
       <fieldset class="targets">
         <legend>${t("console.compose.targets")}</legend>
