@@ -43,6 +43,7 @@ from hub.routers import (
     whip,
     worker,
 )
+from hub.routers.web import WebGZip
 from hub.services import Hub
 
 
@@ -147,6 +148,8 @@ def create_app(
     app.mount("/web", StaticFiles(directory=web.WEB_DIR), name="web")
     # Wall pages served by the other nodes play the cameras this node ingests (several nodes only).
     app.add_middleware(WhepCorsMiddleware, hub=hub)
+    # The pages and their files go gzipped to browsers that take it (a phone on a slow network).
+    app.add_middleware(WebGZip)
     declare_refusals(app)
     missing = unpoliced(app.routes)
     if missing:  # fail at build time, not on the first unlucky request

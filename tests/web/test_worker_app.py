@@ -15,6 +15,7 @@ import pytest
 from hub.events import EventFilter
 from tests.calls.conftest import calls_settings, poll
 from tests.calls.test_interop import CHROMIUM_WATCH_S, WATCH_JS
+from tests.conftest import REPO
 from tests.hub.conftest import PASSWORD, RunningHub
 from tests.web.conftest import (
     PHONE,
@@ -464,3 +465,18 @@ async def test_a_refused_session_goes_back_to_the_login(
         assert r.status_code == 200, r.text
     await page.wait_for_url("**/login?next=%2Fworker**", timeout=30_000)
     await page.locator("input[name=username]").wait_for()
+
+
+async def test_the_pages_files_go_gzipped_and_the_api_as_it_is(running: RunningHub) -> None:
+    path = REPO / "web" / "views" / "worker" / "call-screen.js"
+    async with await running.client("worker1") as c:
+        r = await c.get("/web/views/worker/call-screen.js", headers={"Accept-Encoding": "gzip"})
+        assert r.headers["content-encoding"] == "gzip" and "accept-encoding" in r.headers["vary"].lower()
+        assert r.content == path.read_bytes()  # httpx undoes the gzip
+        assert int(r.headers["content-length"]) < path.stat().st_size / 2
+        page = await c.get("/worker", headers={"Accept-Encoding": "gzip"})
+        assert page.headers.get("content-encoding") == "gzip" and "importmap" in page.text
+        plain = await c.get("/web/views/worker/call-screen.js", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == path.read_bytes()
+        api = await c.get("/api/directory", headers={"Accept-Encoding": "gzip"})
+        assert api.status_code == 200 and "content-encoding" not in api.headers
