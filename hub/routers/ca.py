@@ -123,7 +123,11 @@ def _language(lang: str | None, accept: str | None) -> Literal["zh", "en"]:
     return "zh" if (accept or "").strip().lower().startswith("zh") else "en"
 
 
-@router.get("/ca", response_class=HTMLResponse)
+@router.get(
+    "/ca",
+    response_class=HTMLResponse,
+    responses={404: {"description": "The page saying there is no local CA.", "content": {"text/html": {}}}},
+)
 async def ca_page(
     hub: HubDep,
     lang: Annotated[str | None, Query(max_length=8, description="zh or en (default: the browser's).")] = None,
