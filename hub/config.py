@@ -24,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from streams.gb28181.config import Gb28181Config
+
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 Ident = Annotated[str, Field(pattern=ID_PATTERN, description="A short identifier.")]
 
@@ -859,6 +861,9 @@ class Settings(Strict):
         default_factory=InstructionsConfig, description="Broadcast instructions to people in the field."
     )
     field: FieldConfig = Field(default_factory=FieldConfig, description="The grid worker's phone app.")
+    gb28181: Gb28181Config = Field(
+        default_factory=Gb28181Config, description="The hub as a GB/T 28181 upper platform (devices register here)."
+    )
 
     @model_validator(mode="after")
     def _cross_checks(self, info: ValidationInfo) -> Settings:
@@ -985,6 +990,14 @@ def cross_check(s: Settings) -> list[tuple[Loc, str]]:
             problems.append((("whip", "devices", i, "grid"), f"grid {d.grid!r} does not exist"))
         if f"field-{d.id}" in cams:
             problems.append((("whip", "devices", i, "id"), f"camera field-{d.id} is also a configured camera"))
+    gb_devices: set[str] = set()
+    for i, gd in enumerate(s.gb28181.devices):
+        if gd.id in gb_devices:
+            problems.append((("gb28181", "devices", i, "id"), f"duplicate device id {gd.id!r}"))
+        gb_devices.add(gd.id)
+    for i, rule in enumerate(s.gb28181.placement):
+        if rule.grid not in grids:
+            problems.append((("gb28181", "placement", i, "grid"), f"grid {rule.grid!r} does not exist"))
     return problems
 
 

@@ -126,6 +126,8 @@ class HubCollector(Collector):
         for what, n in sorted(calls["dropped"].items()):
             dropped.add_metric([what], n)
         yield dropped
+        if hub.gb is not None:
+            yield from hub.gb.metrics()
         whip = hub.whip.stats()
         yield GaugeMetricFamily(
             "skyhub_whip_publishers", "Field video publishers (WHIP) now.", value=whip["publishers"]

@@ -118,6 +118,12 @@ class Hub:
             self.camera_manager,
         )
         """Field video published over WHIP, as cameras."""
+        self.gb: Any = None
+        """The GB/T 28181 platform (``hub.gb28181.service.GbService``) when ``gb28181.enabled``."""
+        if settings.gb28181.enabled:
+            from hub.gb28181.service import GbService  # the SIP stack loads only when it is used
+
+            self.gb = GbService(settings, self.log, self.directory, self.camera_manager)
 
     async def camera_manager(self) -> Any:
         """The camera manager, made (empty) on first use when no camera is configured: a published
@@ -173,6 +179,8 @@ class Hub:
                 self.leases.start()
             await self.calls.start()
             self.whip.start()
+            if self.gb is not None:
+                await self.gb.start()
             await self.log.append("hub.started", "hub", data={"cameras": len(self.settings.cameras)})
             try:
                 yield self
@@ -212,6 +220,12 @@ class Hub:
                             await self.cameras.stop()
                     except TimeoutError:
                         logger.warning("hub: cameras did not stop within %.1f s", timeout_s)
+                if self.gb is not None:  # after the cameras: their sources have said BYE by now
+                    try:
+                        async with asyncio.timeout(timeout_s):
+                            await self.gb.aclose()
+                    except TimeoutError:
+                        logger.warning("hub: the GB/T 28181 platform did not stop within %.1f s", timeout_s)
                 if self.leases is not None:  # the cameras stopped here: other nodes may take them now
                     await self.leases.release()
                     await self.leases.aclose()

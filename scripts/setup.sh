@@ -15,6 +15,7 @@ DEB_TEST_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad
   gstreamer1.0-nice gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1
   ffmpeg chromium fonts-noto-cjk
+  sip-tester  # sipp: a SIP peer this project did not write, against the GB/T 28181 platform (tests/gb28181)
 )
 
 if [[ "$mode" == "test" ]]; then

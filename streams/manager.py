@@ -47,6 +47,8 @@ class CameraManager:
         self._owners: dict[str, str | None] = {}
         """For cameras not ingested here: the node that holds each one's lease (None: nobody yet)."""
         self._locks: dict[str, asyncio.Lock] = {}
+        self._dynamic: set[str] = set()
+        """Pulled cameras found at run time (GB/T 28181 channels), not in the configuration."""
         # One loop task drains every reader's output: cheaper than a wake-up per packet batch.
         self._pump = BridgePump()
         self.pools = MediaPools()
@@ -135,6 +137,42 @@ class CameraManager:
             del self._cameras[camera_id]
             self._configs.pop(camera_id, None)
             await stream.stop()
+        return True
+
+    async def pulled_camera(self, config: CameraConfig) -> CameraStream:
+        """A camera found at run time whose source is read like a configured one's (a GB/T 28181
+        channel): made and started on first use, restarted when its URL changes, renamed in place.
+
+        ValueError when ``config.id`` is a configured or published camera.
+        """
+        async with self._lock(config.id):
+            stream = self._cameras.get(config.id)
+            if config.id in self._configs and config.id not in self._dynamic:
+                raise ValueError(f"camera {config.id!r} is a configured camera")
+            old = self._configs.get(config.id)
+            self._configs[config.id] = config
+            self._dynamic.add(config.id)
+            if stream is not None and old is not None and old.url == config.url:
+                stream.config = config
+                return stream
+            if stream is not None:
+                await stream.stop()
+            stream = CameraStream(config, self._emit, self._data_dir, self._pump, self.pools)
+            self._cameras[config.id] = stream
+            if self._started:
+                await stream.start()
+            return stream
+
+    async def remove_dynamic(self, camera_id: str) -> bool:
+        """Stop and forget a camera added with :meth:`pulled_camera`; False if it is not one."""
+        async with self._lock(camera_id):
+            if camera_id not in self._dynamic:
+                return False
+            self._dynamic.discard(camera_id)
+            self._configs.pop(camera_id, None)
+            stream = self._cameras.pop(camera_id, None)
+            if stream is not None:
+                await stream.stop()
         return True
 
     def _lock(self, camera_id: str) -> asyncio.Lock:

@@ -305,4 +305,8 @@ def open_source(url: str, options: SourceOptions) -> Source:
         from streams.httpsource import open_http  # here, not at the top: httpsource imports this module
 
         return open_http(url, options)
+    if kind == "gb28181":
+        from streams.gb28181.source import open_gb  # the GB/T 28181 platform is optional
+
+        return open_gb(url, options)
     raise SourceError(f"unsupported URL scheme {kind or '(none)'!r} in {urls.mask_url(url)}")

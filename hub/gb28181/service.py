@@ -1,0 +1,136 @@
+"""The hub's side of the GB/T 28181 platform (:mod:`streams.gb28181`): thin on purpose.
+
+A device going online or offline is an event in the log (``gb.device.online`` /
+``gb.device.offline``, subject ``gb-device-<id>``), like any camera's state. Every video channel of
+a complete catalogue becomes a camera ``gb-<channel id>`` named as the catalogue says, placed on
+the district tree by the configured rules, added to the same camera manager and directory that
+published (WHIP) cameras use; its source URL ``gb28181://DEVICE/CHANNEL`` is read like any other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from hub.config import AnalysisConfig, CameraConfig, Settings
+from hub.directory import Directory
+from hub.eventlog import EventLog
+from streams.gb28181 import source
+from streams.gb28181.config import Gb28181Config
+from streams.gb28181.manscdp import Channel
+from streams.gb28181.platform import GbPlatform
+
+log = logging.getLogger(__name__)
+
+CAMERA_PREFIX = "gb-"
+
+
+def place(config: Gb28181Config, device_id: str, channel: Channel) -> str | None:
+    """The grid a channel stands at: the first placement rule that matches it, else None."""
+    for rule in config.placement:
+        if rule.civil_code is not None and not channel.civil_code.startswith(rule.civil_code):
+            continue
+        if rule.parent_id is not None and not channel.parent_id.startswith(rule.parent_id):
+            continue
+        if rule.device_id is not None and not device_id.startswith(rule.device_id):
+            continue
+        return rule.grid
+    return None
+
+
+class GbService:
+    """Owns the platform; turns its devices and channels into events and cameras."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        log_: EventLog,
+        directory: Directory,
+        camera_manager: Callable[[], Awaitable[Any]],
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.config = settings.gb28181
+        self._settings = settings
+        self._log = log_
+        self._directory = directory
+        self._cameras = camera_manager
+        self.platform = GbPlatform(self.config, self._on_device, self._on_channels, env)
+        self.channels: dict[str, str] = {}
+        """Camera id → device id of every GB channel known."""
+
+    async def start(self) -> None:
+        """Listen for devices; GB sources invite through this platform from now on."""
+        await self.platform.start()
+        source.attach(self.platform)
+
+    async def aclose(self) -> None:
+        """BYE every stream and stop listening (idempotent)."""
+        source.detach(self.platform)
+        await self.platform.aclose()
+
+    async def _on_device(self, device_id: str, online: bool, reason: str, info: dict[str, str]) -> None:
+        kind = "gb.device.online" if online else "gb.device.offline"
+        await self._log.append(kind, f"gb-device-{device_id}", "system", {"reason": reason, **info})
+
+    async def _on_channels(self, device_id: str, channels: list[Channel]) -> None:
+        manager = await self._cameras()
+        seen = set()
+        for ch in channels:
+            camera_id = CAMERA_PREFIX + ch.id
+            seen.add(camera_id)
+            cfg = CameraConfig(
+                id=camera_id,
+                name=ch.name[:200],
+                url=f"gb28181://{device_id}/{ch.id}",
+                grid=place(self.config, device_id, ch),
+                stall_timeout_s=max(5.0, self.config.rtp_timeout_s),
+                reconnect_max_s=30.0,
+                analysis=AnalysisConfig(enabled=False),
+            )
+            old = self._directory.cameras.get(camera_id)
+            if old is not None and self.channels.get(camera_id) is None:
+                log.warning(
+                    "gb28181: channel %s of %s clashes with configured camera %s; skipped", ch.id, device_id, camera_id
+                )
+                continue
+            try:
+                await manager.pulled_camera(cfg)
+            except ValueError as exc:
+                log.warning("gb28181: channel %s of %s: %s", ch.id, device_id, exc)
+                continue
+            self._directory.cameras[camera_id] = cfg
+            if camera_id not in self.channels:
+                log.info("gb28181: camera %s (%s) from device %s at grid %s", camera_id, ch.name, device_id, cfg.grid)
+            self.channels[camera_id] = device_id
+        for camera_id, dev in list(self.channels.items()):
+            if dev == device_id and camera_id not in seen:  # gone from the catalogue
+                del self.channels[camera_id]
+                self._directory.cameras.pop(camera_id, None)
+                await manager.remove_dynamic(camera_id)
+
+    def metrics(self) -> Iterator[Metric]:
+        """The platform's figures for /metrics."""
+        p = self.platform
+        yield GaugeMetricFamily(
+            "skyhub_gb_devices_online", "GB/T 28181 devices online.", value=sum(d.online for d in p.devices.values())
+        )
+        yield GaugeMetricFamily("skyhub_gb_streams", "GB/T 28181 channels invited now.", value=len(p.dialogs))
+        yield CounterMetricFamily("skyhub_gb_sip_received", "SIP messages accepted.", value=p.transport.received)
+        dropped = CounterMetricFamily("skyhub_gb_sip_dropped", "SIP messages dropped, by reason.", labels=["reason"])
+        for reason in ("rate", "queue", "malformed"):
+            dropped.add_metric([reason], p.transport.dropped[reason])
+        yield dropped
+        refused = CounterMetricFamily("skyhub_gb_refused", "GB/T 28181 requests refused, by reason.", labels=["reason"])
+        for reason, n in sorted(p.refused.items()):
+            refused.add_metric([reason], n)
+        yield refused
+        rtp = p.rtp_stats()
+        yield CounterMetricFamily("skyhub_gb_rtp_packets", "RTP packets received from GB channels.", value=rtp.packets)
+        yield CounterMetricFamily("skyhub_gb_rtp_lost", "RTP packets of GB channels lost.", value=rtp.lost)
+        yield CounterMetricFamily("skyhub_gb_rtp_late", "RTP packets too late or duplicated.", value=rtp.late)
+        yield CounterMetricFamily(
+            "skyhub_gb_rtp_foreign", "Packets dropped for a foreign SSRC or not being RTP.", value=rtp.foreign
+        )

@@ -1,0 +1,64 @@
+"""A simulated GB/T 28181 device against a real hub: register, catalogue, live video over WHEP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.calls.conftest import api, poll
+from tests.gb28181.conftest import DEVICE, NAMES, PASSWORD, gb_settings, metric
+from tests.hub.conftest import serve
+
+
+async def _cameras(c: Any) -> dict[str, dict[str, Any]]:
+    r = await c.get("/api/cameras")
+    r.raise_for_status()
+    return {cam["id"]: cam for cam in r.json() if cam["id"].startswith("gb-")}
+
+
+async def _watch(rh: Any, peers: Any, camera_id: str, frames: int) -> Any:
+    viewer = peers([("video", "recvonly", None)])
+    async with await api(rh, "dispatcher") as c:
+        r = await viewer.connect(c, f"/whep/{camera_id}")
+        assert r.status_code == 201, r.text
+    await poll(lambda: viewer.frames.get(0, 0) >= frames, 40, f"{frames} decoded frames of {camera_id}")
+    return viewer
+
+
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+async def test_device_registers_and_its_channels_are_watched(
+    tmp_path: Path, peers: Any, gb_device: Any, monkeypatch: Any, transport: str
+) -> None:
+    monkeypatch.setenv("SKYHUB_GB_PASSWORD", PASSWORD)
+    settings = gb_settings(tmp_path, transport=transport)
+    async with serve(settings) as rh:
+        dev = await gb_device(settings, "--channels", "3", "--per-message", "2", "--transport", transport)
+        async with await api(rh, "dispatcher") as c:
+            cams = await poll(lambda: _three(c), 30, "three GB cameras in /api/cameras")
+            assert sorted(cam["name"] for cam in cams.values()) == sorted(NAMES)
+            assert {cam["source"] for cam in cams.values()} == {"gb28181"}
+            assert {cam["grid"] for cam in cams.values()} == {"g1"}
+            assert len(dev.seen("catalog_part")) == 2  # three items in two MESSAGEs
+            first = sorted(cams)[0]
+            await poll(lambda: _state(c, first, "online"), 40, f"{first} online")
+        viewer = await _watch(rh, peers, first, 20)
+        assert viewer.frames[0] >= 20
+        assert dev.seen("invite", transport=transport)
+        events = [e["type"] for e in (await (await rh.client("admin")).get("/api/events?since=0")).json()["events"]]
+        assert "gb.device.online" in events
+        m = (await (await rh.client("admin")).get("/metrics")).text
+        assert metric(m, "skyhub_gb_rtp_packets_total") > 100
+        assert metric(m, "skyhub_gb_devices_online") == 1
+    assert DEVICE
+
+
+async def _three(c: Any) -> dict[str, dict[str, Any]] | None:
+    cams = await _cameras(c)
+    return cams if len(cams) == 3 else None
+
+
+async def _state(c: Any, camera_id: str, state: str) -> dict[str, Any] | None:
+    cam = (await _cameras(c)).get(camera_id)
+    return cam if cam is not None and cam["state"] == state else None
