@@ -79,9 +79,17 @@ def with_local_https(settings: Settings, host: str) -> Settings:
 
 
 def _print_https(settings: Settings, host: str, port: int) -> None:
-    if settings.server.tls is not None:
-        shown = "localhost" if host in ("127.0.0.1", "::1") else host
-        print(f"HTTPS: phones trust the hub's CA once, from https://{shown}:{port}/ca", flush=True)
+    """Where phones find the page that says how to trust the hub's CA."""
+    if settings.server.tls is None:
+        return
+    from hub.tls import machine_names
+
+    if host in ("127.0.0.1", "::1", "localhost"):
+        print("HTTPS on this machine only: for phones, run with --host 0.0.0.0", flush=True)
+        return
+    _, addresses = machine_names([host])
+    lan = [a for a in addresses if a not in ("127.0.0.1", "::1") and ":" not in a] or [host]
+    print(f"HTTPS: phones trust the hub's CA once, from https://{lan[0]}:{port}/ca", flush=True)
 
 
 WS_MAX_FRAME_BYTES = 128 * 1024

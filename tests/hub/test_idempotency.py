@@ -76,6 +76,17 @@ async def test_transitions_and_receipts_replay_their_first_answer(running: Runni
         reused = await w.post(f"/api/incidents/{iid}/transitions", json={"to": "on_site", "version": 4}, headers=k)
         assert reused.status_code == 422
         assert (await d.get(f"/api/incidents/{iid}")).json()["incident"]["state"] == "acknowledged"
+        # Photos taken on site, sent twice by the outbox: linked once.
+        ek = key()
+        shot = [("photos", ("site.jpg", jpeg(80), "image/jpeg"))]
+        linked = await w.post(f"/api/incidents/{iid}/evidence", files=shot, headers=ek)
+        assert linked.status_code == 201, linked.text
+        relinked = await w.post(f"/api/incidents/{iid}/evidence", files=shot, headers=ek)
+        assert (relinked.status_code, relinked.json()) == (201, linked.json())
+        other_shot = [("photos", ("site.jpg", jpeg(96), "image/jpeg"))]
+        assert (await w.post(f"/api/incidents/{iid}/evidence", files=other_shot, headers=ek)).status_code == 422
+        evidence = (await d.get(f"/api/incidents/{iid}")).json()["evidence"]
+        assert [e["kind"] for e in evidence] == ["photo"]
 
         sent = await d.post(
             "/api/instructions", json={"text": "check drains", "priority": "urgent", "targets": {"people": ["worker1"]}}
