@@ -267,9 +267,7 @@ class InstructionDesk:
             return [row for q in queries for row in conn.execute(q).all()]
 
         rows = sorted(await self.log.query(_read), key=lambda row: row.id)
-        return [
-            {"instruction": row_instruction(row).message(), "state": row.state, "reply": row.reply} for row in rows
-        ]
+        return [{"instruction": row_instruction(row).message(), "state": row.state, "reply": row.reply} for row in rows]
 
     async def notices(self, person: str) -> list[dict[str, Any]]:
         """The newest :data:`INBOX_NOTICES` notices to ``person`` as a leader, oldest first, in the

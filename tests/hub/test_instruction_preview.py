@@ -102,7 +102,7 @@ async def test_history_search_counts_and_receipts_csv(running: RunningHub) -> No
         iid = flood.json()["instruction"]["id"]
         await c.post("/api/instructions", json={"text": "Routine check", "targets": {"nodes": ["c1"]}})
     async with await running.client("worker1") as w:
-        await w.post(f"/api/instructions/{iid}/ack", json={"reply": "=HYPERLINK(\"x\")"})
+        await w.post(f"/api/instructions/{iid}/ack", json={"reply": '=HYPERLINK("x")'})
     async with await running.client("coordinator") as c:
         found = (await c.get("/api/instructions", params={"q": "flood"})).json()
         assert [i["id"] for i in found] == [iid]
@@ -117,6 +117,6 @@ async def test_history_search_counts_and_receipts_csv(running: RunningHub) -> No
             ("worker1", "Worker One", "replied"),
             ("worker2", "Worker Two", "queued"),
         ]
-        assert rows[0]["reply"] == "'=HYPERLINK(\"x\")"  # shown as text, never run as a formula
+        assert rows[0]["reply"] == '\'=HYPERLINK("x")'  # shown as text, never run as a formula
         assert rows[0]["done_at"].endswith("Z") and rows[1]["done_at"] == ""
         assert (await c.get("/api/instructions/999/receipts.csv")).status_code == 404
