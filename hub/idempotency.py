@@ -224,7 +224,10 @@ class Idempotency:
                     raise HTTPException(status.HTTP_409_CONFLICT, busy)
                 return await self._repeat(row, fp, recover)
             encoded = jsonable_encoder(out)
-            await self._keep(claim, code, encoded)
+            try:
+                await self._keep(claim, code, encoded)
+            except Exception:  # the change is made and answered; a repeat rebuilds the answer from it
+                logger.warning("idempotency %s/%s: the answer could not be kept", username, key, exc_info=True)
             return JSONResponse(encoded, code)
         finally:
             del self._inflight[slot]
@@ -251,7 +254,10 @@ class Idempotency:
         logger.info("idempotency %s/%s: answer rebuilt from %s", row["username"], row["key"], row["subject"])
         code, out = await recover(row["subject"] or "", json.loads(row["first"] or "{}"))
         encoded = jsonable_encoder(out)
-        await self._write(self._answered(row["username"], row["key"], code, encoded))
+        try:
+            await self._write(self._answered(row["username"], row["key"], code, encoded))
+        except Exception:  # rebuilt again next time
+            logger.warning("idempotency %s/%s: the rebuilt answer could not be kept", row["username"], row["key"])
         return JSONResponse(encoded, code, headers=headers)
 
     async def _find(self, username: str, key: str) -> dict[str, Any] | None:

@@ -68,7 +68,9 @@ async def report_location(body: LocationIn, request: Request, hub: HubDep, who: 
     current position on the desk's map unless a newer point is known. Off duty: 409, nothing kept.
     A point outside the district is kept with ``outside: true``. Takes an ``Idempotency-Key``."""
     person = hub.directory.people.get(who.person)
-    if person is None or not person.on_duty:
+    if person is None:
+        raise HTTPException(status.HTTP_409_CONFLICT, "you are no person of the directory: no location is kept")
+    if not person.on_duty:
         raise HTTPException(status.HTTP_409_CONFLICT, "you are off duty: no location is kept")
     now = time.time()
     at = now if body.time is None else body.time
