@@ -143,7 +143,8 @@ async def ca_page(
     else:
         der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
         digest = hashlib.sha256(der).hexdigest().upper()
-        fingerprint = ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
+        # Broken only between bytes on a narrow screen.
+        fingerprint = ":<wbr>".join(digest[i : i + 2] for i in range(0, len(digest), 2))
 
         def steps(key: str) -> str:
             return "".join(f"<li>{html.escape(s)}</li>" for s in t[key])
@@ -160,6 +161,7 @@ async def ca_page(
     page = (
         f'<!doctype html><html lang="{code}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="/web/icons/worker-192.png">'
         f"<title>{html.escape(str(t['title']))}</title><style>{STYLE}</style></head>"
         f'<body><main><nav><a href="/ca?lang={other}" lang="{other}">{html.escape(str(t["other"]))}</a></nav>'
         f"<h1>{html.escape(str(t['title']))}</h1>{body}</main></body></html>"
@@ -182,5 +184,5 @@ STYLE = (
     "a.button{display:inline-block;padding:.8rem 1.2rem;background:#0b4fa8;color:#fff;border-radius:.4rem;"
     "text-decoration:none;font-weight:600;min-height:44px;box-sizing:border-box}"
     "a:focus-visible{outline:3px solid #e07000;outline-offset:2px}"
-    "code{word-break:break-all;font-size:.85rem}li{margin:.4rem 0}"
+    "code{font-size:1rem;line-height:1.8}li{margin:.4rem 0}"
 )
