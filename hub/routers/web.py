@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -38,6 +39,14 @@ VENDOR_URL = "/web/vendor"
 
 IMPORTMAP_PLACEHOLDER: Final = "<!-- skyhub:importmap -->"
 """Where a page's HTML gets the ``<script type="importmap">`` (before any module script)."""
+
+PRELOAD_PLACEHOLDER: Final = "<!-- skyhub:modulepreload -->"
+"""Where a page that asks for it gets ``<link rel="modulepreload">`` for every module it will import:
+over a slow link the browser then fetches them all at once instead of one level of imports per
+round trip (the worker app on a phone)."""
+
+STATIC_IMPORT = re.compile(r"""\b(?:import|export)\s*(?:[\w*{}\s,$]+?\s*from\s*)?["']([^"']+)["']""")
+"""A module's static imports (``import … from "x"``, ``import "x"``, ``export … from "x"``)."""
 
 BARE_IMPORTS: Final[dict[str, tuple[str, str]]] = {
     "preact": ("preact", "dist/preact.module.js"),
@@ -165,7 +174,49 @@ def render_page(
     if IMPORTMAP_PLACEHOLDER not in html:
         raise RuntimeError(f"{PAGES[name]} has no {IMPORTMAP_PLACEHOLDER}")
     headers = {"Cache-Control": "no-cache", **page_headers(vendor.script_hash(), img_origins)}
-    return HTMLResponse(html.replace(IMPORTMAP_PLACEHOLDER, vendor.script(), 1), headers=headers)
+    html = html.replace(IMPORTMAP_PLACEHOLDER, vendor.script(), 1)
+    if PRELOAD_PLACEHOLDER in html:
+        links = "\n".join(f'<link rel="modulepreload" href="{u}">' for u in module_urls(name, vendor, web_dir))
+        html = html.replace(PRELOAD_PLACEHOLDER, links, 1)
+    return HTMLResponse(html, headers=headers)
+
+
+_GRAPHS: dict[tuple[str, Path], tuple[str, ...]] = {}
+
+
+def module_urls(name: str, vendor: Vendor, web_dir: Path = WEB_DIR) -> tuple[str, ...]:
+    """Every module the page's entry script imports, directly or not, as URLs (read once per page).
+
+    The page's own modules are followed through their relative imports; bare specifiers map through
+    the import map, and the vendor modules those import are followed inside their package.
+    """
+    key = (name, web_dir)
+    if key in _GRAPHS:
+        return _GRAPHS[key]
+    entry = re.search(r'<script type="module" src="/web/([^"]+)"', (web_dir / PAGES[name]).read_text("utf-8"))
+    urls: list[str] = []
+    todo = [web_dir / entry.group(1)] if entry else []
+    seen: set[Path] = set()
+    while todo:
+        path = todo.pop(0).resolve()
+        if path in seen or not path.is_file():
+            continue
+        seen.add(path)
+        if path.is_relative_to(web_dir / NODE_MODULES):
+            rel = path.relative_to(web_dir / NODE_MODULES).as_posix()
+            package = "/".join(rel.split("/")[:2]) if rel.startswith("@") else rel.split("/")[0]
+            urls.append(f"{package_url(package, vendor.versions[package])}{rel[len(package) :]}")
+        else:
+            urls.append("/web/" + path.relative_to(web_dir).as_posix())
+        for spec in STATIC_IMPORT.findall(path.read_text("utf-8")):
+            if spec.startswith("."):
+                todo.append(path.parent / spec)
+            elif spec in BARE_IMPORTS:
+                package, file = BARE_IMPORTS[spec]
+                todo.append(web_dir / NODE_MODULES / package / file)
+    urls = [u for u in urls if not u.startswith(f"/web/{PAGES[name].rsplit('.', 1)[0]}")]  # the entry loads itself
+    _GRAPHS[key] = tuple(dict.fromkeys(urls))
+    return _GRAPHS[key]
 
 
 def page_headers(script_hash: str, img_origins: tuple[str, ...] = ()) -> dict[str, str]:
