@@ -12,11 +12,13 @@ import cv2
 import numpy as np
 import pytest
 
+from alerts.clock import ManualClock
 from hub.events import EventFilter
 from tests.calls.conftest import calls_settings, poll
 from tests.calls.test_interop import CHROMIUM_WATCH_S, WATCH_JS
 from tests.conftest import REPO
-from tests.hub.conftest import PASSWORD, RunningHub
+from tests.hub.conftest import PASSWORD, RunningHub, serve
+from tests.hub.test_instructions import leaders_settings
 from tests.web.conftest import (
     PHONE,
     ConsoleWatch,
@@ -480,3 +482,31 @@ async def test_the_pages_files_go_gzipped_and_the_api_as_it_is(running: RunningH
         assert "content-encoding" not in plain.headers and plain.content == path.read_bytes()
         api = await c.get("/api/directory", headers={"Accept-Encoding": "gzip"})
         assert api.status_code == 200 and "content-encoding" not in api.headers
+
+
+async def test_a_leader_opening_the_app_later_sees_the_notice_once(tmp_path: Path, phone: Phone) -> None:
+    # The notice came while the leader's app was closed: the snapshot has it, and after a reload
+    # (snapshot and channel both bring it) it still shows once.
+    clock = ManualClock()
+    settings = leaders_settings(tmp_path, instructions={"escalate_after_s": 60, "progress_interval_ms": 50})
+    async with serve(settings, clock) as rh:
+        async with await rh.client("coordinator") as c:
+            body = {"text": "Report your position", "targets": {"people": ["worker2"]}, "deadline_s": 120}
+            assert (await c.post("/api/instructions", json=body)).status_code == 201
+
+        async def logged(kind: str) -> bool:
+            return bool(await rh.hub.log.read(0, 10, EventFilter(type_prefixes=(kind,))))
+
+        clock.advance(121)
+        await poll(lambda: logged("instruction.renotified"), 20, "the renotification")
+        clock.advance(61)
+        await poll(lambda: logged("instruction.escalated"), 20, "the escalation")
+        page = await phone()
+        await open_app(page, rh.url, user="lead2")
+        notice = page.locator(".leader-notice:has-text('Report your position')")
+        await notice.wait_for()
+        await page.reload()
+        await page.wait_for_selector("#link-state.link-live")
+        await notice.wait_for()
+        assert await page.locator(".leader-notice").count() == 1
+        await page.context.close()

@@ -33,6 +33,17 @@ const MAX_MS = 15_000;
 export const inbox = signal(/** @type {Map<number, InboxEntry>} */ (new Map()));
 /** The worker channel: "connecting" | "live" | "offline". */
 export const channelState = signal(/** @type {"connecting" | "live" | "offline"} */ ("connecting"));
+/** As a grid leader: who of theirs has not confirmed an instruction, by the event's cursor (one each). */
+export const notices = signal(/** @type {Map<number, {persons: string[], text: string}>} */ (new Map()));
+
+/** @param {any} msg */
+function notice(msg) {
+  if (notices.value.has(msg.cursor)) return;
+  const next = new Map(notices.value);
+  next.set(msg.cursor, { persons: msg.persons ?? [], text: msg.instruction?.text ?? "" });
+  notices.value = next;
+}
+
 /** A desk's request that this worker go live ({"type": "go_live"} on the channel; shown until answered,
  * dismissed or out of time). */
 export const goLiveAsk = signal(/** @type {GoLiveAsk | null} */ (null));
@@ -131,6 +142,8 @@ function onMessage(msg) {
   } else if (msg.type === "receipt") {
     const e = inbox.value.get(msg.id);
     if (e && RANK[/** @type {ReceiptState} */ (msg.state)] >= RANK[e.state]) patch(msg.id, { state: msg.state });
+  } else if (msg.type === "notice") {
+    notice(msg);
   } else if (msg.type === "live") {
     channelState.value = "live";
   } else if (msg.type === "go_live") {
@@ -184,6 +197,7 @@ export async function startInbox() {
     const snap = await api("/api/worker/instructions");
     cursor = snap.cursor;
     for (const item of snap.instructions) upsert(item.instruction, item.state, item.reply);
+    for (const n of snap.notices ?? []) notice(n);
   } catch {
     // Offline at start: the channel replays from the beginning of what is kept for us.
   }

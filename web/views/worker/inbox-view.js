@@ -3,7 +3,7 @@
 // an emergency not yet acknowledged takes over the screen, with sound and vibration, until it is.
 import { html } from "htm/preact";
 import { useEffect } from "preact/hooks";
-import { confirm, inbox, isOpen, listed } from "../../hooks/use-worker-inbox.js";
+import { confirm, inbox, isOpen, listed, notices } from "../../hooks/use-worker-inbox.js";
 import { outbox } from "../../hooks/use-worker-outbox.js";
 import { formatTime, t } from "../../i18n.js";
 import { startAlarm } from "./alarm.js";
@@ -78,6 +78,11 @@ export function InboxView() {
   const shown = emergency()?.inst.id;
   return html`<section class="worker-screen" aria-labelledby="inbox-title">
     <h2 id="inbox-title" class="screen-title">${t("worker.inbox.title")}</h2>
+    ${[...notices.value].reverse().map(
+      ([cursor, n]) => html`<p class="notice leader-notice" key=${cursor} role="status">
+        ${t("worker.inbox.notice", { names: n.persons.join(", "), text: n.text })}
+      </p>`,
+    )}
     ${all.length === 0 && html`<p class="empty">${t("worker.inbox.empty")}</p>`}
     <div class="instruction-list">
       ${all.filter((e) => e.inst.id !== shown).map((e) => html`<${InstructionCard} key=${e.inst.id} entry=${e} />`)}
