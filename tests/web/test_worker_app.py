@@ -452,7 +452,12 @@ async def test_what_came_while_offline_arrives_in_order_once(
     assert shown == sorted(sent, reverse=True)  # newest first, each once
     # Delivered and read, from the phone, once each.
     for iid in sent:
-        await poll(lambda i=iid: _is(counts(running, i), "read", 1), 10, f"instruction {iid} read")
+        await poll(read_by_one(running, iid), 10, f"instruction {iid} read")
+
+
+def read_by_one(rh: RunningHub, iid: int) -> Callable[[], Awaitable[bool]]:
+    """A check that instruction ``iid`` has exactly one read receipt."""
+    return lambda: _is(counts(rh, iid), "read", 1)
 
 
 async def test_a_refused_session_goes_back_to_the_login(
