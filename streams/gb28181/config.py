@@ -96,11 +96,16 @@ class Gb28181Config(_Strict):
     max_devices: int = Field(1000, ge=1, le=100_000, description="Devices registered at once.")
     max_channels_per_device: int = Field(256, ge=1, le=10_000, description="Channels taken from one catalogue.")
 
-    @model_validator(mode="after")
-    def _ports(self) -> Gb28181Config:
-        first, last = self.media_ports
+    @field_validator("media_ports")
+    @classmethod
+    def _ascending(cls, value: tuple[int, int]) -> tuple[int, int]:
+        first, last = value
         if not 1024 <= first <= last <= 65535:
             raise ValueError(f"media_ports {first}-{last} must be an ascending range within 1024-65535")
+        return value
+
+    @model_validator(mode="after")
+    def _id_in_domain(self) -> Gb28181Config:
         if not self.id.startswith(self.domain):
             raise ValueError(f"the server id {self.id} must start with its domain {self.domain}")
         return self
