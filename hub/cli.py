@@ -159,14 +159,25 @@ def cmd_demo(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.server.port
     if args.https:
         settings = with_local_https(settings, host)
+    from hub.gb28181 import demo as gb_demo
+
+    settings = gb_demo.with_gb(settings, host, args.gb_port, logins[0][1])
     scheme = "https" if settings.server.tls is not None else "http"
     print(f"\nskyhub demo: {scheme}://{host}:{port}/", flush=True)
     print("logins (username / password):", flush=True)
     for user, password in logins:
         print(f"  {user:<12} {password}", flush=True)
+    for line in gb_demo.describe(settings):
+        print(line, flush=True)
     print(flush=True)
     _print_https(settings, host, port)
-    _serve(settings, secret, host, port)
+    simulator = gb_demo.start_simulator(settings, logins[0][1])
+    try:
+        _serve(settings, secret, host, port)
+    finally:
+        if simulator is not None:
+            simulator.terminate()
+            simulator.wait(5)
     return 0
 
 
@@ -233,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int)
     demo.add_argument("--data", help="data directory (default ./data)")
     demo.add_argument("--https", action="store_true", help=HTTPS_HELP)
+    demo.add_argument("--gb-port", type=int, default=5060, help="GB/T 28181 SIP port, UDP and TCP (default 5060)")
     demo.set_defaults(func=cmd_demo)
 
     check = sub.add_parser("check-config", help="validate a config file", parents=[common])

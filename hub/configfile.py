@@ -280,6 +280,16 @@ def run_problems(settings: Settings, env: dict[str, str] | os._Environ[str]) -> 
                 resolve(url, env)
             except ValueError as exc:
                 out.append((("cameras", i, field), f"camera {cam.id!r}: {exc}"))
+    gb = settings.gb28181
+    if gb.enabled:
+        names = {d.password[2:-1] for d in gb.devices if d.password}
+        if gb.accept_any or any(d.password is None for d in gb.devices):
+            names.add("SKYHUB_GB_PASSWORD")
+        for name in sorted(n for n in names if not env.get(n)):
+            out.append((("gb28181", "devices"), f"{name} is not set: the devices that use it cannot register"))
+        why = unbindable(gb.host) if gb.host not in ("0.0.0.0", "::") else None
+        if why:
+            out.append((("gb28181", "host"), f"SIP address {gb.host!r} cannot be used on this host ({why})"))
     return out
 
 

@@ -449,8 +449,17 @@ async def main() -> None:
     p.add_argument("--seed", type=int, default=1)
     args = p.parse_args()
     dev = Device(args)
-    await dev.start()
-    await dev.register()
+    delay = 0.5
+    while True:  # as a real device does: until the platform is there and takes it
+        try:
+            if dev.transport is None and dev.writer is None:
+                await dev.start()
+            if await dev.register():
+                break
+        except OSError as exc:
+            emit("register_failed", status=None, reason=str(exc))
+        await asyncio.sleep(delay)
+        delay = min(2 * delay, 5.0)
     ka = asyncio.get_running_loop().create_task(dev.keepalives())
     try:
         await dev.commands()

@@ -63,7 +63,17 @@ class GbService:
 
     async def start(self) -> None:
         """Listen for devices; GB sources invite through this platform from now on."""
-        await self.platform.start()
+        try:
+            await self.platform.start()
+        except OSError as exc:  # the port is taken: the rest of the hub still runs, and says why
+            log.error(
+                "gb28181: cannot listen on %s:%d (%s); GB/T 28181 devices cannot register",
+                self.config.host,
+                self.config.port,
+                exc.strerror or exc,
+            )
+            await self.platform.aclose()
+            return
         source.attach(self.platform)
 
     async def aclose(self) -> None:

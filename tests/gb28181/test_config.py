@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from hub.configfile import load_settings, run_problems
 from tests.conftest import REPO
 
 CONFIG = """\
@@ -67,3 +68,14 @@ def test_bad_values_are_named_with_their_line(tmp_path: Path, old: str, new: str
     assert out.returncode == 1
     assert f"skyhub.yaml:{line}: " in text and says in text, text
     assert "hunter2" not in text  # a password written in the file is not repeated
+
+
+def test_run_names_the_password_variables_that_are_not_set(tmp_path: Path) -> None:
+    path = tmp_path / "skyhub.yaml"
+    path.write_text(CONFIG, encoding="utf-8")
+    settings = load_settings(path, env={})
+    problems = [msg for loc, msg in run_problems(settings, {"GB_NVR_2": "x"}) if loc[0] == "gb28181"]
+    assert problems == ["SKYHUB_GB_PASSWORD is not set: the devices that use it cannot register"]
+    assert not [
+        loc for loc, _ in run_problems(settings, {"GB_NVR_2": "x", "SKYHUB_GB_PASSWORD": "y"}) if loc[0] == "gb28181"
+    ]
