@@ -103,11 +103,33 @@ def parse_offer(text: str) -> Offer:
             raise CallError(422, f"{where} does not multiplex RTCP with RTP (a=rtcp-mux)")
         if m.direction is None:  # aiortc's answer fails on it (ValueError: a 500, found by the SDP fuzz)
             raise CallError(422, f"{where} has no direction (a=sendrecv, a=sendonly, a=recvonly or a=inactive)")
+    check_mids(parsed)
     candidates = sum(len(m.ice_candidates) for m in parsed.media)
     if candidates > MAX_OFFER_CANDIDATES:
         # Each one is a pair the hub would check: 300 of them made it send 1,500 STUN packets.
         raise CallError(422, f"the offer has {candidates} ICE candidates; at most {MAX_OFFER_CANDIDATES} are taken")
     return Offer(RTCSessionDescription(sdp=without_mdns_candidates(text), type="offer"), parsed)
+
+
+def check_mids(parsed: aiortc_sdp.SessionDescription) -> None:
+    """422 unless every m-line has its own ``a=mid`` and every group names only those.
+
+    Found by the SDP fuzz: a BUNDLE group whose first mid no m-line has (``a=mid:0`` dropped, two
+    m-lines with one mid, an m-line merged into the one before) left aiortc's transceivers
+    without a transport, and the answer failed with an AttributeError: a 500.
+    """
+    mids: list[str] = []
+    for i, m in enumerate(parsed.media):
+        mid = m.rtp.muxId
+        if not mid:
+            raise CallError(422, f"m-line {i} ({m.kind}) has no a=mid")
+        if mid in mids:
+            raise CallError(422, f"m-line {i} ({m.kind}) repeats a=mid:{mid} of another m-line")
+        mids.append(mid)
+    for group in parsed.group:
+        unknown = [str(item) for item in group.items if str(item) not in mids]
+        if unknown:
+            raise CallError(422, f"a=group:{group.semantic} names {unknown[0]!r}, which no m-line has as its a=mid")
 
 
 def without_mdns_candidates(text: str) -> str:

@@ -204,6 +204,9 @@ async def test_unusable_offers_get_422_with_the_reason_and_leave_nothing(tmp_pat
             "no ICE credentials": _without("a=ice-pwd:")(good),
             # Found by the SDP fuzz: an m-line without a direction got a 500 (ValueError inside aiortc).
             "has no direction": _without("a=recvonly")(_without("a=sendrecv")(good)),
+            # Found by the SDP fuzz: a BUNDLE naming a mid no m-line has was a 500 (AttributeError in aiortc).
+            "has no a=mid": _without("a=mid:")(good),
+            "which no m-line has": good.replace("a=group:BUNDLE ", "a=group:BUNDLE x9 ", 1),
             "larger than 65536 bytes": good + "a=x-padding:" + "x" * 70_000 + "\r\n",
             "no video section": await _offer(video=False, audio=True),
             "no media sections": good.split("m=")[0],
