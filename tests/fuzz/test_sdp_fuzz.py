@@ -136,7 +136,7 @@ def test_fuzzed_offers_get_an_answer_or_a_reason(hub: FuzzHub, feed: Feed, offer
             assert r.headers["content-type"].startswith("application/sdp")
             assert c.delete(r.headers["location"], headers=hub.headers(role)).status_code == 204
             return
-        assert r.status_code in (400, 415, 422), (r.status_code, r.text)
+        assert r.status_code in (400, 415, 422), (r.status_code, r.text, offer)
         assert r.json()["detail"], r.text
 
 
