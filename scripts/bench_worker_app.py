@@ -218,7 +218,7 @@ async def main() -> None:
                     await page.goto(url + "/worker")
                     await page.wait_for_function(
                         "async () => !!navigator.serviceWorker.controller && "
-                        "!!(await (await caches.open('skyhub-worker-v1')).match('/web/views/worker/worker-app.js'))",
+                        "!!(await caches.match('/web/views/worker/worker-app.js'))",
                         timeout=60_000,
                     )
                     await page.close()

@@ -1,9 +1,13 @@
 // The worker app's service worker (served as /worker-sw.js, scope /worker): it keeps the app
 // shell (the page, its modules, styles, messages, icons) so that the app opens without a network,
-// and answers from that copy at once while it fetches a fresh one for next time. It never keeps
-// API answers, sockets or video: those are the hub's, live.
-const CACHE = "skyhub-worker-v1";
-const SHELL = ["/worker", "/worker.webmanifest", "/web/styles/worker.css", "/web/pages/worker.js"];
+// and answers from that copy without asking the network. The hub serves this file with the
+// shell's list and a version made from its files' contents: a new version of any file is a new
+// service worker with a cache of its own, installed in the background and used from the next
+// start (the page and its modules always of one version). It never keeps API answers, sockets or
+// video: those are the hub's, live.
+const VERSION = "dev"; // skyhub:version
+const SHELL = ["/worker", "/worker.webmanifest", "/web/styles/worker.css", "/web/pages/worker.js"]; // skyhub:shell
+const CACHE = `skyhub-worker-${VERSION}`;
 const KEEP = [/^\/worker$/, /^\/worker\.webmanifest$/, /^\/web\//];
 
 self.addEventListener("install", (event) => {
@@ -53,17 +57,10 @@ self.addEventListener("fetch", (event) => {
   event.respondWith(
     caches.open(CACHE).then(async (cache) => {
       const kept = await cache.match(key, { ignoreSearch: u.pathname === "/worker" });
-      const fresh = fetch(req)
-        .then((r) => {
-          if (r.ok) void cache.put(key, r.clone());
-          return r;
-        })
-        .catch(() => kept ?? Response.error());
-      if (kept) {
-        event.waitUntil(fresh.then(() => undefined, () => undefined));
-        return kept;
-      }
-      return fresh;
+      if (kept) return kept;
+      const r = await fetch(req);
+      if (r.ok) void cache.put(key, r.clone());
+      return r;
     }),
   );
 });

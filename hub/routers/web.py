@@ -310,14 +310,46 @@ WORKER_SW = "sw-worker.js"
 WORKER_MANIFEST = "worker.webmanifest"
 
 
+WORKER_LOCALES: Final = ("common", "worker", "incidents")
+"""The message files the worker app loads (in both languages: the phone may switch offline)."""
+
+
+def worker_shell(vendor: Vendor, web_dir: Path = WEB_DIR) -> tuple[str, list[str]]:
+    """The worker app's shell (every URL it needs to start) and a version made from their contents."""
+    files = ["/worker.webmanifest", "/web/styles/worker.css", "/web/pages/worker.js"]
+    files += [u for u in module_urls("worker", vendor, web_dir) if u not in files]
+    files += [f"/web/locales/{lang}/{name}.json" for lang in ("en", "zh") for name in WORKER_LOCALES]
+    files += ["/web/icons/worker-192.png", "/web/icons/worker-512.png", "/web/icons/worker.svg"]
+    digest = hashlib.sha256(vendor.script_text().encode("utf-8"))
+    for name in [PAGES["worker"], WORKER_SW, WORKER_MANIFEST, *[u.removeprefix("/web/") for u in files[1:]]]:
+        path = web_dir / name if not name.startswith("vendor/") else None
+        if path is not None and path.is_file():
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16], ["/worker", *files]
+
+
+_WORKER_SW_TEXT: dict[Path, str] = {}
+
+
 @router.get("/worker-sw.js", include_in_schema=False)
-async def worker_service_worker() -> FileResponse:
-    """The worker app's service worker, served from the site's root so that its scope may be ``/worker``.
+async def worker_service_worker() -> Response:
+    """The worker app's service worker, served from the site's root so that its scope may be ``/worker``,
+    with the shell's list and version written in (read once per hub start).
 
     ``no-cache``: the browser checks it on every start, so a new version of the app reaches phones.
     """
     headers = {"Cache-Control": "no-cache", "Service-Worker-Allowed": "/worker"}
-    return FileResponse(WEB_DIR / WORKER_SW, media_type="text/javascript", headers=headers)
+    if isinstance(VENDOR, VendorMissing):
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(VENDOR))
+    text = _WORKER_SW_TEXT.get(WEB_DIR)
+    if text is None:
+        version, shell = worker_shell(VENDOR)
+        text = (WEB_DIR / WORKER_SW).read_text("utf-8")
+        for name, value in (("VERSION", version), ("SHELL", shell)):
+            line = re.compile(rf"^const {name} = .*// skyhub:{name.lower()}$", re.M)
+            text = line.sub(f"const {name} = {json.dumps(value)};", text, count=1)
+        _WORKER_SW_TEXT[WEB_DIR] = text
+    return Response(text, media_type="text/javascript", headers=headers)
 
 
 @router.get("/worker.webmanifest", include_in_schema=False)

@@ -178,9 +178,7 @@ async def test_a_dead_spot_loses_nothing_and_doubles_nothing(
     await page.locator(f"{instruction(iid)} button.ack").wait_for()
     # The app shell is kept by the service worker once it has taken over.
     await page.wait_for_function("async () => (await caches.keys()).length > 0 && !!navigator.serviceWorker.controller")
-    await page.wait_for_function(
-        "async () => !!(await (await caches.open('skyhub-worker-v1')).match('/web/views/worker/worker-app.js'))"
-    )
+    await page.wait_for_function("async () => !!(await caches.match('/web/views/worker/worker-app.js'))")
 
     await page.context.set_offline(True)
     await page.locator("#link-state.link-offline").wait_for(timeout=30_000)
