@@ -93,9 +93,9 @@ class Streamer:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         seq = self.rng.randrange(65536)
         held: list[bytes] = []
+        frames, length_s = ps_frames(self.args.file)
         t0 = time.monotonic()
-        offset = 0.0
-        first_dts: float | None = None
+        emit("stream_start", channel=self.channel)
 
         def send(packet: bytes) -> None:
             nonlocal held
@@ -114,50 +114,65 @@ class Streamer:
                     sock.sendto(p, self.addr)
                 self.sent += 1
 
+        loop = 0
         while not self.stop.is_set():
-            inp = av.open(self.args.file)
-            vs = inp.streams.video[0]
-            bsf = (
-                av.BitStreamFilterContext(f"{vs.codec_context.name}_mp4toannexb", vs)
-                if vs.codec_context.extradata[:1] == b"\x01"
-                else None
-            )
-            sink = _Collect()
-            out = av.open(sink, "w", format="mpeg", buffer_size=4096)
-            ostream = out.add_stream_from_template(vs)
-            tb = float(vs.time_base or 0)
-            last = 0.0
-            for pkt in inp.demux(vs):
-                if self.stop.is_set():
-                    break
-                if pkt.size == 0 or pkt.dts is None:
-                    continue
-                dts = pkt.dts * tb
-                if first_dts is None:
-                    first_dts = dts
-                last = dts
-                at = t0 + offset + dts - first_dts
-                delay = at - time.monotonic()
+            for at_s, data in frames:
+                offset = loop * length_s + at_s
+                delay = t0 + offset - time.monotonic()
                 if delay > 0 and self.stop.wait(delay):
                     break
-                for p in bsf.filter(pkt) if bsf is not None else [pkt]:
-                    p.stream = ostream
-                    out.mux(p)
-                data = b"".join(sink.chunks)
-                sink.chunks.clear()
                 if self.args.garbage and self.rng.random() < self.args.garbage:
                     data = data[:100] + os.urandom(min(len(data), 400)) + data[100:]
-                ts = int((offset + dts - first_dts) * 90000) & 0xFFFFFFFF
+                ts = int(offset * 90000) & 0xFFFFFFFF
                 for i in range(0, len(data), RTP_PAYLOAD_BYTES):
-                    chunk = data[i : i + RTP_PAYLOAD_BYTES]
                     marker = 0x80 if i + RTP_PAYLOAD_BYTES >= len(data) else 0
                     header = struct.pack("!BBHII", 0x80, marker | 96, seq, ts, self.ssrc)
                     seq = (seq + 1) & 0xFFFF
-                    send(header + chunk)
-            inp.close()
-            offset += last - (first_dts or 0) + 0.04
-            first_dts = None
+                    send(header + data[i : i + RTP_PAYLOAD_BYTES])
+            loop += 1
         sock.close()
+
+
+_PS_CACHE: dict[str, tuple[list[tuple[float, bytes]], float]] = {}
+_PS_LOCK = threading.Lock()
+
+
+def ps_frames(path: str) -> tuple[list[tuple[float, bytes]], float]:
+    """The file's video muxed as MPEG-PS once (PyAV's ``mpeg`` muxer): (seconds, PS bytes) per
+    frame, and the loop length. Every channel and every INVITE replays the same bytes."""
+    with _PS_LOCK:
+        if path in _PS_CACHE:
+            return _PS_CACHE[path]
+        inp = av.open(path)
+        vs = inp.streams.video[0]
+        cc = vs.codec_context
+        bsf = av.BitStreamFilterContext(f"{cc.name}_mp4toannexb", vs) if cc.extradata[:1] == b"\x01" else None
+        sink = _Collect()
+        out = av.open(sink, "w", format="mpeg", buffer_size=4096)
+        ostream = out.add_stream_from_template(vs)
+        tb = float(vs.time_base or 0)
+        frames: list[tuple[float, bytes]] = []
+        first: float | None = None
+        last = 0.0
+        for pkt in inp.demux(vs):
+            if pkt.size == 0 or pkt.dts is None:
+                continue
+            dts = pkt.dts * tb
+            first = dts if first is None else first
+            last = dts - first
+            for p in bsf.filter(pkt) if bsf is not None else [pkt]:
+                p.stream = ostream
+                out.mux(p)
+            if sink.chunks:
+                frames.append((last, b"".join(sink.chunks)))
+                sink.chunks.clear()
+        out.close()
+        if sink.chunks:
+            frames.append((last, b"".join(sink.chunks)))
+        inp.close()
+        fps = float(vs.average_rate or 25)
+        _PS_CACHE[path] = (frames, last + 1.0 / fps)
+        return _PS_CACHE[path]
 
 
 class Device:

@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 PROBE_BYTES = 131072
 """PS bytes PyAV may read to find the video stream and its parameters (a keyframe comes first)."""
+ANALYZE_US = 100_000
+"""Stream time PyAV may read for that: the SPS and the first keyframe are all it needs, and every
+extra moment here delays the first picture after an INVITE."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,7 +153,7 @@ class GbSource:
             container = av.open(
                 _PsReader(self._rx),
                 format="mpeg",
-                options={"probesize": str(PROBE_BYTES), "analyzeduration": "1000000", "fpsprobesize": "0"},
+                options={"probesize": str(PROBE_BYTES), "analyzeduration": str(ANALYZE_US), "fpsprobesize": "0"},
                 timeout=None,
             )
         except av.error.FFmpegError as exc:

@@ -96,6 +96,7 @@ async def test_silent_device_goes_offline_and_comes_back(tmp_path: Path, gb_devi
         async with await api(rh, "dispatcher") as c:
             (camera_id,) = await poll(lambda: _cameras(c), 30, "the GB camera")
             await poll(lambda: _state(c, camera_id, "online"), 40, f"{camera_id} online")
+            await poll(lambda: dev.seen("keepalive", status=200), 10, "a keepalive taken")
             await dev.command("pause")
             await poll(lambda: dev.seen("paused"), 10, "the device pausing its keepalives")
             offline = await poll(lambda: _event(rh, "gb.device.offline"), 15, "gb.device.offline")
