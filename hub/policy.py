@@ -102,6 +102,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("GET", "/api/cameras"): ALL,
     ("GET", "/api/cameras/{camera_id}"): ALL,
     ("GET", "/api/cameras/{camera_id}/snapshot.jpg"): ALL,
+    ("POST", "/api/cameras/{camera_id}/ptz"): frozenset({Role.ADMIN, Role.DISPATCHER}),
     # Calls and live video (membership and grids checked by hub.calls).
     ("POST", "/whep/{camera_id}"): ALL,
     ("DELETE", "/whep/{camera_id}/{session_id}"): ALL,

@@ -36,7 +36,7 @@ import av
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from streams.gb28181 import manscdp, sip  # noqa: E402
+from streams.gb28181 import manscdp, ptz, sip  # noqa: E402
 from streams.gb28181.sip import SipMessage  # noqa: E402
 
 NAMES = ["东门入口", "南广场", "社区北路口", "停车场", "菜市场", "学校门口", "河滨步道", "地铁站口"]
@@ -336,7 +336,13 @@ class Device:
                 )
                 await self.send(self.request("MESSAGE", self.args.server_id, body, "Application/MANSCDP+xml"))
             elif doc.cmd == "DeviceControl":
-                emit("ptz", channel=doc.device_id, command=doc.fields.get("PTZCmd", ""), fields=doc.fields)
+                cmd = doc.fields.get("PTZCmd", "")
+                try:
+                    parts = ptz.decode(cmd)
+                except ValueError as exc:
+                    parts = {"error": str(exc)}
+                print(f"PTZ {doc.device_id}: {cmd} {parts}", file=sys.stderr, flush=True)
+                emit("ptz", channel=doc.device_id, command=cmd, **parts)
         elif msg.method == "INVITE":
             await self.invite(msg)
         elif msg.method == "ACK":

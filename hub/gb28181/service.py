@@ -9,6 +9,7 @@ published (WHIP) cameras use; its source URL ``gb28181://DEVICE/CHANNEL`` is rea
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -18,10 +19,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from hub.config import AnalysisConfig, CameraConfig, Settings
 from hub.directory import Directory
 from hub.eventlog import EventLog
-from streams.gb28181 import source
+from streams.gb28181 import ptz, source
 from streams.gb28181.config import Gb28181Config
 from streams.gb28181.manscdp import Channel
 from streams.gb28181.platform import GbPlatform
+from streams.sources import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,8 @@ class GbService:
         self.platform = GbPlatform(self.config, self._on_device, self._on_channels, env)
         self.channels: dict[str, str] = {}
         """Camera id → device id of every GB channel known."""
+        self._ptz_stops: dict[str, asyncio.Task[None]] = {}
+        """Each moving camera's stop, due ``ptz_timeout_s`` after its newest move."""
 
     async def start(self) -> None:
         """Listen for devices; GB sources invite through this platform from now on."""
@@ -77,7 +81,14 @@ class GbService:
         source.attach(self.platform)
 
     async def aclose(self) -> None:
-        """BYE every stream and stop listening (idempotent)."""
+        """Stop cameras still moving, BYE every stream and stop listening (idempotent)."""
+        for camera_id in list(self._ptz_stops):
+            self._ptz_stops.pop(camera_id).cancel()
+            try:
+                async with asyncio.timeout(1.0):
+                    await self._send_ptz(camera_id, ptz.move_command(ptz.PtzMove()))
+            except (TimeoutError, SourceError):
+                pass
         source.detach(self.platform)
         await self.platform.aclose()
 
@@ -120,6 +131,49 @@ class GbService:
                 del self.channels[camera_id]
                 self._directory.cameras.pop(camera_id, None)
                 await manager.remove_dynamic(camera_id)
+
+    # -- PTZ ------------------------------------------------------------------------------------
+
+    async def _send_ptz(self, camera_id: str, command: str) -> None:
+        device = self.channels[camera_id]
+        await self.platform.control(device, camera_id.removeprefix(CAMERA_PREFIX), command)
+
+    async def move(self, camera_id: str, move: ptz.PtzMove) -> str:
+        """Start (or renew, or stop) a move; the hub stops it after ``ptz_timeout_s`` unless renewed.
+
+        KeyError for a camera that is no GB channel, SourceError when the device cannot take it.
+        """
+        if camera_id not in self.channels:
+            raise KeyError(camera_id)
+        stop = self._ptz_stops.pop(camera_id, None)
+        if stop is not None:
+            stop.cancel()
+        command = ptz.move_command(move)
+        await self._send_ptz(camera_id, command)
+        if not move.is_stop:
+            self._ptz_stops[camera_id] = asyncio.create_task(self._stop_later(camera_id), name=f"ptz-stop-{camera_id}")
+        return command
+
+    async def preset(self, camera_id: str, number: int, action: str) -> str:
+        """Go to or store a preset (a move in progress is superseded)."""
+        if camera_id not in self.channels:
+            raise KeyError(camera_id)
+        stop = self._ptz_stops.pop(camera_id, None)
+        if stop is not None:
+            stop.cancel()
+        command = ptz.preset_command(number, action)
+        await self._send_ptz(camera_id, command)
+        return command
+
+    async def _stop_later(self, camera_id: str) -> None:
+        await asyncio.sleep(self.config.ptz_timeout_s)
+        if self._ptz_stops.get(camera_id) is asyncio.current_task():
+            del self._ptz_stops[camera_id]
+        try:
+            await self._send_ptz(camera_id, ptz.move_command(ptz.PtzMove()))
+            log.info("camera %s: PTZ move stopped after %.1f s without renewal", camera_id, self.config.ptz_timeout_s)
+        except (SourceError, KeyError) as exc:
+            log.warning("camera %s: could not stop the PTZ move: %s", camera_id, exc)
 
     def metrics(self) -> Iterator[Metric]:
         """The platform's figures for /metrics."""

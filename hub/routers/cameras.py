@@ -5,10 +5,11 @@ from __future__ import annotations
 import math
 import time
 from email.utils import formatdate
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from hub.auth import Principal
 from hub.deps import CallerDep, HubDep, camera_elsewhere, client_address
@@ -119,3 +120,38 @@ async def snapshot(
         "Last-Modified": formatdate(shot.ts, usegmt=True),
     }
     return Response(shot.jpeg, media_type="image/jpeg", headers=headers)
+
+
+class PtzRequest(BaseModel):
+    """A PTZ move (speeds -1..1; all zero stops) or a preset."""
+
+    model_config = ConfigDict(extra="forbid")
+    pan: float = Field(0.0, ge=-1, le=1, description="Pan speed, + right.")
+    tilt: float = Field(0.0, ge=-1, le=1, description="Tilt speed, + up.")
+    zoom: float = Field(0.0, ge=-1, le=1, description="Zoom speed, + in.")
+    preset: int | None = Field(None, ge=1, le=255, description="A preset number instead of a move.")
+    action: Literal["goto", "set"] = Field("goto", description="With preset: go there, or store the view there.")
+
+
+@router.post("/{camera_id}/ptz", status_code=status.HTTP_202_ACCEPTED)
+async def ptz(camera_id: str, body: PtzRequest, hub: HubDep, who: CallerDep) -> dict[str, Any]:
+    """Move a GB/T 28181 camera (stopped by the hub after ``gb28181.ptz_timeout_s`` unless renewed),
+    or go to / store a preset. 409 for a camera without PTZ control, 503 when its device is offline."""
+    _check_visible(hub, who, camera_id)
+    gb = hub.gb
+    if gb is None or camera_id not in gb.channels:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"camera {camera_id} has no PTZ control (GB/T 28181 channels have)"
+        )
+    from streams.gb28181.ptz import PtzMove
+    from streams.sources import SourceError
+
+    try:
+        if body.preset is not None:
+            command = await gb.preset(camera_id, body.preset, body.action)
+            return {"command": command, "stops_after_s": None}
+        move = PtzMove(body.pan, body.tilt, body.zoom)
+        command = await gb.move(camera_id, move)
+    except SourceError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, exc.reason) from None
+    return {"command": command, "stops_after_s": None if move.is_stop else gb.config.ptz_timeout_s}

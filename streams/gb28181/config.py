@@ -91,6 +91,9 @@ class Gb28181Config(_Strict):
     jitter_packets: int = Field(
         64, ge=4, le=2048, description="RTP packets held to put reordered packets back in order."
     )
+    ptz_timeout_s: float = Field(
+        1.0, gt=0, le=60, description="A PTZ move is stopped by the hub after this long unless renewed."
+    )
     rate_per_s: float = Field(100.0, gt=0, le=100_000, description="SIP messages per second accepted from one address.")
     max_message_bytes: int = Field(65536, ge=1024, le=1 << 20, description="Longest SIP message (and MANSCDP body).")
     max_devices: int = Field(1000, ge=1, le=100_000, description="Devices registered at once.")

@@ -364,6 +364,21 @@ class GbPlatform:
         if res.status >= 300:
             log.warning("gb28181: device %s refused the %s query: %d %s", dev.id, cmd, res.status, res.reason)
 
+    async def control(self, device_id: str, channel: str, ptz_cmd: str) -> None:
+        """Send a DeviceControl with ``ptz_cmd`` to a channel; SourceError when the device cannot be
+        reached or refuses it."""
+        dev = self.devices.get(device_id)
+        if dev is None or not dev.online:
+            raise SourceError(f"GB device {device_id} is offline")
+        body = manscdp.build("Control", "DeviceControl", next(self._sn), channel, PTZCmd=ptz_cmd)
+        msg = self._request("MESSAGE", dev, channel, body, "Application/MANSCDP+xml")
+        try:
+            res = await self.transport.request(msg, dev.peer, timeout_s=4.0)
+        except TimeoutError:
+            raise SourceError(f"GB device {device_id} did not answer the PTZ command") from None
+        if res.status >= 300:
+            raise SourceError(f"GB device {device_id} refused the PTZ command: {res.status} {res.reason}")
+
     async def _ask_catalog(self, dev: Device) -> None:
         dev.catalog_sum, dev.catalog_items = None, {}
         dev.catalog_deadline = time.monotonic() + self.config.catalog_timeout_s
