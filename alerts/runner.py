@@ -129,6 +129,15 @@ class AnalysisRunner:
         self._tasks[camera_id] = asyncio.create_task(self._supervise(cfg), name=f"analysis-{camera_id}")
         return True
 
+    def add_camera(self, cfg: CameraConfig) -> bool:
+        """Analyse a camera found at run time (a GB/T 28181 channel) from now on, its stream already
+        ingested; False when its analysis is off or it is analysed already."""
+        if not (cfg.enabled and cfg.analysis.enabled):
+            return False
+        self._cameras[cfg.id] = cfg
+        self._stats.setdefault(cfg.id, _CameraStats())
+        return self.start_camera(cfg.id)
+
     async def stop_camera(self, camera_id: str) -> bool:
         """Stop analysing one camera and end its open alerts; False if it was not analysed here.
 

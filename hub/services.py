@@ -123,7 +123,7 @@ class Hub:
         if settings.gb28181.enabled:
             from hub.gb28181.service import GbService  # the SIP stack loads only when it is used
 
-            self.gb = GbService(settings, self.log, self.directory, self.camera_manager)
+            self.gb = GbService(settings, self.log, self.directory, self.camera_manager, self.analysis_runner)
 
     async def camera_manager(self) -> Any:
         """The camera manager, made (empty) on first use when no camera is configured: a published
@@ -134,6 +134,18 @@ class Hub:
             self.cameras = CameraManager([], self._camera_event, self.settings.data_dir)
             await self.cameras.start()
         return self.cameras
+
+    async def analysis_runner(self) -> Any:
+        """The frame analysis, made on first use when no configured camera needed one (cameras found
+        at run time, GB/T 28181 channels, are analysed like configured ones)."""
+        await self.camera_manager()
+        if self.analysis is None:
+            from alerts.runner import AnalysisRunner
+
+            self.analysis = AnalysisRunner([], self.cameras, self._camera_event, self.settings.data_dir)
+            self.analysis.on_alert.append(self._alert_to_incident)
+            await self.analysis.start()
+        return self.analysis
 
     async def _end_calls_of(self, username: str, session: str | None, before: float) -> None:
         """A user logged out or was revoked: they leave their calls on this node."""

@@ -52,6 +52,7 @@ class GbService:
         log_: EventLog,
         directory: Directory,
         camera_manager: Callable[[], Awaitable[Any]],
+        analysis: Callable[[], Awaitable[Any]] | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
         self.config = settings.gb28181
@@ -59,6 +60,7 @@ class GbService:
         self._log = log_
         self._directory = directory
         self._cameras = camera_manager
+        self._analysis = analysis
         self.platform = GbPlatform(self.config, self._on_device, self._on_channels, env)
         self.channels: dict[str, str] = {}
         """Camera id → device id of every GB channel known."""
@@ -109,7 +111,7 @@ class GbService:
                 grid=place(self.config, device_id, ch),
                 stall_timeout_s=max(5.0, self.config.rtp_timeout_s),
                 reconnect_max_s=30.0,
-                analysis=AnalysisConfig(enabled=False),
+                analysis=AnalysisConfig(enabled=self.config.analysis),
             )
             old = self._directory.cameras.get(camera_id)
             if old is not None and self.channels.get(camera_id) is None:
@@ -123,6 +125,8 @@ class GbService:
                 log.warning("gb28181: channel %s of %s: %s", ch.id, device_id, exc)
                 continue
             self._directory.cameras[camera_id] = cfg
+            if self._analysis is not None and cfg.analysis.enabled:
+                (await self._analysis()).add_camera(cfg)
             if camera_id not in self.channels:
                 log.info("gb28181: camera %s (%s) from device %s at grid %s", camera_id, ch.name, device_id, cfg.grid)
             self.channels[camera_id] = device_id
@@ -130,6 +134,8 @@ class GbService:
             if dev == device_id and camera_id not in seen:  # gone from the catalogue
                 del self.channels[camera_id]
                 self._directory.cameras.pop(camera_id, None)
+                if self._analysis is not None:
+                    await (await self._analysis()).stop_camera(camera_id)
                 await manager.remove_dynamic(camera_id)
 
     # -- PTZ ------------------------------------------------------------------------------------

@@ -91,6 +91,9 @@ class Gb28181Config(_Strict):
     jitter_packets: int = Field(
         64, ge=4, le=2048, description="RTP packets held to put reordered packets back in order."
     )
+    analysis: bool = Field(
+        True, description="Analyse every channel's video like a configured camera's (decodes it all)."
+    )
     ptz_timeout_s: float = Field(
         1.0, gt=0, le=60, description="A PTZ move is stopped by the hub after this long unless renewed."
     )

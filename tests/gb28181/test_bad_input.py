@@ -188,7 +188,8 @@ async def _two(c: Any) -> dict[str, Any] | None:
 
 async def test_ps_garbage_does_not_stop_the_video(tmp_path: Path, peers: Any, gb_device: Any, monkeypatch: Any) -> None:
     """A tenth of the frames with random bytes spliced into the PS: the demuxer resynchronises at
-    the next pack header, the camera stays online and its viewer keeps decoding pictures."""
+    the next pack header, the camera stays online, its viewer keeps decoding pictures, and the
+    damaged packets are counted."""
     monkeypatch.setenv("SKYHUB_GB_PASSWORD", PASSWORD)
     settings = gb_settings(tmp_path)
     async with serve(settings) as rh:
@@ -201,3 +202,10 @@ async def test_ps_garbage_does_not_stop_the_video(tmp_path: Path, peers: Any, gb
             await poll(lambda: viewer.frames[0] >= frames + 60, 30, "60 more pictures through the garbage")
             assert await _state(c, camera_id, "online")
             assert len(dev.seen("invite")) == 1  # never re-invited: the stream did not break
+            # The analysis decodes every packet: what the garbage broke is counted, and skipped.
+            await poll(lambda: _corrupt(c, camera_id), 30, "damaged video counted")
+
+
+async def _corrupt(c: Any, camera_id: str) -> dict[str, Any] | None:
+    cam = (await _cameras(c)).get(camera_id)
+    return cam if cam is not None and cam["corrupt_packets"] > 0 else None

@@ -45,6 +45,8 @@ async def test_device_registers_and_its_channels_are_watched(
             await poll(lambda: _state(c, first, "online"), 40, f"{first} online")
         viewer = await _watch(rh, peers, first, 20)
         assert viewer.frames[0] >= 20
+        async with await api(rh, "dispatcher") as c:  # analysed like any camera
+            await poll(lambda: _analysed(c, first), 20, f"{first} analysed")
         assert dev.seen("invite", transport=transport)
         events = [e["type"] for e in (await (await rh.client("admin")).get("/api/events?since=0")).json()["events"]]
         assert "gb.device.online" in events
@@ -126,3 +128,8 @@ def _when(event: dict[str, Any]) -> float:
     from datetime import datetime
 
     return datetime.fromisoformat(str(t)).timestamp()
+
+
+async def _analysed(c: Any, camera_id: str) -> dict[str, Any] | None:
+    cam = (await _cameras(c)).get(camera_id)
+    return cam if cam is not None and (cam["analysed_fps"] or 0) > 0 else None
