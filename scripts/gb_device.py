@@ -300,10 +300,14 @@ class Device:
         return status == 200
 
     async def keepalives(self) -> None:
+        registered = time.monotonic()
         while True:
             await asyncio.sleep(self.args.keepalive)
             if not self.keepalive:
                 continue
+            if time.monotonic() - registered > self.args.expires / 2:  # refresh before it runs out
+                registered = time.monotonic()
+                await self.register()
             body = manscdp.build("Notify", "Keepalive", self.next_sn(), self.args.device, Status="OK")
             res = await self.send(self.request("MESSAGE", self.args.server_id, body, "Application/MANSCDP+xml"))
             emit("keepalive", status=res.status if res is not None else None)

@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 PASSWORD_ENV = "SKYHUB_GB_PASSWORD"
 MONITOR_S = 0.25
+WARN_EVERY_S = 10.0
+WARN_KEYS = 4096
 
 
 @dataclass
@@ -104,6 +106,7 @@ class GbPlatform:
         self._rx_lock = threading.Lock()
         self._live_rx: set[RtpReceiver] = set()
         self._retired = RtpStats()
+        self._warned: dict[tuple[str, str], float] = {}
         self.refused: Counter[str] = Counter()
         """Requests refused, by reason (``auth``, ``unknown_device``, ``xml``, ``catalog_incomplete``…)."""
         self.media_host = config.media_host
@@ -195,6 +198,18 @@ class GbPlatform:
             res.headers.append(("Allow", "REGISTER, MESSAGE, NOTIFY, BYE, ACK, OPTIONS"))
             self.transport.answer(msg, res, peer)
 
+    def _warn(self, kind: str, peer: Peer, text: str, *args: object) -> None:
+        """A refusal in the log: once per kind and address every WARN_EVERY_S, so a flood of bad
+        requests cannot flood the log (the counters still count each one)."""
+        now = time.monotonic()
+        key = (kind, peer.host)
+        if now - self._warned.get(key, -WARN_EVERY_S) < WARN_EVERY_S:
+            return
+        if len(self._warned) >= WARN_KEYS:
+            self._warned.clear()
+        self._warned[key] = now
+        log.warning(text, *args)
+
     def _password(self, device_id: str) -> str | None:
         for d in self.config.devices:
             if d.id == device_id:
@@ -214,12 +229,18 @@ class GbPlatform:
         device_id = sip.uri_user(msg.get("from") or "")
         if not re.fullmatch(r"[0-9]{20}", device_id):
             self.refused["bad_id"] += 1
-            log.warning("gb28181: REGISTER from %s with id %r refused: not a 20-digit GB id", peer, device_id[:40])
+            self._warn(
+                "bad_id",
+                peer,
+                "gb28181: REGISTER from %s with id %r refused: not a 20-digit GB id",
+                peer,
+                device_id[:40],
+            )
             self.transport.answer(msg, sip.response(msg, 400, sip.new_tag(), "Not a 20-digit GB device id"), peer)
             return
         if not self._known(device_id):
             self.refused["unknown_device"] += 1
-            log.warning("gb28181: device %s (%s) is not configured; REGISTER refused", device_id, peer)
+            self._warn("unknown", peer, "gb28181: device %s (%s) is not configured; REGISTER refused", device_id, peer)
             self.transport.answer(msg, sip.response(msg, 403, sip.new_tag(), "Device not configured"), peer)
             return
         password = self._password(device_id)
@@ -236,7 +257,7 @@ class GbPlatform:
         problem = sip.check_digest(msg, self.config.domain, password, self._nonces)
         if problem is not None:
             self.refused["auth"] += 1
-            log.warning("gb28181: device %s (%s): REGISTER refused: %s", device_id, peer, problem)
+            self._warn("auth", peer, "gb28181: device %s (%s): REGISTER refused: %s", device_id, peer, problem)
             if problem.startswith("stale"):
                 res = sip.response(msg, 401, sip.new_tag())
                 res.headers.append(("WWW-Authenticate", self._challenge() + ", stale=TRUE"))
@@ -278,14 +299,20 @@ class GbPlatform:
         dev = self.devices.get(device_id)
         if dev is None or not dev.online:
             self.refused["unregistered"] += 1
-            log.warning("gb28181: MESSAGE from unregistered device %s (%s) refused", device_id or "?", peer)
+            self._warn(
+                "unregistered",
+                peer,
+                "gb28181: MESSAGE from unregistered device %s (%s) refused",
+                device_id or "?",
+                peer,
+            )
             self.transport.answer(msg, sip.response(msg, 403, sip.new_tag(), "Register first"), peer)
             return
         try:
             doc = manscdp.parse(msg.body, self.config.max_message_bytes)
         except ManscdpError as exc:
             self.refused["xml"] += 1
-            log.warning("gb28181: device %s: MESSAGE refused: %s", device_id, exc)
+            self._warn("xml", peer, "gb28181: device %s: MESSAGE refused: %s", device_id, exc)
             self.transport.answer(msg, sip.response(msg, 400, sip.new_tag(), "Bad MANSCDP body"), peer)
             return
         self.transport.answer(msg, sip.response(msg, 200, sip.new_tag()), peer)

@@ -139,6 +139,8 @@ class SipTransport:
     def _warn(self, key: str, text: str, *args: object) -> None:
         now = time.monotonic()
         if now - self._last_warn.get(key, -60.0) >= 10.0:  # a flood logs a line every 10 s, not per packet
+            if len(self._last_warn) >= RATE_KEYS:  # many (spoofed) addresses: forget, stay bounded
+                self._last_warn.clear()
             self._last_warn[key] = now
             log.warning(text, *args)
 
