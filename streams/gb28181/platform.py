@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 PASSWORD_ENV = "SKYHUB_GB_PASSWORD"
 MONITOR_S = 0.25
+BYE_ON_CLOSE_S = 1.0
+"""How long a stopping platform waits for its BYEs' answers, all together."""
 WARN_EVERY_S = 10.0
 WARN_KEYS = 4096
 
@@ -137,12 +139,13 @@ class GbPlatform:
             except asyncio.CancelledError:
                 pass
             self._task = None
-        for dialog in list(self.dialogs.values()):
-            try:
-                async with asyncio.timeout(1.0):
-                    await self._bye(dialog)
-            except (TimeoutError, OSError):
-                pass
+        dialogs = list(self.dialogs.values())
+        if dialogs:  # all at once, one bound for all: a dead device must not hold up the shutdown
+            byes = [asyncio.ensure_future(self._bye(d)) for d in dialogs]
+            _, pending = await asyncio.wait(byes, timeout=BYE_ON_CLOSE_S)
+            for late in pending:
+                late.cancel()
+            await asyncio.gather(*byes, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
         if self._tasks:
