@@ -106,25 +106,41 @@ def console() -> ConsoleWatch:
 NewPage = Callable[..., Awaitable[Any]]
 
 
+class WatchedContexts:
+    """The browser contexts one test makes, each page watched for console errors; :meth:`close`
+    closes them and fails the test on any error it did not ``console.allow``."""
+
+    def __init__(self, console: ConsoleWatch) -> None:
+        self.console = console
+        self.contexts: list[Any] = []
+
+    async def page(self, context: Any) -> Any:
+        """A watched page in ``context`` (closed with the others)."""
+        self.contexts.append(context)
+        page = await context.new_page()
+        self.console.attach(page)
+        return page
+
+    async def close(self) -> None:
+        for context in self.contexts:
+            await context.close()
+        unexpected = self.console.unexpected()
+        if unexpected:
+            pytest.fail("console errors in the page:\n" + "\n".join(unexpected))
+
+
 @pytest.fixture
 async def new_page(browser: Any, console: ConsoleWatch) -> AsyncIterator[NewPage]:
     """A factory of pages, each in a browser context of its own (its own storage), watched for
     console errors: any error the test did not ``console.allow`` fails it."""
-    contexts: list[Any] = []
+    watched = WatchedContexts(console)
 
     async def make(viewport: dict[str, int] | None = None, locale: str = "en-US") -> Any:
         context = await browser.new_context(viewport=viewport or {"width": 1280, "height": 800}, locale=locale)
-        contexts.append(context)
-        page = await context.new_page()
-        console.attach(page)
-        return page
+        return await watched.page(context)
 
     yield make
-    for context in contexts:
-        await context.close()
-    unexpected = console.unexpected()
-    if unexpected:
-        pytest.fail("console errors in the page:\n" + "\n".join(unexpected))
+    await watched.close()
 
 
 def require_axe() -> Path:

@@ -23,6 +23,7 @@ from tests.web.conftest import (
     PHONE,
     ConsoleWatch,
     NewPage,
+    WatchedContexts,
     axe_violations,
     hub_and_pages,
     require_axe,
@@ -46,7 +47,7 @@ Phone = Callable[..., Awaitable[Any]]
 async def phone(browser: Any, console: ConsoleWatch) -> AsyncIterator[Phone]:
     """A factory of phones (390×844, touch, fake camera and microphone, location granted at
     :data:`HERE`), each its own browser context, watched for console errors."""
-    contexts: list[Any] = []
+    watched = WatchedContexts(console)
 
     async def make(locale: str = "en-US", geolocation: bool = True) -> Any:
         context = await browser.new_context(
@@ -59,17 +60,10 @@ async def phone(browser: Any, console: ConsoleWatch) -> AsyncIterator[Phone]:
             permissions=["geolocation"] if geolocation else [],
         )
         await context.add_init_script(RECORD_ALARMS)
-        contexts.append(context)
-        page = await context.new_page()
-        console.attach(page)
-        return page
+        return await watched.page(context)
 
     yield make
-    for context in contexts:
-        await context.close()
-    unexpected = console.unexpected()
-    if unexpected:
-        pytest.fail("console errors in the page:\n" + "\n".join(unexpected))
+    await watched.close()
 
 
 async def open_app(page: Any, url: str, user: str = "worker1", lang: str | None = None) -> None:
