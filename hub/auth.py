@@ -102,6 +102,8 @@ class Authenticator:
         self._hasher = PasswordHasher()
         self._directory = directory
         self._users = {u.username: u for u in settings.users}
+        # Checked on every request: an HMAC per user once, not per request.
+        self._fingerprints = {u.username: self._fingerprint(u.password_hash) for u in settings.users}
         # Verifying against this keeps the timing the same for unknown users.
         self._dummy_hash = self._hasher.hash("skyhub-no-such-user")
         # token -> claims of tokens whose signature checked out: every request carries one, and
@@ -204,7 +206,7 @@ class Authenticator:
             "exp": exp,
             "sid": sid,
             "at": began_at,
-            "pw": self._fingerprint(user.password_hash),
+            "pw": self._fingerprints[username],
         }
         return jwt.encode(claims, self._secret, algorithm=TOKEN_ALGORITHM)
 
@@ -237,7 +239,7 @@ class Authenticator:
         if user is None:
             raise AuthError("invalid token")
         sid = claims.get("sid")
-        if sid is not None and claims.get("pw") != self._fingerprint(user.password_hash):
+        if sid is not None and claims.get("pw") != self._fingerprints[subject]:
             # Changed or removed in the config since this session's login.
             raise AuthError("the password has changed since this login; log in again")
         began_at = float(claims.get("at", claims.get("iat", 0)))
