@@ -23,12 +23,12 @@ from typing import Any
 import cv2
 import numpy as np
 
+from alerts.config import AnalysedCameraConfig, AnalysisConfig, ZoneConfig
 from alerts.events import AlertEvent, AlertKind, AlertType
 from alerts.lifecycle import QUIET_S
 from alerts.offline import iter_frames
 from alerts.perturb import Frames
 from alerts.pipeline import CameraAnalyzer
-from hub.config import AnalysisConfig, CameraConfig, ZoneConfig
 
 MATCH_TOLERANCE_S = 1.0
 """How far outside a labelled interval an alert start may fall and still belong to it."""
@@ -168,7 +168,7 @@ def intervals(events: list[AlertEvent], kinds: set[AlertKind] | None = None) -> 
     return sorted(out)
 
 
-def run_analyzer(frames: Frames, config: CameraConfig) -> list[AlertEvent]:
+def run_analyzer(frames: Frames, config: AnalysedCameraConfig) -> list[AlertEvent]:
     """Every alert event of the analysis over ``frames`` (open alerts closed at the end)."""
     analyzer = CameraAnalyzer(config)
     events: list[AlertEvent] = []
@@ -207,7 +207,7 @@ SCENE_KIND_NAMES = ("motion", "intrusion", "loitering", "crowd", "line_crossing"
 """The alert kinds about the scene (not tamper), as config keys."""
 
 
-def eval_camera(analysis: AnalysisConfig | None = None, scene_cooldown_s: float | None = None) -> CameraConfig:
+def eval_camera(analysis: AnalysisConfig | None = None, scene_cooldown_s: float | None = None) -> AnalysedCameraConfig:
     """The camera used in the evaluation: no zones (whole-frame motion), the shipped cool-downs.
 
     ``scene_cooldown_s`` overrides the cool-down of the scene kinds, for the sensitivity table only.
@@ -215,18 +215,18 @@ def eval_camera(analysis: AnalysisConfig | None = None, scene_cooldown_s: float 
     a = analysis or AnalysisConfig()
     if scene_cooldown_s is not None:
         a = a.model_copy(update={"cooldowns": {**a.cooldowns, **dict.fromkeys(SCENE_KIND_NAMES, scene_cooldown_s)}})
-    return CameraConfig(id="eval", url="file:///dev/null", analysis=a)
+    return AnalysedCameraConfig(id="eval", url="file:///dev/null", analysis=a)
 
 
 WHOLE_FRAME = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)]
 """A zone polygon covering the whole picture."""
 
 
-def zone_camera(analysis: AnalysisConfig | None = None, person_check: bool = False) -> CameraConfig:
+def zone_camera(analysis: AnalysisConfig | None = None, person_check: bool = False) -> AnalysedCameraConfig:
     """The evaluation camera with one whole-frame intrusion zone at the default intrusion settings,
     with or without the HOG person check."""
     zone = ZoneConfig(id="room", kind="intrusion", polygon=WHOLE_FRAME, person_check=person_check)
-    return CameraConfig(id="eval", url="file:///dev/null", zones=[zone], analysis=analysis or AnalysisConfig())
+    return AnalysedCameraConfig(id="eval", url="file:///dev/null", zones=[zone], analysis=analysis or AnalysisConfig())
 
 
 def load_labels(path: Path) -> dict[str, Any]:

@@ -8,15 +8,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
-
-from hub.config import MIN_ZONE_AREA, polygon_area
 
 Point = tuple[float, float]
 
+MIN_ZONE_AREA = 1e-4
+"""Smallest zone polygon area, as a share of the frame (1 % by 1 %); less is a line or a point."""
+
 MIN_MASK_PX = 4
 """Fewest analysis pixels a polygon must cover to be a zone at all."""
+
+
+def polygon_area(points: Sequence[Point]) -> float:
+    """Area enclosed by a polygon (shoelace formula), in the points' units squared.
+
+    Sides that cross cancel: a bow tie drawn by putting two corners in the wrong order has none.
+    """
+    pts = list(points)
+    twice = 0.0
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:] + pts[:1], strict=True):
+        twice += x0 * y1 - x1 * y0
+    return abs(twice) / 2.0
 
 
 class ZoneError(ValueError):
@@ -41,6 +53,8 @@ def polygon_mask(zone_id: str, points: Sequence[Point], width: int, height: int)
         pts = to_pixels(points, width, height)
     except ZoneError as exc:
         raise ZoneError(f"zone {zone_id}: {exc}") from None
+    import cv2  # here: the config's geometry checks import this module, and stay light without zones
+
     area = polygon_area([(float(x), float(y)) for x, y in points])
     mask = np.zeros((height, width), np.uint8)
     cv2.fillPoly(mask, [pts], 255)
@@ -78,6 +92,8 @@ def ignore_mask_from(mask: np.ndarray, width: int, height: int) -> np.ndarray:
         raise ZoneError(f"an ignore mask must be a 2-D image, got shape {mask.shape}")
     h, w = mask.shape
     if (w, h) != (width, height):
+        import cv2
+
         mask = cv2.resize(mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST)
     return np.where(mask > 0, 255, 0).astype(np.uint8)
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from hub.config import FLAT_STD, MIN_AREA_PX
+from alerts.config import FLAT_STD, MIN_AREA_PX
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,10 @@ from typing import TextIO
 import av
 import numpy as np
 
+from alerts.config import AnalysedCameraConfig
 from alerts.events import AlertEvent, AlertType
 from alerts.geometry import ZoneError
 from alerts.pipeline import CameraAnalyzer
-from hub.config import CameraConfig
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def iter_frames(path: Path, width: int, height: int, fps: float) -> Iterator[tup
             raise VideoError(f"{path}: truncated: frames stop at {last_t:.2f} s of {duration:.2f} s")
 
 
-def analyze_file(path: Path, config: CameraConfig, analyzer: CameraAnalyzer | None = None) -> AnalysisReport:
+def analyze_file(path: Path, config: AnalysedCameraConfig, analyzer: CameraAnalyzer | None = None) -> AnalysisReport:
     """Run the analysis over a whole file; errors after the start end the run with ``report.error``."""
     a = config.analysis
     analyzer = analyzer or CameraAnalyzer(config)
@@ -116,24 +116,6 @@ def analyze_file(path: Path, config: CameraConfig, analyzer: CameraAnalyzer | No
     return report
 
 
-def _camera(config_path: Path | None, camera_id: str | None, video: Path) -> CameraConfig:
-    if config_path is None:
-        return CameraConfig(id=camera_id or "video", url=video.resolve().as_uri())
-    from hub.configfile import load_settings
-
-    settings = load_settings(config_path)
-    if camera_id is not None:
-        for cam in settings.cameras:
-            if cam.id == camera_id:
-                return cam
-        known = ", ".join(c.id for c in settings.cameras) or "none"
-        raise LookupError(f"{config_path}: no camera {camera_id!r} (cameras: {known})")
-    if len(settings.cameras) == 1:
-        return settings.cameras[0]
-    known = ", ".join(c.id for c in settings.cameras) or "none"
-    raise LookupError(f"{config_path}: say which camera's zones to use with --camera (cameras: {known})")
-
-
 def _line(ev: AlertEvent) -> dict[str, object]:
     return {
         "type": ev.type.value,
@@ -146,18 +128,18 @@ def _line(ev: AlertEvent) -> dict[str, object]:
     }
 
 
-def analyze_command(
-    video: Path, config_path: Path | None, camera_id: str | None, as_json: bool, out: TextIO | None = None
-) -> int:
-    """``skyhub analyze``: print the alert starts and ends of a video file, then a summary; exit code."""
-    from hub.configfile import ConfigError
+def analyze_video(video: Path, camera: AnalysedCameraConfig | None, as_json: bool, out: TextIO | None = None) -> int:
+    """Print the alert starts and ends of a video file, then a summary; the exit code.
 
+    ``camera`` gives the zones and settings (``skyhub analyze`` finds it in a config file); without one
+    the shipped defaults analyse the whole picture.
+    """
     out = out or sys.stdout
     video = Path(video)
     try:
-        camera = _camera(config_path, camera_id, video)
+        camera = camera or AnalysedCameraConfig(id="video", url=video.resolve().as_uri())
         report = analyze_file(video, camera)
-    except (ConfigError, LookupError, VideoError, ZoneError) as exc:
+    except (VideoError, ZoneError) as exc:
         print(f"skyhub analyze: {exc}", file=sys.stderr)
         return 1
     shown = [ev for ev in report.events if ev.type in (AlertType.STARTED, AlertType.ENDED)]
@@ -194,3 +176,19 @@ def analyze_command(
         print(f"skyhub analyze: {report.error}", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m alerts.offline VIDEO [--json]``: the analysis alone, without the hub installed."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m alerts.offline", description=main.__doc__)
+    parser.add_argument("video", type=Path, help="a video file")
+    parser.add_argument("--json", action="store_true", help="one JSON object per alert event")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    return analyze_video(args.video, None, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 import cv2
 import numpy as np
 
+from alerts.config import DEFAULT_COOLDOWN_S, AnalysedCameraConfig
 from alerts.events import CAMERA_ZONE, AlertEvent, AlertKind
 from alerts.geometry import ZoneError, ignore_mask_from
 from alerts.lifecycle import QUIET_S, AlertBook
@@ -23,7 +24,6 @@ from alerts.motion import MotionDetector, MotionResult
 from alerts.person import PersonDetector
 from alerts.tamper import TamperDetector
 from alerts.zones import ZoneRule, build_rules, ignore_mask
-from hub.config import DEFAULT_COOLDOWN_S, CameraConfig
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ OUTAGE_FRAMES = 2.0
 at a low analysis rate consecutive frames are far apart, and that alone ends nothing."""
 
 
-def load_ignore_mask(config: CameraConfig) -> np.ndarray | None:
+def load_ignore_mask(config: AnalysedCameraConfig) -> np.ndarray | None:
     """The camera's ignore-mask image as a 0/255 array (white = ignore), or None when it has none.
 
     The config already checked the file; one that became unreadable since is a :class:`ZoneError`
@@ -61,7 +61,7 @@ class CameraAnalyzer:
 
     def __init__(
         self,
-        config: CameraConfig,
+        config: AnalysedCameraConfig,
         *,
         extra_ignore: np.ndarray | None = None,
         person_detector: PersonDetector | None = None,

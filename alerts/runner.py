@@ -25,9 +25,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from alerts.config import AnalysedCameraConfig
 from alerts.events import AlertEvent, AlertType
 from alerts.pipeline import CameraAnalyzer
-from hub.config import CameraConfig
 from streams.workpool import WorkPool
 
 log = logging.getLogger(__name__)
@@ -77,14 +77,14 @@ class AnalysisRunner:
 
     def __init__(
         self,
-        cameras: Sequence[CameraConfig],
+        cameras: Sequence[AnalysedCameraConfig],
         streams: Any,
         emit: EmitFn,
         data_dir: Path,
         *,
         workers: int = 2,
         postroll_s: float | None = None,
-        analyzer_factory: Callable[[CameraConfig], CameraAnalyzer] = CameraAnalyzer,
+        analyzer_factory: Callable[[AnalysedCameraConfig], CameraAnalyzer] = CameraAnalyzer,
     ) -> None:
         self._cameras = {c.id: c for c in cameras if c.enabled and c.analysis.enabled}
         self._streams = streams
@@ -129,7 +129,7 @@ class AnalysisRunner:
         self._tasks[camera_id] = asyncio.create_task(self._supervise(cfg), name=f"analysis-{camera_id}")
         return True
 
-    def add_camera(self, cfg: CameraConfig) -> bool:
+    def add_camera(self, cfg: AnalysedCameraConfig) -> bool:
         """Analyse a camera found at run time (a GB/T 28181 channel) from now on, its stream already
         ingested; False when its analysis is off or it is analysed already."""
         if not (cfg.enabled and cfg.analysis.enabled):
@@ -207,7 +207,7 @@ class AnalysisRunner:
 
     # -- per camera ----------------------------------------------------------------------------
 
-    async def _supervise(self, cfg: CameraConfig) -> None:
+    async def _supervise(self, cfg: AnalysedCameraConfig) -> None:
         stats = self._stats[cfg.id]
         loop = asyncio.get_running_loop()
         streak = 0
@@ -244,7 +244,7 @@ class AnalysisRunner:
                 await self._safe_emit("analysis.restarted", cfg.id, data)
                 await asyncio.sleep(delay)
 
-    async def _run(self, cfg: CameraConfig, stats: _CameraStats) -> None:
+    async def _run(self, cfg: AnalysedCameraConfig, stats: _CameraStats) -> None:
         stream = self._streams.get(cfg.id)
         if stream is None:
             log.warning("camera %s: not ingested; no analysis", cfg.id)
@@ -302,7 +302,7 @@ class AnalysisRunner:
 
     # -- publishing ----------------------------------------------------------------------------
 
-    async def _publish(self, cfg: CameraConfig, stream: Any, ev: AlertEvent) -> None:
+    async def _publish(self, cfg: AnalysedCameraConfig, stream: Any, ev: AlertEvent) -> None:
         data = ev.to_data()
         if ev.type is AlertType.STARTED:
             self._stats[cfg.id].alerts += 1
@@ -343,7 +343,7 @@ class AnalysisRunner:
             log.warning("camera %s: no snapshot for the alert (%s)", camera_id, exc)
             return None
 
-    def _start_clip(self, cfg: CameraConfig, stream: Any, ev: AlertEvent, path: Path) -> str | None:
+    def _start_clip(self, cfg: AnalysedCameraConfig, stream: Any, ev: AlertEvent, path: Path) -> str | None:
         if len(self._clip_tasks) >= MAX_CLIP_TASKS:
             self.clips_dropped += 1
             log.warning("camera %s: %d clips being written; no clip for alert %s", cfg.id, MAX_CLIP_TASKS, ev.alert_id)
@@ -353,7 +353,7 @@ class AnalysisRunner:
         task.add_done_callback(self._clip_tasks.discard)
         return str(path)
 
-    async def _clip(self, cfg: CameraConfig, stream: Any, ev: AlertEvent, path: Path) -> None:
+    async def _clip(self, cfg: AnalysedCameraConfig, stream: Any, ev: AlertEvent, path: Path) -> None:
         try:
             await _evidence_pool(stream).run(path.parent.mkdir, parents=True, exist_ok=True)
             postroll_s = cfg.postroll_s if self.postroll_s is None else self.postroll_s

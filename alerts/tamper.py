@@ -19,8 +19,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from alerts.config import TamperConfig
 from alerts.events import AlertKind
-from hub.config import TamperConfig
 
 log = logging.getLogger(__name__)
 

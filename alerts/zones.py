@@ -17,10 +17,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from alerts.config import MIN_AREA_PX, ZoneConfig
 from alerts.events import AlertKind
 from alerts.geometry import crossing_direction, line_ends, polygon_mask, segments_cross
 from alerts.motion import Blob, MotionResult
-from hub.config import MIN_AREA_PX, ZoneConfig
 
 log = logging.getLogger(__name__)
 

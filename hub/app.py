@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -12,16 +13,17 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError, WebSocketRequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import exc as sa_exc
 
 from alerts.clock import Clock
-from alerts.incidents import DeskError
+from hub.access.policy import unpoliced
 from hub.calls.errors import CallError
 from hub.config import Settings
-from hub.cors import WhepCorsMiddleware
-from hub.deps import HandshakeRefused, authorize, refuse_bad_parameters, refuse_handshake
-from hub.metrics import build_registry
-from hub.openapi import install as declare_refusals
-from hub.policy import unpoliced
+from hub.edge.cors import WhepCorsMiddleware
+from hub.edge.deps import HandshakeRefused, authorize, refuse_bad_parameters, refuse_handshake
+from hub.edge.metrics import build_registry
+from hub.edge.openapi import install as declare_refusals
+from hub.incidents.errors import DeskError
 from hub.routers import (
     audit,
     auth,
@@ -45,6 +47,9 @@ from hub.routers import (
 )
 from hub.routers.web import WebGZip
 from hub.services import Hub
+from hub.store.eventlog import StoreUnavailable
+
+logger = logging.getLogger(__name__)
 
 
 async def _desk_error(request: Request, exc: Exception) -> JSONResponse:
@@ -55,6 +60,17 @@ async def _desk_error(request: Request, exc: Exception) -> JSONResponse:
 async def _call_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CallError)
     return JSONResponse({"detail": exc.detail, **exc.extra}, status_code=exc.status, headers=exc.headers)
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 when the event store cannot be reached: the client may send again (an append that was
+    cut off mid-commit says it may be stored; see :class:`hub.store.eventlog.CommitUnknown`)."""
+    if isinstance(exc, StoreUnavailable):
+        detail = str(exc)
+    else:  # a read or a state query could not reach the store
+        logger.warning("store unavailable for %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        detail = "the event store cannot be reached; nothing was changed"
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "2"})
 
 
 def _json_safe(value: Any) -> Any:
@@ -122,6 +138,8 @@ def create_app(
     app.add_exception_handler(HandshakeRefused, refuse_handshake)
     app.add_exception_handler(WebSocketRequestValidationError, refuse_bad_parameters)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    for unreachable in (StoreUnavailable, sa_exc.OperationalError, sa_exc.InterfaceError):
+        app.add_exception_handler(unreachable, _store_unavailable)
     routers = (
         ops,
         auth,
@@ -153,5 +171,5 @@ def create_app(
     declare_refusals(app)
     missing = unpoliced(app.routes)
     if missing:  # fail at build time, not on the first unlucky request
-        raise RuntimeError(f"routes without an access policy in hub/policy.py: {missing}")
+        raise RuntimeError(f"routes without an access policy in hub/access/policy.py: {missing}")
     return app

@@ -9,10 +9,10 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from hub.auth import MIN_SECRET_CHARS
-from hub.config import Settings
+from hub.access.auth import MIN_SECRET_CHARS
+from hub.config import CameraConfig, Settings
 from hub.configfile import ConfigError, load_settings
 
 logger = logging.getLogger("hub")
@@ -44,6 +44,41 @@ def settle_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
+M_MMAP_THRESHOLD, M_ARENA_MAX = -3, -8
+"""glibc's ``mallopt`` parameters (malloc.h)."""
+MALLOC_ARENAS = 2
+MMAP_THRESHOLD_BYTES = 128 * 1024
+
+
+def settle_malloc() -> None:
+    """Keep freed codec memory from piling up in glibc's heaps (called before any thread starts).
+
+    Every call builds and frees codecs (an H.264 and an Opus encoder, a decoder per receiver, each
+    decoding on a thread of its own). glibc gives each thread an arena (up to 8 per core) and raises
+    its mmap threshold as large buffers come and go, so frame buffers land in the arenas, and
+    what they free stays there, fragmented: measured over 40 call cycles, the memory in use stayed
+    at 37 MiB while the resident size grew 0.43 MiB a cycle. Two arenas and a fixed 128 KiB
+    threshold (large buffers from mmap, returned when freed) took that to 0.07 MiB a cycle after
+    the first twenty, and 38 MiB less resident. ``MALLOC_ARENA_MAX`` or ``MALLOC_MMAP_THRESHOLD_``
+    in the environment win; elsewhere than glibc this does nothing.
+    """
+    import ctypes
+    import ctypes.util
+    import os
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):
+        return
+    if "MALLOC_ARENA_MAX" not in os.environ:
+        mallopt(M_ARENA_MAX, MALLOC_ARENAS)
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+
+
 def proxy_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's proxy-header options: forwarded headers only from ``server.trusted_proxies``.
 
@@ -62,11 +97,11 @@ def tls_options(settings: Settings) -> dict[str, Any]:
 
 def with_local_https(settings: Settings, host: str) -> Settings:
     """``--https``: the settings with the hub's own CA-signed certificate (made once under the data
-    directory, see :mod:`hub.tls`); a ``server.tls`` in the config is kept as it is."""
+    directory, see :mod:`hub.edge.tls`); a ``server.tls`` in the config is kept as it is."""
     from urllib.parse import urlsplit
 
-    from hub import tls
     from hub.config import TlsConfig
+    from hub.edge import tls
 
     if settings.server.tls is not None:
         return settings
@@ -82,7 +117,7 @@ def _print_https(settings: Settings, host: str, port: int) -> None:
     """Where phones find the page that says how to trust the hub's CA."""
     if settings.server.tls is None:
         return
-    from hub.tls import machine_names
+    from hub.edge.tls import machine_names
 
     if host in ("127.0.0.1", "::1", "localhost"):
         print("HTTPS on this machine only: for phones, run with --host 0.0.0.0", flush=True)
@@ -105,6 +140,7 @@ def _serve(settings: object, secret: str, host: str, port: int) -> None:
     from hub.app import create_app
 
     assert isinstance(settings, Settings)
+    settle_malloc()
     app = create_app(settings, secret, on_started=settle_gc)
     config = uvicorn.Config(
         app,
@@ -141,6 +177,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     _print_https(settings, host, port)
     _serve(settings, secret, host, port)
     return 0
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    """Run several hub nodes on this machine, one process each, on the config's PostgreSQL and Redis."""
+    from hub.cluster import run_cluster
+
+    try:
+        settings = load_settings(args.config, for_run=True)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    data = Path(args.data) if args.data else None
+    return run_cluster(Path(args.config), settings, args.nodes, args.host, args.base_port, data, args.log_level)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -196,12 +245,40 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 def cmd_analyze(args: argparse.Namespace) -> int:
     """Run the camera analysis on a video file as fast as possible; one JSON line per alert event."""
-    from alerts.offline import analyze_command
-
     if args.camera and not args.config:
         print("skyhub analyze: --camera needs --config", file=sys.stderr)
         return 1
     return analyze_command(Path(args.video), Path(args.config) if args.config else None, args.camera, args.json)
+
+
+def analyze_command(
+    video: Path, config_path: Path | None, camera_id: str | None, as_json: bool, out: TextIO | None = None
+) -> int:
+    """``skyhub analyze``: the camera's zones and settings from a config file, then the analysis alone
+    (:func:`alerts.offline.analyze_video`); the exit code."""
+    from alerts.offline import analyze_video
+
+    try:
+        camera = _analysed_camera(config_path, camera_id) if config_path else None
+    except (ConfigError, LookupError) as exc:
+        print(f"skyhub analyze: {exc}", file=sys.stderr)
+        return 1
+    return analyze_video(video, camera, as_json, out)
+
+
+def _analysed_camera(config_path: Path, camera_id: str | None) -> CameraConfig:
+    """The camera of a config file whose zones and settings ``analyze`` uses (LookupError: which one?)."""
+    settings = load_settings(config_path)
+    if camera_id is not None:
+        for cam in settings.cameras:
+            if cam.id == camera_id:
+                return cam
+        known = ", ".join(c.id for c in settings.cameras) or "none"
+        raise LookupError(f"{config_path}: no camera {camera_id!r} (cameras: {known})")
+    if len(settings.cameras) == 1:
+        return settings.cameras[0]
+    known = ", ".join(c.id for c in settings.cameras) or "none"
+    raise LookupError(f"{config_path}: say which camera's zones to use with --camera (cameras: {known})")
 
 
 def cmd_hash_password(args: argparse.Namespace) -> int:
@@ -239,6 +316,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--https", action="store_true", help=HTTPS_HELP)
     run.set_defaults(func=cmd_run)
 
+    cluster = sub.add_parser(
+        "cluster", help="run several hub nodes on this machine (PostgreSQL and Redis from the config)", parents=[common]
+    )
+    cluster.add_argument("--nodes", type=int, required=True, help="how many node processes")
+    cluster.add_argument("--config", required=True)
+    cluster.add_argument("--host", help="address every node binds (default from config)")
+    cluster.add_argument(
+        "--base-port", type=int, help="the first node's port; the others take the next ones (default from config)"
+    )
+    cluster.add_argument("--data", help="parent of the nodes' data directories DIR/node-1 ... (default from config)")
+    cluster.set_defaults(func=cmd_cluster)
+
     demo = sub.add_parser("demo", help="run the demo district", parents=[common])
     demo.add_argument("--host")
     demo.add_argument("--port", type=int)
@@ -268,7 +357,10 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``skyhub`` script."""
     args = build_parser().parse_args(argv)
     _setup_logging(args.log_level)
-    rc: int = args.func(args)
+    try:
+        rc: int = args.func(args)
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it has already handled: no traceback
+        return 130
     return rc
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from hub.auth import MIN_SECRET_CHARS
+from hub.access.auth import MIN_SECRET_CHARS
 from hub.config import SECRET_IN_FILE, Loc, Settings, apply_env, cross_check
 from streams.urls import resolve
 
@@ -244,7 +244,7 @@ def tls_problems(settings: Settings) -> list[tuple[Loc, str]]:
     """A ``server.tls`` certificate that cannot be read or does not match its key."""
     if settings.server.tls is None:
         return []
-    from hub.tls import mismatch
+    from hub.edge.tls import mismatch
 
     why = mismatch(settings.server.tls.cert, settings.server.tls.key)
     return [(("server", "tls", "cert"), why)] if why else []

@@ -11,27 +11,37 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
+
 from alerts.clock import Clock
-from alerts.deadlines import DeadlineScheduler
-from alerts.incidents import IncidentDesk
-from hub.audit import ViewingRecord
-from hub.auth import Authenticator
-from hub.bus import EventBus
+from hub.access.audit import ViewingRecord
+from hub.access.auth import Authenticator
+from hub.access.ratelimit import RateLimiter, SharedRateLimiter
+from hub.access.sessions import SessionGuard
+from hub.calls.cluster import CallCluster
+from hub.calls.pipes import CameraPipes
 from hub.calls.service import CallService
 from hub.calls.whip import WhipService
 from hub.config import Settings
-from hub.directory import Directory
-from hub.idempotency import Idempotency, KeyedEventLog
-from hub.instructions import InstructionDesk
-from hub.leases import CameraLeases
-from hub.openalerts import OpenAlerts
-from hub.positions import Positions
-from hub.prefs import Prefs
-from hub.ratelimit import RateLimiter, SharedRateLimiter
-from hub.redislink import RedisLink
-from hub.sessions import SessionGuard
+from hub.incidents.deadlines import DeadlineScheduler
+from hub.incidents.desk import IncidentDesk
+from hub.incidents.openalerts import OpenAlerts
+from hub.instructions.service import InstructionDesk
+from hub.people.directory import Directory
+from hub.people.positions import Positions
+from hub.people.prefs import Prefs
+from hub.store.bus import EventBus
+from hub.store.eventlog import chain
+from hub.store.idempotency import Idempotency, KeyedEventLog
+from hub.store.leases import CameraLeases, Fenced
+from hub.store.redislink import RedisLink
 
 logger = logging.getLogger(__name__)
+
+READY_PROBE_TIMEOUT_S = 2.0
+"""A store that has not answered the readiness probe within this long makes the node not ready."""
+READY_CACHE_S = 1.0
+"""A probe's outcome answers readiness checks for this long (a load balancer may ask often)."""
 
 
 @dataclass
@@ -100,12 +110,20 @@ class Hub:
         """Open worker channels (``/ws/worker``) on this node, by username: whose phone can be asked to go live."""
         self.closing = asyncio.Event()
         """Set when shutdown begins; feeds close themselves on it."""
+        self.started = False
+        """Whether every service has started (readiness)."""
+        self._probe: asyncio.Future[object] | None = None
+        self._probed_at = 0.0
         self.cameras: Any = None
         """The camera manager (``streams.manager.CameraManager``) while running."""
         self.analysis: Any = None
         """The frame analysis (``alerts.runner.AnalysisRunner``) while running."""
         self.calls = CallService(settings, self.log, self.directory, lambda: self.cameras)
         """Live video (WHEP), calls and briefings."""
+        if self.redis is not None:  # calls whose members are connected to other nodes
+            self.calls.cluster = CallCluster(
+                self.redis, self.log, self.calls.presence, self.calls.live, settings.server.base_url()
+            )
         self.login_sessions.on_user_ended.append(self._end_calls_of)
         self.whip = WhipService(
             settings.whip,
@@ -116,8 +134,11 @@ class Hub:
             self.directory,
             self.positions,
             self.camera_manager,
+            self.analysis_runner,
         )
         """Field video published over WHIP, as cameras."""
+        if self.redis is not None:  # the other nodes list them and send their viewers here
+            self.redis.published = self.whip.published_entries
         self.gb: Any = None
         """The GB/T 28181 platform (``hub.gb28181.service.GbService``) when ``gb28181.enabled``."""
         if settings.gb28181.enabled:
@@ -147,6 +168,27 @@ class Hub:
             await self.analysis.start()
         return self.analysis
 
+    async def readiness(self) -> str | None:
+        """Why this node should not be sent traffic now, or None when it is ready: every service
+        started, not shutting down, and the store answers a query (probed at most every
+        :data:`READY_CACHE_S`, one probe at a time however many ask)."""
+        if self.closing.is_set():
+            return "shutting down"
+        if not self.started:
+            return "starting"
+        loop = asyncio.get_running_loop()
+        if self._probe is None or (self._probe.done() and loop.time() - self._probed_at >= READY_CACHE_S):
+            self._probe = asyncio.ensure_future(self.log.query(_select_one))
+            self._probed_at = loop.time()
+        try:
+            async with asyncio.timeout(READY_PROBE_TIMEOUT_S):
+                await asyncio.shield(self._probe)
+        except TimeoutError:
+            return f"the store has not answered for {loop.time() - self._probed_at:.1f} s"
+        except Exception as exc:  # the driver's message may quote the URL: the kind of failure only
+            return f"the store cannot answer ({type(exc).__name__})"
+        return None
+
     async def _end_calls_of(self, username: str, session: str | None, before: float) -> None:
         """A user logged out or was revoked: they leave their calls on this node."""
         for call in self.calls.calls_of(username):
@@ -170,7 +212,12 @@ class Hub:
         if self.redis is not None:  # which node said so, when several ingest cameras
             data = {**data, "node": self.redis.node}
         op = self.open_alerts.op_for(type, data)
-        await self.log.append(type, camera_id, "system", data, grid=cam.grid if cam else None, op=op)
+        fence = self.leases.fence(camera_id) if self.leases is not None else None
+        try:
+            await self.log.append(type, camera_id, "system", data, grid=cam.grid if cam else None, op=chain(fence, op))
+        except Fenced as exc:  # another node owns the camera now: its word counts, not ours
+            assert self.leases is not None
+            self.leases.refused(camera_id, exc)
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[Hub]:
@@ -194,11 +241,14 @@ class Hub:
             if self.gb is not None:
                 await self.gb.start()
             await self.log.append("hub.started", "hub", data={"cameras": len(self.settings.cameras)})
+            self.started = True
             try:
                 yield self
             finally:
                 logger.info("hub: shutting down (%.1f s budget per stage)", timeout_s)
                 self.closing.set()
+                if self._probe is not None:
+                    self._probe.cancel()
                 deadlines.cancel()
                 follow_up.cancel()
                 sessions.cancel()
@@ -271,11 +321,10 @@ class Hub:
         # Several nodes: each enabled camera runs on the one node holding its lease; a disabled
         # one is reported as disabled by every node.
         storage = self.settings.storage
-        assert storage.redis_url is not None
+        assert storage.redis_url is not None and storage.url is not None  # checked with the settings
         self.cameras.node = self.redis.node
         self.leases = CameraLeases(
-            storage.redis_url,
-            storage.redis_prefix,
+            storage.url,
             self.redis.node,
             [c.id for c in cameras if c.enabled],
             self.redis.nodes,
@@ -284,8 +333,35 @@ class Hub:
             self.cameras.set_owners,
             ttl_s=storage.camera_lease_ttl_s,
             renew_s=storage.camera_lease_renew_s,
+            margin_s=storage.lease_margin_s(),
+            max_takes=storage.camera_lease_max_takes_per_round,
+        )
+        self.leases.on_available = self._lease_store_answers
+        # A camera another node ingests can still go into a call here: piped from its owner.
+        self.calls.pipes = CameraPipes(
+            self._owner_url,
+            self.auth.issue,
+            self.settings.calls,
+            list(self.settings.server.ice_addresses),
+            self.settings.data_dir / "pipes",
         )
         await self.cameras.start(only=[c.id for c in cameras if not c.enabled])
+
+    def _lease_store_answers(self, ok: bool) -> None:
+        """Cut off from the store, this node takes no cameras: it stops counting towards the fair
+        share in the registry at once, so the others take the cameras it had to stop."""
+        if self.redis is not None:
+            self.redis.ingests = ok and any(c.enabled for c in self.settings.cameras)
+            self.redis.beat_now()
+
+    def _owner_url(self, camera_id: str) -> str | None:
+        """The public URL of the other node that ingests ``camera_id`` (None: this one, or nobody)."""
+        if self.leases is None or self.cameras is None:
+            return None
+        owner = self.cameras.owner(camera_id)
+        if owner is None or owner == self.leases.node:
+            return None
+        return self.leases.node_urls.get(owner)
 
     async def _ingest_here(self, camera_id: str) -> None:
         """Start a camera's ingest, then its analysis (this node took its lease)."""
@@ -298,16 +374,27 @@ class Hub:
         """Alerts an earlier analysis of these cameras left open (a node killed) end before it starts again."""
         for camera_id in camera_ids:
             cam = self.directory.cameras.get(camera_id)
+            fence = self.leases.fence(camera_id) if self.leases is not None else None
             try:
-                await self.open_alerts.end_stale(camera_id, cam.grid if cam else None)
+                await self.open_alerts.end_stale(camera_id, cam.grid if cam else None, fence)
+            except Fenced as exc:  # the lease passed on while it started
+                assert self.leases is not None
+                self.leases.refused(camera_id, exc)
             except Exception:  # the store is what failed: the camera still starts
                 logger.exception("camera %s: could not end the alerts left open", camera_id)
 
     async def _stop_here(self, camera_id: str) -> None:
-        """Stop a camera's analysis (ending its open alerts), then its ingest (viewers included)."""
-        if self.analysis is not None:
-            await self.analysis.stop_camera(camera_id)
-        await self.cameras.stop_camera(camera_id)
+        """Stop a camera's analysis (ending its open alerts) and its ingest (viewers included).
+
+        Side by side, not one after the other: ending the alerts writes to the store, and a node
+        cut off from the store must still stop ingesting before its lease can pass to another
+        node. The analysis stops first (its task is cancelled at once); the alerts it ends are
+        written when the store lets them, or ended by the camera's next owner.
+        """
+        if self.analysis is None:
+            await self.cameras.stop_camera(camera_id)
+            return
+        await asyncio.gather(self.analysis.stop_camera(camera_id), self.cameras.stop_camera(camera_id))
 
     async def _start_analysis(self) -> None:
         if self.cameras is None:
@@ -325,7 +412,14 @@ class Hub:
         """Every alert that starts opens an incident, or folds into the open one (many entrances, one exit)."""
         if getattr(alert, "type", None) != "alert.started":
             return
-        ev = await self.desk.on_alert(data)
+        camera = str(data.get("camera", ""))
+        fence = self.leases.fence(camera) if self.leases is not None else None
+        try:
+            ev = await self.desk.on_alert(data, fence=fence)
+        except Fenced as exc:
+            assert self.leases is not None
+            self.leases.refused(camera, exc)
+            return
         incident_id = int(ev.subject.split(":", 1)[1])
         for kind in ("snapshot", "clip"):
             rel = _under(data.get(kind), self.settings.data_dir)
@@ -340,6 +434,10 @@ class Hub:
                 ref=data.get("alert_id"),
                 grid=ev.grid,
             )
+
+
+def _select_one(conn: sa.Connection) -> object:
+    return conn.execute(sa.text("SELECT 1")).scalar()
 
 
 def _under(path: str | None, base: object) -> str | None:

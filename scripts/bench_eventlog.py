@@ -60,8 +60,8 @@ def bare_sqlite(path: Path, n: int, batch: int) -> float:
 
 async def hub_log_rate(path: Path, seconds: float, in_flight: int) -> float:
     """Appends per second through the hub's EventLog with many concurrent appenders."""
-    from hub.bus import EventBus
-    from hub.eventlog import EventLog
+    from hub.store.bus import EventBus
+    from hub.store.eventlog import EventLog
 
     log = EventLog(f"sqlite:///{path}", EventBus())
     await log.open()
@@ -223,9 +223,9 @@ def run_latency(ws_url: str, clients: int, seconds: float, procs: int, start_loa
 
 async def cross_node(pg_admin: str, redis_url: str | None, n: int, rate: float) -> dict[str, list[float]]:
     """Append on node A at ``rate``/s; seconds until each event reaches A's own bus and B's bus."""
-    from hub.bus import EventBus
-    from hub.eventlog import EventLog
-    from hub.redislink import RedisLink
+    from hub.store.bus import EventBus
+    from hub.store.eventlog import EventLog
+    from hub.store.redislink import RedisLink
 
     sent: dict[int, float] = {}
     lat: dict[str, list[float]] = {"A": [], "B": []}

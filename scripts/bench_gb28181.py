@@ -15,7 +15,17 @@ packets, analysis off on both sides. Phases alternate ``--rounds`` times and med
   its own ICE/DTLS set-up, measured in ``scripts/bench_webrtc.py``);
 * the device process's CPU, apart.
 
-    .venv/bin/python scripts/bench_gb28181.py --n 32 --seconds 8 --rounds 2
+Then a real hub (``python -m hub run``, GB channels not analysed: invited on demand) with the same
+clip on ``--viewers`` channels, and on one more channel the clip re-encoded to H.265 by the
+simulator (``--h265``, libx265) with no H.264 sub-stream:
+
+* invite → first frame on a WHEP player: an aiortc player offers to a channel on standby (the offer
+  makes the hub send the INVITE) and decodes; the time from the offer to its first decoded frame,
+  p50 and p95 over the channels, one after the other;
+* one shared H.265 → H.264 transcode at 720p while one player watches: the transcode thread's CPU
+  (decode, scale, libx264 encode) as a share of a core, and the whole hub's CPU meanwhile.
+
+    .venv/bin/python scripts/bench_gb28181.py --n 32 --seconds 8 --rounds 2 --viewers 16
 """
 
 from __future__ import annotations
@@ -114,7 +124,8 @@ async def rtsp_phase(base: str, n: int, warmup_s: float, seconds: float, data: P
 
 
 async def gb_phase(clip: str, n: int, warmup_s: float, seconds: float, data: Path) -> dict[str, Any]:
-    from hub.config import AnalysisConfig, CameraConfig
+    from alerts.config import AnalysisConfig
+    from hub.config import CameraConfig
     from streams.gb28181 import source
     from streams.gb28181.config import Gb28181Config
     from streams.gb28181.platform import GbPlatform
@@ -191,19 +202,201 @@ async def gb_phase(clip: str, n: int, warmup_s: float, seconds: float, data: Pat
     }
 
 
-def start_device(port: int, n: int, clip: str) -> subprocess.Popen[bytes]:
+def start_device(port: int, n: int, clip: str, device: str = DEVICE, *more: str) -> subprocess.Popen[bytes]:
     """The simulated NVR with ``n`` channels, registering with the platform on ``port``."""
     return subprocess.Popen(
         [sys.executable, str(REPO / "scripts" / "gb_device.py"), "--server", f"127.0.0.1:{port}",
-         "--device", DEVICE, "--channels", str(n), "--per-message", "8", "--file", clip, "--keepalive", "5"],
+         "--device", device, "--channels", str(n), "--per-message", "8", "--file", clip, "--keepalive", "5", *more],
         env={**os.environ, "SKYHUB_GB_PASSWORD": PASSWORD}, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+class HubProcess:
+    """``python -m hub run`` as a GB/T 28181 platform, GB channels invited on demand; CPU from /proc."""
+
+    def __init__(self, workdir: Path) -> None:
+        from argon2 import PasswordHasher
+
+        self.port = free_port()
+        self.sip_port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        media = free_port()
+        cfg = workdir / "bench-hub.yaml"
+        hashed = PasswordHasher().hash(PASSWORD)
+        cfg.write_text(
+            "server:\n  ice_addresses: [127.0.0.1]\n"
+            f"users:\n  - username: dispatcher\n    roles: [dispatcher]\n    password_hash: '{hashed}'\n"
+            "calls:\n  max_viewers_per_user: 1000\n  max_views_of_a_camera_per_user: 100\n"
+            f"gb28181:\n  enabled: true\n  host: 127.0.0.1\n  port: {self.sip_port}\n  media_host: 127.0.0.1\n"
+            f"  media_ports: [{media}, {media + 200}]\n  accept_any: true\n  analysis: false\n"
+            "  idle_bye_s: 2\n  substream: false\n  keepalive_s: 5\n"
+        )
+        env = {**os.environ, "SKYHUB_SECRET": os.urandom(24).hex(), "SKYHUB_LOG_LEVEL": "warning"}
+        env["SKYHUB_GB_PASSWORD"] = PASSWORD
+        cmd = [sys.executable, "-m", "hub", "run", "--config", str(cfg), "--port", str(self.port)]
+        cmd += ["--data", str(workdir / "hub-data")]
+        self.proc = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.headers: dict[str, str] = {}
+
+    async def ready(self, client: Any) -> None:
+        import httpx
+
+        for _ in range(300):
+            try:
+                if (await client.get(self.url + "/healthz")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+        r = await client.post(self.url + "/api/auth/login", json={"username": "dispatcher", "password": PASSWORD})
+        r.raise_for_status()
+        self.headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    async def cameras(self, client: Any) -> dict[str, dict[str, Any]]:
+        r = await client.get(self.url + "/api/cameras", headers=self.headers)
+        return {c["id"]: c for c in r.json() if c["id"].startswith("gb-")}
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Player:
+    """An aiortc WHEP player that counts decoded frames and notes when the first came."""
+
+    def __init__(self) -> None:
+        from aiortc import RTCConfiguration, RTCPeerConnection
+
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.pc.addTransceiver("video", direction="recvonly")
+        self.first: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self.frames = 0
+        self.location = ""
+        self._tasks: list[asyncio.Task[None]] = []
+        self.pc.on("track", lambda track: self._tasks.append(asyncio.create_task(self._read(track))))
+
+    async def _read(self, track: Any) -> None:
+        from aiortc.mediastreams import MediaStreamError
+
+        try:
+            while True:
+                await track.recv()
+                self.frames += 1
+                if not self.first.done():
+                    self.first.set_result(time.monotonic())
+        except MediaStreamError:
+            pass
+
+    async def play(self, client: Any, hub: HubProcess, camera: str) -> float:
+        """Offer; returns the monotonic time the offer was sent."""
+        from aiortc import RTCSessionDescription
+
+        from hub.calls.ice import pin_host_addresses
+
+        offer = await self.pc.createOffer()
+        pin_host_addresses(self.pc, ["127.0.0.1"])
+        await self.pc.setLocalDescription(offer)
+        headers = {**hub.headers, "Content-Type": "application/sdp"}
+        t0 = time.monotonic()
+        r = await client.post(f"{hub.url}/whep/{camera}", content=self.pc.localDescription.sdp, headers=headers)
+        if r.status_code != 201:
+            raise RuntimeError(f"WHEP {camera}: {r.status_code} {r.text}")
+        self.location = r.headers["location"]
+        await self.pc.setRemoteDescription(RTCSessionDescription(r.text, "answer"))
+        return t0
+
+    async def close(self, client: Any, hub: HubProcess) -> None:
+        if self.location:
+            await client.delete(hub.url + self.location, headers=hub.headers)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.pc.close()
+
+
+async def viewers_phase(clip: str, k: int, seconds: float, data: Path) -> dict[str, Any]:
+    """Invite → first frame on WHEP players over ``k`` standby channels, and one H.265 transcode."""
+    import httpx
+
+    hub = HubProcess(data)
+    devices: list[subprocess.Popen[bytes]] = []
+    try:
+        async with httpx.AsyncClient(timeout=30) as client:
+            await hub.ready(client)
+            devices.append(start_device(hub.sip_port, k, clip))
+            hevc_device = "35050200011180000001"  # another prefix: its channel ids differ from the first's
+            devices.append(start_device(hub.sip_port, 1, clip, hevc_device, "--h265", "--h265-seconds", "10"))
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                cams = await hub.cameras(client)
+                if len(cams) == k + 1 and all(c["state"] == "standby" for c in cams.values()):
+                    break
+                await asyncio.sleep(0.2)
+            else:
+                raise RuntimeError(f"the GB channels did not all come, on standby: {len(cams)} of {k + 1}")
+            h264 = sorted(c for c in cams if c[3:13] == DEVICE[:10])
+            (hevc,) = (c for c in cams if c[3:13] == hevc_device[:10])
+            # Invite → first decoded frame, channel by channel, each on standby when offered.
+            firsts: list[float] = []
+            for cam in h264[:k]:
+                player = Player()
+                t0 = await player.play(client, hub, cam)
+                try:
+                    firsts.append(await asyncio.wait_for(player.first, 20) - t0)
+                except TimeoutError:
+                    firsts.append(float("nan"))
+                await player.close(client, hub)
+            # One shared transcode at 720p, while one player watches.
+            idle0, t_idle = hub.cpu_s(), time.monotonic()
+            await asyncio.sleep(seconds)
+            idle = (hub.cpu_s() - idle0) / (time.monotonic() - t_idle)
+            player = Player()
+            await player.play(client, hub, hevc)
+            await asyncio.wait_for(player.first, 30)
+            await asyncio.sleep(3.0)
+            cam0 = (await hub.cameras(client))[hevc]
+            cpu0, frames0, t0 = hub.cpu_s(), player.frames, time.monotonic()
+            await asyncio.sleep(seconds)
+            wall = time.monotonic() - t0
+            cam1 = (await hub.cameras(client))[hevc]
+            hub_cpu = (hub.cpu_s() - cpu0) / wall
+            fps = (player.frames - frames0) / wall
+            await player.close(client, hub)
+    finally:
+        for dev in devices:
+            dev.terminate()
+            dev.wait(10)
+        hub.stop()
+    ok = sorted(f for f in firsts if f == f)
+    tc0, tc1 = cam0["transcode"], cam1["transcode"]
+    return {
+        "channels": len(firsts),
+        "failed": len(firsts) - len(ok),
+        "first_p50": statistics.median(ok) if ok else None,
+        "first_p95": ok[max(0, int(0.95 * len(ok) + 0.5) - 1)] if ok else None,
+        "transcode_cpu": (tc1["cpu_s"] - tc0["cpu_s"]) / wall,
+        "transcode_frames": tc1["frames"] - tc0["frames"],
+        "transcode_dropped": tc1["dropped"],
+        "hevc_size": f"{cam1['width']}x{cam1['height']}",
+        "player_fps": fps,
+        "hub_cpu_watched": hub_cpu,
+        "hub_cpu_idle": idle,
+        "wall": wall,
+    }
 
 
 def run_phase(phase: str, a: argparse.Namespace, base: str, clip: str, pid: int) -> dict[str, Any]:
     cmd = [sys.executable, __file__, "--phase", phase, "--n", str(a.n), "--base", base, "--clip", clip]
     cmd += ["--warmup", str(a.warmup), "--seconds", str(a.seconds), "--server-pid", str(pid), "--data", a.data]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=a.warmup + a.seconds + 180)
+    cmd += ["--viewers", str(a.viewers)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=a.warmup + 3 * a.seconds + 40 * a.viewers + 300)
     if out.returncode != 0:
         raise RuntimeError(f"{phase} failed: {out.stderr[-2000:]}")
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -216,7 +409,9 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=8.0)
     p.add_argument("--warmup", type=float, default=4.0)
     p.add_argument("--rounds", type=int, default=2)
-    p.add_argument("--phase", choices=["rtsp", "gb"], help=argparse.SUPPRESS)
+    p.add_argument("--viewers", type=int, default=16, help="channels a WHEP player invites one by one (0: skip)")
+    p.add_argument("--skip-ingest", action="store_true", help="only the hub part (players, transcode)")
+    p.add_argument("--phase", choices=["rtsp", "gb", "viewers"], help=argparse.SUPPRESS)
     p.add_argument("--base", help=argparse.SUPPRESS)
     p.add_argument("--clip", help=argparse.SUPPRESS)
     p.add_argument("--server-pid", type=int, help=argparse.SUPPRESS)
@@ -229,6 +424,9 @@ def main() -> int:
         return 0
     if a.phase == "gb":
         print(json.dumps(asyncio.run(gb_phase(a.clip, a.n, a.warmup, a.seconds, data))))
+        return 0
+    if a.phase == "viewers":
+        print(json.dumps(asyncio.run(viewers_phase(a.clip, a.viewers, a.seconds, data))))
         return 0
     port = free_port()
     server = subprocess.Popen(
@@ -246,6 +444,18 @@ def main() -> int:
         print(f"GB/T 28181 benchmark: {os.cpu_count()} cores, {a.n} channels of 1280x720@{FPS} ~2 Mbit/s "
               f"H.264, {a.seconds:g} s measured per phase, {a.rounds} RTSP/GB rounds (medians); "
               "CPU in % of one core")  # fmt: skip
+        if a.viewers:
+            v = run_phase("viewers", a, base, str(clip), server.pid)
+            print(f"invite -> first frame on a WHEP player (aiortc, channel on standby) over {v['channels']} "
+                  f"channels: p50 {1000 * v['first_p50']:.0f} ms, p95 {1000 * v['first_p95']:.0f} ms, "
+                  f"{v['failed']} without a frame in 20 s")  # fmt: skip
+            print(f"one shared H.265 -> H.264 transcode ({v['hevc_size']}, one player at "
+                  f"{v['player_fps']:.1f} fps): transcode thread {100 * v['transcode_cpu']:.1f} % of a core "
+                  f"({v['transcode_frames']} frames in {v['wall']:.1f} s, {v['transcode_dropped']} dropped); "
+                  f"hub {100 * v['hub_cpu_watched']:.1f} % while watched, {100 * v['hub_cpu_idle']:.1f} % "
+                  "with every channel on standby")  # fmt: skip
+        if a.skip_ingest:
+            return 0
         rtsps: list[dict[str, Any]] = []
         gbs: list[dict[str, Any]] = []
         for _ in range(a.rounds):

@@ -155,12 +155,12 @@ async def http_section(rate: float, seconds: float, storage_url: str | None = No
 
 async def storm_section(alerts: int, seconds: float, cameras: int) -> None:
     from alerts.clock import SystemClock
-    from alerts.incident_model import State
-    from alerts.incidents import IncidentDesk
-    from hub.bus import EventBus
     from hub.config import Settings
-    from hub.directory import Directory
-    from hub.eventlog import EventLog
+    from hub.incidents.desk import IncidentDesk
+    from hub.incidents.model import State
+    from hub.people.directory import Directory
+    from hub.store.bus import EventBus
+    from hub.store.eventlog import EventLog
 
     print(
         f"\n2. alert storm: {alerts} alerts in {seconds:.0f} s over {cameras} cameras x 2 zones"

@@ -41,6 +41,7 @@ sys.path.insert(0, str(REPO))
 
 from alerts import perturb  # noqa: E402
 from alerts import zones as zones_mod  # noqa: E402
+from alerts.config import AnalysisConfig, ZoneConfig  # noqa: E402
 from alerts.evaluation import (  # noqa: E402
     Score,
     decode,
@@ -56,7 +57,7 @@ from alerts.events import AlertKind, AlertType  # noqa: E402
 from alerts.motion import MotionDetector  # noqa: E402
 from alerts.person import PersonDetector  # noqa: E402
 from alerts.pipeline import CameraAnalyzer  # noqa: E402
-from hub.config import AnalysisConfig, CameraConfig, ZoneConfig  # noqa: E402
+from hub.config import CameraConfig  # noqa: E402
 
 LABELS = REPO / "tests" / "alerts" / "labels.json"
 MEDIA = REPO.parent / "shared" / "media"

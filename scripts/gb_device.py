@@ -5,11 +5,15 @@ It registers with a platform over SIP (UDP or TCP, MD5 digest), sends keepalives
 queries with GBK-encoded channel names split over several MESSAGEs, answers DeviceInfo, answers
 INVITEs (optionally with another SSRC than the one offered) and streams a video file as MPEG-PS
 over RTP (UDP, or TCP active with RFC 4571 framing, as the offer asks), with optional packet
-loss, reordering and garbage. It logs every PTZ command it receives.
+loss, reordering and garbage. It logs every PTZ command it receives. With ``--h265`` it sends
+its file re-encoded to H.265 (libx265, at start), as many cameras do by default; an INVITE for the
+sub-stream (``a=streamnumber:1`` or ``a=streamprofile:1``) then gets the file's own H.264 with
+``--sub-h264``, else the same H.265 (a device without a second stream).
 
 It prints one JSON object per line on stdout for whoever drives it (``{"event": "registered"}``,
 ``{"event": "invite", ...}``...) and takes commands on stdin, one per line: ``pause`` (stop
-keepalives), ``resume``, ``register``, ``unregister``, ``quit``.
+keepalives), ``resume``, ``register``, ``unregister``, ``mute`` (stop sending the RTP of every
+stream, keeping the dialogs: an encoder that hung), ``quit``.
 
     SKYHUB_GB_PASSWORD=secret python scripts/gb_device.py --server 127.0.0.1:5060 \\
         --device 35050200001320000001 --channels 2 --file ../shared/media/car-detection.mp4
@@ -27,8 +31,10 @@ import re
 import socket
 import struct
 import sys
+import tempfile
 import threading
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -64,8 +70,11 @@ class _Collect(io.RawIOBase):
 class Streamer:
     """Sends one channel's video as PS over RTP in a thread until stopped."""
 
-    def __init__(self, args: argparse.Namespace, host: str, port: int, tcp: bool, ssrc: int, channel: str) -> None:
+    def __init__(
+        self, args: argparse.Namespace, host: str, port: int, tcp: bool, ssrc: int, channel: str, file: str
+    ) -> None:
         self.args = args
+        self.file = file
         self.addr = (host, port)
         self.tcp = tcp
         self.ssrc = ssrc
@@ -93,7 +102,7 @@ class Streamer:
             sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         seq = self.rng.randrange(65536)
         held: list[bytes] = []
-        frames, length_s = ps_frames(self.args.file)
+        frames, length_s = ps_frames(self.file)
         t0 = time.monotonic()
         emit("stream_start", channel=self.channel)
 
@@ -175,6 +184,41 @@ def ps_frames(path: str) -> tuple[list[tuple[float, bytes]], float]:
         return _PS_CACHE[path]
 
 
+def hevc_copy(path: str, seconds: float) -> str:
+    """The first ``seconds`` of the video at ``path`` re-encoded to H.265 (libx265 through PyAV),
+    made once and kept beside the system's temporary files."""
+    if "libx265" not in av.codec.codecs_available:
+        raise SystemExit("--h265 needs PyAV with libx265")
+    st = os.stat(path)
+    out_path = Path(tempfile.gettempdir()) / f"gb-device-hevc-{st.st_ino}-{st.st_size}-{st.st_mtime_ns}-{seconds:g}.mp4"
+    if out_path.exists():
+        return str(out_path)
+    tmp = out_path.with_suffix(f".{os.getpid()}.part.mp4")
+    inp = av.open(path)
+    vs = inp.streams.video[0]
+    fps = vs.average_rate or 25
+    out = av.open(str(tmp), "w")
+    stream = out.add_stream("libx265", rate=fps)
+    stream.width, stream.height, stream.pix_fmt = vs.codec_context.width, vs.codec_context.height, "yuv420p"
+    # A camera's bitrate (about 2 Mbit/s at 720p, 25 fps), not x265's default for a still scene.
+    stream.bit_rate = int(stream.width * stream.height * float(fps) * 0.09)
+    keyint = max(1, round(float(fps) * 2))
+    stream.options = {"preset": "ultrafast", "x265-params": f"log-level=none:keyint={keyint}:bframes=0"}
+    for i, frame in enumerate(inp.decode(vs)):
+        if i >= seconds * float(fps):
+            break
+        picture = frame.reformat(format="yuv420p")
+        picture.pts, picture.time_base = i, Fraction(1, 1) / fps  # one tick of the stream's rate per frame
+        for packet in stream.encode(picture):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    inp.close()
+    os.replace(tmp, out_path)
+    return str(out_path)
+
+
 class Device:
     """The device's SIP side."""
 
@@ -193,6 +237,8 @@ class Device:
         self.streams: dict[str, Streamer] = {}
         self.sn = 1
         self.channels = [f"{args.device[:10]}132{i + 1:07d}" for i in range(args.channels)]
+        self.main_file = hevc_copy(args.file, args.h265_seconds) if args.h265 else args.file
+        self.sub_file = args.file if args.sub_h264 else self.main_file
 
     # -- wire -------------------------------------------------------------------------------------
 
@@ -373,7 +419,7 @@ class Device:
                     f"<Model>IPC</Model><Owner>0</Owner><CivilCode>{a.civil_code}</CivilCode>"
                     f"<Address>{name}</Address><Parental>0</Parental><ParentID>{a.device}</ParentID>"
                     f"<SafetyWay>0</SafetyWay><RegisterWay>1</RegisterWay><Secrecy>0</Secrecy><Status>ON</Status>"
-                    f"<Info><PTZType>1</PTZType></Info></Item>"
+                    f"<Info><PTZType>{a.ptz_type}</PTZType></Info></Item>"
                 )
             n = len(self.channels[i : i + per])
             text = (
@@ -399,6 +445,7 @@ class Device:
             return
         port, proto = int(m.group(1)), m.group(2)
         tcp = proto.upper().startswith("TCP")
+        sub = re.search(r"(?m)^a=(streamnumber|streamprofile):1\s*$", sdp) is not None
         ssrc = a.ssrc if a.ssrc else (y.group(1) if y else "0100000001")
         to_tag = sip.new_tag()
         res = sip.response(msg, 200, to_tag)
@@ -418,8 +465,9 @@ class Device:
             transport="tcp" if tcp else "udp",
             ssrc=ssrc,
             offered=y.group(1) if y else None,
+            stream=1 if sub else 0,
         )
-        streamer = Streamer(a, c.group(1), port, tcp, int(ssrc), channel)
+        streamer = Streamer(a, c.group(1), port, tcp, int(ssrc), channel, self.sub_file if sub else self.main_file)
         self.streams[msg.call_id] = streamer
         streamer.start()
 
@@ -446,6 +494,10 @@ class Device:
                 await self.register()
             elif cmd == "unregister":
                 await self.register(0)
+            elif cmd == "mute":
+                for streamer in self.streams.values():
+                    streamer.stop.set()
+                emit("muted", streams=len(self.streams))
             elif cmd == "quit":
                 return
             elif cmd == "eof":
@@ -464,7 +516,11 @@ async def main() -> None:
     p.add_argument("--per-message", type=int, default=1, help="catalogue items per MESSAGE")
     p.add_argument("--sum-num", type=int, default=None, help="SumNum to claim (more than sent: never complete)")
     p.add_argument("--civil-code", default="350502")
+    p.add_argument("--ptz-type", default="1", help="PTZType in the catalogue: 1 dome, 2 half-dome, 3 fixed, 4 remote")
     p.add_argument("--file", default=DEFAULT_FILE, help="video to stream (H.264 or H.265)")
+    p.add_argument("--h265", action="store_true", help="send the file re-encoded to H.265 (libx265)")
+    p.add_argument("--h265-seconds", type=float, default=10.0, help="how much of the file --h265 re-encodes")
+    p.add_argument("--sub-h264", action="store_true", help="with --h265: the sub-stream is the file's own H.264")
     p.add_argument("--keepalive", type=float, default=60.0)
     p.add_argument("--expires", type=int, default=3600)
     p.add_argument("--ssrc", default="", help="answer INVITEs with this SSRC instead of the offered one")

@@ -16,6 +16,8 @@ DEB_TEST_PACKAGES=(
   gstreamer1.0-nice gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1
   ffmpeg chromium fonts-noto-cjk
   sip-tester  # sipp: a SIP peer this project did not write, against the GB/T 28181 platform (tests/gb28181)
+  libnss3-tools  # certutil: the worker app test trusts the hub's own CA in Chromium's store (tests/web)
+  postgresql  # initdb, pg_ctl: a PostgreSQL server of the test's own, restarted mid-burst (tests/hub/test_store_restart.py)
 )
 
 if [[ "$mode" == "test" ]]; then

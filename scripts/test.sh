@@ -6,5 +6,6 @@ scripts/setup.sh test
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache
 web/node_modules/.bin/tsc -p web
 .venv/bin/pytest "$@"

@@ -14,16 +14,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hub.config import CameraConfig
 from streams import urls
 from streams.bridge import BridgePump, Gap, LoopBridge
 from streams.clips import ClipError, PacketRing, remux
+from streams.config import CLIP_MAX_S, SourceConfig
 from streams.frames import FrameSlot
+from streams.h264view import BrowserVideo, H264View, ViewOptions
 from streams.media import CLOCK_HZ, SNAPSHOT_RETRY_AFTER_S, CameraState, CodecInfo, Frame, NoPicture, Packet
+from streams.packets import SourceOptions
 from streams.reader import CodecChanged, Connected, Corrupt, Failed, Reader, ReaderSettings
 from streams.relay import DEFAULT_QUEUE_PACKETS, PacketRelay, PacketSubscription, SubscriptionClosed
 from streams.snapshot import encode_jpeg, keyframe_to_jpeg
-from streams.sources import SourceOptions
 from streams.supervisor import EmitFn, Supervisor
 from streams.workpool import MediaPools
 
@@ -34,10 +35,12 @@ JOIN_TIMEOUT_S = 2.0
 read is abandoned). With the supervisor's event drain this stays within the hub's default
 shutdown budget of 5 s."""
 RATE_WINDOW_S = 2.0
-MAX_CLIP_S = 300.0
+MAX_CLIP_S = CLIP_MAX_S
 PROBLEM_CLEAR_S = 60.0
 """A warning in the camera's reason (damaged video, resolution change) is dropped after this long
 without another one; a reconnect drops it at once."""
+NOT_VIEWERS = frozenset({"clip", "snapshot", "transcode"})
+"""Relay subscriptions of the hub's own (a viewer of a transcode counts on the H.264 relay)."""
 SNAPSHOT_POLL_S = 0.25
 """How often a snapshot waiting for a keyframe checks whether the camera went offline."""
 
@@ -96,17 +99,30 @@ class _Meter:
         return self.count_rate, self.total_rate
 
 
+@dataclass(slots=True)
+class _PastReaders:
+    """What readers that are gone counted."""
+
+    reconnects: int = 0
+    corrupt_packets: int = 0
+    loop_drops: int = 0
+    frames_replaced: int = 0
+
+
 class CameraStream:
     """Ingest of one configured camera: start/stop, viewers, frames, snapshots, clips, health."""
 
     def __init__(
         self,
-        config: CameraConfig,
+        config: SourceConfig,
         emit: EmitFn,
         data_dir: Path,
         pump: BridgePump | None = None,
         pools: MediaPools | None = None,
+        view: ViewOptions | None = None,
     ) -> None:
+        """``view``: how browsers get H.264 should the camera's video be something else (H.265);
+        None: they get snapshots then."""
         self.config = config
         self._pump = pump
         self._own_pools = pools is None
@@ -115,6 +131,8 @@ class CameraStream:
         self.id = config.id
         self.data_dir = Path(data_dir)
         self.relay = PacketRelay(config.id)
+        self.h264_view = H264View(config.id, self.relay, config, self.data_dir, view) if view is not None else None
+        """The H.264 relay browsers get when they cannot play the camera's own video (see ``view``)."""
         self.ring = PacketRing(config.preroll_s, config.buffer_max_bytes)
         info = {"name": config.name or config.id, "url": urls.mask_url(config.url)}
         self.supervisor = Supervisor(config.id, config.stall_timeout_s, emit, info)
@@ -123,6 +141,8 @@ class CameraStream:
         self._latest: Frame | None = None
         self._readers: list[Reader] = []
         self._bridges: list[LoopBridge] = []
+        self._past = _PastReaders()
+        """Counters of readers that have been replaced (their sums stay in the health figures)."""
         self._packets = _Meter()
         self._frames = _Meter()
         self._last_key_pts: int | None = None
@@ -149,10 +169,18 @@ class CameraStream:
         if self._started:
             return
         self._started = True
-        cfg = self.config
-        if not cfg.enabled:
+        if not self.config.enabled:
             self.supervisor.start(disabled=True)
             return
+        self.supervisor.start()
+        self._start_readers()
+        if self.h264_view is not None:
+            self.h264_view.start()
+
+    def _start_readers(self, last_dts: int | None = None) -> None:
+        """Make and start the reader thread(s) with their bridges (``last_dts``: where the camera's
+        timeline stopped, when readers start again)."""
+        cfg = self.config
         loop = asyncio.get_running_loop()
         analysis_fps = cfg.analysis.fps if cfg.analysis.enabled else None
         size = (cfg.analysis.width, cfg.analysis.height)
@@ -162,28 +190,31 @@ class CameraStream:
         main = LoopBridge(loop, self._on_main, cfg.id, self._pump)
         self._bridges.append(main)
         decode_main = analysis_fps if cfg.analysis_url is None else None
-        self._readers.append(Reader(replace(base, analysis_fps=decode_main), main))
+        self._readers.append(Reader(replace(base, analysis_fps=decode_main), main, last_dts))
         if cfg.analysis_url is not None and analysis_fps is not None:
             sub = LoopBridge(loop, self._on_analysis, cfg.id, self._pump)
             self._bridges.append(sub)
             settings = replace(base, url=cfg.analysis_url, relay=False, analysis_fps=analysis_fps)
             self._readers.append(Reader(settings, sub))
-        self.supervisor.start()
         for reader in self._readers:
             reader.start()
 
-    async def stop(self) -> None:
-        """Stop readers (one bounded wait for all), end subscriptions and frame slots, flush state
-        events. Cancelled, it still closes everything and emits nothing more."""
-        if not self._started:
-            return
-        self._started = False
-        for reader in self._readers:
+    async def _stop_readers(self) -> bool:
+        """Stop the reader threads (one bounded wait for all) and close their bridges, so nothing
+        they still post arrives; False when one had to be abandoned. Cancelled, it still closes the
+        bridges."""
+        readers, self._readers = self._readers, []
+        bridges, self._bridges = self._bridges, []
+        past = self._past
+        past.reconnects += max(0, readers[0].attempts - 1) if readers else 0
+        past.corrupt_packets += sum(r.corrupt_packets for r in readers)
+        past.loop_drops += sum(b.packets_dropped for b in bridges)
+        past.frames_replaced += sum(b.frames_replaced for b in bridges)
+        for reader in readers:
             reader.stop()
-        drain = False
         try:
-            stopped = await asyncio.gather(*(r.wait_stopped(JOIN_TIMEOUT_S) for r in self._readers))
-            for reader, ok in zip(self._readers, stopped, strict=True):
+            stopped = await asyncio.gather(*(r.wait_stopped(JOIN_TIMEOUT_S) for r in readers))
+            for reader, ok in zip(readers, stopped, strict=True):
                 if not ok:
                     log.warning(
                         "camera %s: reader thread %s did not stop within %.1f s; abandoned",
@@ -191,10 +222,24 @@ class CameraStream:
                         "main" if reader.settings.relay else "analysis",
                         JOIN_TIMEOUT_S,
                     )
+            return all(stopped)
+        finally:
+            for bridge in bridges:
+                bridge.close()  # an abandoned reader's late output goes nowhere
+
+    async def stop(self) -> None:
+        """Stop readers (one bounded wait for all), end subscriptions and frame slots, flush state
+        events. Cancelled, it still closes everything and emits nothing more."""
+        if not self._started:
+            return
+        self._started = False
+        drain = False
+        try:
+            if self.h264_view is not None:
+                await self.h264_view.aclose()
+            await self._stop_readers()
             drain = True
         finally:
-            for bridge in self._bridges:
-                bridge.close()  # an abandoned reader's late output goes nowhere
             self.relay.close()
             for slot in list(self._slots):
                 slot.close()
@@ -289,7 +334,9 @@ class CameraStream:
             self.supervisor.note(self._online_reason())
 
     def _online_reason(self) -> str:
-        parts = [p for p in (self.codec.unplayable_reason if self.codec else None, self._problem, self.analysis_reason)]
+        # A camera with an H.264 view plays in browsers all the same (its health says how).
+        unplayable = self.codec.unplayable_reason if self.codec and self.h264_view is None else None
+        parts = [p for p in (unplayable, self._problem, self.analysis_reason)]
         return "; ".join(p for p in parts if p)
 
     # -- consumers -----------------------------------------------------------------------------
@@ -379,6 +426,11 @@ class CameraStream:
             raise NoPicture(f"camera {self.id} is offline: {self.supervisor.reason}", retry_s)
         if state == CameraState.STALLED:
             raise NoPicture(f"camera {self.id} is stalled: {self.supervisor.reason}", SNAPSHOT_RETRY_AFTER_S)
+        if state == CameraState.STANDBY:
+            raise NoPicture(
+                f"camera {self.id} is on standby ({self.supervisor.reason}); watch it live to wake it",
+                SNAPSHOT_RETRY_AFTER_S,
+            )
 
     async def _next_keyframe(self, timeout_s: float) -> Packet | None:
         """The main stream's next keyframe; None after ``timeout_s`` or once the camera fails."""
@@ -439,6 +491,15 @@ class CameraStream:
         main = self._readers[0] if self._readers else None
         subs = self.relay.subscribers
         pps, bytes_ps = self._packets.rates(now_m)
+        view = self.h264_view
+        browser_video: BrowserVideo | None = None
+        browser_reason: str | None = None
+        if codec is not None and codec.browser_playable:
+            browser_video = BrowserVideo.DIRECT
+        elif codec is not None and view is not None:
+            browser_video, browser_reason = view.browser_video()
+        elif codec is not None:
+            browser_video, browser_reason = BrowserVideo.PICTURES, codec.unplayable_reason
         return {
             "id": cfg.id,
             "name": cfg.name or cfg.id,
@@ -457,14 +518,21 @@ class CameraStream:
             "codec": codec.codec if codec else None,
             "profile": codec.profile if codec else None,
             "browser_playable": codec.browser_playable if codec else None,
-            "reconnects": max(0, main.attempts - 1) if main else 0,
+            "browser_video": browser_video,
+            "browser_video_reason": browser_reason,
+            "transcode": view.transcode_stats() if view else None,
+            "reconnects": self._past.reconnects + (max(0, main.attempts - 1) if main else 0),
             "last_frame_age_s": round(time.time() - last, 3) if last is not None else None,
-            "viewers": len([s for s in subs if s.name not in ("clip", "snapshot")]),
+            "viewers": len([s for s in subs if s.name not in NOT_VIEWERS])
+            + len(view.relay.subscribers if view else []),
             "viewer_drops": self.relay.dropped_total(),
             "viewer_queues": [s.stats() for s in subs],
-            "analysis_skipped": sum(s.skipped for s in self._slots) + sum(b.frames_replaced for b in self._bridges),
-            "corrupt_packets": sum(r.corrupt_packets for r in self._readers),
-            "loop_drops": sum(b.packets_dropped for b in self._bridges),
+            "analysis_skipped": sum(s.skipped for s in self._slots)
+            + sum(b.frames_replaced for b in self._bridges)
+            + self._past.frames_replaced,
+            "corrupt_packets": sum(r.corrupt_packets for r in self._readers) + self._past.corrupt_packets,
+            "loop_drops": sum(b.packets_dropped for b in self._bridges) + self._past.loop_drops,
             "buffer_bytes": self.ring.bytes,
             "buffer_seconds": round(self.ring.seconds, 2),
+            "on_demand": False,
         }

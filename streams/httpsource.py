@@ -20,7 +20,7 @@ import av
 
 from streams import urls
 from streams.media import CodecInfo
-from streams.sources import SourceError, SourceOptions, SourcePacket, check_host, describe_error
+from streams.packets import SourceError, SourceOptions, SourcePacket, check_host, describe_error
 
 log = logging.getLogger(__name__)
 

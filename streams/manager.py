@@ -8,13 +8,16 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
-from hub.config import CameraConfig
 from streams import urls
 from streams.bridge import BridgePump
 from streams.camera import CameraStream
+from streams.config import SourceConfig
+from streams.h264view import ViewOptions
 from streams.media import CameraState
+from streams.ondemand import OnDemandCamera
 from streams.published import PublishedCamera
 from streams.supervisor import EmitFn
+from streams.transcode import DEFAULT_MAX_TRANSCODES, TranscodeBudget
 from streams.workpool import MediaPools
 
 log = logging.getLogger(__name__)
@@ -29,13 +32,13 @@ class CameraManager:
     ``await emit("camera.online", camera_id, {"reason": ..., ...})``.
 
     Alone, a node ingests every configured camera (``start()``). Among several nodes, the camera
-    leases (:mod:`hub.leases`) start and stop single cameras (``start(only=...)``,
+    leases (:mod:`hub.store.leases`) start and stop single cameras (``start(only=...)``,
     :meth:`start_camera`, :meth:`stop_camera`), and tell the manager which node ingests the
     others (:meth:`set_owners`) so their health says where they are instead of "offline".
     """
 
-    def __init__(self, cameras: Sequence[CameraConfig], emit: EmitFn, data_dir: Path) -> None:
-        self._configs: dict[str, CameraConfig] = {}
+    def __init__(self, cameras: Sequence[SourceConfig], emit: EmitFn, data_dir: Path) -> None:
+        self._configs: dict[str, SourceConfig] = {}
         for cfg in cameras:
             if cfg.id in self._configs:
                 raise ValueError(f"duplicate camera id {cfg.id!r}")
@@ -53,6 +56,8 @@ class CameraManager:
         self._pump = BridgePump()
         self.pools = MediaPools()
         """Threads for every camera's JPEGs and clips, apart from the event loop's default pool."""
+        self.transcodes = TranscodeBudget(DEFAULT_MAX_TRANSCODES)
+        """How many H.264 transcodes for browsers may run at once (cameras made with a ``view``)."""
         self._started = False
         self.node: str | None = None
         """This node's id among several (set by the leases); shown as the owner of its cameras."""
@@ -110,7 +115,7 @@ class CameraManager:
             await stream.stop()
         return True
 
-    async def published_camera(self, config: CameraConfig) -> PublishedCamera:
+    async def published_camera(self, config: SourceConfig) -> PublishedCamera:
         """The camera a publisher feeds (WHIP), made and started on first use, its config updated after.
 
         ValueError when ``config.id`` is a configured camera.
@@ -139,12 +144,18 @@ class CameraManager:
             await stream.stop()
         return True
 
-    async def pulled_camera(self, config: CameraConfig) -> CameraStream:
+    async def pulled_camera(
+        self, config: SourceConfig, idle_stop_s: float | None = None, view: ViewOptions | None = None
+    ) -> CameraStream:
         """A camera found at run time whose source is read like a configured one's (a GB/T 28181
         channel): made and started on first use, restarted when its URL changes, renamed in place.
 
+        ``idle_stop_s``: read it only while someone watches, stopping this long after the last
+        viewer left (:class:`~streams.ondemand.OnDemandCamera`), unless it is analysed. ``view``: how
+        browsers get H.264 of it should its video be H.265 (:mod:`streams.h264view`).
         ValueError when ``config.id`` is a configured or published camera.
         """
+        on_demand = idle_stop_s is not None and not config.analysis.enabled
         async with self._lock(config.id):
             stream = self._cameras.get(config.id)
             if config.id in self._configs and config.id not in self._dynamic:
@@ -152,12 +163,21 @@ class CameraManager:
             old = self._configs.get(config.id)
             self._configs[config.id] = config
             self._dynamic.add(config.id)
-            if stream is not None and old is not None and old.url == config.url:
+            same_kind = isinstance(stream, OnDemandCamera) == on_demand
+            if stream is not None and old is not None and old.url == config.url and same_kind:
                 stream.config = config
+                if isinstance(stream, OnDemandCamera) and idle_stop_s is not None:
+                    stream.idle_stop_s = idle_stop_s
                 return stream
             if stream is not None:
                 await stream.stop()
-            stream = CameraStream(config, self._emit, self._data_dir, self._pump, self.pools)
+            if on_demand:
+                assert idle_stop_s is not None
+                stream = OnDemandCamera(
+                    config, self._emit, self._data_dir, self._pump, self.pools, view, idle_stop_s=idle_stop_s
+                )
+            else:
+                stream = CameraStream(config, self._emit, self._data_dir, self._pump, self.pools, view)
             self._cameras[config.id] = stream
             if self._started:
                 await stream.start()
@@ -210,7 +230,7 @@ class CameraManager:
         """Health figures of every camera, in configuration order."""
         return [self.health(camera_id) for camera_id in self._configs]
 
-    def _elsewhere(self, cfg: CameraConfig) -> dict[str, Any]:
+    def _elsewhere(self, cfg: SourceConfig) -> dict[str, Any]:
         """Health of a camera this node does not ingest: where it is, no figures of our own."""
         owner = self._owners.get(cfg.id)
         if owner is not None and owner == self.node:  # leased here a moment ago, or being handed back
@@ -251,4 +271,8 @@ class CameraManager:
             "loop_drops": 0,
             "buffer_bytes": 0,
             "buffer_seconds": 0.0,
+            "browser_video": None,
+            "browser_video_reason": None,
+            "transcode": None,
+            "on_demand": False,
         }

@@ -53,6 +53,9 @@ class CameraState(StrEnum):
     """Another hub node ingests it (it holds the camera's lease)."""
     UNASSIGNED = "unassigned"
     """Several hub nodes share the cameras and none has taken this one yet."""
+    STANDBY = "standby"
+    """Read only while someone watches (a GB/T 28181 channel without analysis), and nobody does:
+    no stream is open; a viewer wakes it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,9 @@
 """A camera whose video is pushed to the hub (WHIP) instead of pulled by a reader thread.
 
-A field worker's phone or a body camera publishes H.264 over WebRTC; the hub never decodes it.
-Each complete access unit, as the publisher's packetiser cut it, goes into the same
+A field worker's phone or a body camera publishes H.264 over WebRTC; viewers get it as it came.
+It is decoded only when its analysis is configured: then a thread of its own decodes every access
+unit and keeps the frames the analysis rate asks for (see :class:`AnalysisDecoder`). Each complete
+access unit, as the publisher's packetiser cut it, goes into the same
 :class:`~streams.relay.PacketRelay` and clip ring as a pulled camera's packets, so viewers
 (passthrough), snapshots (decoded from the cached keyframe), clips and the camera's health work
 exactly as for any camera. What differs is only where packets come from and when the camera ends:
@@ -13,16 +15,24 @@ event loop: a few dozen bits, no decoder.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import queue
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from hub.config import CameraConfig
+import av
+
 from streams.bridge import BridgePump
 from streams.camera import CameraStream
-from streams.media import START_CODE, CameraState, CodecInfo, Packet, iter_nals
+from streams.config import SourceConfig
+from streams.media import START_CODE, CameraState, CodecInfo, Frame, Packet, iter_nals
+from streams.snapshot import converted
 from streams.supervisor import EmitFn
 from streams.workpool import MediaPools
 
@@ -131,6 +141,76 @@ def sps_codec(sps: bytes) -> CodecInfo:
     return CodecInfo("h264", width, height, profile, pix_fmt)
 
 
+DECODE_QUEUE_UNITS = 90
+"""Access units waiting for the analysis decoder (3 s at 30 fps); when full, units are dropped,
+counted, and decoding starts again at the next keyframe (a decoder fed after a gap shows garbage)."""
+
+
+class AnalysisDecoder:
+    """Decodes a published camera's access units in a thread and hands the analysis rate's frames,
+    small and grey, to the event loop. :meth:`feed` never blocks: a full queue drops (counted)."""
+
+    def __init__(self, camera_id: str, fps: float, size: tuple[int, int], deliver: Callable[[Frame], None]) -> None:
+        self.camera_id = camera_id
+        self.interval_s = 1.0 / fps
+        self.size = size
+        self.dropped = 0
+        """Access units not decoded: the queue was full, or waiting for a keyframe after that."""
+        self.errors = 0
+        """Access units the decoder refused (damaged)."""
+        self._deliver = deliver
+        self._loop = asyncio.get_running_loop()
+        self._queue: queue.Queue[tuple[bytes, float, bool] | None] = queue.Queue(DECODE_QUEUE_UNITS)
+        self._need_key = True
+        self._thread = threading.Thread(target=self._run, name=f"decode-{camera_id}", daemon=True)
+        self._thread.start()
+
+    def feed(self, data: bytes, ts: float, keyframe: bool) -> None:
+        """One access unit (event loop)."""
+        if self._need_key and not keyframe:
+            self.dropped += 1
+            return
+        try:
+            self._queue.put_nowait((data, ts, keyframe))
+            self._need_key = False
+        except queue.Full:
+            self.dropped += 1
+            self._need_key = True
+
+    def close(self) -> None:
+        """Stop the thread (it ends after what it is decoding now; what waits is dropped)."""
+        while True:
+            try:
+                self._queue.put_nowait(None)
+                return
+            except queue.Full:
+                with contextlib.suppress(queue.Empty):
+                    self._queue.get_nowait()
+
+    def _run(self) -> None:
+        codec = av.CodecContext.create("h264", "r")
+        w, h = self.size
+        next_at = 0.0
+        seq = 0
+        while (item := self._queue.get()) is not None:
+            data, ts, _keyframe = item
+            try:
+                frames = codec.decode(av.Packet(data))
+            except av.FFmpegError:
+                self.errors += 1
+                continue
+            for frame in frames:
+                if ts < next_at - self.interval_s / 4:
+                    continue
+                next_at = max(next_at + self.interval_s, ts - self.interval_s)
+                gray = converted(frame, width=w, height=h, format="gray").to_ndarray()
+                seq += 1
+                try:
+                    self._loop.call_soon_threadsafe(self._deliver, Frame(gray, ts, seq))
+                except RuntimeError:  # the loop is closed: the hub is stopping
+                    return
+
+
 class PublishedCamera(CameraStream):
     """A camera fed by a publisher: :meth:`begin` when one connects, :meth:`push` each access unit
     (event loop), :meth:`end` with the reason when it stops.
@@ -141,7 +221,7 @@ class PublishedCamera(CameraStream):
 
     def __init__(
         self,
-        config: CameraConfig,
+        config: SourceConfig,
         emit: EmitFn,
         data_dir: Path,
         pump: BridgePump | None = None,
@@ -160,9 +240,12 @@ class PublishedCamera(CameraStream):
         """When the newest access unit arrived (monotonic)."""
         self.last_keyframe_m: float | None = None
         """When the newest keyframe arrived (monotonic)."""
+        self.decode_dropped = 0
+        """Access units the analysis decoder dropped, over past publishers (see :class:`AnalysisDecoder`)."""
         self._params: dict[int, bytes] = {}
         self._first = True
         self._begun_m = 0.0
+        self._decoder: AnalysisDecoder | None = None
 
     async def start(self) -> None:
         """Start the state events and the stall watchdog (no reader thread: packets are pushed)."""
@@ -177,6 +260,7 @@ class PublishedCamera(CameraStream):
         if not self._started:
             return
         self._started = False
+        self._stop_decoder()
         self.relay.close()
         for slot in list(self._slots):
             slot.close()
@@ -184,7 +268,7 @@ class PublishedCamera(CameraStream):
         if self._own_pools:
             self.pools.shutdown()
 
-    def begin(self, publisher: str, config: CameraConfig | None = None) -> None:
+    def begin(self, publisher: str, config: SourceConfig | None = None) -> None:
         """A publisher connected (its video follows); ``config`` updates where the camera stands."""
         if config is not None:
             self.config = config
@@ -198,6 +282,10 @@ class PublishedCamera(CameraStream):
         self.last_keyframe_m = None
         self.ring.clear()  # a new timeline: a clip never spans two publishers
         self.supervisor.set_state(CameraState.STARTING, f"{publisher} is connecting")
+        self._stop_decoder()
+        a = self.config.analysis
+        if a.enabled:
+            self._decoder = AnalysisDecoder(self.id, a.fps, (a.width, a.height), self._on_frame)
 
     def end(self, reason: str) -> None:
         """The publisher stopped: viewers' subscriptions end and the camera goes offline with ``reason``."""
@@ -205,9 +293,16 @@ class PublishedCamera(CameraStream):
             return
         log.info("camera %s: publisher %s stopped: %s", self.id, self.publisher, reason)
         self.publisher = None
+        self._stop_decoder()
         self.relay.gap()
         self.relay.close()
         self.supervisor.set_state(CameraState.OFFLINE, reason)
+
+    def _stop_decoder(self) -> None:
+        decoder, self._decoder = self._decoder, None
+        if decoder is not None:
+            self.decode_dropped += decoder.dropped
+            decoder.close()
 
     def silent_s(self) -> float:
         """Seconds since the newest access unit (or since the publisher connected, before the first)."""
@@ -247,7 +342,10 @@ class PublishedCamera(CameraStream):
             self._first = False
             self._on_connected(codec)
         self._on_packet(packet)
+        if self._decoder is not None:
+            self._decoder.feed(data, packet.ts, keyframe)
         self._packets.roll(now_m)
+        self._frames.roll(now_m)
         self.supervisor.alive(packet.ts)
         return keyframe
 
@@ -266,4 +364,5 @@ class PublishedCamera(CameraStream):
 
     def health(self) -> dict[str, Any]:
         """The camera's figures, with ``source`` ``whip`` and who publishes."""
-        return {**super().health(), "source": "whip", "publisher": self.publisher}
+        dropped = self.decode_dropped + (self._decoder.dropped if self._decoder is not None else 0)
+        return {**super().health(), "source": "whip", "publisher": self.publisher, "decode_dropped": dropped}

@@ -20,8 +20,9 @@ import av
 from streams import urls
 from streams.bridge import LoopBridge
 from streams.media import CLOCK_HZ, CodecInfo, Frame, Packet, parameter_sets
+from streams.packets import Source, SourceError, SourceOptions, SourcePacket
 from streams.snapshot import converted
-from streams.sources import Source, SourceError, SourceOptions, SourcePacket, open_source
+from streams.sources import open_source
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,9 @@ class ReaderSettings:
 class Reader:
     """One thread per camera input; owns the connection and its reconnect loop."""
 
-    def __init__(self, settings: ReaderSettings, bridge: LoopBridge) -> None:
+    def __init__(self, settings: ReaderSettings, bridge: LoopBridge, last_dts: int | None = None) -> None:
+        """``last_dts``: continue the camera's timeline after this dts (a reader taking over from an
+        earlier one of the same camera)."""
         self.settings = settings
         self._bridge = bridge
         self._stop = threading.Event()
@@ -92,10 +95,15 @@ class Reader:
         """Newest decoded full-size frame and its wall-clock time (for snapshots), by reference;
         None while not connected, so an old picture is never taken for a live one."""
         self._frame_seq = 0
-        self._last_dts: int | None = None
+        self._last_dts: int | None = last_dts
         """Last dts on the camera timeline; the next session continues after it."""
         self.corrupt_packets = 0
         """Packets that failed to decode, over the reader's life."""
+
+    @property
+    def last_dts(self) -> int | None:
+        """The newest dts on the camera's timeline (for a reader that takes over)."""
+        return self._last_dts
 
     def start(self) -> None:
         """Start the thread (on the event loop, which :meth:`wait_stopped` then uses)."""

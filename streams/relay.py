@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from streams.media import CodecInfo, Packet
@@ -155,6 +156,9 @@ class PacketRelay:
         self._gop_bytes = 0
         self.dropped_by_gone = 0
         """Drops of subscribers that have since left (so totals never go down)."""
+        self.on_subscribers: Callable[[], None] | None = None
+        """Called (on the loop) after a subscriber joins or leaves: an on-demand camera wakes or
+        sleeps by it."""
 
     def publish(self, packet: Packet) -> None:
         """Hand one packet to every subscriber and update the keyframe cache."""
@@ -193,6 +197,8 @@ class PacketRelay:
         for packet in gop:
             sub._offer(packet)
         self._subs.append(sub)
+        if self.on_subscribers is not None:
+            self.on_subscribers()
         return sub
 
     def unsubscribe(self, sub: PacketSubscription) -> None:
@@ -203,6 +209,8 @@ class PacketRelay:
         if sub in self._subs:
             self._subs.remove(sub)
             self.dropped_by_gone += sub.dropped
+            if self.on_subscribers is not None:
+                self.on_subscribers()
 
     @property
     def subscribers(self) -> list[PacketSubscription]:

@@ -1,10 +1,11 @@
 """The state of one camera and the events that announce every change.
 
-States: ``starting → online → stalled → offline`` (and back), plus ``disabled``. The reader thread
+States: ``starting → online → stalled → offline`` (and back), plus ``disabled``, and ``standby``
+for a camera read only while watched (:mod:`streams.ondemand`). The reader thread
 reports connections and failures (it owns reconnecting, with exponential backoff and jitter); a
 watchdog task on the loop turns silence longer than ``stall_timeout_s`` into ``stalled``. Every
 change of state or reason is emitted as an event (``camera.online``, ``camera.stalled``,
-``camera.offline``, ``camera.disabled``) by one emitter task, in order.
+``camera.offline``, ``camera.disabled``, ``camera.standby``) by one emitter task, in order.
 """
 
 from __future__ import annotations
@@ -52,13 +53,18 @@ class Supervisor:
         self.events_dropped = 0
         """State events lost because ``emit`` did not keep up."""
 
-    def start(self, disabled: bool = False) -> None:
-        """Start the emitter and, unless disabled, the stall watchdog."""
+    def start(self, disabled: bool = False, standby: str | None = None) -> None:
+        """Start the emitter and, unless disabled, the stall watchdog; ``standby``: the camera
+        starts in standby, with this reason (nothing is read until someone watches)."""
         if self._tasks:
             return
         self._tasks.append(asyncio.create_task(self._emitter(), name=f"camera-{self.camera_id}-events"))
         if disabled:
             self.set_state(CameraState.DISABLED, "the camera is disabled in the configuration")
+            return
+        if standby is not None:
+            self.set_state(CameraState.STANDBY, standby)
+            self._tasks.append(asyncio.create_task(self._watchdog(), name=f"camera-{self.camera_id}-watchdog"))
         else:
             self._queue_event("camera.starting", {"state": "starting", "reason": self.reason})
             self._tasks.append(asyncio.create_task(self._watchdog(), name=f"camera-{self.camera_id}-watchdog"))
@@ -72,7 +78,8 @@ class Supervisor:
             self.since = time.time()
         self.state = state
         self.reason = reason
-        level = logging.INFO if state in (CameraState.ONLINE, CameraState.DISABLED) else logging.WARNING
+        quiet = (CameraState.ONLINE, CameraState.DISABLED, CameraState.STANDBY, CameraState.STARTING)
+        level = logging.INFO if state in quiet else logging.WARNING
         log.log(level, "camera %s: %s (%s)", self.camera_id, state.value, reason or "ok")
         self._queue_event(
             f"camera.{state.value}", {"state": state.value, "previous": previous.value, "reason": reason, **data}

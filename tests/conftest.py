@@ -7,10 +7,13 @@ import os
 import shutil
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+
+from streams.synthetic import SCENES, ensure_scene
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MEDIA = REPO.parent / "shared" / "media"
@@ -87,3 +90,33 @@ async def wait_until(pred: Callable[[], bool], timeout_s: float, what: str, peri
             pytest.fail(f"timed out after {timeout_s:.1f} s waiting for {what}")
         await asyncio.sleep(period_s)
     return time.monotonic() - t0
+
+
+_scene_cache: Path | None = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scene_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    global _scene_cache
+    _scene_cache = tmp_path_factory.mktemp("scenes")
+
+
+def seed_scenes(data_dir: Path, camera_urls: Iterable[str]) -> None:
+    """Put this session's rendering of each synthetic scene the URLs name where a hub with
+    ``data_dir`` looks before rendering one (``streams.synthetic.ensure_scene``): each hub would
+    otherwise spend a second of CPU on the same file. Rendering itself is tested in
+    tests/streams/test_synthetic.py and by the demo (tests/hub/test_demo.py)."""
+    for url in camera_urls:
+        parts = urlsplit(url)
+        name = parts.netloc or parts.path.strip("/")
+        if parts.scheme != "synthetic" or name not in SCENES or _scene_cache is None:
+            continue  # not a scene, or one the hub is to refuse
+        target = Path(data_dir) / "scenes" / f"{name}.mp4"
+        if target.exists():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        rendered = ensure_scene(name, _scene_cache)
+        try:
+            os.link(rendered, target)
+        except OSError:  # another file system
+            shutil.copyfile(rendered, target)

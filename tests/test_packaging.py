@@ -51,6 +51,7 @@ def test_the_wheel_carries_every_package_module_and_web_asset(tmp_path: Path) ->
         "web/package-lock.json",
     }
     wanted.add("hub/demo.yaml")  # `skyhub demo` from an installed package
+    wanted.add("hub/store/migrations/script.py.mako")  # new revisions from an installed package
     missing = sorted(wanted - inside)
     assert not missing, f"left out of the wheel: {missing}"
     assert any(name.endswith("entry_points.txt") for name in inside)

@@ -76,6 +76,27 @@ function flatten(prefix, tree, out) {
   }
 }
 
+/** @type {Record<string, Record<string, Messages>> | null} */
+let inPage = null;
+
+/**
+ * Messages the hub wrote into the page (`<script type="application/json" id="skyhub-messages">`,
+ * language → screen → messages): those of its first screen, so that it needs no request for them.
+ * @param {Lang} language
+ * @param {string} screen
+ * @returns {Messages | undefined}
+ */
+function pageMessages(language, screen) {
+  if (inPage === null) {
+    try {
+      inPage = JSON.parse(document.getElementById("skyhub-messages")?.textContent || "{}");
+    } catch {
+      inPage = {};
+    }
+  }
+  return inPage?.[language]?.[screen];
+}
+
 /**
  * Load one screen's messages in one language (once).
  * @param {Lang} language
@@ -85,7 +106,9 @@ function loadScreen(language, screen) {
   const key = `${language}/${screen}`;
   let p = loading.get(key);
   if (!p) {
-    p = api(`/web/locales/${key}.json`, { auth: false }).then((/** @type {Messages} */ tree) => {
+    const given = pageMessages(language, screen);
+    const tree = given ? Promise.resolve(given) : api(`/web/locales/${key}.json`, { auth: false });
+    p = tree.then((/** @type {Messages} */ tree) => {
       /** @type {Record<string, string | Record<string, string>>} */
       const flat = {};
       flatten(screen, tree, flat);

@@ -9,13 +9,21 @@ const VERSION = "dev"; // skyhub:version
 const SHELL = ["/worker", "/worker.webmanifest", "/web/styles/worker.css", "/web/pages/worker.js"]; // skyhub:shell
 const CACHE = `skyhub-worker-${VERSION}`;
 const KEEP = [/^\/worker$/, /^\/worker\.webmanifest$/, /^\/web\//];
+/** Chromium's static routes: the shell (the page as such, its files) straight from this cache, the
+ * hub's API straight from the network, neither waiting for this worker to start. */
+const ROUTES = [
+  { condition: { urlPattern: { pathname: "/worker", search: "" }, requestMethod: "GET" }, source: { cacheName: CACHE } },
+  { condition: { urlPattern: { pathname: "/web/*" }, requestMethod: "GET" }, source: { cacheName: CACHE } },
+  { condition: { urlPattern: { pathname: "/api/*" } }, source: "network" },
+];
 
 self.addEventListener("install", (event) => {
+  // Where the browser can (Chromium's static routing), the shell comes from this cache without
+  // running this worker at all: a start does not wait for it to wake and answer each file. What is
+  // not kept yet still comes from the network.
+  const routed = "addRoutes" in event ? event.addRoutes(ROUTES).catch(() => undefined) : undefined;
   event.waitUntil(
-    caches
-      .open(CACHE)
-      .then((c) => c.addAll(SHELL))
-      .then(() => self.skipWaiting()),
+    Promise.all([routed, caches.open(CACHE).then((c) => c.addAll(SHELL))]).then(() => self.skipWaiting()),
   );
 });
 

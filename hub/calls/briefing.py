@@ -14,36 +14,34 @@ taken up it does not make the worker busy: a dispatcher can still call them one 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
-from hub.auth import Principal
+from hub.access.auth import Principal
 from hub.calls.errors import CallError
 from hub.calls.floor import MAX_PRIORITY, FloorChange, FloorControl
+from hub.calls.host import CallHost
 from hub.calls.model import Call, CallKind, CallState, Member, MemberState
 from hub.config import Role
-from hub.directory import UnknownNode
-
-if TYPE_CHECKING:
-    from hub.calls.service import CallService
+from hub.people.directory import UnknownNode
 
 log = logging.getLogger(__name__)
 
 
-def recipients(svc: CallService, node: str) -> list[str]:
+def recipients(svc: CallHost, node: str) -> list[str]:
     """Usernames of the on-duty workers (and leaders) at or under ``node`` who can log in."""
     people = {p.id for p in svc.directory.members(node, on_duty_only=True)}
     return sorted(u.username for u in svc.users.values() if (u.person or u.username) in people)
 
 
-async def start_briefing(svc: CallService, who: Principal, node: str, camera: str | None = None) -> Call:
+async def start_briefing(svc: CallHost, who: Principal, node: str, camera: str | None = None) -> Call:
     """Invite the group under ``node``; 404 for an unknown node, 409 when nobody is on duty there."""
     try:
         level = svc.directory.node(node).level
     except UnknownNode:
         raise CallError(404, f"no node {node!r} in the district tree") from None
     if camera is not None:
-        svc.camera_relay(camera)
-    if svc.busy(who.username):
+        svc.camera_relay(camera, who.username)
+    await svc.look_around()  # several nodes: where the listeners' pages are, now
+    if svc.busy_anywhere(who.username):
         raise CallError(409, "you are already in a call; hang up first", reason="busy")
     names = [u for u in recipients(svc, node) if u != who.username]
     if not names:
@@ -61,7 +59,7 @@ async def start_briefing(svc: CallService, who: Principal, node: str, camera: st
     return call
 
 
-async def apply_floor_change(svc: CallService, call: Call, change: FloorChange, actor: str) -> None:
+async def apply_floor_change(svc: CallHost, call: Call, change: FloorChange, actor: str) -> None:
     """Log what a floor operation did and move the voices accordingly."""
     if change.revoked is not None:
         how = {"released": "floor.released", "preempted": "floor.revoked"}.get(change.how, "floor.revoked")
@@ -79,7 +77,7 @@ async def apply_floor_change(svc: CallService, call: Call, change: FloorChange, 
 
 
 async def floor_action(
-    svc: CallService, who: Principal, call: Call, action: str, to: str | None = None, priority: int = 0
+    svc: CallHost, who: Principal, call: Call, action: str, to: str | None = None, priority: int = 0
 ) -> None:
     """``request``/``release`` by a listener; ``grant``/``revoke`` by the speaker."""
     if call.kind != CallKind.BRIEFING or call.floor is None:
@@ -118,13 +116,12 @@ async def floor_action(
     await apply_floor_change(svc, call, change, who.username)
 
 
-def wire(svc: CallService, call: Call) -> None:
+def wire(svc: CallHost, call: Call) -> None:
     """Listeners see the speaker's feed (or the camera) and hear the speaker and the floor holder."""
     speaker = call.members[call.owner]
     relay = None
     if call.camera is not None:
-        src = svc.source(call.camera)
-        relay = src.relay if src is not None else None
+        relay = svc.camera_feed(call.camera, call.owner)
     elif speaker.video_in is not None:
         relay = speaker.video_in.relay
     holder = call.members.get(call.floor.holder) if call.floor and call.floor.holder else None

@@ -10,40 +10,38 @@ onto the wall with WHEP at ``/whep/@username``.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
-from hub.auth import Principal
+from hub.access.auth import Principal
 from hub.calls.errors import CallError
+from hub.calls.host import CallHost
 from hub.calls.model import Call, CallKind, CallState, Member, MemberState
 from hub.config import Role
-
-if TYPE_CHECKING:
-    from hub.calls.service import CallService
 
 log = logging.getLogger(__name__)
 
 
-def _grid_of(svc: CallService, username: str) -> str | None:
+def _grid_of(svc: CallHost, username: str) -> str | None:
     user = svc.users.get(username)
     person = (user.person or user.username) if user else username
     grids = sorted(svc.directory.grids_of(person))
     return grids[0] if grids else None
 
 
-async def start_call(svc: CallService, who: Principal, to: str, camera: str | None = None) -> Call:
+async def start_call(svc: CallHost, who: Principal, to: str, camera: str | None = None) -> Call:
     """Ring ``to``; 404 unknown, 409 busy or not reachable, 400 calling oneself."""
     if to == who.username:
         raise CallError(400, "you cannot call yourself")
     if to not in svc.users:
         raise CallError(404, f"no user {to!r}")
-    relay_check = svc.camera_relay(camera) if camera else None
-    if svc.busy(who.username):
+    relay_check = svc.camera_relay(camera, who.username) if camera else None
+    await svc.look_around()  # several nodes: who is reachable and busy where, now
+    if svc.busy_anywhere(who.username):
         raise CallError(409, "you are already in a call; hang up first", reason="busy")
     grid = _grid_of(svc, to)
-    if svc.busy(to):
+    if svc.busy_anywhere(to):
         await svc.log.append("call.busy", to, who.username, {"kind": "call", "to": to}, grid=grid)
         raise CallError(409, f"{to} is busy in another call", reason="busy")
-    if not svc.presence.reachable(to):
+    if not svc.reachable(to):
         await svc.log.append("call.unreachable", to, who.username, {"kind": "call", "to": to}, grid=grid)
         raise CallError(409, f"{to} has no call page open", reason="unreachable")
     members = {
@@ -58,7 +56,7 @@ async def start_call(svc: CallService, who: Principal, to: str, camera: str | No
     return call
 
 
-async def accept(svc: CallService, call: Call, member: Member) -> None:
+async def accept(svc: CallHost, call: Call, member: Member) -> None:
     """``member`` answers (also implied by sending media while invited)."""
     if call.state == CallState.ENDED:
         raise CallError(409, f"the call has ended ({call.ended_reason})")
@@ -79,7 +77,7 @@ async def accept(svc: CallService, call: Call, member: Member) -> None:
     svc.notify(call)
 
 
-async def decline(svc: CallService, call: Call, member: Member) -> None:
+async def decline(svc: CallHost, call: Call, member: Member) -> None:
     """``member`` turns the call down; a one-to-one call then ends."""
     if call.state == CallState.ENDED or member.state != MemberState.INVITED:
         raise CallError(409, "there is nothing to decline")
@@ -91,7 +89,7 @@ async def decline(svc: CallService, call: Call, member: Member) -> None:
         svc.notify(call)
 
 
-async def hangup(svc: CallService, call: Call, member: Member) -> None:
+async def hangup(svc: CallHost, call: Call, member: Member) -> None:
     """``member`` hangs up: a one-to-one call (or a briefing, by its speaker) ends; a listener leaves
     (at once, without the grace a lost connection gets)."""
     if call.state == CallState.ENDED:
@@ -104,26 +102,23 @@ async def hangup(svc: CallService, call: Call, member: Member) -> None:
     await svc.leave(call, member, "hung up")
 
 
-async def put_camera(svc: CallService, who: Principal, call: Call, camera: str | None) -> None:
+async def put_camera(svc: CallHost, who: Principal, call: Call, camera: str | None) -> None:
     """Show a camera (passthrough) in place of the owner's video; ``None`` goes back to the owner."""
     if who.username != call.owner and Role.ADMIN not in who.roles:
         raise CallError(403, "only the one who started the call can put a camera into it")
     if call.state == CallState.ENDED:
         raise CallError(409, "the call has ended")
     if camera is not None:
-        svc.camera_relay(camera)  # 404 / 503 / 415 before anything changes
+        svc.camera_relay(camera, who.username)  # 404 / 503 / 415 before anything changes
     call.camera = camera
     svc.rewire(call)
     await svc.event(call, "call.camera", who.username, camera=camera)
     svc.notify(call)
 
 
-def wire(svc: CallService, call: Call) -> None:
+def wire(svc: CallHost, call: Call) -> None:
     """Each side hears the other; sees the other's video, or the camera put in by the caller."""
-    camera = None
-    if call.camera is not None:
-        src = svc.source(call.camera)
-        camera = src.relay if src is not None else None
+    camera = svc.camera_feed(call.camera, call.owner) if call.camera is not None else None
     for m in call.members.values():
         other = next((o for o in call.others(m.username)), None)
         if m.audio_out is not None:

@@ -111,6 +111,9 @@ class Call:
     """When it was started (Unix seconds)."""
     ring_timer: asyncio.TimerHandle | None = None
     """Fires when ringing has lasted ``ring_timeout_s``."""
+    url: str | None = None
+    """Several hub nodes: the public URL of the node that hosts the call. A member whose page was
+    loaded from another node sends the call's requests (answer, media, floor, hang up) there."""
 
     def others(self, username: str) -> list[Member]:
         """Members other than ``username``."""
@@ -129,4 +132,5 @@ class Call:
             "members": [m.as_dict() for m in self.members.values()],
             "floor": None if self.floor is None else {"holder": self.floor.holder, "waiting": dict(self.floor.waiting)},
             "started": self.started_ts,
+            "url": self.url,
         }

@@ -21,7 +21,7 @@ from aiortc.rtcdtlstransport import X509_DIGEST_ALGORITHMS
 
 from hub.calls.dtls import interoperable_ciphers, take_server_role
 from hub.calls.errors import CallError
-from hub.calls.ice import consent_as_rfc_7675, pin_host_addresses, rtc_configuration
+from hub.calls.ice import CONSENT_EXPIRY_S, consent_as_rfc_7675, pin_host_addresses, rtc_configuration
 from hub.calls.tracks import PassthroughTrack, SharedPacketizer
 from hub.config import CallsConfig
 
@@ -42,6 +42,11 @@ def h264_codecs() -> list[Any]:
     caps = RTCRtpSender.getCapabilities("video").codecs
     h264 = [c for c in caps if c.mimeType == "video/H264" and c.parameters.get("packetization-mode") == "1"]
     return h264 + [c for c in caps if c.mimeType == "video/rtx"]
+
+
+def opus_codecs() -> list[Any]:
+    """aiortc's Opus codec: the only one a call's audio uses (the hub encodes each voice once, as Opus)."""
+    return [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == "audio/opus"]
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,16 @@ def without_mdns_candidates(text: str) -> str:
     return "".join(kept) if len(kept) != len(lines) else text
 
 
+def require_opus_audio(offer: Offer) -> None:
+    """422 unless every audio section of the offer can carry Opus (what the hub sends in calls)."""
+    for i, m in enumerate(offer.parsed.media):
+        if m.kind != "audio":
+            continue
+        if not any(c.mimeType.lower() == "audio/opus" for c in m.rtp.codecs):
+            offered = ", ".join(sorted({c.mimeType.split("/")[-1] for c in m.rtp.codecs})) or "no codec"
+            raise CallError(422, f"m-line {i} (audio) has no Opus; the hub's voice is Opus (offered: {offered})")
+
+
 def require_h264_video(offer: Offer) -> None:
     """422 unless the offer has a video section that can receive H.264 (packetization-mode 1)."""
     videos = [m for m in offer.parsed.media if m.kind == "video"]
@@ -200,10 +215,13 @@ def hook_keyframe_requests(sender: RTCRtpSender, track: PassthroughTrack) -> Non
     sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
 
 
-async def answer(pc: RTCPeerConnection, offer: Offer, ice_addresses: Sequence[str]) -> str:
+async def answer(
+    pc: RTCPeerConnection, offer: Offer, ice_addresses: Sequence[str], consent_expiry_s: float = CONSENT_EXPIRY_S
+) -> str:
     """Apply the offer and return the hub's answer SDP (with all its candidates).
 
-    The hub is the DTLS server when the offer lets it choose (:mod:`hub.calls.dtls`).
+    The hub is the DTLS server when the offer lets it choose (:mod:`hub.calls.dtls`); the peer
+    is released once it answers no consent check for ``consent_expiry_s``.
     """
     try:
         await pc.setRemoteDescription(offer.description)
@@ -212,7 +230,7 @@ async def answer(pc: RTCPeerConnection, offer: Offer, ice_addresses: Sequence[st
     take_server_role(pc, offer.parsed)
     interoperable_ciphers(pc)
     pin_host_addresses(pc, ice_addresses)
-    consent_as_rfc_7675(pc)
+    consent_as_rfc_7675(pc, consent_expiry_s)
     local = await pc.createAnswer()
     await pc.setLocalDescription(local)
     return str(pc.localDescription.sdp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,16 @@ class Presence:
 
     def __init__(self) -> None:
         self._channels: dict[str, set[Channel]] = {}
+        self.on_change: Callable[[], None] = lambda: None
+        """Called when a user becomes reachable here or stops being (the node's registry entry says who is)."""
 
     def open(self, username: str) -> Channel:
         """Register a new channel for ``username``."""
         ch = Channel(username)
+        first = username not in self._channels
         self._channels.setdefault(username, set()).add(ch)
+        if first:
+            self.on_change()
         return ch
 
     def close(self, ch: Channel) -> None:
@@ -49,6 +55,11 @@ class Presence:
             chans.discard(ch)
             if not chans:
                 del self._channels[ch.username]
+                self.on_change()
+
+    def users(self) -> list[str]:
+        """Who has a call page open here."""
+        return sorted(self._channels)
 
     def reachable(self, username: str) -> bool:
         """Whether ``username`` has a call page open."""

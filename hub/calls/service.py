@@ -30,19 +30,29 @@ from typing import Any
 
 from aiortc import MediaStreamTrack
 
-from hub.auth import Principal
+from hub.access.auth import Principal
 from hub.calls import briefing, calls
+from hub.calls.cluster import CallCluster
 from hub.calls.errors import CallError
 from hub.calls.feeds import EncodedFeed, EncoderSettings
 from hub.calls.model import Call, CallKind, CallState, Member, MemberState
-from hub.calls.peer import add_video, answer, new_peer_connection, parse_offer, require_h264_video
+from hub.calls.peer import (
+    add_video,
+    answer,
+    new_peer_connection,
+    opus_codecs,
+    parse_offer,
+    require_h264_video,
+    require_opus_audio,
+)
+from hub.calls.pipes import CameraPipes
 from hub.calls.presence import Presence
 from hub.calls.sessions import PeerSession, SessionRegistry
-from hub.calls.tracks import AudioFanout, AudioSwitch, PassthroughTrack, SharedPacketizer
+from hub.calls.tracks import AudioFanout, AudioSwitch, PassthroughTrack, SharedPacketizer, silence_payload
 from hub.calls.whep import Source, check_source
 from hub.config import Settings
-from hub.directory import Directory
-from hub.eventlog import EventLog, LogClosed
+from hub.people.directory import Directory
+from hub.store.eventlog import EventLog, LogClosed
 from streams.media import CameraState
 from streams.relay import PacketRelay
 
@@ -51,6 +61,8 @@ log = logging.getLogger(__name__)
 ENCODE_THREADS = 2
 """Threads encoding the hub's own video, for all calls and briefings together."""
 ENDED_KEPT = 200
+FOLLOW_CAMERAS_S = 1.0
+"""How often the calls showing a camera are checked against where the camera runs now."""
 """Ended calls kept for ``GET /api/calls/{id}`` (the log keeps them for ever)."""
 
 Slot = tuple[str, str, str | None]
@@ -70,6 +82,10 @@ class CallService:
         self.users = {u.username: u for u in settings.users}
         self.sessions = SessionRegistry(self.config.max_sessions, self.config.connect_timeout_s)
         self.presence = Presence()
+        self.cluster: CallCluster | None = None
+        """Several hub nodes: presence, "busy" and signalling across them (set by the hub)."""
+        self.pipes: CameraPipes | None = None
+        """Several hub nodes ingesting cameras: cameras of other nodes piped into calls here."""
         self.calls: dict[str, Call] = {}
         self.ended: OrderedDict[str, Call] = OrderedDict()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -90,17 +106,26 @@ class CallService:
     async def start(self) -> None:
         """Start watching peer liveness."""
         self.encode_pool = ThreadPoolExecutor(ENCODE_THREADS, thread_name_prefix="hub-encode")
+        await asyncio.to_thread(silence_payload)  # encoded once, here, not on the loop at a first call
         self.sessions.start()
+        if self.cluster is not None:
+            self.cluster.start()
+        if self.pipes is not None:
+            self.spawn(self.follow_cameras(), "calls-follow-cameras")
 
     async def aclose(self) -> None:
         """End every call, release every peer connection, cancel owned tasks. Idempotent."""
         for call in list(self.calls.values()):
             await self.end(call, "hub shutting down", "system")
         await self.sessions.aclose()
+        if self.cluster is not None:
+            await self.cluster.aclose()
         tasks, self._tasks = list(self._tasks), set()
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self.pipes is not None:
+            await self.pipes.aclose()
         pool, self.encode_pool = self.encode_pool, None
         if pool is not None:
             await asyncio.to_thread(pool.shutdown, wait=True)
@@ -126,28 +151,105 @@ class CallService:
         stream = cameras.get(source_id) if cameras is not None else None
         if stream is None:
             return None
-        return Source(source_id, stream.relay, stream.state, stream.supervisor.reason, stream.codec)
+        view, codec = stream.h264_view, stream.codec
+        if view is not None and codec is not None and not codec.browser_playable:
+            # Browsers cannot play its own video: they get its H.264 view (sub-stream or transcode).
+            refused = view.refusal()
+            if refused is not None:
+                view.budget.refused += 1  # this viewer gets none: counted
+            h264 = view.relay.codec
+            return Source(
+                source_id,
+                view.relay,
+                stream.state,
+                stream.supervisor.reason,
+                h264 if not refused else codec,
+                None,
+                refused,
+            )
+        fallback = view.fallback if view is not None else None
+        return Source(source_id, stream.relay, stream.state, stream.supervisor.reason, codec, fallback)
 
-    def camera_relay(self, camera_id: str) -> PacketRelay:
-        """The packet relay of a camera that can go into a call (404/503/415 otherwise)."""
+    def camera_relay(self, camera_id: str, viewer: str) -> PacketRelay:
+        """The packet relay of a camera that can go into a call (404/503/415 otherwise): this
+        node's own, or one piped from the node that ingests it (opened now, for ``viewer``)."""
         src = self.source(camera_id) if not camera_id.startswith("@") else None
         cameras = self._cameras()
         if src is None and cameras is not None and camera_id in cameras.ids():
-            owner = cameras.owner(camera_id)  # several nodes: the camera runs on another one
-            where = f"hub node {owner}" if owner else "no hub node yet"
-            raise CallError(503, f"camera {camera_id} is ingested by {where}; start the call on that node")
+            piped = self.pipes.relay(camera_id, viewer) if self.pipes is not None else None
+            if piped is not None:  # several nodes: the camera runs on another one
+                return piped
+            owner = cameras.owner(camera_id)
+            where = f"hub node {owner}, which published no URL" if owner else "no hub node yet"
+            raise CallError(503, f"camera {camera_id} is ingested by {where}; try again in a few seconds")
         if src is None:
             raise CallError(404, f"no camera {camera_id!r}")
         check_source(src)
         return src.relay
+
+    def camera_feed(self, camera_id: str, viewer: str) -> PacketRelay | None:
+        """What a call showing ``camera_id`` is switched to now: the camera here, or its pipe from
+        the node that ingests it; None while nobody does."""
+        src = self.source(camera_id)
+        if src is not None:
+            return src.relay
+        return self.pipes.relay(camera_id, viewer) if self.pipes is not None else None
+
+    async def follow_cameras(self) -> None:
+        """Keep the calls showing a camera on its video as it moves between nodes: switched to the
+        camera here when this node takes it, to a pipe when another does; pipes no call uses close."""
+        fed: dict[str, PacketRelay | None] = {}
+        while True:
+            await asyncio.sleep(FOLLOW_CAMERAS_S)
+            try:
+                showing = [c for c in self.calls.values() if c.camera is not None]
+                for call in showing:
+                    assert call.camera is not None
+                    feed = self.camera_feed(call.camera, call.owner)
+                    if call.id in fed and fed[call.id] is not feed:
+                        log.info("call %s: camera %s now from %s", call.id, call.camera, feed and feed.camera_id)
+                        self.rewire(call)
+                    fed[call.id] = feed
+                for call_id in [c for c in fed if c not in self.calls]:
+                    del fed[call_id]
+                if self.pipes is not None:
+                    await self.pipes.keep({c.camera for c in showing if c.camera is not None})
+            except Exception:
+                log.exception("calls: following the cameras in calls failed; trying again")
 
     # -- calls: common rules -------------------------------------------------------------------
 
     def new_call(self, kind: CallKind, owner: str, members: dict[str, Member], **kw: Any) -> Call:
         """Register a call."""
         call = Call(secrets.token_urlsafe(9), kind, owner, members, **kw)
+        if self.cluster is not None:
+            call.url = self.cluster.url
         self.calls[call.id] = call
         return call
+
+    def live(self) -> list[Call]:
+        """The calls hosted here that have not ended."""
+        return list(self.calls.values())
+
+    async def look_around(self) -> None:
+        """Several nodes: read who is reachable and busy where, now (before ringing anyone)."""
+        if self.cluster is not None:
+            await self.cluster.refresh()
+
+    def busy_anywhere(self, username: str, besides: Call | None = None) -> bool:
+        """:meth:`busy` here, or ringing or talking on another node (as last read)."""
+        return self.busy(username, besides) or (self.cluster is not None and self.cluster.busy_elsewhere(username))
+
+    def reachable(self, username: str) -> bool:
+        """Whether ``username`` has a call page open here or (as last read) on another node."""
+        if self.presence.reachable(username):
+            return True
+        return self.cluster is not None and self.cluster.node_of(username) is not None
+
+    def calls_for_page(self, username: str) -> list[dict[str, Any]]:
+        """A call page's first snapshot: the user's calls here and those relayed from other nodes."""
+        here = [c.as_dict() for c in self.calls_of(username)]
+        return here + (self.cluster.calls_of(username) if self.cluster is not None else [])
 
     def find(self, call_id: str) -> Call:
         """A call (live or recently ended), or 404."""
@@ -195,6 +297,9 @@ class CallService:
         msg = {"op": "call", "call": call.as_dict()}
         for username in call.members:
             self.presence.send(username, msg)
+        if self.cluster is not None:  # members on other nodes, and who is busy here
+            self.cluster.notify(call, msg)
+            self.cluster.changed()
 
     async def end(self, call: Call, reason: str, actor: str) -> None:
         """End a call: release every member's media, log and notify. Idempotent."""
@@ -265,7 +370,8 @@ class CallService:
         if [k for k in offer.kinds if k in ("audio", "video")] != wanted:
             raise CallError(422, f"this call needs an offer with m-lines {', '.join(wanted)} in that order")
         require_h264_video(offer)
-        if member.state == MemberState.INVITED and self.busy(who.username, besides=call):
+        require_opus_audio(offer)
+        if member.state == MemberState.INVITED and self.busy_anywhere(who.username, besides=call):
             raise CallError(409, "you are in another call; hang up there first", reason="busy")
         if self.sessions.full():
             raise CallError(503, "the hub holds as many peer connections as it may", {"Retry-After": "10"})
@@ -291,7 +397,8 @@ class CallService:
             if kind == "video":
                 add_video(pc, track if isinstance(track, PassthroughTrack) else None, direction, self.packetizer)
             else:
-                pc.addTransceiver(track or "audio", direction=direction)
+                # Opus only: the voice the hub sends is encoded once, as Opus, for every listener.
+                pc.addTransceiver(track or "audio", direction=direction).setCodecPreferences(opus_codecs())
 
         @pc.on("track")
         def on_track(remote: MediaStreamTrack) -> None:
@@ -316,7 +423,7 @@ class CallService:
         session.on_close.append(lambda s: self._member_media_gone(call, member, s))
         member.session = session
         try:
-            sdp = await answer(pc, offer, self.ice_addresses)
+            sdp = await answer(pc, offer, self.ice_addresses, self.config.consent_expiry_s)
             if member.state == MemberState.INVITED:
                 await calls.accept(self, call, member)  # joining with media answers the call
         except BaseException:

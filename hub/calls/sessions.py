@@ -5,8 +5,8 @@ Every peer connection (a WHEP viewer, a call member, a briefing listener) is a
 holds through its ``on_close`` callbacks: relay subscriptions, feeds, tasks — when it is deleted,
 when aiortc reports the connection ``failed`` or ``closed``, when it never connects, or when one of
 its own ``checks`` says what it shows is gone (a WHEP viewer whose camera stopped). ``failed``
-covers a lost ICE consent (:mod:`hub.calls.ice`: RFC 7675, 30 s without an answer to consent
-checks, which are retransmitted) and a failed DTLS handshake; ``closed`` a DTLS close from the peer
+covers a lost ICE consent (:mod:`hub.calls.ice`: RFC 7675, no answer to any consent check sent
+in the last 30 s, however late it comes) and a failed DTLS handshake; ``closed`` a DTLS close from the peer
 or an error on its transport.
 
 How much a peer sends is not a sign of life in itself. A receive-only WHEP player sends only RTCP,
@@ -20,12 +20,12 @@ for a rejoin (:mod:`hub.calls.service`) 30 s sooner than consent alone would tel
 What is released when:
 
 - **The media session** (this module): a vanished WHEP viewer once its consent expires — at most
-  :data:`hub.calls.ice.CONSENT_EXPIRY_S` after its last answer plus one check round
-  (:data:`hub.calls.ice.CONSENT_ROUND_MAX_S`) and a bounded close; a silent call member within
-  ``silence_timeout_s`` + :data:`WATCH_PERIOD_S` of its last packet; a failed or closed connection,
-  a deleted session or an ended source at once (within :data:`WATCH_PERIOD_S` for a check). Its
-  tasks, encoder, relay subscriptions and its slot under ``max_sessions`` /
-  ``max_viewers_per_camera`` go with it.
+  ``calls.consent_expiry_s`` (:data:`hub.calls.ice.CONSENT_EXPIRY_S` by default) after the last
+  check it answered was sent, plus one check round (:data:`hub.calls.ice.CONSENT_ROUND_MAX_S`)
+  and a bounded close; a silent call member within ``silence_timeout_s`` + :data:`WATCH_PERIOD_S` of its last packet; a
+  failed or closed connection, a deleted session or an ended source at once (within
+  :data:`WATCH_PERIOD_S` for a check). Its tasks, encoder, relay subscriptions and its slot under
+  ``max_sessions`` / ``max_viewers_per_camera`` go with it.
 - **A place in a call** is separate: :mod:`hub.calls.service` keeps the member in the call for
   ``rejoin_grace_s`` after their media session ended, so they can rejoin with a new offer.
 """

@@ -5,16 +5,22 @@
 Its source is a :class:`streams.relay.PacketRelay` — a camera's, or the one fed by video the hub
 encoded once (:mod:`hub.calls.feeds`) — and can be switched without renegotiation.
 
-:class:`AudioSwitch` sends 20 ms audio frames from whichever :class:`AudioFanout` it is switched to,
+:class:`AudioSwitch` sends 20 ms of Opus from whichever :class:`AudioFanout` it is switched to,
 and silence when none: how the floor holder's voice reaches a briefing and nobody else's does.
+A voice is encoded **once**, by its fanout, for every listener together (only while somebody
+listens); each listener's sender only packetises (aiortc's ``Encoder.pack``), so a briefing to N
+listeners costs one Opus encode per 20 ms per voice heard, not N.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import Executor
 from fractions import Fraction
 from typing import Any
 
@@ -38,6 +44,11 @@ AUDIO_SAMPLES = 960
 AUDIO_PTIME_S = AUDIO_SAMPLES / AUDIO_RATE
 AUDIO_QUEUE_FRAMES = 6
 """Per-listener audio queue (120 ms): drop-oldest, so a stall never turns into lasting delay."""
+VOICE_LATE_S = 0.5
+"""How long a listener's track waits for a voice's late packet before it plays silence instead."""
+AUDIO_BITRATE_BPS = 96_000
+"""Opus bitrate of a voice (aiortc's own encoder uses the same)."""
+AUDIO_TIME_BASE = Fraction(1, AUDIO_RATE)
 
 
 class PassthroughTrack(MediaStreamTrack):
@@ -56,10 +67,18 @@ class PassthroughTrack(MediaStreamTrack):
     kind = "video"
 
     def __init__(
-        self, source: PacketRelay | None, name: str, queue_packets: int = 240, ends_with_source: bool = False
+        self,
+        source: PacketRelay | None,
+        name: str,
+        queue_packets: int = 240,
+        ends_with_source: bool = False,
+        fallback: Callable[[], PacketRelay | None] | None = None,
     ) -> None:
+        """``fallback``: where to go when the source's packets turn out not to be H.264 (a camera's
+        H.264 view); it may answer None (none to be had), which ends the track."""
         super().__init__()
         self.name = name
+        self._fallback = fallback
         self._queue_packets = queue_packets
         self._ends_with_source = ends_with_source
         self.source_ended = False
@@ -178,6 +197,19 @@ class PassthroughTrack(MediaStreamTrack):
         while True:
             packet, squeeze = await self._next()
             if packet.codec.codec != "h264":
+                fallback, self._fallback = self._fallback, None
+                if fallback is not None:
+                    relay = fallback()
+                    if relay is None:  # no H.264 to be had: this viewer gets nothing
+                        log.info(
+                            "track %s: its source is %s and no H.264 of it can be had", self.name, packet.codec.codec
+                        )
+                        self.source_ended = self._ends_with_source
+                        self.stop()
+                        raise MediaStreamError
+                    log.info("track %s: its source is %s; switching to its H.264", self.name, packet.codec.codec)
+                    self.switch(relay)
+                    continue
                 self.skipped += 1
                 continue
             if self._last_out is None:
@@ -248,22 +280,81 @@ class SharedPacketizer:
         raise TypeError("a passthrough sender got a decoded frame")
 
 
-class AudioFanout:
-    """Reads a peer's audio track continuously and hands each frame to every subscribed switch.
+class VoiceEncoder:
+    """One libopus encoder: audio frames of any size, rate or layout in, 20 ms Opus packets out.
 
-    Always draining the remote track matters: aiortc queues received frames without bound, so a
-    voice nobody listens to (a listener without the floor) would otherwise grow memory.
+    Set up as aiortc's ``OpusEncoder`` (s16 stereo, 48 kHz, VoIP), so listeners decode the same
+    stream they did when aiortc encoded it per listener. Not thread-safe: one caller at a time.
     """
 
-    def __init__(self, track: MediaStreamTrack, name: str) -> None:
+    def __init__(self) -> None:
+        self.codec: Any = av.CodecContext.create("libopus", "w")
+        self.codec.bit_rate = AUDIO_BITRATE_BPS
+        self.codec.format = "s16"
+        self.codec.layout = "stereo"
+        self.codec.options = {"application": "voip"}
+        self.codec.sample_rate = AUDIO_RATE
+        self.codec.time_base = AUDIO_TIME_BASE
+        self._resampler = av.AudioResampler(format="s16", layout="stereo", rate=AUDIO_RATE, frame_size=AUDIO_SAMPLES)
+        self._pts = 0
+
+    def encode(self, frame: av.AudioFrame) -> list[bytes]:
+        """The Opus packets ``frame`` completes (usually one; none while the encoder fills up)."""
+        out: list[bytes] = []
+        for chunk in self._resampler.resample(frame):
+            chunk.pts = self._pts  # our own timeline: a peer's timestamps may jump or repeat
+            chunk.time_base = AUDIO_TIME_BASE
+            self._pts += chunk.samples
+            out += [bytes(p) for p in self.codec.encode(chunk)]
+        return out
+
+
+@functools.cache
+def silence_payload() -> bytes:
+    """20 ms of silence as Opus, encoded once per process and sent wherever no voice plays."""
+    encoder = VoiceEncoder()
+    packets: list[bytes] = []
+    for _ in range(4):  # past the encoder's start-up: a packet of its steady state
+        packets += encoder.encode(_silence())
+    return packets[-1]
+
+
+class VoiceSubscription:
+    """One listener's bounded drop-oldest queue of a voice's Opus packets, and a wake-up when more come.
+
+    Compared by identity: two listeners' queues often hold the same packets, and unsubscribing one
+    must never take the other's place (``deque`` compares by contents).
+    """
+
+    __slots__ = ("packets", "arrived")
+
+    def __init__(self) -> None:
+        self.packets: deque[bytes] = deque(maxlen=AUDIO_QUEUE_FRAMES)
+        self.arrived = asyncio.Event()
+
+
+class AudioFanout:
+    """Reads a peer's audio track continuously; while anyone listens, encodes each frame once and
+    hands the Opus packet to every subscribed switch.
+
+    Always draining the remote track matters: aiortc queues received frames without bound, so a
+    voice nobody listens to (a listener without the floor) would otherwise grow memory. Such a
+    voice is drained and not encoded.
+    """
+
+    def __init__(self, track: MediaStreamTrack, name: str, executor: Executor | None = None) -> None:
         self.name = name
         self._track = track
-        self._queues: list[deque[av.AudioFrame]] = []
+        self._executor = executor
+        self._encoder: VoiceEncoder | None = None
+        self._subs: list[VoiceSubscription] = []
         self._task: asyncio.Task[None] | None = None
         self.frames = 0
         """Frames read from the peer."""
+        self.encoded = 0
+        """Opus packets encoded: one per 20 ms for all listeners together."""
         self.dropped = 0
-        """Frames a subscriber's full queue pushed out."""
+        """Packets a subscriber's full queue pushed out."""
 
     def start(self) -> None:
         """Start reading (idempotent)."""
@@ -271,29 +362,40 @@ class AudioFanout:
             self._task = asyncio.create_task(self._run(), name=f"audio:{self.name}")
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         try:
             while True:
                 frame = await self._track.recv()
                 if not isinstance(frame, av.AudioFrame):
                     continue
                 self.frames += 1
-                for q in self._queues:
-                    if len(q) == q.maxlen:
-                        self.dropped += 1
-                    q.append(frame)
+                if not self._subs:
+                    self._encoder = None  # a voice heard again starts a fresh stream
+                    continue
+                if self._encoder is None:
+                    self._encoder = VoiceEncoder()
+                # In a thread: the event loop never encodes. One at a time, in order.
+                packets = await loop.run_in_executor(self._executor, self._encoder.encode, frame)
+                for payload in packets:
+                    self.encoded += 1
+                    for sub in self._subs:
+                        if len(sub.packets) == sub.packets.maxlen:
+                            self.dropped += 1
+                        sub.packets.append(payload)
+                for sub in self._subs:
+                    sub.arrived.set()
         except MediaStreamError:
             log.debug("audio %s: the peer's track ended", self.name)
 
-    def subscribe(self) -> deque[av.AudioFrame]:
-        """A bounded drop-oldest queue of this voice's frames."""
-        q: deque[av.AudioFrame] = deque(maxlen=AUDIO_QUEUE_FRAMES)
-        self._queues.append(q)
-        return q
+    def subscribe(self) -> VoiceSubscription:
+        """A bounded drop-oldest queue of this voice's Opus packets."""
+        sub = VoiceSubscription()
+        self._subs.append(sub)
+        return sub
 
-    def unsubscribe(self, q: deque[av.AudioFrame]) -> None:
-        """Stop filling ``q``."""
-        if q in self._queues:
-            self._queues.remove(q)
+    def unsubscribe(self, sub: VoiceSubscription) -> None:
+        """Stop filling ``sub`` (and only it)."""
+        self._subs = [s for s in self._subs if s is not sub]
 
     async def aclose(self) -> None:
         """Stop reading (idempotent)."""
@@ -301,7 +403,7 @@ class AudioFanout:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        self._queues.clear()
+        self._subs.clear()
 
 
 def _silence() -> av.AudioFrame:
@@ -313,7 +415,15 @@ def _silence() -> av.AudioFrame:
 
 
 class AudioSwitch(MediaStreamTrack):
-    """An audio track paced at 20 ms that plays the voice it is switched to, or silence."""
+    """An audio track paced at 20 ms that plays the voice it is switched to, or silence, as Opus
+    packets already encoded (the sender only packetises them).
+
+    A voice's packet that is not there when due (its encode waited for a thread, its peer's packets
+    came in a burst) is waited for, up to :data:`VOICE_LATE_S`, rather than stood in for by silence:
+    the silence is another encoder's packet, and a decoder fed one stream's packets interleaved with
+    another's produces next to nothing (a voice behind by one packet in two is all but inaudible).
+    A voice later than that has gone quiet: silence until its next packet, a single change of stream.
+    """
 
     kind = "audio"
 
@@ -321,11 +431,13 @@ class AudioSwitch(MediaStreamTrack):
         super().__init__()
         self.name = name
         self._source: AudioFanout | None = None
-        self._queue: deque[av.AudioFrame] | None = None
+        self._sub: VoiceSubscription | None = None
+        self._quiet = True
+        """The voice has no packet ready: silence plays until it has one (not waited for each time)."""
         self._samples = 0
         self._start_m: float | None = None
         self.voiced = 0
-        """Frames sent that carried a voice (not silence)."""
+        """Packets sent that carried a voice (not silence)."""
 
     @property
     def source(self) -> AudioFanout | None:
@@ -336,13 +448,16 @@ class AudioSwitch(MediaStreamTrack):
         """Play ``source`` from now on (``None``: silence)."""
         if source is self._source:
             return
-        if self._source is not None and self._queue is not None:
-            self._source.unsubscribe(self._queue)
+        old = self._sub
+        if self._source is not None and old is not None:
+            self._source.unsubscribe(old)
+            old.arrived.set()  # a recv waiting for the old voice moves on
         self._source = source
-        self._queue = source.subscribe() if source is not None else None
+        self._sub = source.subscribe() if source is not None else None
+        self._quiet = True  # a new voice starts with its first packet, silence till then
 
-    async def recv(self) -> av.AudioFrame:
-        """The next 20 ms of audio, on time."""
+    async def recv(self) -> av.Packet:
+        """The next 20 ms of audio, on time, as one Opus packet."""
         if self.readyState != "live":
             raise MediaStreamError
         now = time.monotonic()
@@ -355,17 +470,34 @@ class AudioSwitch(MediaStreamTrack):
             elif now - due > 0.5:  # the loop stalled: restart the clock rather than burst
                 self._start_m = now - (self._samples + AUDIO_SAMPLES) / AUDIO_RATE
             self._samples += AUDIO_SAMPLES
-        voice = self._queue.popleft() if self._queue else None
-        if voice is not None and voice.samples == AUDIO_SAMPLES and voice.sample_rate == AUDIO_RATE:
-            # A copy: the same decoded frame goes to several listeners, each encoding in a thread.
-            frame = av.AudioFrame.from_ndarray(voice.to_ndarray(), format=voice.format.name, layout=voice.layout.name)
-            frame.sample_rate = AUDIO_RATE
+        payload = await self._voice()
+        if payload is not None:
             self.voiced += 1
         else:
-            frame = _silence()
-        frame.pts = self._samples
-        frame.time_base = Fraction(1, AUDIO_RATE)
-        return frame
+            payload = silence_payload()
+        packet = av.Packet(payload)  # the same bytes for every listener; the timestamp is this one's
+        packet.pts = self._samples
+        packet.time_base = AUDIO_TIME_BASE
+        return packet
+
+    async def _voice(self) -> bytes | None:
+        """The voice's next packet; None for silence (no voice, or one gone quiet)."""
+        deadline = asyncio.get_running_loop().time() + VOICE_LATE_S
+        while (sub := self._sub) is not None:
+            if sub.packets:
+                self._quiet = False
+                return sub.packets.popleft()
+            if self._quiet:
+                return None
+            sub.arrived.clear()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await sub.arrived.wait()  # a packet, a switch or stop() wakes this up
+            except TimeoutError:
+                if sub is self._sub:
+                    self._quiet = True
+                    log.debug("audio %s: its voice is %.1f s late; silence until it is back", self.name, VOICE_LATE_S)
+        return None
 
     def stop(self) -> None:
         """End the track (idempotent)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from hub.calls.errors import CallError
@@ -45,6 +45,10 @@ class Source:
     """Why it is in that state."""
     codec: CodecInfo | None
     """Codec in force, once known."""
+    fallback: Callable[[], PacketRelay | None] | None = None
+    """Where a viewer goes should the packets not be H.264 (the camera's H.264 view), if anywhere."""
+    refused: str | None = None
+    """Why no viewer can have it in a codec browsers play now (the transcode limit), if so."""
 
 
 def check_source(source: Source) -> None:
@@ -56,6 +60,9 @@ def check_source(source: Source) -> None:
             {"Retry-After": str(RETRY_AFTER_S)},
             state=source.state.value,
         )
+    if source.refused is not None:
+        codec = source.codec.codec if source.codec is not None else None
+        raise CallError(415, f"camera {source.id}: no H.264 for browsers now: {source.refused}", codec=codec)
     if source.codec is not None and not source.codec.browser_playable:
         raise CallError(415, f"camera {source.id}: {source.codec.unplayable_reason}", codec=source.codec.codec)
 
@@ -102,7 +109,11 @@ async def open_viewer(
     pc = new_peer_connection(config)
     session = registry.add(pc, "whep", viewer, source.id)
     track = PassthroughTrack(
-        source.relay, f"whep:{viewer}:{session.id[:6]}", config.viewer_queue_packets, ends_with_source=True
+        source.relay,
+        f"whep:{viewer}:{session.id[:6]}",
+        config.viewer_queue_packets,
+        ends_with_source=True,
+        fallback=source.fallback,
     )
     session.on_close.append(lambda _s: track.stop())
     # The source ending ends the session: at once while packets flow, or from the registry's
@@ -111,7 +122,7 @@ async def open_viewer(
     session.checks.append(lambda: f"{source.id} ended" if track.check_source() else None)
     try:
         add_video(pc, track, "sendonly", packetizer)
-        sdp = await answer(pc, offer, ice_addresses)
+        sdp = await answer(pc, offer, ice_addresses, config.consent_expiry_s)
     except BaseException:
         await registry.close(session, "offer refused")
         raise

@@ -18,7 +18,9 @@ packetiser cut it) goes straight to the camera on the event loop, and nothing is
 
 A publish ends — and the camera goes ``offline`` with the reason — on DELETE, on ICE consent loss
 or a transport error (:mod:`hub.calls.sessions`), or when no video came for ``whip.stall_timeout_s``.
-Analysis of published cameras is not run yet (no detector reads them).
+A published camera is analysed when its device's ``analysis`` (or, for workers' phones,
+``whip.analysis``) is enabled: the hub then decodes its video (see
+:class:`streams.published.AnalysisDecoder`) from when it goes live until it stops.
 """
 
 from __future__ import annotations
@@ -37,15 +39,16 @@ from typing import Any
 from aiortc import RTCRtpReceiver
 from aiortc.rtcpeerconnection import is_codec_compatible
 
-from hub.auth import Authenticator, AuthError
+from hub.access.auth import Authenticator, AuthError
 from hub.calls.dtls import interoperable_ciphers, take_server_role
 from hub.calls.errors import CallError
 from hub.calls.ice import consent_as_rfc_7675, pin_host_addresses
 from hub.calls.peer import Offer, h264_codecs, new_peer_connection, parse_offer
 from hub.calls.sessions import PeerSession, SessionRegistry
-from hub.config import ID_PATTERN, AnalysisConfig, CallsConfig, CameraConfig, GeoPoint, Role, WhipConfig
-from hub.directory import Directory
-from hub.positions import Positions
+from hub.config import CallsConfig, CameraConfig, GeoPoint, Role, WhipConfig
+from hub.people.directory import Directory
+from hub.people.positions import Positions
+from streams.config import ID_PATTERN
 from streams.published import PublishedCamera
 
 log = logging.getLogger(__name__)
@@ -156,6 +159,7 @@ class WhipService:
         directory: Directory,
         positions: Positions,
         cameras: Callable[[], Awaitable[Any]],
+        analysis: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
         self.config = config
         self.calls = calls
@@ -165,6 +169,10 @@ class WhipService:
         self.directory = directory
         self.positions = positions
         self._cameras = cameras
+        self._analysis = analysis
+        """The frame analysis (``alerts.runner.AnalysisRunner``), made on first use."""
+        self.analysed: set[str] = set()
+        """Field cameras analysed now (their device or ``whip.analysis`` asks for it)."""
         self.devices = {d.id: d for d in config.devices}
         self.live: dict[str, PeerSession | None] = {}
         """Camera id → its publisher's session (None while the offer is being answered)."""
@@ -287,7 +295,7 @@ class WhipService:
                 grid=pub.grid,
                 location=pub.location,
                 stall_timeout_s=self.config.stall_timeout_s,
-                analysis=AnalysisConfig(enabled=False),
+                **self._analysis_of(pub),
             )
             try:
                 stream = await cameras.published_camera(cfg)
@@ -304,10 +312,37 @@ class WhipService:
             stream.end(f"{pub.name} stopped publishing: {session.reason or 'ended'}")
         else:
             self.live[camera_id] = session
+            if cfg.analysis.enabled and self._analysis is not None:
+                if (await self._analysis()).add_camera(cfg):
+                    self.analysed.add(camera_id)
+                    log.info("whip %s: analysed while live", camera_id)
         self.ended_m.pop(camera_id, None)
         self.publishes += 1
         log.info("whip %s: %s %s publishing (session %s)", camera_id, pub.kind, pub.name, session.id)
         return session, sdp
+
+    def published_entries(self) -> list[dict[str, object]]:
+        """The cameras published here now, for this node's registry entry: other nodes list them and
+        send their viewers here (307)."""
+        out: list[dict[str, object]] = []
+        for camera_id, session in self.live.items():
+            cfg = self.directory.cameras.get(camera_id)
+            if session is None or cfg is None:
+                continue
+            where = cfg.location.model_dump() if cfg.location else None
+            out.append({"id": camera_id, "name": cfg.name or camera_id, "grid": cfg.grid, "location": where})
+        return out
+
+    async def _stop_analysis(self, camera_id: str) -> None:
+        assert self._analysis is not None
+        await (await self._analysis()).stop_camera(camera_id)
+
+    def _analysis_of(self, pub: Publisher) -> dict[str, Any]:
+        """The analysis settings and zones of a publisher's camera: its device's, or the workers' ones."""
+        device = self.devices.get(pub.name) if pub.kind == "device" else None
+        if device is not None:
+            return {"analysis": device.analysis, "zones": device.zones}
+        return {"analysis": self.config.analysis}
 
     async def _answer(self, pub: Publisher, offer: Offer, holder: list[PublishedCamera]) -> tuple[PeerSession, str]:
         """The peer connection and its answer; ``holder`` gets the camera once it is set up."""
@@ -350,6 +385,9 @@ class WhipService:
             if holder:
                 self.ended_m[pub.camera_id] = time.monotonic()
                 holder[0].end(f"{pub.name} stopped publishing: {s.reason or 'ended'}")
+                if pub.camera_id in self.analysed:  # its open alerts end with the video
+                    self.analysed.discard(pub.camera_id)
+                    self._spawn(self._stop_analysis(pub.camera_id), f"analysis-stop-{pub.camera_id}")
 
         tap_receiver(receiver, on_unit)
         session.checks.append(stalled)
@@ -365,7 +403,7 @@ class WhipService:
             take_server_role(pc, offer.parsed)
             interoperable_ciphers(pc)
             pin_host_addresses(pc, self.ice_addresses)
-            consent_as_rfc_7675(pc)
+            consent_as_rfc_7675(pc, self.calls.consent_expiry_s)
             await pc.setLocalDescription(await pc.createAnswer())
         except BaseException:
             await self.sessions.close(session, "offer refused")

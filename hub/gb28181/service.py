@@ -16,14 +16,18 @@ from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from hub.config import AnalysisConfig, CameraConfig, Settings
-from hub.directory import Directory
-from hub.eventlog import EventLog
+from alerts.config import AnalysisConfig
+from hub.config import CameraConfig, Settings
+from hub.people.directory import Directory
+from hub.store.eventlog import EventLog
 from streams.gb28181 import ptz, source
 from streams.gb28181.config import Gb28181Config
 from streams.gb28181.manscdp import Channel
 from streams.gb28181.platform import GbPlatform
-from streams.sources import SourceError
+from streams.h264view import ViewOptions
+from streams.ondemand import OnDemandCamera
+from streams.packets import SourceError
+from streams.transcode import TranscodeBudget
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +68,9 @@ class GbService:
         self.platform = GbPlatform(self.config, self._on_device, self._on_channels, env)
         self.channels: dict[str, str] = {}
         """Camera id → device id of every GB channel known."""
+        self.ptz: set[str] = set()
+        """The cameras among them that can be turned (see :attr:`Channel.has_ptz`)."""
+        self._budget: TranscodeBudget | None = None
         self._ptz_stops: dict[str, asyncio.Task[None]] = {}
         """Each moving camera's stop, due ``ptz_timeout_s`` after its newest move."""
 
@@ -97,9 +104,16 @@ class GbService:
     async def _on_device(self, device_id: str, online: bool, reason: str, info: dict[str, str]) -> None:
         kind = "gb.device.online" if online else "gb.device.offline"
         await self._log.append(kind, f"gb-device-{device_id}", "system", {"reason": reason, **info})
+        manager = await self._cameras()
+        for camera_id, dev in self.channels.items():  # channels on standby say so too
+            stream = manager.get(camera_id) if dev == device_id else None
+            if isinstance(stream, OnDemandCamera):
+                stream.source_down(None if online else f"device {device_id} is offline ({reason})")
 
     async def _on_channels(self, device_id: str, channels: list[Channel]) -> None:
         manager = await self._cameras()
+        manager.transcodes.limit = self.config.max_transcodes
+        self._budget = manager.transcodes
         seen = set()
         for ch in channels:
             camera_id = CAMERA_PREFIX + ch.id
@@ -120,7 +134,9 @@ class GbService:
                 )
                 continue
             try:
-                await manager.pulled_camera(cfg)
+                sub_url = f"{cfg.url}?stream=1" if self.config.substream else None
+                view = ViewOptions(manager.transcodes, sub_url)
+                await manager.pulled_camera(cfg, idle_stop_s=self.config.idle_bye_s, view=view)
             except ValueError as exc:
                 log.warning("gb28181: channel %s of %s: %s", ch.id, device_id, exc)
                 continue
@@ -130,9 +146,14 @@ class GbService:
             if camera_id not in self.channels:
                 log.info("gb28181: camera %s (%s) from device %s at grid %s", camera_id, ch.name, device_id, cfg.grid)
             self.channels[camera_id] = device_id
+            if ch.has_ptz:
+                self.ptz.add(camera_id)
+            else:
+                self.ptz.discard(camera_id)
         for camera_id, dev in list(self.channels.items()):
             if dev == device_id and camera_id not in seen:  # gone from the catalogue
                 del self.channels[camera_id]
+                self.ptz.discard(camera_id)
                 self._directory.cameras.pop(camera_id, None)
                 if self._analysis is not None:
                     await (await self._analysis()).stop_camera(camera_id)
@@ -203,4 +224,15 @@ class GbService:
         yield CounterMetricFamily("skyhub_gb_rtp_late", "RTP packets too late or duplicated.", value=rtp.late)
         yield CounterMetricFamily(
             "skyhub_gb_rtp_foreign", "Packets dropped for a foreign SSRC or not being RTP.", value=rtp.foreign
+        )
+        budget = self._budget
+        yield GaugeMetricFamily(
+            "skyhub_gb_transcodes",
+            "H.264 transcodes for browsers running now.",
+            value=len(budget.running) if budget is not None else 0,
+        )
+        yield CounterMetricFamily(
+            "skyhub_gb_transcodes_refused",
+            "Browser viewers refused a transcode (gb28181.max_transcodes).",
+            value=budget.refused if budget is not None else 0,
         )

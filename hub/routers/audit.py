@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from hub.audit import QUERY_MAX
-from hub.deps import HubDep
+from hub.access.audit import QUERY_MAX
+from hub.edge.deps import HubDep
 
 router = APIRouter(tags=["audit"])
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
 
-from hub.auth import AuthError, LoginRefused
-from hub.deps import CallerDep, HubDep
+from hub.access.auth import AuthError, LoginRefused
+from hub.edge.deps import CallerDep, HubDep
 from hub.schemas import LoginRequest, MeResponse, RevokedOut, TokenResponse
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])

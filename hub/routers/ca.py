@@ -1,6 +1,6 @@
 """The hub's own CA for phones: ``/ca.crt`` (the file) and ``/ca`` (how to trust it, zh and en).
 
-Only a hub that made its own CA (``skyhub run --https``, see :mod:`hub.tls`) has one to offer; a hub
+Only a hub that made its own CA (``skyhub run --https``, see :mod:`hub.edge.tls`) has one to offer; a hub
 serving a certificate from elsewhere answers 404 here. The page is plain server-rendered HTML with
 no script at all, readable over plain HTTP before the phone trusts anything.
 """
@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from fastapi import APIRouter, Header, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, Response
 
-from hub.deps import HubDep
-from hub.tls import local_ca
+from hub.edge.deps import HubDep
+from hub.edge.tls import local_ca
 
 router = APIRouter(tags=["tls"])
 

@@ -10,12 +10,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import Response
 
-from hub.call_schemas import FloorRequest, PutCamera, StartBriefing, StartCall
+from hub.access.policy import STAFF
+from hub.access.sessions import SESSION_ENDED_CLOSE, EndSignal
 from hub.calls import briefing, calls
-from hub.deps import CallerDep, HubDep, hub_of, principal_of
-from hub.policy import STAFF
+from hub.calls.schemas import FloorRequest, PutCamera, StartBriefing, StartCall
+from hub.edge.deps import CallerDep, HubDep, hub_of, principal_of
 from hub.routers.whep import sdp_body
-from hub.sessions import SESSION_ENDED_CLOSE, EndSignal
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ async def call_channel(ws: WebSocket) -> None:
     channel = svc.presence.open(who.username)
     ended = EndSignal()
     try:
-        await ws.send_json({"op": "calls", "calls": [c.as_dict() for c in svc.calls_of(who.username)]})
+        await ws.send_json({"op": "calls", "calls": svc.calls_for_page(who.username)})
 
         async def send() -> None:
             while True:

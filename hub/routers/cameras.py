@@ -11,8 +11,8 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.auth import Principal
-from hub.deps import CallerDep, HubDep, camera_elsewhere, client_address
+from hub.access.auth import Principal
+from hub.edge.deps import CallerDep, HubDep, camera_elsewhere, client_address, may, remote_published
 from hub.services import Hub
 from streams.media import SNAPSHOT_RETRY_AFTER_S, NoPicture, SnapshotError
 from streams.workpool import PoolBusy
@@ -25,10 +25,37 @@ PICTURE_AGE_HEADER = "X-Picture-Age"
 
 def _check_visible(hub: Hub, who: Principal, camera_id: str) -> None:
     cam = hub.directory.cameras.get(camera_id)
+    remote = remote_published(hub, camera_id) if cam is None else None
+    grid = cam.grid if cam is not None else (remote or {}).get("grid")
     grids = who.visible_grids()
     # A camera outside a worker's grids is reported as absent, not as forbidden.
-    if cam is None or (grids is not None and cam.grid not in grids):
+    if (cam is None and remote is None) or (grids is not None and grid not in grids):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}")
+
+
+def _published_elsewhere(hub: Hub) -> dict[str, dict[str, Any]]:
+    """Field cameras live on other hub nodes (their registry entries), as ``remote`` cameras here, by id."""
+    out: dict[str, dict[str, Any]] = {}
+    for node in hub.redis.peers if hub.redis is not None else []:
+        url = node.get("url")
+        for cam in node.get("published") or []:  # type: ignore[attr-defined]
+            if not isinstance(cam, dict) or remote_published(hub, str(cam.get("id"))) is None:
+                continue  # live here too: this node's own figures say more
+            out[str(cam["id"])] = {
+                "id": cam["id"],
+                "name": cam.get("name"),
+                "grid": cam.get("grid"),
+                "source": "whip",
+                "state": "remote",
+                "reason": f"published to hub node {node.get('node')}",
+                "owner": node.get("node"),
+                "owner_url": str(url).rstrip("/") if url else None,
+                "location": cam.get("location"),
+                "property": None,
+                "zones": [],
+                "ptz": False,
+            }
+    return out
 
 
 def _with_owner_url(hub: Hub, health: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +63,7 @@ def _with_owner_url(hub: Hub, health: dict[str, Any]) -> dict[str, Any]:
     and from the config, where the camera stands (``property``, ``location``) and its ``zones``
     (id, kind and polygon in 0..1 picture coordinates, for drawing them over the picture).
 
-    The wall sends a remote camera's WHEP offer there itself (see :mod:`hub.cors`).
+    The wall sends a remote camera's WHEP offer there itself (see :mod:`hub.edge.cors`).
     """
     url = None
     owner = health.get("owner")
@@ -53,14 +80,28 @@ def _with_owner_url(hub: Hub, health: dict[str, Any]) -> dict[str, Any]:
     return {**health, **placed, "owner_url": url.rstrip("/") if url else None}
 
 
+PTZ_ROUTE = ("POST", "/api/cameras/{camera_id}/ptz")
+
+
+def _for_caller(hub: Hub, who: Principal, health: dict[str, Any]) -> dict[str, Any]:
+    """:func:`_with_owner_url`, and ``ptz``: whether the camera can be turned and ``who`` may turn it
+    (``POST /api/cameras/{id}/ptz``), so a page shows PTZ controls only where they work."""
+    ptz = hub.gb is not None and health.get("id") in hub.gb.ptz and may(who, *PTZ_ROUTE)
+    return {**_with_owner_url(hub, health), "ptz": ptz}
+
+
 @router.get("")
 async def list_cameras(hub: HubDep, who: CallerDep) -> list[dict[str, Any]]:
     """Every camera with its state, reason and health figures (``remote`` with its ``owner`` node and
-    that node's ``owner_url`` when another hub node ingests it)."""
-    if hub.cameras is None:
-        return []
+    that node's ``owner_url`` when another hub node ingests it; ``ptz`` true when the caller may
+    turn it)."""
     grids = who.visible_grids()
-    return [_with_owner_url(hub, h) for h in hub.cameras.health_all() if grids is None or h.get("grid") in grids]
+    # A field camera listed offline here (its publisher left) shows where it is live now, if anywhere.
+    elsewhere = _published_elsewhere(hub)
+    here = hub.cameras.health_all() if hub.cameras is not None else []
+    listed = [elsewhere.pop(h["id"]) if h["id"] in elsewhere else _for_caller(hub, who, h) for h in here]
+    listed += elsewhere.values()
+    return [c for c in listed if grids is None or c.get("grid") in grids]
 
 
 @router.get("/{camera_id}")
@@ -69,7 +110,7 @@ async def get_camera(camera_id: str, hub: HubDep, who: CallerDep) -> dict[str, A
     _check_visible(hub, who, camera_id)
     if hub.cameras is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no camera {camera_id!r}")
-    return _with_owner_url(hub, hub.cameras.health(camera_id))
+    return _for_caller(hub, who, hub.cameras.health(camera_id))
 
 
 @router.get("/{camera_id}/snapshot.jpg", response_class=Response)
@@ -143,8 +184,12 @@ async def ptz(camera_id: str, body: PtzRequest, hub: HubDep, who: CallerDep) -> 
         raise HTTPException(
             status.HTTP_409_CONFLICT, f"camera {camera_id} has no PTZ control (GB/T 28181 channels have)"
         )
+    if camera_id not in gb.ptz:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"camera {camera_id} cannot be turned (its catalogue says a fixed camera)"
+        )
     from streams.gb28181.ptz import PtzMove
-    from streams.sources import SourceError
+    from streams.packets import SourceError
 
     try:
         if body.preset is not None:

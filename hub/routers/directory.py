@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, HTTPException, status
 
-from hub.auth import Principal
-from hub.deps import CallerDep, HubDep
-from hub.directory import Directory, UnknownNode
+from hub.access.auth import Principal
+from hub.edge.deps import CallerDep, HubDep
+from hub.people.directory import Directory, UnknownNode
 
 router = APIRouter(prefix="/api/directory", tags=["directory"])
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from hub.auth import Principal
-from hub.deps import CallerDep, HubDep
-from hub.directory import Directory
+from hub.access.auth import Principal
+from hub.edge.deps import CallerDep, HubDep
+from hub.people.directory import Directory
 from hub.services import Hub
 
 router = APIRouter(prefix="/api/map", tags=["map"])

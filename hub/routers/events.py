@@ -11,13 +11,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
 
-from hub.auth import Principal
-from hub.bus import Subscription
-from hub.deps import CallerDep, HubDep, deny_handshake, hub_of, principal_of
-from hub.events import Event, EventFilter, reader_tokens
+from hub.access.auth import Principal
+from hub.access.sessions import SESSION_ENDED_CLOSE, EndSignal
+from hub.edge.deps import CallerDep, HubDep, deny_handshake, hub_of, principal_of
 from hub.schemas import ROW_ID_MAX, Cursor, EventOut, EventPage, JournalRequest
 from hub.services import Hub
-from hub.sessions import SESSION_ENDED_CLOSE, EndSignal
+from hub.store.bus import Subscription
+from hub.store.events import Event, EventFilter, reader_tokens
 
 logger = logging.getLogger(__name__)
 

@@ -13,17 +13,19 @@ from fastapi import APIRouter, Depends, File, HTTPException, Query, Request, Upl
 from fastapi.responses import FileResponse, JSONResponse
 from sqlalchemy.engine import Connection
 
-from alerts.incident_model import Incident, IncidentFilters, Severity, Source, State
-from alerts.incidents import Assignee, IncidentDesk, NotFound, deadlines_table
-from hub import evidence as files
-from hub.auth import Principal
+from hub.access.auth import Principal
 from hub.config import Settings
-from hub.deps import CallerDep, HubDep, client_address
-from hub.idempotency import photo_digest
-from hub.incident_schemas import IncidentIn, IncidentOut, TransitionIn
+from hub.edge import evidence as files
+from hub.edge.deps import CallerDep, HubDep, client_address
+from hub.edge.uploads import FORM_OVERHEAD_BYTES, F, upload_route
+from hub.incidents.desk import Assignee, IncidentDesk
+from hub.incidents.errors import NotFound
+from hub.incidents.model import Incident, IncidentFilters, Severity, Source, State
+from hub.incidents.schemas import IncidentIn, IncidentOut, TransitionIn
+from hub.incidents.tables import deadlines_table
 from hub.schemas import ROW_ID_MAX, Cursor, RowId
 from hub.services import Hub
-from hub.uploads import FORM_OVERHEAD_BYTES, F, upload_route
+from hub.store.idempotency import photo_digest
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 
@@ -45,7 +47,7 @@ CLIP_WRITE_GRACE_S = 60.0
 
 
 def photo_limit(settings: Settings) -> tuple[int, str]:
-    """The largest request a route taking up to :data:`MAX_PHOTOS` photos accepts (see :mod:`hub.uploads`)."""
+    """The largest request a route taking up to :data:`MAX_PHOTOS` photos accepts (see :mod:`hub.edge.uploads`)."""
     most = settings.incidents.photo_max_bytes
     return MAX_PHOTOS * most + FORM_OVERHEAD_BYTES, f"up to {MAX_PHOTOS} photos of at most {most} bytes each"
 

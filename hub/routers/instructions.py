@@ -14,16 +14,16 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.engine import Connection
 
-from alerts.incidents import Forbidden, NotFound
-from hub import evidence as files
-from hub.auth import Principal
+from hub.access.auth import Principal
 from hub.config import Role, Settings
-from hub.deps import CallerDep, HubDep
-from hub.instruction_model import Priority, ReceiptState, Targets
-from hub.instruction_templates import NAME_MAX_CHARS, Templates
-from hub.instructions import attachments_table, instructions_table, recipients_table, row_instruction
+from hub.edge import evidence as files
+from hub.edge.deps import CallerDep, HubDep
+from hub.edge.uploads import FORM_OVERHEAD_BYTES, upload_route
+from hub.incidents.errors import Forbidden, NotFound
+from hub.instructions.model import Priority, ReceiptState, Targets
+from hub.instructions.service import attachments_table, instructions_table, recipients_table, row_instruction
+from hub.instructions.templates import NAME_MAX_CHARS, Templates
 from hub.schemas import NoNul, RowId
-from hub.uploads import FORM_OVERHEAD_BYTES, upload_route
 
 router = APIRouter(tags=["instructions"])
 
@@ -320,7 +320,7 @@ def _sniff(head: bytes) -> tuple[str, str, str] | None:
 
 
 def attachment_limit(settings: Settings) -> tuple[int, str]:
-    """The largest request ``POST /api/attachments`` accepts (see :mod:`hub.uploads`)."""
+    """The largest request ``POST /api/attachments`` accepts (see :mod:`hub.edge.uploads`)."""
     most = settings.instructions.attachment_max_bytes
     return most + FORM_OVERHEAD_BYTES, f"one attachment of {most}"
 

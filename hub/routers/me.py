@@ -9,9 +9,9 @@ from fastapi import APIRouter, Body, HTTPException, Path, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.deps import CallerDep, HubDep
-from hub.positions import TrackPoint, outside_district
-from hub.prefs import PrefsError
+from hub.edge.deps import CallerDep, HubDep
+from hub.people.positions import TrackPoint, outside_district
+from hub.people.prefs import PrefsError
 from hub.schemas import PositionReport
 
 router = APIRouter(prefix="/api/me", tags=["me"])

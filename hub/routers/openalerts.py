@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from hub.deps import CallerDep, HubDep
+from hub.edge.deps import CallerDep, HubDep
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 

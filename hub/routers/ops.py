@@ -8,12 +8,12 @@ import socket
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, status
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from hub.auth import AuthError
-from hub.deps import HubDep
-from hub.metrics import render
-from hub.policy import STAFF
+from hub.access.auth import AuthError
+from hub.access.policy import STAFF
+from hub.edge.deps import HubDep
+from hub.edge.metrics import render
 
 router = APIRouter(tags=["operations"])
 
@@ -22,6 +22,22 @@ router = APIRouter(tags=["operations"])
 async def healthz(hub: HubDep) -> dict[str, object]:
     """Liveness: the hub answers and its log accepts appends."""
     return {"status": "ok", "last_event_id": hub.log.last_id, "closing": hub.closing.is_set()}
+
+
+@router.get("/readyz", responses={503: {"description": "Not ready, with the reason"}})
+async def readyz(hub: HubDep) -> Response:
+    """Readiness, for a load balancer: 200 once every service has started and the store answers;
+    503 with the reason while starting, shutting down, or cut off from the store. (``/healthz``
+    says only that the process answers.)"""
+    reason = await hub.readiness()
+    node = hub.redis.node if hub.redis is not None else "local"
+    if reason is None:
+        return JSONResponse({"status": "ready", "node": node})
+    return JSONResponse(
+        {"status": "not ready", "node": node, "reason": reason},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "1"},
+    )
 
 
 @router.get("/api/nodes")

@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from sqlalchemy.engine import Connection
 
-from alerts.incidents import NotFound
-from hub.deps import CallerDep, HubDep
-from hub.eventlog import events_table
+from hub.edge.deps import CallerDep, HubDep
+from hub.incidents.errors import NotFound
+from hub.store.eventlog import events_table
 
 router = APIRouter(prefix="/api/people", tags=["people"])
 

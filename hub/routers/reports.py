@@ -9,12 +9,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import JSONResponse
 
-from alerts.incident_model import Severity, Source, State
-from hub import evidence as files
-from hub.deps import CallerDep, HubDep
-from hub.idempotency import photo_digest
+from hub.edge import evidence as files
+from hub.edge.deps import CallerDep, HubDep
+from hub.incidents.model import Severity, Source, State
 from hub.routers.incidents import MAX_PHOTOS, check_photos, finish_photos, link_photos, photo_upload
 from hub.schemas import NoNul
+from hub.store.idempotency import photo_digest
 
 router = APIRouter(tags=["reports"])
 

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 import web
-from hub.deps import HubDep
+from hub.edge.deps import HubDep
 from hub.services import Hub
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,29 @@ IMPORTMAP_PLACEHOLDER: Final = "<!-- skyhub:importmap -->"
 """Where a page's HTML gets the ``<script type="importmap">`` (before any module script)."""
 
 PRELOAD_PLACEHOLDER: Final = "<!-- skyhub:modulepreload -->"
-"""Where a page that asks for it gets ``<link rel="modulepreload">`` for every module it will import:
-over a slow link the browser then fetches them all at once instead of one level of imports per
-round trip (the worker app on a phone)."""
+"""Where a page that asks for it gets ``<link rel="modulepreload">`` for every module it imports
+before it runs, and the messages it shows first (in a JSON data block): over a slow link the
+browser then fetches them all at once instead of one level of imports per round trip (the worker app
+on a phone). The modules the page imports later (``import("./x.js")``) are listed inside
+``<template id="skyhub-later">``, inert until the page puts them in its head once it has drawn
+itself: fetched together then, without taking the link from what the first screen waits for."""
+
+STYLE_PLACEHOLDER: Final = re.compile(r"<!-- skyhub:style ([\w/.-]+\.css) -->")
+"""Where a page gets a style sheet of ``web/`` written in (``<!-- skyhub:style styles/x.css -->``): one
+request fewer on a slow link. A sheet that refers to other files (``url(``, ``@import``) is linked
+instead, since its relative addresses would no longer hold."""
+
+MESSAGES_ID: Final = "skyhub-messages"
+"""The id of the JSON data block that carries a page's first messages (see :func:`first_messages`)."""
+
+LATER_TEMPLATE_ID: Final = "skyhub-later"
+"""The id of the ``<template>`` that holds the preloads of a page's later modules."""
 
 STATIC_IMPORT = re.compile(r"""\b(?:import|export)\s*(?:[\w*{}\s,$]+?\s*from\s*)?["']([^"']+)["']""")
 """A module's static imports (``import … from "x"``, ``import "x"``, ``export … from "x"``)."""
+
+DYNAMIC_IMPORT = re.compile(r"""\bimport\(\s*["']([^"']+)["']\s*\)""")
+"""A module's imports on demand with a literal specifier (``import("./x.js")``)."""
 
 BARE_IMPORTS: Final[dict[str, tuple[str, str]]] = {
     "preact": ("preact", "dist/preact.module.js"),
@@ -76,6 +93,13 @@ PAGES: Final[dict[str, str]] = {
     "worker": "pages/worker.html",
 }
 """Entry pages by name: HTML files under ``web/`` with the import map placeholder."""
+
+LANGUAGES: Final = ("en", "zh")
+"""The languages the pages have messages in (``web/locales/``)."""
+
+FIRST_MESSAGES: Final[dict[str, tuple[str, ...]]] = {"worker": ("common", "worker")}
+"""Message files (``web/locales/{lang}/{name}.json``) a page needs for its first screen, written into
+the page, in English (every page's fallback) and the languages the request asks for."""
 
 
 class VendorMissing(RuntimeError):
@@ -159,9 +183,17 @@ VENDOR: Final = _load_or_explain(WEB_DIR)
 
 
 def render_page(
-    name: str, vendor: Vendor | VendorMissing = VENDOR, web_dir: Path = WEB_DIR, img_origins: tuple[str, ...] = ()
+    name: str,
+    vendor: Vendor | VendorMissing = VENDOR,
+    web_dir: Path = WEB_DIR,
+    img_origins: tuple[str, ...] = (),
+    langs: tuple[str, ...] = (),
 ) -> HTMLResponse:
-    """An entry page with the import map in place, or a 503 page that says how to install the modules."""
+    """An entry page with the import map in place, or a 503 page that says how to install the modules.
+
+    ``langs``: the languages the visitor is likely to read (from ``?lang=`` and ``Accept-Language``),
+    whose first messages the page carries besides English's.
+    """
     if isinstance(vendor, VendorMissing):
         text = (
             "<!doctype html><html lang=en><meta charset=utf-8><title>skyhub: pages not installed</title>"
@@ -175,17 +207,83 @@ def render_page(
         raise RuntimeError(f"{PAGES[name]} has no {IMPORTMAP_PLACEHOLDER}")
     headers = {"Cache-Control": "no-cache", **page_headers(vendor.script_hash(), img_origins)}
     html = html.replace(IMPORTMAP_PLACEHOLDER, vendor.script(), 1)
+    html = STYLE_PLACEHOLDER.sub(lambda m: inline_style(m.group(1), web_dir), html)
     if PRELOAD_PLACEHOLDER in html:
-        links = "\n".join(f'<link rel="modulepreload" href="{u}">' for u in module_urls(name, vendor, web_dir))
-        html = html.replace(PRELOAD_PLACEHOLDER, links, 1)
+        html = html.replace(PRELOAD_PLACEHOLDER, preload_links(name, vendor, web_dir, langs), 1)
     return HTMLResponse(html, headers=headers)
 
 
-_GRAPHS: dict[tuple[str, Path], tuple[str, ...]] = {}
+def inline_style(sheet: str, web_dir: Path = WEB_DIR) -> str:
+    """A ``<style>`` element with the sheet ``web/{sheet}``, or a link to it (see :data:`STYLE_PLACEHOLDER`)."""
+    text = (web_dir / sheet).read_text("utf-8")
+    if "url(" in text or "@import" in text or "</" in text:
+        return f'<link rel="stylesheet" href="/web/{sheet}">'
+    return f"<style>\n{text}</style>"
 
 
-def module_urls(name: str, vendor: Vendor, web_dir: Path = WEB_DIR) -> tuple[str, ...]:
-    """Every module the page's entry script imports, directly or not, as URLs (read once per page).
+def preload_links(name: str, vendor: Vendor, web_dir: Path = WEB_DIR, langs: tuple[str, ...] = ()) -> str:
+    """The page's preloads: its modules, its first messages (in the page itself), and its later
+    modules in a template."""
+    graph = module_graph(name, vendor, web_dir)
+    links = [f'<link rel="modulepreload" href="{u}">' for u in graph.first]
+    if name in FIRST_MESSAGES:
+        links.append(first_messages(name, langs, web_dir))
+    if graph.later:
+        later = "".join(f'<link rel="modulepreload" href="{u}">' for u in graph.later)
+        links.append(f'<template id="{LATER_TEMPLATE_ID}">{later}</template>')
+    return "\n".join(links)
+
+
+def first_messages(name: str, langs: tuple[str, ...] = (), web_dir: Path = WEB_DIR) -> str:
+    """The messages of the page's first screen, in English and the asked languages, as a JSON data
+    block that i18n.js reads instead of fetching them: no request, no round trip. A data block is
+    never run, so the page's script policy does not concern it."""
+    wanted = dict.fromkeys(["en", *(lang for lang in langs if lang in LANGUAGES)])
+    data: dict[str, dict[str, object]] = {}
+    for lang in wanted:
+        for screen in FIRST_MESSAGES[name]:
+            path = web_dir / "locales" / lang / f"{screen}.json"
+            data.setdefault(lang, {})[screen] = json.loads(path.read_text("utf-8"))
+    # "</" would close the element: JSON lets "/" be written "\/".
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":")).replace("</", "<\\/")
+    return f'<script type="application/json" id="{MESSAGES_ID}">{text}</script>'
+
+
+def asked_languages(query_lang: str | None, accept_language: str | None) -> tuple[str, ...]:
+    """The supported languages a request asks for: ``?lang=`` alone when it names one (the page will
+    speak it), else ``Accept-Language``'s (by q). The page may still pick the user's stored choice."""
+    if query_lang and (asked := query_lang.split("-")[0].lower()) in LANGUAGES:
+        return (asked,)
+    weighted: list[tuple[float, int, str]] = []
+    for i, part in enumerate((accept_language or "").split(",")[:20]):
+        tag, _, params = part.strip().partition(";")
+        q = 1.0
+        if params.strip().startswith("q="):
+            try:
+                q = float(params.strip()[2:])
+            except ValueError:
+                q = 0.0
+        if tag and q > 0:
+            weighted.append((-q, i, tag.split("-")[0].lower()))
+    return tuple(dict.fromkeys(lang for _, _, lang in sorted(weighted) if lang in LANGUAGES))
+
+
+@dataclass(frozen=True)
+class ModuleGraph:
+    """The modules an entry page loads, as URLs (its entry script not among them)."""
+
+    first: tuple[str, ...]
+    """Imported before the page runs: the entry's static imports, directly or not."""
+    later: tuple[str, ...]
+    """Imported on demand (``import("./x.js")``) and what those import, less what ``first`` has."""
+
+
+_GRAPHS: dict[tuple[str, Path], ModuleGraph] = {}
+
+
+def module_graph(name: str, vendor: Vendor, web_dir: Path = WEB_DIR) -> ModuleGraph:
+    """Every module the page's entry script imports, directly or not, at once or on demand (read once
+    per page).
 
     The page's own modules are followed through their relative imports; bare specifiers map through
     the import map, and the vendor modules those import are followed inside their package.
@@ -194,9 +292,26 @@ def module_urls(name: str, vendor: Vendor, web_dir: Path = WEB_DIR) -> tuple[str
     if key in _GRAPHS:
         return _GRAPHS[key]
     entry = re.search(r'<script type="module" src="/web/([^"]+)"', (web_dir / PAGES[name]).read_text("utf-8"))
-    urls: list[str] = []
-    todo = [web_dir / entry.group(1)] if entry else []
     seen: set[Path] = set()
+    first, on_demand = _follow([web_dir / entry.group(1)] if entry else [], vendor, web_dir, seen)
+    later: list[str] = []
+    while on_demand:  # what the later modules import on demand is later too
+        urls, on_demand = _follow(on_demand, vendor, web_dir, seen)
+        later += urls
+    entry_url = f"/web/{PAGES[name].rsplit('.', 1)[0]}"  # the entry loads itself
+    _GRAPHS[key] = ModuleGraph(
+        first=tuple(dict.fromkeys(u for u in first if not u.startswith(entry_url))),
+        later=tuple(dict.fromkeys(u for u in later if not u.startswith(entry_url))),
+    )
+    return _GRAPHS[key]
+
+
+def _follow(start: list[Path], vendor: Vendor, web_dir: Path, seen: set[Path]) -> tuple[list[str], list[Path]]:
+    """The URLs of the modules ``start`` imports statically, directly or not (skipping and adding to
+    ``seen``), and the files they import on demand."""
+    urls: list[str] = []
+    on_demand: list[Path] = []
+    todo = list(start)
     while todo:
         path = todo.pop(0).resolve()
         if path in seen or not path.is_file():
@@ -208,15 +323,20 @@ def module_urls(name: str, vendor: Vendor, web_dir: Path = WEB_DIR) -> tuple[str
             urls.append(f"{package_url(package, vendor.versions[package])}{rel[len(package) :]}")
         else:
             urls.append("/web/" + path.relative_to(web_dir).as_posix())
-        for spec in STATIC_IMPORT.findall(path.read_text("utf-8")):
+        text = path.read_text("utf-8")
+        for spec in STATIC_IMPORT.findall(text):
             if spec.startswith("."):
                 todo.append(path.parent / spec)
             elif spec in BARE_IMPORTS:
                 package, file = BARE_IMPORTS[spec]
                 todo.append(web_dir / NODE_MODULES / package / file)
-    urls = [u for u in urls if not u.startswith(f"/web/{PAGES[name].rsplit('.', 1)[0]}")]  # the entry loads itself
-    _GRAPHS[key] = tuple(dict.fromkeys(urls))
-    return _GRAPHS[key]
+        for spec in DYNAMIC_IMPORT.findall(text):
+            if spec.startswith("."):
+                on_demand.append(path.parent / spec)
+            elif spec in BARE_IMPORTS:
+                package, file = BARE_IMPORTS[spec]
+                on_demand.append(web_dir / NODE_MODULES / package / file)
+    return urls, [p for p in on_demand if p.resolve() not in seen]
 
 
 def page_headers(script_hash: str, img_origins: tuple[str, ...] = ()) -> dict[str, str]:
@@ -301,9 +421,10 @@ async def console() -> HTMLResponse:
 
 
 @router.get("/worker", include_in_schema=False)
-async def worker() -> HTMLResponse:
+async def worker(request: Request) -> HTMLResponse:
     """The grid worker's phone app: inbox, calls and briefings, my incidents, reports, go live."""
-    return render_page("worker")
+    langs = asked_languages(request.query_params.get("lang"), request.headers.get("accept-language"))
+    return render_page("worker", langs=langs)
 
 
 WORKER_SW = "sw-worker.js"
@@ -316,8 +437,9 @@ WORKER_LOCALES: Final = ("common", "worker", "incidents")
 
 def worker_shell(vendor: Vendor, web_dir: Path = WEB_DIR) -> tuple[str, list[str]]:
     """The worker app's shell (every URL it needs to start) and a version made from their contents."""
-    files = ["/worker.webmanifest", "/web/styles/worker.css", "/web/pages/worker.js"]
-    files += [u for u in module_urls("worker", vendor, web_dir) if u not in files]
+    files = ["/worker.webmanifest", "/web/pages/worker-boot.js", "/web/styles/worker.css", "/web/pages/worker.js"]
+    graph = module_graph("worker", vendor, web_dir)
+    files += [u for u in (*graph.first, *graph.later) if u not in files]
     files += [f"/web/locales/{lang}/{name}.json" for lang in ("en", "zh") for name in WORKER_LOCALES]
     files += ["/web/icons/worker-192.png", "/web/icons/worker-512.png", "/web/icons/worker.svg"]
     digest = hashlib.sha256(vendor.script_text().encode("utf-8"))

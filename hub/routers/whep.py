@@ -3,7 +3,7 @@
 The protocol as the IETF WHEP draft and RFC 9725 (WHIP, which it follows) write it:
 
 - ``OPTIONS /whep/{camera}`` → 204 with ``Accept-Post: application/sdp`` (no token: it is also the
-  CORS preflight; :mod:`hub.cors` adds the CORS headers for the pages it trusts);
+  CORS preflight; :mod:`hub.edge.cors` adds the CORS headers for the pages it trusts);
 - ``POST /whep/{camera}`` with an SDP offer → 201 with the answer, ``Location`` (the session),
   ``ETag`` (its ICE session) and one ``Link: <…>; rel="ice-server"`` per configured STUN/TURN URL;
 - ``PATCH`` on the session with ``application/trickle-ice-sdpfrag`` → 204 (trickled candidates),
@@ -24,7 +24,8 @@ from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from starlette.types import Receive, Scope, Send
 
-from hub.auth import Principal
+from hub.access.auth import Principal
+from hub.access.policy import STAFF
 from hub.calls.errors import CallError
 from hub.calls.ice import link_headers
 from hub.calls.peer import MAX_SDP_BYTES
@@ -33,8 +34,7 @@ from hub.calls.trickle import CONTENT_TYPE as SDPFRAG
 from hub.calls.trickle import MAX_FRAGMENT_BYTES, apply_fragment
 from hub.calls.whep import open_viewer
 from hub.config import Role
-from hub.deps import CallerDep, HubDep, camera_elsewhere, client_address
-from hub.policy import STAFF
+from hub.edge.deps import CallerDep, HubDep, camera_elsewhere, client_address, remote_published
 from hub.services import Hub
 
 ENDPOINT_ALLOW = "OPTIONS, POST"
@@ -104,8 +104,10 @@ async def whep_offer(camera_id: str, request: Request, hub: HubDep, who: CallerD
             raise CallError(403, "only staff can pull a call member's video")
     else:
         cam = hub.directory.cameras.get(camera)
+        remote = remote_published(hub, camera) if cam is None else None
+        grid = cam.grid if cam is not None else (remote or {}).get("grid")
         grids = who.visible_grids()
-        if cam is None or (grids is not None and cam.grid not in grids):
+        if (cam is None and remote is None) or (grids is not None and grid not in grids):
             raise CallError(404, f"no camera {camera!r}")
         elsewhere = await camera_elsewhere(hub, request, camera)
         if elsewhere is not None:  # another node ingests it: the viewer goes there (same offer, 307)
@@ -175,7 +177,7 @@ async def whep_delete(camera_id: str, session_id: str, hub: HubDep, who: CallerD
 @router.options("/whep/{camera_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
 async def whep_endpoint_options() -> Response:
     """What the endpoint takes (no token: browsers send none with a CORS preflight, which this
-    also answers; the CORS headers, for the pages the hub trusts, come from :mod:`hub.cors`)."""
+    also answers; the CORS headers, for the pages the hub trusts, come from :mod:`hub.edge.cors`)."""
     headers = {"Allow": ENDPOINT_ALLOW, "Accept-Post": "application/sdp"}
     return Response(status_code=status.HTTP_204_NO_CONTENT, headers=headers)
 

@@ -16,7 +16,7 @@ The same protocol conventions as :mod:`hub.routers.whep`:
   (no H.264 video sent, no DTLS fingerprint, too large…), 400 for text that is not SDP. A refused
   offer leaves nothing behind.
 
-The routes are public in :mod:`hub.policy`: the publish token, which may be a device's rather than
+The routes are public in :mod:`hub.access.policy`: the publish token, which may be a device's rather than
 a login, is checked here.
 """
 
@@ -32,7 +32,7 @@ from hub.calls.ice import link_headers
 from hub.calls.sessions import PeerSession
 from hub.calls.trickle import CONTENT_TYPE as SDPFRAG
 from hub.calls.trickle import MAX_FRAGMENT_BYTES, apply_fragment
-from hub.deps import HubDep
+from hub.edge.deps import HubDep
 from hub.routers.whep import read_body, sdp_body
 from hub.services import Hub
 

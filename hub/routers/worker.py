@@ -33,17 +33,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts.incidents import DeskError
-from hub.auth import Principal
-from hub.bus import Subscription
+from hub.access.auth import Principal
 from hub.config import Role
-from hub.deps import CallerDep, HubDep, deny_handshake, hub_of, principal_of
-from hub.events import AUDIENCE_KEY, Event, EventFilter, audience
-from hub.instruction_model import WORKER_FEED_TYPES, ReceiptState
-from hub.instructions import notice_message
+from hub.edge.deps import CallerDep, HubDep, deny_handshake, hub_of, principal_of
+from hub.incidents.errors import DeskError
+from hub.instructions.model import WORKER_FEED_TYPES, ReceiptState
+from hub.instructions.service import notice_message
 from hub.routers.events import WS_RESYNC, run_session
 from hub.schemas import Cursor, NoNul
 from hub.services import Hub
+from hub.store.bus import Subscription
+from hub.store.events import AUDIENCE_KEY, Event, EventFilter, audience
 
 logger = logging.getLogger(__name__)
 

@@ -94,6 +94,24 @@ class Gb28181Config(_Strict):
     analysis: bool = Field(
         True, description="Analyse every channel's video like a configured camera's (decodes it all)."
     )
+    idle_bye_s: float = Field(
+        30.0,
+        ge=0,
+        le=86400,
+        description="A channel nobody analyses is invited only while watched, and sent BYE this long "
+        "after its last viewer left (standby meanwhile).",
+    )
+    max_transcodes: int = Field(
+        2,
+        ge=0,
+        le=64,
+        description="H.264 transcodes for browsers at once (H.265 channels without an H.264 sub-stream); "
+        "past this, viewers of another such channel get snapshots.",
+    )
+    substream: bool = Field(
+        True,
+        description="For browsers, try an H.265 channel's sub-stream (a=streamnumber:1) before transcoding it.",
+    )
     ptz_timeout_s: float = Field(
         1.0, gt=0, le=60, description="A PTZ move is stopped by the hub after this long unless renewed."
     )

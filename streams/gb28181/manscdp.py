@@ -44,6 +44,12 @@ class Channel:
     """PTZType (1 dome, 2 half-dome, 3 fixed, 4 remote-controlled), if reported."""
 
     @property
+    def has_ptz(self) -> bool:
+        """Whether it can be turned: a dome or a remote-controlled camera, or one whose catalogue
+        does not say (the device then decides); a half-dome or a fixed camera cannot."""
+        return self.ptz_type not in ("2", "3")
+
+    @property
     def is_video(self) -> bool:
         """Whether this entry is a video channel (a camera), not a folder or an alarm input."""
         return len(self.id) == 20 and self.id[10:13] in VIDEO_TYPES

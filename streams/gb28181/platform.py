@@ -26,7 +26,7 @@ from streams.gb28181.rtp import RtpReceiver, RtpStats
 from streams.gb28181.sip import NonceMaker, SipMessage
 from streams.gb28181.source import Invited
 from streams.gb28181.transport import Peer, SipTransport
-from streams.sources import SourceError
+from streams.packets import SourceError
 
 log = logging.getLogger(__name__)
 
@@ -415,7 +415,7 @@ class GbPlatform:
         await self.query(dev, "Catalog")
         await self.query(dev, "DeviceInfo")
 
-    def _offer(self, port: int, transport: str, ssrc: str) -> bytes:
+    def _offer(self, port: int, transport: str, ssrc: str, stream: int = 0) -> bytes:
         cfg = self.config
         proto = "TCP/RTP/AVP" if transport == "tcp" else "RTP/AVP"
         lines = [
@@ -430,16 +430,19 @@ class GbPlatform:
         ]
         if transport == "tcp":
             lines += ["a=setup:passive", "a=connection:new"]
+        if stream:  # the 2022 edition's attribute, and the one Hikvision devices read
+            lines += [f"a=streamnumber:{stream}", f"a=streamprofile:{stream}"]
         lines.append(f"y={ssrc}")
         return ("\r\n".join(lines) + "\r\n").encode()
 
-    async def invite(self, device_id: str, channel: str, port: int, transport: str) -> Invited:
-        """INVITE a channel's live video to our ``port``; SourceError when it cannot be had."""
+    async def invite(self, device_id: str, channel: str, port: int, transport: str, stream: int = 0) -> Invited:
+        """INVITE a channel's live video (``stream`` 1: its sub-stream) to our ``port``; SourceError
+        when it cannot be had."""
         dev = self.devices.get(device_id)
         if dev is None or not dev.online:
             raise SourceError(f"GB device {device_id} is offline")
         ssrc = f"0{self.config.domain[3:8]}{next(self._ssrc) % 10000:04d}"
-        msg = self._request("INVITE", dev, channel, self._offer(port, transport, ssrc), "APPLICATION/SDP")
+        msg = self._request("INVITE", dev, channel, self._offer(port, transport, ssrc, stream), "APPLICATION/SDP")
         msg.headers.append(("Contact", f"<sip:{self.config.id}@{self.config.announce}:{self.transport.port}>"))
         msg.headers.append(("Subject", f"{channel}:{ssrc},{self.config.id}:0"))
         try:
@@ -511,12 +514,14 @@ class GbPlatform:
             if port not in self._free_ports:
                 self._free_ports.append(port)
 
-    def invite_blocking(self, device: str, channel: str, port: int, transport: str, timeout_s: float) -> Invited:
+    def invite_blocking(
+        self, device: str, channel: str, port: int, transport: str, timeout_s: float, stream: int = 0
+    ) -> Invited:
         """:meth:`invite` from a reader thread."""
         loop = self._loop
         if loop is None or loop.is_closed():
             raise SourceError("the GB/T 28181 platform has stopped")
-        fut = asyncio.run_coroutine_threadsafe(self.invite(device, channel, port, transport), loop)
+        fut = asyncio.run_coroutine_threadsafe(self.invite(device, channel, port, transport, stream), loop)
         try:
             return fut.result(timeout_s + 1.0)
         except TimeoutError:
@@ -531,10 +536,9 @@ class GbPlatform:
             self._loop.call_soon_threadsafe(self._bind_receiver, receiver)
 
     def _bind_receiver(self, receiver: RtpReceiver) -> None:
-        for dialog in self.dialogs.values():
-            if dialog.receiver is None and receiver.name.endswith(dialog.channel):
-                dialog.receiver = receiver
-                return
+        dialog = self.dialogs.get(receiver.call_id or "")
+        if dialog is not None:
+            dialog.receiver = receiver
 
     def retire(self, receiver: RtpReceiver) -> None:
         """A stream ended: keep its counters."""

@@ -127,6 +127,8 @@ class RtpReceiver:
         self.timeout_s = 5.0
         self.reason: str | None = None
         """Why reading ended (timeout, the peer closed), when it did."""
+        self.call_id: str | None = None
+        """The dialog that feeds it (a BYE or the device going offline ends this stream)."""
         self._jitter = JitterBuffer(depth, self.stats)
         self._ready: list[bytes] = []
         self._pending = b""

@@ -1,6 +1,7 @@
 """A GB/T 28181 channel as a camera source: invite it, receive PS over RTP, demux with PyAV.
 
-``gb28181://DEVICE/CHANNEL`` is opened in the camera's reader thread like any URL: the source
+``gb28181://DEVICE/CHANNEL`` is opened in the camera's reader thread like any URL (with
+``?stream=1``: the channel's sub-stream, asked with ``a=streamnumber:1`` / ``a=streamprofile:1``): the source
 binds an RTP port, asks the platform (the :class:`Gate`, on the event loop) to INVITE the channel
 to it, follows the SSRC of the 200 OK, and hands the PS byte stream to PyAV's ``mpeg`` demuxer.
 Closing the source sends BYE. From there packets go the way every camera's go (relay, analysis,
@@ -15,13 +16,13 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import av
 
 from streams.gb28181.rtp import RtpReceiver
 from streams.media import CodecInfo
-from streams.sources import VIDEO_CODECS, SourceError, SourceOptions, SourcePacket
+from streams.packets import VIDEO_CODECS, SourceError, SourceOptions, SourcePacket
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +54,11 @@ class Gate(Protocol):
         """Return a port."""
         ...
 
-    def invite_blocking(self, device: str, channel: str, port: int, transport: str, timeout_s: float) -> Invited:
-        """INVITE the channel to ``port`` and wait for the answer; SourceError if refused."""
+    def invite_blocking(
+        self, device: str, channel: str, port: int, transport: str, timeout_s: float, stream: int = 0
+    ) -> Invited:
+        """INVITE the channel (``stream`` 1: its sub-stream) to ``port`` and wait for the answer;
+        SourceError if refused."""
         ...
 
     def bye_soon(self, call_id: str) -> None:
@@ -116,7 +120,8 @@ class GbSource:
         parts = urlsplit(url)
         self.device = parts.netloc
         self.channel = parts.path.strip("/") or parts.netloc
-        self.name = f"gb channel {self.channel}"
+        self.stream = 1 if parse_qs(parts.query).get("stream") == ["1"] else 0
+        self.name = f"gb channel {self.channel}" + (" (sub-stream)" if self.stream else "")
         with _gates_lock:
             gate = _gates[-1] if _gates else None
         if gate is None:
@@ -144,9 +149,12 @@ class GbSource:
         gate = self._gate
         assert self._rx is not None
         self._rx.timeout_s = gate.rtp_timeout_s
-        invited = gate.invite_blocking(self.device, self.channel, port, gate.media_transport, gate.invite_timeout_s)
+        invited = gate.invite_blocking(
+            self.device, self.channel, port, gate.media_transport, gate.invite_timeout_s, self.stream
+        )
         self._call = invited.call_id
         self._rx.ssrc = invited.ssrc
+        self._rx.call_id = invited.call_id
         self._rx.start_clock()
         gate.track(self._rx)
         try:

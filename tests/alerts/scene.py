@@ -5,7 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from hub.config import AnalysisConfig, CameraConfig, ZoneConfig
+from alerts.config import AnalysisConfig, ZoneConfig
+from hub.config import CameraConfig
 
 W, H = 160, 90
 FPS = 5.0

@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from alerts.offline import analyze_command, iter_frames
+from alerts.offline import iter_frames
+from hub.cli import analyze_command
 from tests.alerts.scene import background
 
 FPS = 10

@@ -9,12 +9,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from alerts.config import AnalysisConfig, ZoneConfig
 from alerts.evaluation import WHOLE_FRAME, decode, load_labels
 from alerts.events import AlertEvent, AlertKind, AlertType
 from alerts.motion import Blob
 from alerts.person import PERSON_H, PersonDetector, union
 from alerts.pipeline import CameraAnalyzer
-from hub.config import AnalysisConfig, CameraConfig, ZoneConfig
+from hub.config import CameraConfig
 from tests.alerts.scene import Scene, camera, still, walk
 from tests.conftest import SHARED_MEDIA, require, require_shared_media
 

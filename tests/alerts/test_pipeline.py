@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
+from alerts.config import ZoneConfig
 from alerts.events import AlertType
 from alerts.motion import Blob
 from alerts.person import PersonDetector
 from alerts.pipeline import CameraAnalyzer
-from hub.config import ZoneConfig
 from tests.alerts.scene import FPS, H, Scene, W, camera, still, walk
 
 
@@ -158,8 +158,8 @@ def test_tamper_settings_from_the_config() -> None:
 def test_config_alert_kinds_are_the_analysis_kinds() -> None:
     from typing import get_args
 
+    from alerts.config import AlertKindName
     from alerts.events import AlertKind
-    from hub.config import AlertKindName
 
     assert set(get_args(AlertKindName)) == {k.value for k in AlertKind}
 

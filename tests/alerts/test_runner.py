@@ -18,7 +18,7 @@ from alerts.lifecycle import QUIET_S
 from alerts.pipeline import CameraAnalyzer
 from alerts.runner import AnalysisRunner
 from hub.config import CameraConfig
-from hub.metrics import analysis_metrics
+from hub.edge.metrics import analysis_metrics
 from streams.frames import FrameSlot
 from streams.media import CameraState, Frame
 from streams.workpool import MediaPools

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from alerts.config import ZoneConfig
 from alerts.events import AlertKind, AlertType
 from alerts.geometry import ZoneError, ignore_mask_from, polygon_mask
 from alerts.lifecycle import QUIET_S
 from alerts.motion import Blob, MotionResult
 from alerts.pipeline import CameraAnalyzer
 from alerts.zones import PRESENCE_GAP_S, IntrusionRule
-from hub.config import ZoneConfig
 from tests.alerts.scene import H, Scene, W, camera, still, walk
 
 RIGHT_HALF = [(0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0)]

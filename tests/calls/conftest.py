@@ -21,7 +21,7 @@ from aiortc.mediastreams import MediaStreamError
 from hub.calls.ice import consent_as_rfc_7675, pin_host_addresses
 from hub.config import Settings
 from tests.conftest import REPO, require
-from tests.hub.conftest import make_settings
+from tests.hub.conftest import make_settings, pg_url, redis_prefix, redis_url  # noqa: F401  (fixtures the calls tests share)
 
 CAMERAS: list[dict[str, Any]] = [
     {"id": "cam-street", "url": "synthetic://street", "grid": "g1", "analysis": {"enabled": False}},
@@ -287,7 +287,8 @@ async def api(rh: Any, username: str | None = None) -> httpx.AsyncClient:
     uvicorn's keep-alive timeout, and reusing a connection the server is closing fails at random."""
     headers = {"Authorization": f"Bearer {await rh.token(username)}"} if username else {}
     limits = httpx.Limits(max_keepalive_connections=0)
-    return httpx.AsyncClient(base_url=rh.url, headers=headers, timeout=30, limits=limits)
+    verify = getattr(rh, "verify", True)  # a hub over HTTPS: its own CA
+    return httpx.AsyncClient(base_url=rh.url, headers=headers, timeout=30, limits=limits, verify=verify)
 
 
 async def require_webrtcbin() -> None:

@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+from aiortc.codecs.opus import OpusEncoder
+
+from hub.calls.tracks import VoiceEncoder
 from tests.calls.conftest import BoxVideoTrack, ToneTrack, api, calls_settings, poll
 from tests.hub.conftest import _HASH, BASE_CONFIG, serve
 
@@ -208,3 +213,63 @@ async def test_camera_briefing_forwards_the_camera_packets(tmp_path: Path, peers
             assert all(m.video_in is None for m in live.members.values())  # no feed, no encoder
             assert (await d.post(f"/api/calls/{call['id']}/hangup")).json()["state"] == "ended"
             await poll(lambda: not [s for s in cam.relay.subscribers if s.name.startswith("call:")], 10, "released")
+
+
+async def test_the_speakers_voice_is_encoded_once_for_all_listeners(
+    tmp_path: Path, peers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every Opus encode in this process, per encoder: the hub's voices and every aiortc sender's
+    # (the test's clients encode their own tones with aiortc, the hub's senders must not).
+    encodes: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+
+    def counted(cls: Any) -> None:
+        real = cls.encode
+
+        def encode(self: Any, frame: Any, *args: Any) -> Any:
+            encodes[self] = encodes.get(self, 0) + 1
+            return real(self, frame, *args)
+
+        monkeypatch.setattr(cls, "encode", encode)
+
+    counted(VoiceEncoder)
+    counted(OpusEncoder)
+    async with serve(_settings(tmp_path)) as rh:
+        svc = rh.hub.calls
+        clients = {u: await api(rh, u) for u in ["dispatcher", *LISTENERS]}
+        r = await clients["dispatcher"].post("/api/briefings", json={"node": "g1"})
+        assert r.status_code == 201, r.text
+        cid = r.json()["id"]
+        speaker = peers([("audio", "sendrecv", ToneTrack(TONE["dispatcher"])), ("video", "sendonly", BoxVideoTrack())])
+        assert (await speaker.connect(clients["dispatcher"], f"/api/calls/{cid}/media")).status_code == 201
+        listeners = {u: peers(listener_slots(u)) for u in LISTENERS}
+        for u, p in listeners.items():
+            assert (await p.connect(clients[u], f"/api/calls/{cid}/media")).status_code == 201
+        await poll(
+            lambda: all(near(p.heard_hz(0), TONE["dispatcher"]) for p in listeners.values()), 60, "all hear the speaker"
+        )
+
+        live = svc.calls[cid]
+        voice = live.members["dispatcher"].audio_in
+        assert voice is not None
+        hub_encoders = [e for e in encodes if isinstance(e, VoiceEncoder)]
+        heard0 = {u: p.frames[0] for u, p in listeners.items()}
+        encoded0, read0, hub0 = voice.encoded, voice.frames, sum(encodes[e] for e in hub_encoders)
+        await asyncio.sleep(WINDOW_S)
+        encoded, read = voice.encoded - encoded0, voice.frames - read0
+        # One encode per 20 ms frame of the speaker for the five listeners together, and no other
+        # voice encoded (nobody holds the floor: the listeners' own voices are drained, not encoded).
+        assert encoded >= 10 and abs(encoded - read) <= 2, (encoded, read)
+        assert [e for e in encodes if isinstance(e, VoiceEncoder)] == hub_encoders == [voice._encoder]
+        assert abs(sum(encodes[e] for e in hub_encoders) - hub0 - encoded) <= 1  # one may be in flight
+        assert all(live.members[u].audio_in.encoded == 0 for u in LISTENERS)  # type: ignore[union-attr]
+        # Every listener got that audio, and the hub's own senders only packetised it.
+        assert all(p.frames[0] - heard0[u] >= encoded * 0.5 for u, p in listeners.items())
+        sessions = [m.session for m in live.members.values() if m.session is not None]
+        senders = [t.sender for s in sessions for t in s.pc.getTransceivers()]
+        audio = [s._RTCRtpSender__encoder for s in senders if s.kind == "audio" and s.track is not None]
+        assert len(audio) == 1 + 2 * len(LISTENERS)  # the speaker's, and two per listener
+        assert all(encodes.get(e, 0) == 0 for e in audio if e is not None)
+        print(
+            f"\nbriefing to {len(LISTENERS)} listeners: {read} frames of the speaker in {WINDOW_S:.0f} s, "
+            f"{encoded} Opus encodes for all of them, 0 in the hub's {len(audio)} audio senders"
+        )

@@ -92,6 +92,11 @@ async def test_decline_busy_unreachable_and_not_invited(tmp_path: Path, peers: A
             wrong = peers([("video", "recvonly", None)])
             r = await wrong.connect(w1, f"/api/calls/{call['id']}/media")
             assert r.status_code == 422 and "audio, video" in r.json()["detail"]
+            # Audio without Opus: refused, saying what was offered (the hub's voices are Opus).
+            no_opus = peers([("audio", "sendrecv", None), ("video", "sendrecv", None)])
+            r = await no_opus.connect(w1, f"/api/calls/{call['id']}/media", _without_opus)
+            assert r.status_code == 422 and "no Opus" in r.json()["detail"] and "PCMU" in r.json()["detail"]
+            assert call["id"] in {c["id"] for c in (await d.get("/api/calls")).json()}  # still ringing
             # Decline ends it.
             assert (await w1.post(f"/api/calls/{call['id']}/decline")).json()["state"] == "ended"
             assert (await w1.post(f"/api/calls/{call['id']}/decline")).status_code == 409
@@ -225,3 +230,20 @@ async def test_a_briefing_invitation_does_not_make_a_worker_busy(tmp_path: Path,
 def _member(call: dict[str, Any] | None, username: str) -> dict[str, Any]:
     assert call is not None
     return dict(next(m for m in call["members"] if m["username"] == username))
+
+
+def _without_opus(sdp: str) -> str:
+    """An offer whose audio m-line lists only G.711 (as some SIP gateways send)."""
+    out: list[str] = []
+    section = ""
+    for line in sdp.splitlines():
+        if line.startswith("m="):
+            section = line[2:].split()[0]
+            if section == "audio":
+                out += [" ".join([*line.split()[:3], "0", "8"])]
+                out += ["a=rtpmap:0 PCMU/8000", "a=rtpmap:8 PCMA/8000"]
+                continue
+        if section == "audio" and line.startswith(("a=rtpmap:", "a=fmtp:", "a=rtcp-fb:")):
+            continue
+        out.append(line)
+    return "\r\n".join(out) + "\r\n"

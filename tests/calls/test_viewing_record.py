@@ -10,10 +10,9 @@ from typing import Any
 
 import httpx
 import yaml
-from argon2 import PasswordHasher
 
 from tests.calls.conftest import CAMERAS, api, calls_settings, poll
-from tests.hub.conftest import PASSWORD, serve
+from tests.hub.conftest import PASSWORD, TEST_HASHER, serve
 from tests.hub.test_crash import HubProcess
 from tests.hub.test_incidents_api import jpeg
 
@@ -74,7 +73,7 @@ async def test_live_views_snapshot_runs_and_evidence_downloads_are_recorded(tmp_
 async def test_the_record_of_a_view_survives_a_sigkill(tmp_path: Path) -> None:
     cfg = {
         "users": [
-            {"username": u, "roles": [r], "password_hash": PasswordHasher().hash(PASSWORD)}
+            {"username": u, "roles": [r], "password_hash": TEST_HASHER.hash(PASSWORD)}
             for u, r in (("admin", "admin"), ("viewer", "viewer"))
         ],
         "cameras": [{k: v for k, v in cam.items() if k != "grid"} for cam in CAMERAS],

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from aiortc import RTCRtpSender
 
 from hub.calls.peer import h264_codecs
 from tests.calls.conftest import BoxVideoTrack, api, calls_settings, poll
+from tests.conftest import free_port
 from tests.hub.conftest import serve
 
 CAMERA = "field-worker1"
@@ -249,3 +251,90 @@ async def test_bad_offers_are_refused_and_leave_nothing(tmp_path: Path, peers: A
             assert r.status_code == 204 and r.headers["accept-post"] == "application/sdp"
             r = await w.get(f"/whip/{CAMERA}")
             assert r.status_code == 405 and r.headers["allow"] == "OPTIONS, POST"
+
+
+async def test_a_device_with_analysis_is_analysed_while_live(
+    tmp_path: Path, peers: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A body camera whose config asks for analysis, with a zone over its whole picture: its video is
+    # decoded while it publishes, and the box crossing its picture is an intrusion in that zone.
+    monkeypatch.setenv("SKYHUB_TEST_BODYCAM_7", DEVICE_TOKEN)
+    zone = {"id": "all", "kind": "intrusion", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}
+    device = {**WHIP["devices"][0], "analysis": {"enabled": True, "fps": 5}, "zones": [zone]}
+    cam_id = "field-bodycam-7"
+    async with serve(calls_settings(tmp_path, cameras=[], whip={"devices": [device]})) as rh:
+        pub = publisher(peers)
+        async with await api(rh) as anon, await api(rh, "dispatcher") as d:
+            r = await pub.connect(_bearer(anon, DEVICE_TOKEN), f"/whip/{cam_id}")
+            assert r.status_code == 201, r.text
+
+            async def alerts(kind: str) -> list[Any]:
+                return [e for e in await rh.hub.log.read(0, 10_000) if e.type == kind and e.subject == cam_id]
+
+            started = await poll(lambda: alerts("alert.started"), 45, "an intrusion alert from the published video")
+            assert (started[0].data["kind"], started[0].data["zone"]) == ("intrusion", "all")
+
+            async def analysed() -> dict[str, Any] | None:
+                cam = await _state_of(d, cam_id, "online")
+                return cam if cam is not None and cam["analysed_fps"] > 0 else None
+
+            cam = await poll(analysed, 10, "the body camera online, its frames analysed")
+            assert cam["decode_dropped"] == 0
+            assert cam_id in rh.hub.analysis.running()
+
+            # It stops publishing: its analysis stops with it and its open alert ends.
+            assert (await _bearer(anon, DEVICE_TOKEN).delete(pub.location)).status_code == 204
+            await poll(lambda: cam_id not in rh.hub.analysis.running(), 10, "the analysis stopped with the video")
+            ended = await poll(lambda: alerts("alert.ended"), 10, "the open alert ended")
+            assert {e.data["alert_id"] for e in ended} >= {started[-1].data["alert_id"]}
+
+
+async def test_a_workers_phone_is_not_decoded_unless_asked(tmp_path: Path, peers: Any) -> None:
+    async with serve(calls_settings(tmp_path, cameras=[])) as rh:
+        pub = publisher(peers)
+        async with await api(rh, "worker1") as w, await api(rh, "dispatcher") as d:
+            assert (await pub.connect(w, f"/whip/{CAMERA}")).status_code == 201
+            cam = await poll(lambda: _online(d), 30, "the published camera online")
+            await asyncio.sleep(1.0)
+            cam = await camera(d)
+            assert cam is not None and cam["analysed_fps"] == 0
+            assert rh.hub.analysis is None or CAMERA not in rh.hub.analysis.running()
+
+
+async def test_a_camera_published_to_one_node_is_listed_and_watched_from_another(
+    tmp_path: Path, peers: Any, pg_url: str, redis_url: str
+) -> None:
+    storage = {"url": pg_url, "redis_url": redis_url, "redis_prefix": f"t{uuid.uuid4().hex[:8]}"}
+    port_a, port_b = free_port(), free_port()
+
+    def node(name: str, port: int) -> Any:
+        server = {"ice_addresses": ["127.0.0.1"], "public_url": f"http://127.0.0.1:{port}"}
+        return calls_settings(tmp_path / name, cameras=[], storage=storage, server=server)
+
+    async with serve(node("a", port_a), port=port_a) as a, serve(node("b", port_b), port=port_b) as b:
+        pub = publisher(peers)
+        async with await api(a, "worker1") as w, await api(b, "dispatcher") as db:
+            assert (await pub.connect(w, f"/whip/{CAMERA}")).status_code == 201
+            # Node B lists it, live on node A, and sends its viewers there.
+            cam = await poll(lambda: _state_of(db, CAMERA, "remote"), 15, "the field camera listed on node B")
+            assert (cam["owner"], cam["owner_url"]) == (a.hub.redis.node, a.url)
+            assert (cam["source"], cam["grid"], cam["name"]) == ("whip", "g1", "Worker One")
+            viewer = peers([("video", "recvonly", None)])
+            r = await viewer.connect(db, f"/whep/{CAMERA}")
+            assert r.status_code == 307, r.text
+            assert r.headers["location"] == f"{a.url}/whep/{CAMERA}"
+            r = await viewer.connect(db, r.headers["location"])  # the same login is good on node A
+            assert r.status_code == 201, r.text
+            await poll(lambda: viewer.frames.get(0, 0) >= 10, 30, "frames on a viewer sent from node B")
+            r = await db.get(f"/api/cameras/{CAMERA}/snapshot.jpg")
+            assert r.status_code == 307 and r.headers["location"] == f"{a.url}/api/cameras/{CAMERA}/snapshot.jpg"
+
+            # It stops: node B no longer lists it (within a heartbeat or two), and has no viewer to send.
+            assert (await w.delete(pub.location)).status_code == 204
+            await poll(lambda: _absent(db, CAMERA), 15, "the field camera gone from node B")
+            late = peers([("video", "recvonly", None)])
+            assert (await late.connect(db, f"/whep/{CAMERA}")).status_code == 404
+
+
+async def _absent(c: Any, camera_id: str) -> bool:
+    return await camera(c, camera_id) is None

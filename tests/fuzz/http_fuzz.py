@@ -79,13 +79,20 @@ def _first_line(exc: BaseException) -> str:
     return " | ".join(lines[:3])[:300]
 
 
-def fuzz_operation(hub: FuzzHub, op: Any, role: str, examples: int, run: Run, session: requests.Session) -> RouteResult:
-    """``examples`` generated cases of ``op`` (half valid, half not) sent as ``role``."""
-    route = f"{op.method.upper()} {op.path}"
-    result = run.results.setdefault((route, role), RouteResult())
-    headers = hub.headers(role)
+def fuzz_operation(
+    hub: FuzzHub, op: Any, roles: list[str], examples: int, run: Run, session: requests.Session
+) -> list[RouteResult]:
+    """``examples`` generated cases of ``op`` (half valid, half not), each sent as every one of ``roles``.
 
-    def one(case: Any) -> None:
+    Each case is drawn once and sent as each role in turn: the same requests as a run per role
+    (which, derandomized, would draw the very same cases), for a sixth of Hypothesis's work.
+    """
+    route = f"{op.method.upper()} {op.path}"
+    results = {role: run.results.setdefault((route, role), RouteResult()) for role in roles}
+
+    def send(case: Any, role: str) -> None:
+        result = results[role]
+        headers = hub.headers(role)
         result.examples += 1
         t0 = time.monotonic()
         try:
@@ -104,6 +111,10 @@ def fuzz_operation(hub: FuzzHub, op: Any, role: str, examples: int, run: Run, se
             result.failures.setdefault(_first_line(exc), case.as_curl_command(headers))
         if route == "POST /api/journal" and response.status_code == 201:
             run.journal_ids.append(response.json()["id"])
+
+    def one(case: Any) -> None:
+        for role in roles:
+            send(case, role)
 
     # Invalid input needs something to break: a query parameter or a body (any text is a valid path segment).
     breakable = bool(len(op.query)) or bool(len(op.body))
@@ -127,7 +138,7 @@ def fuzz_operation(hub: FuzzHub, op: Any, role: str, examples: int, run: Run, se
             test()
         except Unsatisfiable:  # every distinct case was tried already (an operation without parameters)
             pass
-    return result
+    return [results[role] for role in roles]
 
 
 def fuzz_all(
@@ -135,10 +146,10 @@ def fuzz_all(
 ) -> Run:
     schema = load_schema(hub)
     run = Run()
+    roles = roles or list(ROLES)
     with requests.Session() as session:
         for op in operations(schema):
-            for role in roles or list(ROLES):
-                r = fuzz_operation(hub, op, role, examples, run, session)
+            for role, r in zip(roles, fuzz_operation(hub, op, roles, examples, run, session), strict=True):
                 if progress:
                     progress(f"{op.method.upper():7} {op.path:55} {role:11} {r.examples:5} {len(r.failures):3}")
     return run

@@ -17,7 +17,7 @@ import httpx
 import jwt
 import yaml
 
-from tests.conftest import REPO, free_port
+from tests.conftest import REPO, free_port, seed_scenes
 from tests.hub.conftest import _HASH, BASE_CONFIG, PASSWORD, SECRET
 
 CAMERA = "cam-street"
@@ -70,6 +70,7 @@ class FuzzHub:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "hub.yaml"
         config.write_text(yaml.safe_dump(fuzz_config()))
+        seed_scenes(self.workdir / "data", (c["url"] for c in fuzz_config()["cameras"]))
         env = {**os.environ, "SKYHUB_SECRET": SECRET}
         with self.log_path.open("ab") as err:
             self.proc = subprocess.Popen(

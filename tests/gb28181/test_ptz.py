@@ -20,6 +20,7 @@ async def test_ptz_reaches_the_device_and_stops_by_itself(tmp_path: Path, gb_dev
         async with await api(rh, "dispatcher") as c:
             (camera_id,) = await poll(lambda: _cameras(c), 30, "the GB camera")
             channel = camera_id.removeprefix("gb-")
+            assert (await _cameras(c))[camera_id]["ptz"] is True  # a dome, and a dispatcher may turn it
             r = await c.post(f"/api/cameras/{camera_id}/ptz", json={"pan": -0.5, "tilt": 1, "zoom": 0.4})
             assert r.status_code == 202, r.text
             assert r.json()["stops_after_s"] == 1.0
@@ -37,4 +38,19 @@ async def test_ptz_reaches_the_device_and_stops_by_itself(tmp_path: Path, gb_dev
             assert (await c.post(f"/api/cameras/{camera_id}/ptz", json={"preset": 0})).status_code == 422
         async with await api(rh, "worker1") as w:  # a worker may watch the camera, not turn it
             assert (await w.post(f"/api/cameras/{camera_id}/ptz", json={"pan": 1})).status_code == 403
+        async with await api(rh, "coordinator") as k:  # nor a coordinator: no controls for them
+            assert (await _cameras(k))[camera_id]["ptz"] is False
         assert len(dev.seen("ptz")) == 3  # the move, its stop, the preset: nothing more
+
+
+async def test_a_fixed_camera_cannot_be_turned(tmp_path: Path, gb_device: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("SKYHUB_GB_PASSWORD", PASSWORD)
+    settings = gb_settings(tmp_path)
+    async with serve(settings) as rh:
+        dev = await gb_device(settings, "--channels", "1", "--ptz-type", "3")  # a fixed bullet camera
+        async with await api(rh, "dispatcher") as c:
+            (camera_id,) = await poll(lambda: _cameras(c), 30, "the GB camera")
+            assert (await _cameras(c))[camera_id]["ptz"] is False
+            r = await c.post(f"/api/cameras/{camera_id}/ptz", json={"pan": 1})
+            assert r.status_code == 409 and "fixed camera" in r.json()["detail"]
+        assert not dev.seen("ptz")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -18,13 +20,25 @@ import uvicorn
 from argon2 import PasswordHasher
 
 from hub.app import create_app
-from hub.cli import proxy_options
+from hub.cli import proxy_options, tls_options
 from hub.config import Settings
-from tests.conftest import free_port, require_postgres, require_redis
+from hub.edge.tls import local_ca
+from tests.conftest import free_port, require_postgres, require_redis, seed_scenes
 
 SECRET = "test-secret-0123456789-abcdefghijklmnop"
 PASSWORD = "correct horse battery"
-_HASH = PasswordHasher().hash(PASSWORD)
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+"""argon2id at its cheapest: a real hash that the hub checks as it checks any, in about a
+millisecond instead of a quarter of a second of CPU per login (the suite logs in some thousand
+times). Tests of what argon2's cost is there for use :func:`real_cost_hash`."""
+_HASH = TEST_HASHER.hash(PASSWORD)
+
+
+@functools.cache
+def real_cost_hash() -> str:
+    """:data:`PASSWORD` hashed with argon2's default cost, as ``skyhub hash-password`` makes it."""
+    return PasswordHasher().hash(PASSWORD)
+
 
 BASE_CONFIG: dict[str, Any] = {
     "users": [
@@ -86,14 +100,34 @@ BASE_CONFIG: dict[str, Any] = {
 }
 
 
-def make_settings(tmp: Path, **overrides: Any) -> Settings:
-    """Settings with the test district, every user's password set to :data:`PASSWORD`."""
+def config_data(tmp: Path, password_hash: str = _HASH, **overrides: Any) -> dict[str, Any]:
+    """Raw config of the test district, every user's password set to :data:`PASSWORD` (hashed
+    cheaply unless ``password_hash`` is given)."""
     data = copy.deepcopy(BASE_CONFIG)
     for u in data["users"]:
-        u["password_hash"] = _HASH
+        u["password_hash"] = password_hash
     data["data_dir"] = str(tmp / "data")
     data.update(overrides)
-    return Settings.model_validate(data)
+    return data
+
+
+def make_settings(tmp: Path, password_hash: str = _HASH, **overrides: Any) -> Settings:
+    """Settings with the test district, every user's password set to :data:`PASSWORD` (hashed
+    cheaply unless ``password_hash`` is given)."""
+    settings = Settings.model_validate(config_data(tmp, password_hash, **overrides))
+    seed_scenes(settings.data_dir, (c.url for c in settings.cameras))
+    return settings
+
+
+def write_config(path: Path, **overrides: Any) -> Path:
+    """The test district as a YAML file, for hubs run as processes (``skyhub run --config``)."""
+    import yaml
+
+    data = config_data(path.parent, **overrides)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data))
+    seed_scenes(Path(data["data_dir"]), (c["url"] for c in data.get("cameras", [])))
+    return path
 
 
 @dataclass
@@ -104,20 +138,22 @@ class RunningHub:
     port: int
     app: Any
     server: uvicorn.Server
+    verify: ssl.SSLContext | bool = True
+    """What the test's HTTP clients trust: the hub's own CA file when it serves HTTPS."""
 
     @property
     def hub(self) -> Any:
         return self.app.state.hub
 
     async def token(self, username: str, password: str = PASSWORD) -> str:
-        async with httpx.AsyncClient(base_url=self.url) as c:
+        async with httpx.AsyncClient(base_url=self.url, verify=self.verify) as c:
             r = await c.post("/api/auth/login", json={"username": username, "password": password})
             r.raise_for_status()
             return str(r.json()["access_token"])
 
     async def client(self, username: str | None = None) -> httpx.AsyncClient:
         headers = {"Authorization": f"Bearer {await self.token(username)}"} if username else {}
-        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30, verify=self.verify)
 
 
 @asynccontextmanager
@@ -133,6 +169,7 @@ async def serve(settings: Settings, clock: Any = None, port: int | None = None) 
         timeout_graceful_shutdown=5,
         lifespan="on",
         **proxy_options(settings),
+        **tls_options(settings),
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -147,7 +184,18 @@ async def serve(settings: Settings, clock: Any = None, port: int | None = None) 
         except TimeoutError:
             _dump_stacks(f"hub on port {port} did not start within {STARTUP_S:.0f} s")
             raise
-        yield RunningHub(f"http://127.0.0.1:{port}", port, app, server)
+        tls = settings.server.tls
+        if tls is None:
+            yield RunningHub(f"http://127.0.0.1:{port}", port, app, server)
+        else:  # clients trust the hub's own CA (`--https`), or the system's for a certificate of the config's
+            ca = local_ca(settings.data_dir).ca_cert
+            yield RunningHub(
+                f"https://127.0.0.1:{port}",
+                port,
+                app,
+                server,
+                ssl.create_default_context(cafile=ca) if ca.exists() else True,
+            )
     finally:
         server.should_exit = True
         try:

@@ -50,7 +50,7 @@ def problems(tmp_path: Path, text: str) -> list[str]:
 
 
 def test_shipped_configs_are_valid() -> None:
-    for path in (REPO / "hub" / "demo.yaml", REPO / "configs" / "example.yaml"):
+    for path in (REPO / "hub" / "demo.yaml", REPO / "configs" / "example.yaml", REPO / "configs" / "cluster.yaml"):
         s = load_settings(path, env={})
         assert s.cameras
 
@@ -227,14 +227,14 @@ def test_clip_rolls_that_make_every_clip_fail_are_refused(tmp_path: Path, rolls:
 
 
 def test_the_clip_limit_is_the_camera_buffers(tmp_path: Path) -> None:
-    from hub.config import CLIP_MAX_S
     from streams.camera import MAX_CLIP_S
+    from streams.config import CLIP_MAX_S
 
     assert CLIP_MAX_S == MAX_CLIP_S
 
 
 def test_cooldowns_default_per_kind_and_can_be_overridden(tmp_path: Path) -> None:
-    from hub.config import AnalysisConfig
+    from alerts.config import AnalysisConfig
 
     shipped = AnalysisConfig()
     assert shipped.cooldown_for("motion") == shipped.cooldown_for("intrusion") == 1.5
@@ -374,3 +374,30 @@ def test_logins_that_could_never_work_are_refused(tmp_path: Path) -> None:
     assert any(":3:" in p and "'public' is reserved" in p for p in out), out
     assert any(":4:" in p and "users[2].password_hash" in p and "not an argon2 hash" in p for p in out), out
     assert any(":5:" in p and "users[3].username" in p and "worker 'ghost' is no person" in p for p in out), out
+
+
+def test_a_whip_devices_zones_are_checked_like_a_cameras(tmp_path: Path) -> None:
+    device = """whip:
+  devices:
+    - id: bodycam-1
+      token_env: BODYCAM_1_TOKEN
+      analysis: {enabled: true}
+      zones:
+        - id: speck
+          kind: intrusion
+          polygon: [[0.5, 0.5], [0.52, 0.5], [0.52, 0.52], [0.5, 0.52]]
+"""
+    out = problems(tmp_path, GOOD + device)
+    assert len(out) == 1, out
+    assert ": whip.devices[0].zones[0].polygon: zone speck: covers 12 " in out[0]
+    assert "fewer than the smallest moving region" in out[0]
+
+
+def test_the_lease_margin_defaults_to_a_share_of_the_ttl_and_must_leave_two_renewals(tmp_path: Path) -> None:
+    s = load_settings(write(tmp_path, GOOD), env={})
+    assert s.storage.lease_margin_s() == 3.0 and s.storage.camera_lease_max_takes_per_round == 4
+    short = GOOD + "storage:\n  camera_lease_ttl_s: 3\n  camera_lease_renew_s: 0.5\n"
+    s = load_settings(write(tmp_path, short), env={})
+    assert s.storage.lease_margin_s() == 0.9
+    out = problems(tmp_path, GOOD + "storage:\n  camera_lease_margin_s: 5\n")
+    assert len(out) == 1 and ":21: storage:" in out[0] and "two renewals" in out[0], out

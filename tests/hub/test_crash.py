@@ -13,10 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from argon2 import PasswordHasher
 
 from tests.conftest import REPO, free_port
-from tests.hub.conftest import PASSWORD, SECRET
+from tests.hub.conftest import PASSWORD, SECRET, TEST_HASHER
 
 
 class HubProcess:
@@ -82,9 +81,7 @@ class HubProcess:
 
 @pytest.fixture
 def hub_process(tmp_path: Path) -> Iterator[HubProcess]:
-    cfg = {
-        "users": [{"username": "dispatcher", "roles": ["dispatcher"], "password_hash": PasswordHasher().hash(PASSWORD)}]
-    }
+    cfg = {"users": [{"username": "dispatcher", "roles": ["dispatcher"], "password_hash": TEST_HASHER.hash(PASSWORD)}]}
     path = tmp_path / "hub.yaml"
     path.write_text(yaml.safe_dump(cfg))
     hp = HubProcess(path, tmp_path / "data")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hub.directory import Directory, UnknownNode
+from hub.people.directory import Directory, UnknownNode
 from tests.hub.conftest import RunningHub, make_settings
 
 

@@ -10,13 +10,15 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hub.bus import EventBus
-from hub.eventlog import EventDraft, EventLog, LogClosed, metadata
-from hub.events import EventFilter
+from hub.store.bus import EventBus
+from hub.store.eventlog import EventDraft, EventLog, LogClosed, StoreUnavailable
+from hub.store.events import EventFilter
 
+test_metadata = sa.MetaData()
+"""A table of the tests' own, beside the store's (which only its migrations make)."""
 counters = sa.Table(
     "test_counters",
-    metadata,
+    test_metadata,
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("value", sa.Integer, nullable=False),
 )
@@ -25,6 +27,7 @@ counters = sa.Table(
 async def opened(url: str, bus: EventBus | None = None) -> tuple[EventLog, asyncio.TaskGroup]:
     log = EventLog(url, bus or EventBus(), batch_max=64)
     await log.open()
+    await log.query(test_metadata.create_all)
     tg = asyncio.TaskGroup()
     await tg.__aenter__()
     log.start(tg)
@@ -143,6 +146,35 @@ async def test_writer_reconnects_after_the_server_dropped_it(pg_url: str) -> Non
         await asyncio.sleep(1.2)
         ev = await log.append("b", "s")
         assert ev.id == 2
+    finally:
+        await closed(log, tg)
+
+
+async def test_a_connection_lost_under_an_op_fails_the_batch_with_its_own_cause(pg_url: str) -> None:
+    # The server ends the writer's session while one op of a batch runs (a restart does that to
+    # whatever is under way). Not that op's refusal: every append of the batch is told the store
+    # went away, and why, rather than the next statement's "invalid transaction" that hid it.
+    log, tg = await opened(pg_url)
+    try:
+        await log.append("t.warm", "s")
+
+        def harmless(conn: Connection, draft: EventDraft) -> None:
+            conn.execute(sa.text("SELECT 1"))
+
+        def ended(conn: Connection, draft: EventDraft) -> None:
+            conn.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+        outcomes = await asyncio.gather(
+            log.append("t.a", "a", op=harmless),
+            log.append("t.k", "k", op=ended),
+            log.append("t.b", "b", op=harmless),
+            log.append("t.c", "c"),
+            return_exceptions=True,
+        )
+        assert [type(o) for o in outcomes] == [StoreUnavailable] * 4
+        assert all("terminating connection" in str(o) for o in outcomes), outcomes
+        assert [e.subject for e in await log.read(0)] == ["s"]
+        assert (await log.append("t.after", "after")).id == 2  # and the writer goes on
     finally:
         await closed(log, tg)
 

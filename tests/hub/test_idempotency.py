@@ -12,11 +12,10 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import yaml
-from argon2 import PasswordHasher
 
-from hub.idempotency import keys_table
+from hub.store.idempotency import keys_table
 from tests.conftest import wait_until
-from tests.hub.conftest import PASSWORD, RunningHub, make_settings, serve
+from tests.hub.conftest import PASSWORD, TEST_HASHER, RunningHub, make_settings, serve
 from tests.hub.test_crash import HubProcess
 from tests.hub.test_incidents_api import jpeg
 
@@ -55,6 +54,9 @@ async def test_a_report_sent_twice_with_one_key_opens_one_incident_and_answers_t
     photos = await events(running, "incident.evidence_added")
     assert len(photos) == 3  # two with the report, one with the report sent without a key
     assert len(first.json()["photos"]) == 2
+    async with await running.client("admin") as a:  # what an operator sees of it
+        metrics = (await a.get("/metrics")).text
+    assert "skyhub_keyed_replays_total 1.0" in metrics and "skyhub_keyed_reused_total 1.0" in metrics
 
 
 async def test_transitions_and_receipts_replay_their_first_answer(running: RunningHub) -> None:
@@ -203,7 +205,7 @@ async def test_sigkill_between_the_change_and_its_answer_then_the_repeat_does_no
 ) -> None:
     cfg = {
         "storage": {"url": pg_url},
-        "users": [{"username": "worker1", "roles": ["worker"], "password_hash": PasswordHasher().hash(PASSWORD)}],
+        "users": [{"username": "worker1", "roles": ["worker"], "password_hash": TEST_HASHER.hash(PASSWORD)}],
         "directory": {
             "root": {
                 "id": "d",

@@ -9,10 +9,9 @@ from typing import Any
 import cv2
 import httpx
 import numpy as np
-from argon2 import PasswordHasher
 
 from alerts.clock import ManualClock
-from tests.hub.conftest import BASE_CONFIG, PASSWORD, RunningHub, make_settings, serve
+from tests.hub.conftest import BASE_CONFIG, PASSWORD, TEST_HASHER, RunningHub, make_settings, serve
 from tests.hub.test_feed import recv_until, ws_connect
 
 
@@ -268,7 +267,7 @@ async def test_assignee_from_another_grid_follows_the_incident_live(running: Run
 
 
 async def test_leader_made_responsible_sees_the_incident_its_evidence_and_events(tmp_path: Path) -> None:
-    hashed = PasswordHasher().hash(PASSWORD)
+    hashed = TEST_HASHER.hash(PASSWORD)
     users = [
         {**u, "password_hash": hashed} for u in [*BASE_CONFIG["users"], {"username": "comm-lead", "roles": ["worker"]}]
     ]

@@ -10,10 +10,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from argon2 import PasswordHasher
 
-from tests.alerts.desk_fixtures import replay_incidents
-from tests.hub.conftest import PASSWORD
+from tests.hub.conftest import PASSWORD, TEST_HASHER
+from tests.hub.desk_fixtures import replay_incidents
 from tests.hub.test_crash import HubProcess
 
 INCIDENTS = 500
@@ -26,9 +25,7 @@ def hub_process(
     if request.param == "postgresql":
         monkeypatch.setenv("SKYHUB_STORAGE_URL", request.getfixturevalue("pg_url"))
     cfg = {
-        "users": [
-            {"username": "dispatcher", "roles": ["dispatcher"], "password_hash": PasswordHasher().hash(PASSWORD)}
-        ],
+        "users": [{"username": "dispatcher", "roles": ["dispatcher"], "password_hash": TEST_HASHER.hash(PASSWORD)}],
         "directory": {
             "root": {
                 "id": "d",

@@ -13,16 +13,15 @@ import httpx
 import pytest
 import sqlalchemy as sa
 import websockets
-from argon2 import PasswordHasher
 
 from alerts.clock import ManualClock
 from hub.config import Settings
-from hub.instructions import InstructionDesk
-from tests.hub.conftest import BASE_CONFIG, PASSWORD, RunningHub, make_settings, serve
+from hub.instructions.service import InstructionDesk
+from tests.hub.conftest import BASE_CONFIG, PASSWORD, TEST_HASHER, RunningHub, make_settings, serve
 from tests.hub.test_feed import recv_until, ws_connect
 from tests.hub.test_reports import raw_upload
 
-LEAD_HASH = PasswordHasher().hash(PASSWORD)
+LEAD_HASH = TEST_HASHER.hash(PASSWORD)
 
 
 def leaders_settings(tmp_path: Path, **overrides: Any) -> Settings:

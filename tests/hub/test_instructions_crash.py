@@ -13,9 +13,8 @@ import httpx
 import jwt
 import pytest
 import yaml
-from argon2 import PasswordHasher
 
-from tests.hub.conftest import PASSWORD, SECRET
+from tests.hub.conftest import PASSWORD, SECRET, TEST_HASHER
 from tests.hub.test_crash import HubProcess
 from tests.loadsim.workers import run_process
 
@@ -28,13 +27,10 @@ def token(username: str) -> str:
     return jwt.encode({"sub": username, "iat": now, "exp": now + 3600}, SECRET, algorithm="HS256")
 
 
-@pytest.fixture
-def hub_process(tmp_path: Path) -> Iterator[HubProcess]:
-    names = [f"w{i:04d}" for i in range(WORKERS)]
-    cfg = {
-        "users": [
-            {"username": "coordinator", "roles": ["coordinator"], "password_hash": PasswordHasher().hash(PASSWORD)}
-        ]
+def district(names: list[str]) -> dict[str, Any]:
+    """One grid holding every worker in ``names``, and a coordinator (the config's users and directory)."""
+    return {
+        "users": [{"username": "coordinator", "roles": ["coordinator"], "password_hash": TEST_HASHER.hash(PASSWORD)}]
         + [{"username": n, "roles": ["worker"]} for n in names],
         "directory": {
             "root": {
@@ -52,6 +48,11 @@ def hub_process(tmp_path: Path) -> Iterator[HubProcess]:
             + [{"id": n, "name": n, "roles": ["worker"], "grids": ["g"]} for n in names],
         },
     }
+
+
+@pytest.fixture
+def hub_process(tmp_path: Path) -> Iterator[HubProcess]:
+    cfg = district([f"w{i:04d}" for i in range(WORKERS)])
     path = tmp_path / "hub.yaml"
     path.write_text(yaml.safe_dump(cfg))
     hp = HubProcess(path, tmp_path / "data")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hub.prefs import KEYS_MAX, VALUE_MAX_BYTES
+from hub.people.prefs import KEYS_MAX, VALUE_MAX_BYTES
 from tests.hub.conftest import BASE_CONFIG, RunningHub, make_settings, serve
 
 LAYOUTS = {"current": "night", "saved": {"night": {"size": 9, "cameras": ["cam-a", None, "cam-b"]}}}

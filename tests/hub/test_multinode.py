@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import websockets
 
-from hub.bus import EventBus, Subscription
 from hub.configfile import ConfigError, load_settings
-from hub.eventlog import EventLog
-from hub.redislink import RedisLink
+from hub.store.bus import EventBus, Subscription
+from hub.store.eventlog import EventLog
+from hub.store.redislink import RedisLink
 from tests.conftest import free_port, wait_until
 from tests.hub.conftest import make_settings, serve
 
@@ -178,11 +178,11 @@ async def test_a_deadline_armed_on_a_node_that_died_is_fired_by_another(tmp_path
     # Node A assigns an incident (arming its acknowledge deadline) and dies before it is due; node B
     # never heard of it locally, yet fires it exactly once by looking at the shared store again.
     from alerts.clock import SystemClock
-    from alerts.deadlines import DeadlineScheduler
-    from alerts.incident_model import Severity, Source, State
-    from alerts.incidents import Assignee, IncidentDesk
-    from hub.directory import Directory
-    from tests.alerts.desk_fixtures import principal
+    from hub.incidents.deadlines import DeadlineScheduler
+    from hub.incidents.desk import Assignee, IncidentDesk
+    from hub.incidents.model import Severity, Source, State
+    from hub.people.directory import Directory
+    from tests.hub.desk_fixtures import principal
 
     deadlines = {p: {"ack_s": 0.5, "arrive_s": 600, "resolve_s": 3600} for p in ("P1", "P2", "P3", "P4")}
     settings = make_settings(tmp_path, incidents={"deadlines": deadlines})
@@ -214,7 +214,7 @@ async def test_a_deadline_armed_on_a_node_that_died_is_fired_by_another(tmp_path
 async def test_event_times_never_go_back_when_a_node_clock_runs_ahead(pg_url: str) -> None:
     import sqlalchemy as sa
 
-    from hub.eventlog import events_table
+    from hub.store.eventlog import events_table
 
     async with Node(pg_url, poll_s=30.0) as a, Node(pg_url, poll_s=30.0) as b:
         first = await a.log.append("test.ahead", "x")
@@ -271,7 +271,7 @@ async def test_the_public_photo_budget_is_the_districts_not_one_nodes(
 
 
 async def test_without_redis_the_public_limit_still_holds_per_node(tmp_path: Path) -> None:
-    from hub.ratelimit import SharedRateLimiter
+    from hub.access.ratelimit import SharedRateLimiter
 
     limiter = SharedRateLimiter(f"redis://127.0.0.1:{free_port()}/0", "skyhub-test", per_minute=2)
     try:

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from hub.openalerts import OpenAlerts
+from hub.incidents.openalerts import OpenAlerts
 from tests.hub.conftest import make_settings, serve
 from tests.hub.test_eventlog import closed, opened
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 import websockets
 
-from hub import policy
+from hub.access import policy
+from hub.access.policy import DOCS_ROUTES, POLICY, PUBLIC
 from hub.config import Role
-from hub.policy import DOCS_ROUTES, POLICY, PUBLIC
 from tests.hub.conftest import RunningHub, make_settings, serve
 
 PATH_VALUES = {
@@ -58,9 +58,9 @@ async def test_every_declared_route_has_a_policy(running: RunningHub) -> None:
     routes = declared_routes(running.app)
     assert len(routes) >= 10
     missing = [r for r in routes if r not in POLICY]
-    assert not missing, f"routes without an entry in hub/policy.py: {missing}"
+    assert not missing, f"routes without an entry in hub/access/policy.py: {missing}"
     stale = sorted(set(POLICY) - set(routes) - DOCS_ROUTES, key=str)
-    assert not stale, f"hub/policy.py entries for routes the app does not declare: {stale}"
+    assert not stale, f"hub/access/policy.py entries for routes the app does not declare: {stale}"
 
 
 async def test_every_route_against_every_role(running: RunningHub) -> None:
@@ -124,7 +124,7 @@ async def test_a_route_without_policy_is_refused_even_with_a_valid_token(running
     # every role, before looking at the token.
     from fastapi import Depends, FastAPI
 
-    from hub.deps import authorize
+    from hub.edge.deps import authorize
 
     app = FastAPI(dependencies=[Depends(authorize)])
     app.state.hub = running.hub

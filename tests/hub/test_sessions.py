@@ -10,10 +10,9 @@ from pathlib import Path
 
 import jwt
 import websockets
-from argon2 import PasswordHasher
 
 from hub.config import Settings
-from tests.hub.conftest import SECRET, RunningHub, make_settings, serve
+from tests.hub.conftest import SECRET, TEST_HASHER, RunningHub, make_settings, serve
 
 
 async def closed_with(ws: websockets.ClientConnection, within_s: float = 5.0) -> tuple[int | None, str]:
@@ -30,7 +29,7 @@ def with_password(tmp_path: Path, username: str, password: str | None) -> Settin
     users = [u.model_dump() for u in make_settings(tmp_path).users]
     for u in users:
         if u["username"] == username:
-            u["password_hash"] = PasswordHasher().hash(password) if password else None
+            u["password_hash"] = TEST_HASHER.hash(password) if password else None
     return make_settings(tmp_path, users=users)
 
 

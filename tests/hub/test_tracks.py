@@ -8,7 +8,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from hub.positions import track_table
+from hub.people.positions import track_table
 from tests.hub.conftest import make_settings, serve
 from tests.hub.test_me import _map_config
 

@@ -1,6 +1,8 @@
 """Simulated grid workers: many WebSocket clients in one process, as a phone app behaves.
 
-Each keeps its cursor, reconnects with ``since=cursor`` after any disconnect, drops duplicate
+Each keeps its cursor, reconnects with ``since=cursor`` after any disconnect (to the next of its
+hub's ports when it was given several, as a load balancer sends a phone to a live node when its
+node dies), drops duplicate
 instructions by id, answers every new instruction with ``delivered`` and ``ack``, and keeps
 those receipts in an outbox until the hub confirms them (re-sent after a reconnect).
 Used by the crash test and by ``scripts/bench_instructions.py``.
@@ -37,12 +39,15 @@ class SimWorker:
 
 
 async def run_worker(
-    w: SimWorker, port: int, stop: asyncio.Event, live: asyncio.Event | None, received: Any = None
+    w: SimWorker, port: int | list[int], stop: asyncio.Event, live: asyncio.Event | None, received: Any = None
 ) -> None:
-    """Stay connected (reconnecting as needed) until ``stop`` is set."""
+    """Stay connected (reconnecting as needed) until ``stop`` is set. With several ports, the first
+    is the worker's node; a connection that fails or breaks moves it on to the next."""
+    ports = [port] if isinstance(port, int) else port
+    turn = 0
     while not stop.is_set():
         try:
-            url = f"ws://127.0.0.1:{port}/ws/worker?since={w.cursor}&token={w.token}"
+            url = f"ws://127.0.0.1:{ports[turn % len(ports)]}/ws/worker?since={w.cursor}&token={w.token}"
             async with websockets.connect(url, open_timeout=10, max_queue=None) as ws:
                 w.connects += 1
                 for text in list(w.outbox.values()):
@@ -88,11 +93,12 @@ async def run_worker(
                     elif "cursor" in msg:
                         w.cursor = max(w.cursor, msg["cursor"])
         except (OSError, websockets.WebSocketException, TimeoutError):
+            turn += 1
             await asyncio.sleep(0.2)
 
 
 def run_process(
-    port: int,
+    port: int | list[int],
     workers: list[tuple[str, str]],
     ready: Any,
     status: Any,

@@ -202,7 +202,12 @@ async def test_resolution_change_mid_stream(make_manager: ManagerFactory, tmp_pa
     assert cam.state == CameraState.ONLINE
     frame = cam.latest_frame()
     assert frame is not None and frame.image.shape == (90, 160)  # analysis keeps its size
-    assert any("resolution changed" in d["reason"] for t, c, d in events.events if c == "rc")
+    # The supervisor's emitter task logs the change a moment after the state holds it.
+    await wait_until(
+        lambda: any("resolution changed" in d["reason"] for t, c, d in events.events if c == "rc"),
+        2.0,
+        "the resolution change in the log",
+    )
 
 
 async def test_h265_camera_is_analysed_but_not_browser_playable(
@@ -233,8 +238,13 @@ async def test_warning_clears_after_a_period_of_clean_video(
     await wait_until(lambda: "resolution changed" in cam.supervisor.reason, 15, "resolution change noticed")
     await wait_until(lambda: cam.supervisor.reason == "", 2.5, "the warning dropped after clean video")
     assert cam.state == CameraState.ONLINE
-    reasons = [d["reason"] for t, c, d in events.events if c == "rc" and t == "camera.online"]
-    assert any("resolution changed" in r for r in reasons) and reasons[-1] == ""
+
+    def reasons() -> list[str]:
+        return [d["reason"] for t, c, d in events.events if c == "rc" and t == "camera.online"]
+
+    # The supervisor's emitter task logs the change a moment after the state holds it.
+    await wait_until(lambda: reasons()[-1] == "", 2.0, "the cleared reason in the log")
+    assert any("resolution changed" in r for r in reasons())
 
 
 @pytest.mark.parametrize("port", [40111, 4010, 24017])
@@ -243,7 +253,7 @@ def test_a_refused_connection_on_a_port_spelling_401_is_not_an_authentication_fa
 
     import av
 
-    from streams.sources import describe_error
+    from streams.packets import describe_error
 
     url = f"rtsp://127.0.0.1:{port}/cam"
     exc = av.error.ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused", url)

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from hub.cli import with_local_https
 from hub.config import Settings
+from hub.edge.tls import ensure as ensure_local_ca
+from hub.edge.tls import local_ca
+from tests.calls.conftest import peers  # noqa: F401  (aiortc clients, shared)
 from tests.conftest import REPO, require, require_chromium
 from tests.hub.conftest import (  # noqa: F401  (hub fixtures, shared)
     PASSWORD,
@@ -201,3 +209,87 @@ async def wait_focus(page: Any, what: str, expected: str, timeout_s: float = 5.0
     except Exception:
         now = await page.evaluate(f"() => {{ const el = document.activeElement; return el ? String({what}) : null; }}")
         raise AssertionError(f"the focus: {what} is {now!r}, not {expected!r}") from None
+
+
+def require_certutil() -> str:
+    """NSS's certutil (Debian's libnss3-tools): how a CA is added to Chromium's store on Linux."""
+    path = shutil.which("certutil")
+    require(path is not None, "certutil (apt-get install libnss3-tools)")
+    assert path is not None
+    return path
+
+
+def trusting_home(home: Path, ca: Path, certutil: str) -> Path:
+    """A home folder whose NSS store (the one Chromium reads on Linux) trusts ``ca`` for web sites."""
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run([certutil, "-N", "-d", f"sql:{nssdb}", "--empty-password"], check=True, timeout=30)
+    subprocess.run(
+        [certutil, "-A", "-d", f"sql:{nssdb}", "-n", "skyhub-ca", "-t", "C,,", "-a", "-i", str(ca)],
+        check=True,
+        timeout=30,
+    )
+    return home
+
+
+@dataclass(frozen=True)
+class PhoneCA:
+    """A CA made as ``skyhub demo --https`` makes one, and a home folder whose browser trusts it."""
+
+    dir: Path
+    home: Path
+    mic: Path
+    """What the phones' fake microphone plays: a steady :data:`MIC_HZ` tone (a WAV file, looped)."""
+
+    def serve_https(self, settings: Settings) -> Settings:
+        """``settings`` served over HTTPS with this CA: copied where ``--https`` keeps a hub's CA,
+        which then signs the hub's own server certificate."""
+        target = local_ca(settings.data_dir).dir
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("ca.crt", "ca.key"):
+            shutil.copyfile(self.dir / name, target / name)
+        return with_local_https(settings, "127.0.0.1")
+
+
+@pytest.fixture(scope="session")
+def phone_ca(tmp_path_factory: pytest.TempPathFactory) -> PhoneCA:
+    """One CA for the session's phone tests, trusted by the browser of :func:`trusting_browser`."""
+    root = tmp_path_factory.mktemp("phone-ca")
+    ca = ensure_local_ca(root / "data", ["127.0.0.1"])
+    return PhoneCA(ca.dir, trusting_home(root / "home", ca.ca_cert, require_certutil()), tone_wav(root / "mic.wav"))
+
+
+MIC_HZ = 880.0
+"""The phones' voice: a tone no other test client sends, so a listener can tell it is the phone."""
+
+
+def tone_wav(path: Path, hz: float = MIC_HZ, seconds: float = 2.0, rate: int = 48_000) -> Path:
+    """A 16-bit mono WAV of a sine at ``hz``, for Chromium's ``--use-file-for-fake-audio-capture``."""
+    import wave
+
+    import numpy as np
+
+    t = np.arange(int(seconds * rate)) / rate
+    samples = (0.5 * 32767 * np.sin(2 * np.pi * hz * t)).astype("<i2")
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(samples.tobytes())
+    return path
+
+
+@asynccontextmanager
+async def trusting_browser(phone_ca: PhoneCA) -> AsyncIterator[Any]:
+    """Chromium whose certificate store trusts ``phone_ca`` (as a phone that installed it from /ca.crt)."""
+    require_chromium()
+    from playwright.async_api import async_playwright
+
+    env = {**os.environ, "HOME": str(phone_ca.home)}
+    async with async_playwright() as pw:
+        args = [*CHROMIUM_ARGS, f"--use-file-for-fake-audio-capture={phone_ca.mic}"]
+        b = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=args, env=env)
+        try:
+            yield b
+        finally:
+            await b.close()

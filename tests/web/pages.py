@@ -54,6 +54,10 @@ class DeskPage:
         await self.view_title.wait_for()
         return self
 
+    async def shows(self, title: str) -> None:
+        """Waits for the view titled ``title``: a route change draws after the click that made it."""
+        await self.page.wait_for_function("t => document.querySelector('#view-title')?.textContent === t", arg=title)
+
     async def current_tab(self) -> str:
         return str(await self.nav.locator("a[aria-current=page]").inner_text())
 
@@ -61,9 +65,12 @@ class DeskPage:
         return str(await self.feed.get_attribute("data-status"))
 
 
-async def log_in_to_desk(page: Any, base_url: str, username: str = "dispatcher", lang: str | None = None) -> DeskPage:
-    """Open the desk, be sent to the login, log in, and come back to the desk."""
-    await page.goto(base_url + "/" + (f"?lang={lang}" if lang else ""))
+async def log_in_to_desk(
+    page: Any, base_url: str, username: str = "dispatcher", lang: str | None = None, view: str = ""
+) -> DeskPage:
+    """Open the desk (at ``view``, a route such as ``#/incidents``; the wall by default), be sent
+    to the login, log in, and come back to it."""
+    await page.goto(base_url + "/" + (f"?lang={lang}" if lang else "") + view)
     await page.wait_for_url("**/login?**")
     login = LoginPage(page, base_url)
     await login.submit.wait_for()

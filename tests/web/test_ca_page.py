@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hub import tls
+from hub.edge import tls
 from tests.hub.conftest import make_settings
 from tests.web.conftest import NewPage, axe_violations, hub_and_pages, screenshot
 

@@ -14,10 +14,9 @@ from urllib.parse import urlsplit
 
 import jwt
 import pytest
-from argon2 import PasswordHasher
 
 from hub.config import Settings
-from tests.hub.conftest import PASSWORD, SECRET, RunningHub, make_settings
+from tests.hub.conftest import PASSWORD, SECRET, TEST_HASHER, RunningHub, make_settings
 from tests.loadsim.workers import run_process
 from tests.web.conftest import PHONE, NewPage, axe_violations, hub_and_pages, require_axe, screenshot
 from tests.web.pages import LoginPage
@@ -174,7 +173,7 @@ def crowd_settings(tmp: Path) -> Settings:
     names = [f"w{i:03d}" for i in range(WORKERS)]
     return make_settings(
         tmp,
-        users=[{"username": "coordinator", "roles": ["coordinator"], "password_hash": PasswordHasher().hash(PASSWORD)}]
+        users=[{"username": "coordinator", "roles": ["coordinator"], "password_hash": TEST_HASHER.hash(PASSWORD)}]
         + [{"username": n, "roles": ["worker"]} for n in [*names, *LATE]],
         directory={
             "root": {

@@ -388,7 +388,7 @@ async def test_map_screens(tmp_path: Path, new_page: NewPage, lang: str, size: s
         page = await new_page(viewport=SIZES[size])
         desk = await log_in_to_desk(page, rh.url, lang=lang)
         m = await MapPage(page).open()
-        assert await desk.view_title.inner_text() == TITLE[lang]
+        await desk.shows(TITLE[lang])
         await m.person("worker1").wait_for()
         await m.incidents.first.wait_for()
         await m.cameras.first.wait_for()

@@ -10,7 +10,7 @@ from typing import Any
 
 import jwt
 
-from hub.auth import TOKEN_ALGORITHM
+from hub.access.auth import TOKEN_ALGORITHM
 from tests.conftest import free_port, wait_until
 from tests.hub.conftest import SECRET, RunningHub, make_settings, serve
 from tests.web.conftest import ConsoleWatch, NewPage
@@ -40,13 +40,14 @@ async def test_header_and_tabs(running: RunningHub, new_page: NewPage) -> None:
     assert await desk.view_title.inner_text() == "Video wall"
     await desk.tab("Incidents").click()
     await page.wait_for_url("**/#/incidents")
-    assert await desk.view_title.inner_text() == "Incidents"
+    await desk.shows("Incidents")
     assert await desk.current_tab() == "Incidents"
     await desk.tab("Map").click()
-    assert await desk.view_title.inner_text() == "Map"
+    await desk.shows("Map")
     # Back goes back through the routes, as with pages.
     await page.go_back()
     await page.wait_for_url("**/#/incidents")
+    await desk.shows("Incidents")
     assert await desk.current_tab() == "Incidents"
     # An unknown route lands on the wall.
     await page.goto(running.url + "/#/nowhere")

@@ -34,7 +34,7 @@ async def test_a_deep_link_survives_the_login(running: RunningHub, new_page: New
     await LoginPage(page, running.url).log_in("dispatcher")
     await page.wait_for_url(running.url + "/#/incidents/42")
     desk = await DeskPage(page, running.url).wait_ready()
-    assert await desk.view_title.inner_text() == "Incident 42"
+    await desk.shows("Incident 42")
 
 
 async def test_next_leads_only_to_this_site(running: RunningHub, new_page: NewPage) -> None:

@@ -146,3 +146,64 @@ def test_a_lock_file_out_of_step_with_node_modules_is_noticed(tmp_path: Path) ->
     (tmp_path / "node_modules").symlink_to(pages.WEB_DIR / "node_modules")
     with pytest.raises(pages.VendorMissing, match="pins 10.0.0"):
         pages.load_vendor(tmp_path)
+
+
+def messages_block(html: str) -> dict[str, Any]:
+    found = re.findall(r'<script type="application/json" id="skyhub-messages">(.*?)</script>', html, re.S)
+    assert len(found) == 1
+    return dict(json.loads(found[0]))
+
+
+async def test_the_worker_page_brings_its_first_screen_and_lists_the_rest(running: RunningHub) -> None:
+    """What a phone on a slow link gets with the page: the modules of its first screen to fetch at
+    once, that screen's messages in its language (and English), and the other screens' modules
+    listed inertly, to be fetched once the inbox is drawn."""
+    require_vendor()
+    async with httpx.AsyncClient(base_url=running.url) as c:
+        r = await c.get("/worker", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.8"})
+        assert r.status_code == 200
+        html = r.text
+        messages = messages_block(html)
+        assert set(messages) == {"en", "zh"} and set(messages["zh"]) == {"common", "worker"}
+        assert messages["zh"]["worker"]["inbox"]["title"] == "指令"
+        # ?lang= wins over the browser's languages; English always comes as the fallback.
+        asked = await c.get("/worker?lang=en", headers={"Accept-Language": "zh-CN"})
+        assert set(messages_block(asked.text)) == {"en"}
+
+        head, _, rest = html.partition('<template id="skyhub-later">')
+        later_html, _, _ = rest.partition("</template>")
+        first = re.findall(r'<link rel="modulepreload" href="([^"]+)">', head)
+        later = re.findall(r'<link rel="modulepreload" href="([^"]+)">', later_html)
+        assert "/web/views/worker/inbox-view.js" in first and "/web/views/worker/call-screen.js" in later
+        assert not set(first) & set(later)
+        for url in (*first, *later):
+            assert (await c.get(url)).status_code == 200, url
+        # The style sheet is in the page: one request fewer.
+        assert "<style>" in html and 'href="/web/styles/worker.css"' not in html
+        # The service worker keeps both, so that every screen opens in a dead spot.
+        sw = (await c.get("/worker-sw.js")).text
+        shell = json.loads(re.search(r"^const SHELL = (.*);$", sw, re.M).group(1))  # type: ignore[union-attr]
+        assert set(first) | set(later) <= set(shell)
+
+
+def test_a_message_cannot_close_the_element_that_carries_it(tmp_path: Path) -> None:
+    for lang in ("en", "zh"):
+        (tmp_path / "locales" / lang).mkdir(parents=True)
+        (tmp_path / "locales" / lang / "common.json").write_text(json.dumps({"appName": "skyhub"}))
+        hostile = {"title": "</script><script>alert(1)</script>", "note": "a < b"}
+        (tmp_path / "locales" / lang / "worker.json").write_text(json.dumps(hostile))
+    block = pages.first_messages("worker", ("zh", "fr"), tmp_path)
+    assert block.count("</script>") == 1 and block.endswith("</script>")
+    data = messages_block(block)
+    assert set(data) == {"en", "zh"}  # no messages in French: not asked for
+    assert data["zh"]["worker"]["title"] == "</script><script>alert(1)</script>"
+
+
+def test_the_languages_a_request_asks_for() -> None:
+    assert pages.asked_languages(None, "zh-CN,zh;q=0.9,en;q=0.8") == ("zh", "en")
+    assert pages.asked_languages(None, "fr, en;q=0.2, zh;q=0.5") == ("zh", "en")
+    assert pages.asked_languages("en", "zh") == ("en",)
+    assert pages.asked_languages("xx", "zh") == ("zh",)
+    assert pages.asked_languages(None, "zh;q=0, de") == ()
+    assert pages.asked_languages(None, None) == ()
+    assert pages.asked_languages(None, "en;q=banana") == ()

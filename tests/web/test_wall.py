@@ -40,7 +40,9 @@ async def poll(fn: Any, ok: Any, timeout_s: float, what: str) -> Any:
 
 
 async def test_tiles_decode_live_video(tmp_path: Path, browser: Any) -> None:
-    settings = make_settings(tmp_path, cameras=CAMERAS, server={"ice_addresses": ["127.0.0.1"]})
+    # Consent runs out after 10 s here (30 s by default): the closed page's viewers go sooner.
+    calls = {"consent_expiry_s": 10.0}
+    settings = make_settings(tmp_path, cameras=CAMERAS, server={"ice_addresses": ["127.0.0.1"]}, calls=calls)
     async with serve(settings) as rh:
         page = await open_wall(browser, rh.url)
         for cam in ("cam-street", "cam-plaza"):
@@ -50,9 +52,9 @@ async def test_tiles_decode_live_video(tmp_path: Path, browser: Any) -> None:
         assert rh.hub.calls.sessions.count("whep") == 2
         await page.close()
         # The browser is gone without a DELETE: its viewers are released when their ICE consent runs
-        # out (30 s without an answer, checked in rounds: at most 40 s), subscriptions too.
+        # out (10 s without an answer, checked in rounds: at most 20 s), subscriptions too.
         await poll(
-            lambda: asyncio.sleep(0, rh.hub.calls.sessions.count("whep")), lambda n: n == 0, 50, "viewers released"
+            lambda: asyncio.sleep(0, rh.hub.calls.sessions.count("whep")), lambda n: n == 0, 30, "viewers released"
         )
         for cam in ("cam-street", "cam-plaza"):
             assert rh.hub.cameras.get(cam).relay.subscribers == []

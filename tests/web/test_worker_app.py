@@ -13,21 +13,25 @@ import numpy as np
 import pytest
 
 from alerts.clock import ManualClock
-from hub.events import EventFilter
-from tests.calls.conftest import calls_settings, poll
+from hub.store.events import EventFilter
+from tests.calls.conftest import BoxVideoTrack, ToneTrack, api, calls_settings, poll
+from tests.calls.test_calls import call_slots
 from tests.calls.test_interop import CHROMIUM_WATCH_S, WATCH_JS
-from tests.conftest import REPO
-from tests.hub.conftest import PASSWORD, RunningHub, serve
+from tests.conftest import REPO, free_port
+from tests.hub.conftest import PASSWORD, RunningHub, make_settings, serve
 from tests.hub.test_instructions import leaders_settings
 from tests.web.conftest import (
+    MIC_HZ,
     PHONE,
     ConsoleWatch,
     NewPage,
+    PhoneCA,
     WatchedContexts,
     axe_violations,
     hub_and_pages,
     require_axe,
     screenshot,
+    trusting_browser,
 )
 from tests.web.test_desk_incidents import DESK_FRAMES_JS, DESKTOP, create, eventually, open_incidents
 
@@ -41,6 +45,20 @@ Object.defineProperty(navigator, "vibrate", { value: (pattern) => { window.alarm
 """Init script: the app's vibrations are counted instead of felt."""
 
 Phone = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+async def browser(phone_ca: PhoneCA) -> AsyncIterator[Any]:
+    """These tests' Chromium trusts the hubs' own CA, as a phone that installed it from /ca.crt."""
+    async with trusting_browser(phone_ca) as b:
+        yield b
+
+
+@pytest.fixture
+async def running(tmp_path: Path, phone_ca: PhoneCA) -> AsyncIterator[RunningHub]:
+    """The hub over HTTPS, as phones reach it (``skyhub demo --https``): verified, not ignored."""
+    async with serve(phone_ca.serve_https(make_settings(tmp_path))) as rh:
+        yield rh
 
 
 @pytest.fixture
@@ -98,6 +116,7 @@ def instruction(iid: int) -> str:
 async def test_an_emergency_takes_the_screen_until_acknowledged_with_one_tap(running: RunningHub, phone: Phone) -> None:
     page = await phone()
     await open_app(page, running.url)
+    assert await page.evaluate("location.protocol") == "https:"  # the hub's own CA, trusted, as on a phone
     iid = await send(running, "Gas leak: clear block 4", priority="emergency")
     takeover = page.locator(".takeover.emergency")
     await takeover.locator(f"{instruction(iid)}:has-text('Gas leak: clear block 4')").wait_for()
@@ -195,6 +214,20 @@ async def test_a_dead_spot_loses_nothing_and_doubles_nothing(
     async with await running.client("coordinator") as c:
         assert (await c.get(f"/api/instructions/{iid}")).json()["per_state"]["acknowledged"] == 0
 
+    # Closed for good and started again, still in the dead spot: a new tab keeps nothing of the old
+    # one's session, and the login kept on the phone opens the app, with its inbox and its outbox.
+    phone_context = page.context
+    await page.close()
+    page = await phone_context.new_page()
+    await page.goto(f"{running.url}/worker")
+    assert page.url.endswith("/worker")  # not sent to the login, which needs the network
+    await page.locator(".outbox-bar[data-waiting='2']").wait_for()
+    await page.locator(f"{instruction(iid)}:has-text('waiting to be sent')").wait_for()
+    # Every screen opens there too: those loaded after the inbox come from the kept shell as well.
+    await page.locator(".tab-report").tap()
+    await page.locator("#report-category").wait_for()
+    await page.locator(".tab-inbox").tap()
+
     await page.context.set_offline(False)
     await page.locator(".outbox-bar").wait_for(state="detached", timeout=60_000)
     await page.locator(f"{instruction(iid)}[data-state=acknowledged]").wait_for(timeout=30_000)
@@ -209,6 +242,48 @@ async def test_a_dead_spot_loses_nothing_and_doubles_nothing(
         assert img is not None and max(img.shape[:2]) == 1600  # shrunk on the phone
         assert (reports[0]["lat"], reports[0]["lon"]) == (HERE["latitude"], HERE["longitude"])
     assert await events_of(running, "instruction.acknowledged", f"instruction:{iid}") == 1
+
+
+async def test_what_the_hub_refuses_is_said_and_the_rest_goes(
+    tmp_path: Path, phone: Phone, phone_ca: PhoneCA, console: ConsoleWatch
+) -> None:
+    console.allow("ERR_INTERNET_DISCONNECTED")
+    console.allow(r"status of 413")  # the hub refusing the report's photo, below
+    # A photo limit the phone's shrunk photo is over: the hub refuses that report.
+    settings = make_settings(tmp_path, incidents={"photo_max_bytes": 4 * 1024})
+    async with serve(phone_ca.serve_https(settings)) as rh:
+        page = await phone()
+        await open_app(page, rh.url)
+        iid = await send(rh, "Check the pump station")
+        await page.locator(f"{instruction(iid)} button.ack").wait_for()
+        # A file that is not a picture is left out on the phone, saying so; the photo stays.
+        notes = tmp_path / "notes.jpg"
+        notes.write_text("not a picture, whatever its name says")
+        await page.locator(".tab-report").tap()
+        await page.select_option("#report-category", "road_damage")
+        await page.fill("#report-text", "Flooded underpass")
+        await page.set_input_files("#report-photos", [str(big_photo(tmp_path)), str(notes)])
+        await page.locator(".form-error[role=alert]:has-text('notes.jpg')").wait_for()
+        await page.locator(".file-button:has-text('1 taken')").wait_for()
+        # In a dead spot: the report, then an acknowledgement, wait in the outbox in that order.
+        await page.context.set_offline(True)
+        await page.locator("#link-state.link-offline").wait_for(timeout=30_000)
+        await page.locator(".report-send").tap()
+        await page.locator(".tab-inbox").tap()
+        await page.locator(f"{instruction(iid)} button.ack").tap()
+        await page.locator(".outbox-bar[data-waiting='2']").wait_for()
+        # Back online: the report is refused (its photo is too large) and the phone says so; the
+        # acknowledgement behind it goes all the same.
+        await page.context.set_offline(False)
+        await page.locator(".outbox-refused[role=alert]:has-text('Flooded underpass')").wait_for(timeout=60_000)
+        await page.locator(".outbox-bar").wait_for(state="detached", timeout=60_000)
+        await page.locator(f"{instruction(iid)}[data-state=acknowledged]").wait_for(timeout=30_000)
+        assert await events_of(rh, "instruction.acknowledged", f"instruction:{iid}") == 1
+        # Refused before anything was written: no incident, no photo.
+        async with await rh.client("dispatcher") as c:
+            assert (await c.get("/api/incidents", params={"source": "worker"})).json() == []
+        assert not list((rh.hub.settings.data_dir / "evidence").rglob("*.jpg"))
+        await page.context.close()
 
 
 async def test_the_position_on_duty_reaches_the_map(running: RunningHub, phone: Phone) -> None:
@@ -248,9 +323,9 @@ PHONE_FRAMES_JS = """() => {
 
 
 async def test_a_call_from_the_desk_rings_on_the_phone_with_video_both_ways(
-    tmp_path: Path, phone: Phone, new_page: NewPage
+    tmp_path: Path, phone: Phone, new_page: NewPage, phone_ca: PhoneCA
 ) -> None:
-    async with hub_and_pages(calls_settings(tmp_path), new_page) as (rh, new_page):
+    async with hub_and_pages(phone_ca.serve_https(calls_settings(tmp_path)), new_page) as (rh, new_page):
         worker = await phone()
         await open_app(worker, rh.url)
         async with await rh.client("dispatcher") as c:
@@ -292,8 +367,10 @@ async def test_a_call_from_the_desk_rings_on_the_phone_with_video_both_ways(
         await worker.context.close()
 
 
-async def test_a_briefing_hold_to_talk_asks_for_the_floor(tmp_path: Path, phone: Phone, new_page: NewPage) -> None:
-    async with hub_and_pages(calls_settings(tmp_path), new_page) as (rh, _):
+async def test_a_briefing_hold_to_talk_asks_for_the_floor(
+    tmp_path: Path, phone: Phone, new_page: NewPage, phone_ca: PhoneCA, peers: Any
+) -> None:
+    async with hub_and_pages(phone_ca.serve_https(calls_settings(tmp_path)), new_page) as (rh, _):
         worker = await phone(locale="zh-CN")
         await open_app(worker, rh.url, lang="zh")
         async with await rh.client("dispatcher") as c:
@@ -304,8 +381,14 @@ async def test_a_briefing_hold_to_talk_asks_for_the_floor(tmp_path: Path, phone:
         await ring.filter(has_text="调度会商开始").wait_for(timeout=15_000)
         await screenshot(worker, "worker-briefing-ringing-zh")
         await ring.locator(".ring-accept").tap()
+        # The dispatcher speaks from an aiortc client, and hears whoever holds the floor.
+        dispatcher = peers([("audio", "sendrecv", ToneTrack(2000.0)), ("video", "sendonly", BoxVideoTrack())])
+        async with await api(rh, "dispatcher") as d:
+            assert (await dispatcher.connect(d, f"/api/calls/{call_id}/media")).status_code == 201
+        # Until the media is up the button waits, and says so; then it works.
         talk = worker.locator(".talk-button")
         await talk.wait_for()
+        await worker.locator(".talk-button:enabled").wait_for()
 
         async def floor() -> dict[str, Any]:
             async with await rh.client("dispatcher") as c:
@@ -322,19 +405,22 @@ async def test_a_briefing_hold_to_talk_asks_for_the_floor(tmp_path: Path, phone:
             r = await c.post(f"/api/calls/{call_id}/floor", json={"action": "grant", "to": "worker1"})
             assert r.status_code == 200, r.text
         await worker.locator(".floor-state[data-floor=granted]").wait_for()
+        # Granted: the others hear the phone's microphone.
+        await poll(lambda: abs(dispatcher.heard_hz(0) - MIC_HZ) < 30, 30, "the dispatcher hearing the phone")
         assert await axe_violations(worker) == []
         await screenshot(worker, "worker-briefing-zh")
-        # Let go: the floor is given back.
+        # Let go: the floor is given back, and the phone is not heard any more.
         await worker.mouse.up()
         await worker.locator(".floor-state[data-floor=none]").wait_for()
         assert (await floor())["holder"] is None
+        await poll(lambda: dispatcher.heard_hz(0) == 0.0, 30, "the floor silent again")
         await worker.context.close()
 
 
 async def test_go_live_publishes_the_back_camera_as_a_camera(
-    tmp_path: Path, phone: Phone, new_page: NewPage, browser: Any
+    tmp_path: Path, phone: Phone, new_page: NewPage, browser: Any, phone_ca: PhoneCA
 ) -> None:
-    async with hub_and_pages(calls_settings(tmp_path), new_page) as (rh, new_page):
+    async with hub_and_pages(phone_ca.serve_https(calls_settings(tmp_path)), new_page) as (rh, new_page):
         worker = await phone()
         await open_app(worker, rh.url)
         # The desk asks, from the incident's reach; the phone shows the request.
@@ -481,12 +567,14 @@ async def test_the_pages_files_go_gzipped_and_the_api_as_it_is(running: RunningH
         assert api.status_code == 200 and "content-encoding" not in api.headers
 
 
-async def test_a_leader_opening_the_app_later_sees_the_notice_once(tmp_path: Path, phone: Phone) -> None:
+async def test_a_leader_opening_the_app_later_sees_the_notice_once(
+    tmp_path: Path, phone: Phone, phone_ca: PhoneCA
+) -> None:
     # The notice came while the leader's app was closed: the snapshot has it, and after a reload
     # (snapshot and channel both bring it) it still shows once.
     clock = ManualClock()
     settings = leaders_settings(tmp_path, instructions={"escalate_after_s": 60, "progress_interval_ms": 50})
-    async with serve(settings, clock) as rh:
+    async with serve(phone_ca.serve_https(settings), clock) as rh:
         async with await rh.client("coordinator") as c:
             body = {"text": "Report your position", "targets": {"people": ["worker2"]}, "deadline_s": 120}
             assert (await c.post("/api/instructions", json=body)).status_code == 201
@@ -507,3 +595,55 @@ async def test_a_leader_opening_the_app_later_sees_the_notice_once(tmp_path: Pat
         await notice.wait_for()
         assert await page.locator(".leader-notice").count() == 1
         await page.context.close()
+
+
+async def test_a_phone_on_one_node_answers_a_call_placed_on_another(
+    tmp_path: Path,
+    phone: Phone,
+    peers: Any,
+    pg_url: str,
+    redis_url: str,
+    redis_prefix: str,  # noqa: F811
+    phone_ca: PhoneCA,
+) -> None:
+    storage = {"url": pg_url, "redis_url": redis_url, "redis_prefix": redis_prefix}
+    nodes = []
+    for name in ("a", "b"):
+        # Both over HTTPS under the one CA the phone trusts: the page on B sends the call's
+        # requests to A's own origin.
+        port = free_port()
+        server = {"public_url": f"https://127.0.0.1:{port}", "ice_addresses": ["127.0.0.1"]}
+        settings = calls_settings(tmp_path / name, storage=storage, server=server, cameras=[])
+        nodes.append((phone_ca.serve_https(settings), port))
+    (settings_a, port_a), (settings_b, port_b) = nodes
+    async with serve(settings_a, port=port_a) as a, serve(settings_b, port=port_b) as b:
+        worker = await phone()
+        await open_app(worker, b.url)  # the phone reaches node B
+        assert b.url.startswith("https://") and a.url.startswith("https://")
+        await poll(lambda: "worker1" in b.hub.calls.presence.users(), 15, "the phone's call page on B")
+        async with await api(a, "dispatcher") as d:
+            r = await d.post("/api/calls", json={"to": "worker1"})
+            assert r.status_code == 201, r.text
+            call_id = r.json()["id"]
+            caller = peers(call_slots(440))
+            assert (await caller.connect(d, f"/api/calls/{call_id}/media")).status_code == 201
+            ring = worker.locator(".takeover.ring")
+            await ring.filter(has_text="dispatcher").wait_for(timeout=15_000)
+            await ring.locator(".ring-accept").tap()
+            # Answered on A, media through A: the phone sees the caller, the caller sees the phone.
+            await worker.locator(".in-call[data-phase=connected]").wait_for(timeout=30_000)
+            await poll(lambda: caller.frames.get(1, 0) >= 10, 60, "the phone's video at the caller")
+            frames = 0
+            for _ in range(600):
+                frames = await worker.evaluate(PHONE_FRAMES_JS)
+                if frames > 10:
+                    break
+                await worker.wait_for_timeout(100)
+            assert frames > 10, "the caller's video on the phone"
+            assert a.hub.calls.calls[call_id].members["worker1"].connected
+            assert not b.hub.calls.calls  # the call lives on A only
+            # Hanging up on the phone ends the call on A.
+            await worker.locator(".call-hangup").tap()
+            await worker.locator(".in-call").wait_for(state="detached")
+            await poll(lambda: call_id not in a.hub.calls.calls, 10, "the call ended on A")
+        await worker.context.close()

@@ -1,6 +1,7 @@
 // @ts-check
 // The one HTTP client of the pages. It owns the edges: the base URL, the bearer token (kept in
-// this tab's sessionStorage, shared with the older pages under /web/), refreshing it at three
+// this tab's sessionStorage, shared with the older pages under /web/; the worker's phone app also
+// keeps it on the device, so that it opens in a dead spot after being closed), refreshing it at three
 // quarters of its life, decoding error answers into HttpError, and the way back to the login:
 // however many requests are refused with 401 at once, the page goes to /login?next=… once.
 // Nothing else in web/ calls fetch.
@@ -25,6 +26,8 @@ import { signal } from "@preact/signals";
  */
 
 const TOKEN_KEY = "skyhub.token";
+/** localStorage key of the worker app's login, kept on the phone across closing the app. */
+const DEVICE_TOKEN_KEY = "skyhub.token.device";
 /** Refresh once this share of a token's lifetime has passed. */
 const REFRESH_AT = 0.75;
 /** While a refresh cannot reach the hub, try again this often (as long as the token lasts). */
@@ -57,9 +60,20 @@ let redirecting = false;
 /** The logged-in user once known (see {@link loadCurrentUser}); null before and after. */
 export const currentUser = signal(/** @type {Me | null} */ (null));
 
+/**
+ * Whether this page keeps its login on the device: the worker's phone app (and the login on its
+ * way there). A phone is one person's; the desk and the console, often on shared machines, keep
+ * a login for the tab only.
+ */
+function keptOnDevice() {
+  const onWorker = (/** @type {string} */ p) => p === "/worker" || p.startsWith("/worker/");
+  if (onWorker(location.pathname)) return true;
+  return location.pathname === LOGIN_PATH && onWorker(new URLSearchParams(location.search).get("next") ?? "");
+}
+
 function readToken() {
   try {
-    return sessionStorage.getItem(TOKEN_KEY);
+    return sessionStorage.getItem(TOKEN_KEY) ?? (keptOnDevice() ? localStorage.getItem(DEVICE_TOKEN_KEY) : null);
   } catch {
     return null; // storage disabled: a login lasts as long as the page
   }
@@ -116,6 +130,8 @@ export function setToken(t) {
   try {
     if (t) sessionStorage.setItem(TOKEN_KEY, t);
     else sessionStorage.removeItem(TOKEN_KEY);
+    if (t && keptOnDevice()) localStorage.setItem(DEVICE_TOKEN_KEY, t);
+    else if (!t) localStorage.removeItem(DEVICE_TOKEN_KEY); // a logout or a refused login forgets it everywhere
   } catch {
     /* storage disabled */
   }
@@ -209,9 +225,10 @@ export async function request(path, options = {}) {
     payload = JSON.stringify(body);
     headers["Content-Type"] = "application/json";
   }
+  const early = method === "GET" && auth && !base && body === undefined ? takeEarly(path) : null;
   let r;
   try {
-    r = await fetch(url(path, base), { method, headers, body: payload, signal, keepalive, priority });
+    r = await (early ?? fetch(url(path, base), { method, headers, body: payload, signal, keepalive, priority }));
   } catch (err) {
     if (signal?.aborted) throw err;
     throw new HttpError(0, `cannot reach the hub (${method} ${path})`);
@@ -219,6 +236,20 @@ export async function request(path, options = {}) {
   if (r.ok) return r;
   if (r.status === 401 && auth) redirectToLogin();
   throw await decodeError(r);
+}
+
+/**
+ * The answer to a GET that the page's first script sent before the modules loaded
+ * (pages/worker-boot.js), once, if it went with the token this client holds now; else null.
+ * @param {string} path
+ * @returns {Promise<Response> | null}
+ */
+function takeEarly(path) {
+  const all = typeof window === "undefined" ? undefined : window.skyhubEarly;
+  const early = all?.[path];
+  if (!all || !early) return null;
+  delete all[path];
+  return early.token === token ? early.answer : null;
 }
 
 /**

@@ -34,6 +34,7 @@ import { HttpError, api, checkSession, request, socketUrl } from "./client.js";
  * @property {CallMember[]} members
  * @property {{holder: string | null, waiting: Record<string, number>} | null} floor Briefings only.
  * @property {number} started Unix seconds.
+ * @property {string | null} [url] Several hub nodes: the node hosting the call (its requests go there).
  */
 
 /** @typedef {{op: "calls", calls: Call[]} | {op: "call", call: Call}} CallsMessage */
@@ -111,14 +112,48 @@ export function gathered(pc, ms = GATHER_WAIT_MS) {
  * Offer `pc` to the hub at `path`, take its answer; the session's Location (absolute), if given.
  * @param {string} path
  * @param {RTCPeerConnection} pc
+ * @param {string} [base] The hub node to send it to ("" for this one).
  */
-export async function exchange(path, pc) {
+export async function exchange(path, pc, base = "") {
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
-  const r = await request(path, { method: "POST", body: pc.localDescription?.sdp ?? "", contentType: "application/sdp" });
+  const r = await request(path, { method: "POST", body: pc.localDescription?.sdp ?? "", contentType: "application/sdp", base });
   const where = r.headers.get("Location");
   await pc.setRemoteDescription({ type: "answer", sdp: await r.text() });
-  return where ? new URL(where, window.location.href).href : null;
+  return where ? new URL(where, base || window.location.href).href : null;
+}
+
+/** The hub node hosting each call we know of, when it is not the one that served this page. */
+const hosts = new Map(/** @type {Array<[string, string]>} */ ([]));
+
+/** @param {Call} call */
+function noteHost(call) {
+  if (call.url && new URL(call.url).origin !== window.location.origin) hosts.set(call.id, call.url);
+  else hosts.delete(call.id);
+}
+
+/**
+ * Where a call's requests go: "" for this node, else the URL of the node hosting it (several
+ * hub nodes: the call page may be open on one node and the call hosted on another).
+ * @param {string} callId
+ */
+export function baseOf(callId) {
+  return hosts.get(callId) ?? "";
+}
+
+/**
+ * A request about one call, sent to the node hosting it.
+ * @param {string} callId
+ * @param {string} action
+ * @param {object} [body]
+ * @returns {Promise<Call>}
+ */
+async function callApi(callId, action, body) {
+  const path = `/api/calls/${encodeURIComponent(callId)}${action ? `/${action}` : ""}`;
+  /** @type {Call} */
+  const call = await api(path, body === undefined ? { base: baseOf(callId) } : { method: "POST", body, base: baseOf(callId) });
+  noteHost(call);
+  return call;
 }
 
 /**
@@ -158,7 +193,7 @@ export async function joinMedia(callId, role, local, onTrack = () => {}) {
   /** @type {string | null} */
   let location = null;
   try {
-    location = await exchange(`/api/calls/${encodeURIComponent(callId)}/media`, pc);
+    location = await exchange(`/api/calls/${encodeURIComponent(callId)}/media`, pc, baseOf(callId));
   } catch (err) {
     pc.close();
     throw err;
@@ -273,7 +308,7 @@ export function myCalls() {
  * @returns {Promise<Call>}
  */
 export function getCall(callId) {
-  return api(`/api/calls/${encodeURIComponent(callId)}`);
+  return callApi(callId, "");
 }
 
 /**
@@ -282,7 +317,7 @@ export function getCall(callId) {
  * @returns {Promise<Call>}
  */
 export function hangUp(callId) {
-  return api(`/api/calls/${encodeURIComponent(callId)}/hangup`, { method: "POST" });
+  return callApi(callId, "hangup", {});
 }
 
 /**
@@ -291,7 +326,7 @@ export function hangUp(callId) {
  * @returns {Promise<Call>}
  */
 export function acceptCall(callId) {
-  return api(`/api/calls/${encodeURIComponent(callId)}/accept`, { method: "POST" });
+  return callApi(callId, "accept", {});
 }
 
 /**
@@ -300,7 +335,7 @@ export function acceptCall(callId) {
  * @returns {Promise<Call>}
  */
 export function declineCall(callId) {
-  return api(`/api/calls/${encodeURIComponent(callId)}/decline`, { method: "POST" });
+  return callApi(callId, "decline", {});
 }
 
 /**
@@ -310,7 +345,7 @@ export function declineCall(callId) {
  * @returns {Promise<Call>}
  */
 export function putCamera(callId, camera) {
-  return api(`/api/calls/${encodeURIComponent(callId)}/camera`, { method: "POST", body: { camera } });
+  return callApi(callId, "camera", { camera });
 }
 
 /**
@@ -321,7 +356,7 @@ export function putCamera(callId, camera) {
  * @returns {Promise<Call>}
  */
 export function floorAction(callId, action, extra = {}) {
-  return api(`/api/calls/${encodeURIComponent(callId)}/floor`, { method: "POST", body: { action, ...extra } });
+  return callApi(callId, "floor", { action, ...extra });
 }
 
 /** Why the hub refused to start a call, from its answer. @param {unknown} err */
@@ -362,9 +397,15 @@ function setChannelState(s) {
 function dispatch(msg) {
   if (msg.op === "calls") {
     known.clear();
-    for (const c of msg.calls) known.set(c.id, c);
-  } else if (msg.call.state === "ended") known.delete(msg.call.id);
-  else known.set(msg.call.id, msg.call);
+    for (const c of msg.calls) {
+      known.set(c.id, c);
+      noteHost(c);
+    }
+  } else {
+    noteHost(msg.call);
+    if (msg.call.state === "ended") known.delete(msg.call.id);
+    else known.set(msg.call.id, msg.call);
+  }
   for (const fn of [...listeners]) fn(msg);
 }
 

@@ -3,8 +3,10 @@
 // camera's video (H.264 4:2:0), from the node that ingests it (owner_url) when that is another hub
 // node; a refreshed snapshot when they cannot (H.265, MJPEG: `browser_playable: false` in
 // GET /api/cameras, or a 415 / decode error from the WHEP player); nothing while the camera is not
-// online. After a player error it waits (the hub's Retry-After, else a backoff doubling up to
-// RETRY_MAX_MS) and remounts the player under a new key.
+// online. A camera read only while watched (`on_demand`) that is on `standby` gets a WHEP player
+// all the same: the offer wakes it (the hub invites the channel), and the same player plays on
+// through "starting" to "online". After a player error it waits (the hub's Retry-After, else a
+// backoff doubling up to RETRY_MAX_MS) and remounts the player under a new key.
 import { useEffect, useRef, useState } from "preact/hooks";
 
 /** @typedef {import("../types/api").Camera} Camera */
@@ -43,12 +45,18 @@ export function useCameraLiveMode(camera) {
 
   const remote = camera.state === "remote";
   const base = remote && camera.owner_url ? camera.owner_url : "";
-  const codecKey = `${camera.codec ?? "?"}`;
+  // H.265 that the hub turns into H.264 (the camera's sub-stream or a transcode) plays over WHEP;
+  // when the hub's transcodes are all taken (`browser_video: "pictures"`), snapshots, until one frees.
+  const viaH264 = camera.browser_video === "substream" || camera.browser_video === "transcoded";
+  const codecKey = `${camera.codec ?? "?"}|${camera.browser_video ?? "?"}`;
   const whepRefused = noWhepFor === codecKey;
   /** @type {LiveMode} */
   let mode = "none";
+  // Waking an on-demand camera: one player from standby to online, not a new one at each step.
+  const waking = camera.on_demand === true && (camera.state === "standby" || camera.state === "starting");
   if (remote) mode = base && !whepRefused ? "whep" : "none"; // another node's snapshot is not reachable from here
-  else if (camera.state === "online") mode = camera.browser_playable === false || whepRefused ? "snapshot" : "whep";
+  else if (waking) mode = whepRefused || camera.browser_video === "pictures" ? "none" : "whep"; // no snapshot of a camera nobody reads
+  else if (camera.state === "online") mode = (camera.browser_playable === false && !viaH264) || whepRefused ? "snapshot" : "whep";
   if (retryAt !== null) mode = "none";
 
   /** @param {PlayerError} e */
@@ -76,7 +84,7 @@ export function useCameraLiveMode(camera) {
 
   return {
     mode,
-    key: `${camera.id}|${mode}|${base}|${camera.state}|${attempt}`,
+    key: `${camera.id}|${mode}|${base}|${waking || camera.state === "online" ? "live" : camera.state}|${attempt}`,
     base,
     error,
     retryAt,

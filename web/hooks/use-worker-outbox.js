@@ -8,7 +8,6 @@
 // screen) removes it; no answer or a 5xx keeps it and backs off up to a few minutes; a 401 stops
 // (the client goes to the login).
 import { signal } from "@preact/signals";
-import { createStore, del, get, set } from "idb-keyval";
 import { HttpError, request } from "../api/client.js";
 
 /**
@@ -28,7 +27,36 @@ const FIRST_RETRY_MS = 2_000;
 const MAX_RETRY_MS = 180_000;
 const ORDER_KEY = "order";
 
-const store = createStore("skyhub-worker", "outbox");
+/** @type {Promise<typeof import("idb-keyval") & {store: import("idb-keyval").UseStore}> | undefined} */
+let db;
+
+/** idb-keyval and the outbox's store, imported on first use: the inbox is drawn without waiting for them. */
+function idb() {
+  db ??= import("idb-keyval").then(
+    (m) => ({ ...m, store: m.createStore("skyhub-worker", "outbox") }),
+    (err) => {
+      db = undefined; // not loaded (a failing link at start): tried again on next use
+      throw err;
+    },
+  );
+  return db;
+}
+
+/** @param {IDBValidKey} key */
+const get = async (key) => {
+  const { get, store } = await idb();
+  return get(key, store);
+};
+/** @param {IDBValidKey} key @param {unknown} value */
+const set = async (key, value) => {
+  const { set, store } = await idb();
+  return set(key, value, store);
+};
+/** @param {IDBValidKey} key */
+const del = async (key) => {
+  const { del, store } = await idb();
+  return del(key, store);
+};
 
 /** Waiting records, oldest first. */
 export const outbox = signal(/** @type {OutboxItem[]} */ ([]));
@@ -62,7 +90,7 @@ function newKey() {
 }
 
 async function saveOrder() {
-  await set(ORDER_KEY, outbox.value.map((i) => i.key), store);
+  await set(ORDER_KEY, outbox.value.map((i) => i.key));
 }
 
 /** Read what an earlier page left (once). */
@@ -70,14 +98,16 @@ export async function loadOutbox() {
   if (loaded) return;
   loaded = true;
   /** @type {string[]} */
-  const keys = (await get(ORDER_KEY, store)) ?? [];
+  const keys = (await get(ORDER_KEY)) ?? [];
   /** @type {OutboxItem[]} */
   const items = [];
   for (const k of keys) {
-    const item = await get(k, store);
+    const item = await get(k);
     if (item) items.push(item);
   }
-  outbox.value = items;
+  // Anything done on this page while they were read comes after them.
+  const kept = new Set(items.map((i) => i.key));
+  outbox.value = [...items, ...outbox.value.filter((i) => !kept.has(i.key))];
 }
 
 /**
@@ -91,7 +121,7 @@ export function enqueue(what) {
   const sent = new Promise((resolve) => done.set(item.key, resolve));
   outbox.value = [...outbox.value, item];
   void (async () => {
-    await set(item.key, item, store);
+    await set(item.key, item);
     await saveOrder();
     flush();
   })();
@@ -112,7 +142,7 @@ function body(item) {
 /** @param {OutboxItem} item */
 async function remove(item) {
   outbox.value = outbox.value.filter((i) => i.key !== item.key);
-  await del(item.key, store);
+  await del(item.key);
   await saveOrder();
 }
 

@@ -1,7 +1,8 @@
 // @ts-check
 // /worker: the grid worker's phone app. Without a login, to /login?next=/worker. The service
 // worker keeps the app shell so that it opens in a dead spot; what the worker does there waits in
-// the outbox.
+// the outbox. The start is made for a slow link: the inbox (the one kept on the phone at once, the
+// hub's snapshot asked for first) before anything else, the other screens loaded once it is drawn.
 import { effect } from "@preact/signals";
 import { html, render } from "htm/preact";
 import { hasSession, loadCurrentUser, redirectToLogin } from "../api/client.js";
@@ -9,9 +10,7 @@ import { startDuty } from "../hooks/use-worker-duty.js";
 import { startInbox } from "../hooks/use-worker-inbox.js";
 import { startOutbox } from "../hooks/use-worker-outbox.js";
 import { adoptUserLanguage, loadMessages, t } from "../i18n.js";
-import { startCalls } from "../views/worker/call-screen.js";
-import { startIncidents } from "../views/worker/incidents-view.js";
-import { WorkerApp } from "../views/worker/worker-app.js";
+import { WorkerApp, loadLater } from "../views/worker/worker-app.js";
 
 /** Hand the service worker every file this page loaded from the hub: it keeps them all for a start
  * without a network (it sees only what is fetched after it took over). */
@@ -33,22 +32,25 @@ async function keepShell() {
 if (!hasSession()) {
   redirectToLogin();
 } else {
-  await loadMessages("worker", "incidents");
+  // Nothing waits for the hub before the app is drawn: the inbox kept on the phone shows at once,
+  // the snapshot's request goes out first, and the messages were preloaded with the page.
+  void startInbox();
+  void startOutbox();
+  await loadMessages("worker");
   effect(() => {
     document.title = `${t("worker.title")} · ${t("common.appName")}`;
     document.documentElement.lang = t("worker.htmlLang");
   });
   render(html`<${WorkerApp} />`, /** @type {HTMLElement} */ (document.getElementById("app")));
-  void loadCurrentUser()
-    .then(() => {
-      startCalls();
-      startIncidents();
-      startDuty();
+  const user = loadCurrentUser();
+  void user.then(() => startDuty()).catch(() => {});
+  void Promise.all([loadLater(), user])
+    .then(([later]) => {
+      later.startCalls();
+      later.startIncidents();
     })
     .catch(() => {});
   void adoptUserLanguage();
-  void startInbox();
-  void startOutbox();
   if (document.readyState === "complete") void keepShell();
   else addEventListener("load", () => void keepShell());
 }

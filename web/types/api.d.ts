@@ -57,7 +57,16 @@ export interface EventPage {
   head_id: number;
 }
 
-export type CameraState = "starting" | "online" | "stalled" | "offline" | "disabled" | "remote" | "unassigned";
+export type CameraState =
+  | "starting"
+  | "online"
+  | "stalled"
+  | "offline"
+  | "disabled"
+  | "remote"
+  | "unassigned"
+  /** Read only while watched (a GB/T 28181 channel nobody analyses), and nobody watches it: a live player wakes it. */
+  | "standby";
 
 /** One camera of `GET /api/cameras`: its state and health figures. */
 export interface Camera {
@@ -75,11 +84,20 @@ export interface Camera {
   codec: string | null;
   /** Whether browsers can play its packets as they are (null until known). */
   browser_playable: boolean | null;
+  /** What a browser viewer gets: the camera's own H.264, its H.264 sub-stream, a transcode, or
+   *  pictures (null until the codec is known). */
+  browser_video?: "direct" | "substream" | "transcoded" | "pictures" | null;
+  /** Why it is pictures (the codec, or the hub's transcode limit). */
+  browser_video_reason?: string | null;
   width: number | null;
   height: number | null;
   input_fps: number | null;
   bitrate_bps: number | null;
   last_frame_age_s: number | null;
   viewers: number;
+  /** Read only while someone watches it (standby otherwise); a live player wakes it. */
+  on_demand?: boolean;
+  /** The camera can be turned (PTZ) and this user may: POST /api/cameras/{id}/ptz. */
+  ptz?: boolean;
   [figure: string]: unknown;
 }

@@ -44,8 +44,10 @@ export function CameraPlayer({ camera, class: cls, mediaClass = "player-media", 
   const visible = useVisible(box);
   const live = useCameraLiveMode(camera);
   // A still player shows pictures even of a camera browsers could play live (of a camera another
-  // hub node ingests, none: its pictures are not reachable from here).
-  const mode = still && live.mode === "whep" ? (camera.state === "remote" ? "none" : "snapshot") : live.mode;
+  // hub node ingests, none: its pictures are not reachable from here; of one on standby, none:
+  // pictures would keep it awake for nobody's live view).
+  const asleep = camera.state === "remote" || camera.state === "standby" || camera.state === "starting";
+  const mode = still && live.mode === "whep" ? (asleep ? "none" : "snapshot") : live.mode;
   const label = t("common.camera.label", { name: camera.name });
   let player = null;
   if (visible && mode === "whep") {

@@ -228,15 +228,19 @@ export function ComposeForm() {
         </div>
       </div>
 
-      <label class="field-label" for="compose-attach">${t("console.compose.attach")}</label>
-      <input
-        id="compose-attach"
-        type="file"
-        accept="image/*,audio/*"
-        multiple
-        disabled=${busy || attached.length >= ATTACHMENTS_MAX}
-        onChange=${attach}
-      />
+      <div class="file-pick-row">
+        <input
+          id="compose-attach"
+          class="visually-hidden"
+          type="file"
+          accept="image/*,audio/*"
+          multiple
+          disabled=${busy || attached.length >= ATTACHMENTS_MAX}
+          onChange=${attach}
+        />
+        <label class="file-pick" for="compose-attach">${t("console.compose.attach")}</label>
+        <span class="muted">${t("console.compose.attachedCount", { count: attached.length, max: ATTACHMENTS_MAX })}</span>
+      </div>
       ${attached.length
         ? html`<ul class="chips" aria-label=${t("console.compose.attached")}>
             ${attached.map(

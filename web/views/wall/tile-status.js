@@ -1,7 +1,8 @@
 // @ts-check
 // A tile's health, in words: offline, stalled, starting or on another hub node, with the hub's
 // reason and since when; a player that failed and waits to try again, with the time left; a camera
-// shown as snapshots because the browser cannot play its codec.
+// shown as snapshots because the browser cannot play its codec (and, when the hub could transcode
+// it but its transcodes are all taken, why); a camera played as the hub's H.264 of its H.265.
 import { html } from "htm/preact";
 import { useWallClock } from "../../hooks/use-wall-clock.js";
 import { formatRelative, formatTime, t } from "../../i18n.js";
@@ -40,8 +41,17 @@ export function TileStatus({ camera, mode, still = false, error, retryAt }) {
   }
   if (camera.state === "remote" || (mode === "snapshot" && !still)) {
     const note = camera.state === "remote" ? t("common.cameraState.remote") : t("wall.health.snapshots");
+    // Why pictures, unless the camera's own reason says it already (a codec no browser plays).
+    const why = mode === "snapshot" && camera.browser_video === "pictures" ? camera.browser_video_reason : null;
+    const told = Boolean(why && camera.reason?.includes(why));
     return html`<div class="tile-status tile-status-chip" data-health=${camera.state === "remote" ? "remote" : "snapshots"}>
       <p class="tile-health">${note}${mode === "snapshot" && camera.codec ? ` · ${String(camera.codec).toUpperCase()}` : ""}</p>
+      ${why && !told && html`<p class="tile-reason">${why}</p>`}
+    </div>`;
+  }
+  if (mode === "whep" && !still && (camera.browser_video === "transcoded" || camera.browser_video === "substream")) {
+    return html`<div class="tile-status tile-status-chip" data-health=${camera.browser_video}>
+      <p class="tile-health">${t(`wall.health.${camera.browser_video}`)}${camera.codec ? ` · ${String(camera.codec).toUpperCase()}` : ""}</p>
     </div>`;
   }
   return null;

@@ -19,6 +19,7 @@ import { CameraPicker } from "./camera-picker.js";
 import { KeyHelp } from "./key-help.js";
 import { LayoutsMenu } from "./layouts-menu.js";
 import { OverviewStrip } from "./overview-strip.js";
+import { PtzControls } from "./ptz-controls.js";
 import { TourEditor } from "./tour-editor.js";
 import { TourMenu, TourStatus } from "./tour-controls.js";
 import { assignSlot, overviewOf, slotsOf } from "./wall-model.js";
@@ -170,6 +171,7 @@ export function WallView() {
                   label=${t("wall.tile.single", { name: single.name })}
                   onShrink=${() => setEnlarged(null)}
                 />
+                ${single.ptz === true && html`<${PtzControls} key=${`ptz-${single.id}`} camera=${single} />`}
               </div>`
             : html`<${WallGrid}
                 slots=${slots}

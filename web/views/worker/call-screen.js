@@ -103,13 +103,17 @@ function floorState(call) {
   return "none";
 }
 
-/** @param {{call: Call}} props */
-function HoldToTalk({ call }) {
-  const state = floorState(call);
+/**
+ * The hub takes a floor request only from a listener whose media is connected: until then the
+ * button waits, saying so, instead of answering a press with an error.
+ * @param {{call: Call, ready: boolean}} props
+ */
+function HoldToTalk({ call, ready }) {
+  const state = ready ? floorState(call) : "connecting";
   const [held, setHeld] = useState(false);
   /** @param {PointerEvent | KeyboardEvent} e */
   const down = (e) => {
-    if (held) return;
+    if (held || !ready) return;
     e.preventDefault();
     setHeld(true);
     void floorAction("request");
@@ -124,6 +128,7 @@ function HoldToTalk({ call }) {
       type="button"
       class=${`big-button talk-button floor-${state}${held ? " held" : ""}`}
       aria-pressed=${held}
+      disabled=${!ready}
       onPointerDown=${down}
       onPointerUp=${up}
       onPointerCancel=${up}
@@ -169,7 +174,7 @@ function InCall() {
         : null}
     </div>`}
     ${s.remoteAudio.map((a) => html`<${CallAudio} key=${a.id} stream=${a} />`)}
-    ${briefing && s.call && !over && s.role === "listener" && html`<${HoldToTalk} call=${s.call} />`}
+    ${briefing && s.call && !over && s.role === "listener" && html`<${HoldToTalk} call=${s.call} ready=${phase === "connected"} />`}
     <div class="call-buttons">
       ${over
         ? html`<button type="button" class="big-button" onClick=${dismissCall}>${t("worker.call.close")}</button>`

@@ -2,6 +2,7 @@
 // The grid worker's phone app: one screen at a time (inbox, my incidents, report, go live) with a
 // tab bar under the thumb; over them, whatever must not wait (an emergency, a call ringing, the
 // call itself); above them, the connection, what waits in the outbox, on duty, the language.
+// Only the inbox is imported before the app is drawn; the rest (worker-later.js) right after.
 import { signal } from "@preact/signals";
 import { html } from "htm/preact";
 import { logout } from "../../api/client.js";
@@ -9,12 +10,8 @@ import { LanguageSwitch } from "../../components/language-switch.js";
 import { dutyState, onDuty, setOnDuty } from "../../hooks/use-worker-duty.js";
 import { channelState, inbox, isOpen } from "../../hooks/use-worker-inbox.js";
 import { dismissRefused, flush, outbox, refused, sending } from "../../hooks/use-worker-outbox.js";
-import { t } from "../../i18n.js";
-import { CallLayer } from "./call-screen.js";
+import { loadMessages, t } from "../../i18n.js";
 import { EmergencyTakeover, InboxView } from "./inbox-view.js";
-import { IncidentsView, myIncidents } from "./incidents-view.js";
-import { LiveBanner, LiveView } from "./live-view.js";
-import { ReportView } from "./report-view.js";
 
 const SCREENS = /** @type {const} */ (["inbox", "incidents", "report", "live"]);
 /** @typedef {typeof SCREENS[number]} Screen */
@@ -27,6 +24,38 @@ function fromHash() {
 
 const screen = signal(fromHash());
 addEventListener("hashchange", () => (screen.value = fromHash()));
+
+/** The screens and layers loaded after the inbox (null until they are); see {@link loadLater}. */
+const later = signal(/** @type {typeof import("./worker-later.js") | null} */ (null));
+/** Set when they could not be loaded (a start on a failing link): those screens say so. */
+const laterFailed = signal(false);
+
+/**
+ * Load the calls, incidents, report and go-live parts, and the messages they show. The hub lists
+ * their modules in the page's `<template id="skyhub-later">`: put in the head, they are all fetched
+ * at once instead of one level of imports per round trip.
+ * @returns {Promise<typeof import("./worker-later.js")>}
+ */
+export async function loadLater() {
+  const preloads = document.getElementById("skyhub-later");
+  if (preloads instanceof HTMLTemplateElement) document.head.append(preloads.content.cloneNode(true));
+  try {
+    // Their messages missing (a failing link) shows ids, not nothing: they do not stop the screens.
+    const [parts] = await Promise.all([import("./worker-later.js"), loadMessages("incidents").catch(() => {})]);
+    later.value = parts;
+    return parts;
+  } catch (err) {
+    laterFailed.value = true;
+    throw err;
+  }
+}
+
+/** Where a screen of the later parts will be. */
+function Pending() {
+  return html`<section class="worker-screen">
+    <p class="empty" role="status">${t(laterFailed.value ? "worker.later.failed" : "worker.later.loading")}</p>
+  </section>`;
+}
 
 /** @param {Screen} s */
 function go(s) {
@@ -75,16 +104,18 @@ function Header() {
 export function WorkerApp() {
   const s = screen.value;
   const unread = [...inbox.value.values()].filter(isOpen).length;
-  const counts = { inbox: unread, incidents: myIncidents.value.length, report: 0, live: 0 };
+  const parts = later.value;
+  const counts = { inbox: unread, incidents: parts?.myIncidents.value.length ?? 0, report: 0, live: 0 };
   return html`<div class="worker-app">
     <${Header} />
-    <${LiveBanner} go=${() => go("live")} />
+    ${parts && html`<${parts.LiveBanner} go=${() => go("live")} />`}
     <${OutboxBar} />
     <main id="main" class="worker-main">
       ${s === "inbox" && html`<${InboxView} />`}
-      ${s === "incidents" && html`<${IncidentsView} />`}
-      ${s === "report" && html`<${ReportView} />`}
-      ${s === "live" && html`<${LiveView} />`}
+      ${s !== "inbox" && !parts && html`<${Pending} />`}
+      ${s === "incidents" && parts && html`<${parts.IncidentsView} />`}
+      ${s === "report" && parts && html`<${parts.ReportView} />`}
+      ${s === "live" && parts && html`<${parts.LiveView} />`}
     </main>
     <nav class="worker-tabs" aria-label=${t("worker.tabs")}>
       ${SCREENS.map(
@@ -103,6 +134,6 @@ export function WorkerApp() {
       )}
     </nav>
     <${EmergencyTakeover} />
-    <${CallLayer} />
+    ${parts && html`<${parts.CallLayer} />`}
   </div>`;
 }

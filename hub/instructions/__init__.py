@@ -1,0 +1,3 @@
+"""Instructions to people in the field: broadcast, receipts (received, read, acknowledged),
+templates, escalation of the unacknowledged.
+"""
