@@ -120,3 +120,41 @@ def seed_scenes(data_dir: Path, camera_urls: Iterable[str]) -> None:
             os.link(rendered, target)
         except OSError:  # another file system
             shutil.copyfile(rendered, target)
+
+
+HARD_MARGIN_S = 240.0
+"""Past a test's pytest-timeout (120 s, or its ``timeout`` mark): how much longer a test (setup,
+call and teardown) may take before the run is ended. pytest-timeout's signal raises into whatever
+the main thread runs, which can leave an event loop that the test's teardown then waits on for
+ever; this bound turns such a hang into the test's output and every thread's stack, and a failed
+run, not a run that never ends."""
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> Iterable[None]:
+    import faulthandler
+    import sys
+    import threading
+
+    mark = item.get_closest_marker("timeout")
+    limit = float(mark.args[0] if mark and mark.args else item.config.getini("timeout") or 120) + HARD_MARGIN_S
+
+    def end_the_run() -> None:
+        capture = item.config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:  # what the test printed, then out to the real stderr
+            out, err = capture.read_global_capture()
+            capture.suspend_global_capture()
+            sys.stderr.write(f"{out}\n{err}")
+        print(f"\n=== {item.nodeid} still running after {limit:.0f} s: every thread ===", file=sys.stderr)
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(70)
+
+    watchdog = threading.Timer(limit, end_the_run)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield
+    finally:
+        watchdog.cancel()
