@@ -492,6 +492,34 @@ def receivers_part(a: argparse.Namespace, work: Path) -> dict[int, tuple[int, di
 # ---------------------------------------------------------------- 3. broadcast to workers
 
 
+async def collect(ps: list[Any], q: Any, timeout_s: float, what: str) -> list[Any]:
+    """One item from each simulator process through ``q``; a process that fails, or exits without
+    sending, ends the round at once with its exit code (waiting out the timeout for a process that
+    is gone is how a round hung)."""
+    import queue
+
+    deadline = time.monotonic() + timeout_s
+    items: list[Any] = []
+    while len(items) < len(ps):
+        try:
+            items.append(await asyncio.to_thread(q.get, True, 1.0))
+            continue
+        except queue.Empty:
+            pass
+        codes = [p.exitcode for p in ps]
+        while True:  # what a process sent just before it exited
+            try:
+                items.append(q.get_nowait())
+            except queue.Empty:
+                break
+        if any(c not in (None, 0) for c in codes) or sum(c is not None for c in codes) > len(items):
+            raise RuntimeError(f"simulator processes exited before their {what}: exit codes {codes}")
+        if time.monotonic() > deadline:
+            missing = len(ps) - len(items)
+            raise RuntimeError(f"{missing} simulator processes without their {what} after {timeout_s:.0f} s")
+    return items
+
+
 async def broadcast_round(k: int, w: int, a: argparse.Namespace, work: Path) -> dict[str, Any]:
     cfg = workers_config(w)
     with Cluster(k, cfg, work) as cl:
@@ -510,8 +538,7 @@ async def broadcast_round(k: int, w: int, a: argparse.Namespace, work: Path) -> 
         for p in ps:
             p.start()
         try:
-            for _ in ps:
-                await asyncio.to_thread(ready.get, True, 600)
+            await collect(ps, ready, 600, "ready")
             with Usage(cl.pids, [p.pid for p in ps if p.pid is not None]) as use:
                 async with httpx.AsyncClient(base_url=cl.urls[0], timeout=60) as c:
                     go.set()
@@ -524,7 +551,7 @@ async def broadcast_round(k: int, w: int, a: argparse.Namespace, work: Path) -> 
                     )  # fmt: skip
                     resp.raise_for_status()
                     iid = resp.json()["instruction"]["id"]
-                results = [await asyncio.to_thread(status.get, True, 300) for _ in ps]
+                results = await collect(ps, status, 300, "results")
         finally:
             for p in ps:
                 p.join(30)
