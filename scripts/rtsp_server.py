@@ -16,9 +16,11 @@ A mount spec is ``PATTERN:WxH@FPS`` (a ``videotestsrc`` pattern) followed by opt
 picture stops flowing after that long while the connection stays open) and ``shared=1`` (all
 clients share one encoder, and any query on the mount, e.g. ``/main?cam=7``, reaches it: many
 camera URLs for the price of one encoder; the server keeps a shared mount's pipeline prepared from
-start to exit, see :func:`keep_prepared`). ``--auth USER:PASSWORD`` makes every mount require
-those credentials (401 Unauthorized otherwise). SIGUSR1 toggles the stall of every mount. Binds
-127.0.0.1 only. Prints ``READY rtsp://127.0.0.1:PORT`` once serving.
+start to exit, see :func:`keep_prepared`). Like a live camera, no mount can seek (the ``Range`` of
+a PLAY is ignored) and a new client starts on a fresh keyframe, see :func:`live_media`.
+``--auth USER:PASSWORD`` makes every mount require those credentials (401 Unauthorized otherwise).
+SIGUSR1 toggles the stall of every mount. Binds 127.0.0.1 only. Prints ``READY
+rtsp://127.0.0.1:PORT`` once serving.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ import gi
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
+gi.require_version("GstVideo", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer, GstVideo  # noqa: E402
 
 VALVES: list[Gst.Element] = []
 
@@ -86,17 +89,16 @@ def make_factory(s: dict[str, str], role: str | None) -> GstRtspServer.RTSPMedia
     factory = SharedFactory() if shared else GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch_line(s))
     factory.set_shared(shared)
-    if "stall_after" in s:
-        delay_ms = int(float(s["stall_after"]) * 1000)
+    delay_ms = int(float(s["stall_after"]) * 1000) if "stall_after" in s else None
 
-        def on_configure(_factory: object, media: GstRtspServer.RTSPMedia) -> None:
-            valve = media.get_element().get_by_name("valve")
-            VALVES.append(valve)
+    def on_configure(_factory: object, media: GstRtspServer.RTSPMedia) -> None:
+        live_media(media)
+        valve = media.get_element().get_by_name("valve")
+        VALVES.append(valve)
+        if delay_ms is not None:
             GLib.timeout_add(delay_ms, lambda: valve.set_property("drop", True) and False)
 
-        factory.connect("media-configure", on_configure)
-    else:
-        factory.connect("media-configure", lambda _f, m: VALVES.append(m.get_element().get_by_name("valve")))
+    factory.connect("media-configure", on_configure)
     if role is not None:
         text = f"{role}, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
         factory.add_role_from_structure(Gst.Structure.from_string(text)[0])
@@ -125,6 +127,46 @@ def keep_prepared(
     return media
 
 
+def live_media(media: GstRtspServer.RTSPMedia) -> None:
+    """Make ``media`` behave as a live camera's: it cannot seek, and each new client's PLAY gets a
+    keyframe at once.
+
+    Clients (FFmpeg among them) send ``Range: npt=0.000-`` with PLAY, and GStreamer answers that
+    with a flushing seek of the media's pipeline whenever it says it can seek (``videotestsrc``
+    does, live or not) and its position is not exactly 0. On a shared mount every new client so
+    restarted the encoder and the timeline under the clients already playing; and a PLAY handled
+    while such a flush was still on its way to the payloader (several clients joining at once)
+    found a playing stream without a segment, on which libgstrtspserver 1.22 aborts
+    (``gst_rtsp_media_get_rates: assertion failed``, SIGABRT): every client cut off at once, and
+    nothing listening any more. So the payloader answers the pipeline's SEEKING query with "not
+    seekable" (GStreamer then skips the seek), and the keyframe the seek used to bring a new client
+    is asked of the encoder instead (:func:`keyframe_on_play`).
+    """
+    pad = media.get_element().get_by_name("pay0").get_static_pad("src")
+
+    def not_seekable(_pad: Gst.Pad, info: Gst.PadProbeInfo) -> Gst.PadProbeReturn:
+        # Answered as it comes: a new SEEKING query says "not seekable" (and Python could not
+        # write to it anyway: its wrapper holds a second reference, so the query is read-only).
+        if info.get_query().type == Gst.QueryType.SEEKING:
+            return Gst.PadProbeReturn.HANDLED
+        return Gst.PadProbeReturn.OK
+
+    pad.add_probe(Gst.PadProbeType.QUERY_UPSTREAM, not_seekable)
+
+
+def keyframe_on_play(client: GstRtspServer.RTSPClient) -> None:
+    """Once ``client`` plays, ask its media's encoder for a keyframe: a new client of a shared
+    mount need not wait out the rest of a GOP for its first picture."""
+
+    def on_play(_client: GstRtspServer.RTSPClient, ctx: GstRtspServer.RTSPContext) -> None:
+        pay = ctx.media.get_element().get_by_name("pay0") if ctx.media is not None else None
+        if pay is not None:
+            event = GstVideo.video_event_new_upstream_force_key_unit(Gst.CLOCK_TIME_NONE, True, 0)
+            pay.get_static_pad("src").send_event(event)
+
+    client.connect("play-request", on_play)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--port", type=int, default=8554)
@@ -144,6 +186,7 @@ def main() -> int:
         token.set_string("media.factory.role", role)
         auth.add_basic(GstRtspServer.RTSPAuth.make_basic(role, password), token)
         server.set_auth(auth)
+    server.connect("client-connected", lambda _server, client: keyframe_on_play(client))
     points = server.get_mount_points()
     factories = {name: make_factory(s, role) for name, s in mounts}
     for name, factory in factories.items():

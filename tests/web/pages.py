@@ -33,6 +33,12 @@ class LoginPage:
         await self.submit.click()
 
 
+async def view_shows(page: Any, title: str) -> None:
+    """Waits until the desk's view is titled ``title``: a route change draws after the click or
+    the address that made it, and the view before it has a title too."""
+    await page.wait_for_function("t => document.querySelector('#view-title')?.textContent === t", arg=title)
+
+
 class DeskPage:
     """``/``: the desk shell's header, tabs and current view."""
 
@@ -56,7 +62,7 @@ class DeskPage:
 
     async def shows(self, title: str) -> None:
         """Waits for the view titled ``title``: a route change draws after the click that made it."""
-        await self.page.wait_for_function("t => document.querySelector('#view-title')?.textContent === t", arg=title)
+        await view_shows(self.page, title)
 
     async def current_tab(self) -> str:
         return str(await self.nav.locator("a[aria-current=page]").inner_text())

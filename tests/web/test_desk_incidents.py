@@ -25,7 +25,7 @@ from tests.web.conftest import (
     screenshot,
     wait_focus,
 )
-from tests.web.pages import log_in_to_desk
+from tests.web.pages import log_in_to_desk, view_shows
 
 ICE = {"ice_addresses": ["127.0.0.1"]}
 DESKTOP = {"width": 1600, "height": 900}
@@ -66,7 +66,8 @@ class IncidentsPage:
             await self.page.evaluate("(route) => { location.hash = route; }", route)
         else:
             await self.page.goto(self.base_url + "/" + route)
-        await self.title.wait_for()
+        # The view before (the wall, after a login) has a title too: wait for the incidents' own parts.
+        await self.page.locator(".state-tabs").wait_for()
         if incident is not None:
             shown = f"[data-incident-page='{incident}'], .incident-detail p[role=status]"
             await self.page.locator(shown).first.wait_for()
@@ -158,7 +159,7 @@ async def test_list_and_incident_screens(tmp_path: Path, new_page: NewPage, lang
         desk = await open_incidents(new_page, rh.url, "dispatcher", viewport=viewport, lang=lang)
         await desk.rows.nth(3).wait_for()
         await desk.page.locator(".flag-escalated").first.wait_for(timeout=15_000)
-        assert await desk.title.inner_text() == {"en": "Incidents", "zh": "事件"}[lang]
+        await view_shows(desk.page, {"en": "Incidents", "zh": "事件"}[lang])
         # What needs attention comes first: the emergency and the escalated one before the rest.
         ids = await desk.row_ids()
         assert ids.index(fire["id"]) < ids.index(lamp["id"])
@@ -250,7 +251,7 @@ async def test_verify_and_assign_from_the_desk_change_the_incident(running: Runn
     desk = await open_incidents(new_page, running.url, "dispatcher")
     await desk.row(inc["id"]).locator("a").click()
     await desk.page.wait_for_url(f"**/#/incidents/{inc['id']}")
-    assert await desk.title.inner_text() == f"Incident {inc['id']}"
+    await view_shows(desk.page, f"Incident {inc['id']}")
 
     await desk.action("verified").click()
     await desk.state_badge.filter(has_text="Verified").wait_for()

@@ -58,8 +58,11 @@ const del = async (key) => {
   return del(key, store);
 };
 
-/** Waiting records, oldest first. */
+/** Waiting records, oldest first: each kept on the phone, so what the screen counts survives a
+ * reload or a closed app the moment after. */
 export const outbox = signal(/** @type {OutboxItem[]} */ ([]));
+/** Actions still being written to IndexedDB (milliseconds; longer with photos), oldest first. */
+export const keeping = signal(/** @type {OutboxItem[]} */ ([]));
 /** Records the hub refused (shown once, then forgotten). */
 export const refused = signal(/** @type {OutboxItem[]} */ ([]));
 /** True while a record is on its way. */
@@ -89,8 +92,13 @@ function newKey() {
   return crypto.randomUUID();
 }
 
+/** The writes of new actions, one after another (the outbox keeps the order they were made in). */
+let saving = Promise.resolve();
+
 async function saveOrder() {
-  await set(ORDER_KEY, outbox.value.map((i) => i.key));
+  // With the actions still being written: a key whose record is not there yet is skipped on load,
+  // while an order that left out a kept record would lose it.
+  await set(ORDER_KEY, [...outbox.value, ...keeping.value].map((i) => i.key));
 }
 
 /** Read what an earlier page left (once). */
@@ -119,12 +127,18 @@ export async function loadOutbox() {
 export function enqueue(what) {
   const item = /** @type {OutboxItem} */ ({ photos: [], ...what, key: newKey(), made: Date.now() });
   const sent = new Promise((resolve) => done.set(item.key, resolve));
-  outbox.value = [...outbox.value, item];
-  void (async () => {
-    await set(item.key, item);
-    await saveOrder();
+  keeping.value = [...keeping.value, item];
+  saving = saving.then(async () => {
+    try {
+      await set(item.key, item);
+      await saveOrder();
+    } catch {
+      // The phone's storage refused it (full, or private mode): it goes from this page all the same.
+    }
+    keeping.value = keeping.value.filter((i) => i !== item);
+    outbox.value = [...outbox.value, item];
     flush();
-  })();
+  });
   return { key: item.key, sent };
 }
 

@@ -4,7 +4,7 @@
 import { html } from "htm/preact";
 import { useEffect } from "preact/hooks";
 import { confirm, inbox, isOpen, listed, notices } from "../../hooks/use-worker-inbox.js";
-import { outbox } from "../../hooks/use-worker-outbox.js";
+import { keeping, outbox } from "../../hooks/use-worker-outbox.js";
 import { formatTime, t } from "../../i18n.js";
 import { startAlarm } from "./alarm.js";
 
@@ -12,7 +12,8 @@ import { startAlarm } from "./alarm.js";
 
 /** @param {number} id */
 function waiting(id) {
-  return outbox.value.some((i) => i.path === `/api/instructions/${id}/ack`);
+  const path = `/api/instructions/${id}/ack`;
+  return outbox.value.some((i) => i.path === path) || keeping.value.some((i) => i.path === path);
 }
 
 /** @param {InboxEntry} e */

@@ -7,7 +7,7 @@ import { html } from "htm/preact";
 import { useEffect, useState } from "preact/hooks";
 import { api, currentUser } from "../../api/client.js";
 import { onEvents, startFeed } from "../../api/feed.js";
-import { enqueue, onSent, outbox } from "../../hooks/use-worker-outbox.js";
+import { enqueue, keeping, onSent, outbox } from "../../hooks/use-worker-outbox.js";
 import { formatTime, t } from "../../i18n.js";
 import { shrinkAll } from "./photos.js";
 
@@ -127,7 +127,8 @@ function ResolveForm({ incident }) {
 /** @param {{incident: Incident}} props */
 function IncidentCard({ incident: i }) {
   const now = shown(i);
-  const waiting = outbox.value.some((o) => o.path.startsWith(`/api/incidents/${i.id}/`));
+  const mine = (/** @type {{path: string}} */ o) => o.path.startsWith(`/api/incidents/${i.id}/`);
+  const waiting = outbox.value.some(mine) || keeping.value.some(mine);
   const next = NEXT[now.state] ?? [];
   return html`<article class=${`incident-card sev-${i.severity}`} data-incident=${i.id} data-state=${now.state} aria-labelledby=${`incident-${i.id}-title`}>
     <p class="instruction-meta"><span class="badge">${i.severity.toUpperCase()}</span> #${i.id} · ${formatTime(i.created_at * 1000, { hour: "2-digit", minute: "2-digit" })}</p>
