@@ -9,7 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from hub.access.auth import MIN_SECRET_CHARS
 from hub.config import CameraConfig, Settings
@@ -79,22 +79,6 @@ def settle_malloc() -> None:
         mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
 
 
-def proxy_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn's proxy-header options: forwarded headers only from ``server.trusted_proxies``.
-
-    uvicorn by default believes X-Forwarded-For from 127.0.0.1, so anything on the hub's own
-    machine could pose as any address and slip past the per-address limits.
-    """
-    trusted = settings.server.trusted_proxies
-    return {"proxy_headers": bool(trusted), "forwarded_allow_ips": ",".join(trusted) if trusted else ""}
-
-
-def tls_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn's HTTPS options from ``server.tls`` (none: plain HTTP)."""
-    tls = settings.server.tls
-    return {} if tls is None else {"ssl_certfile": str(tls.cert), "ssl_keyfile": str(tls.key)}
-
-
 def with_local_https(settings: Settings, host: str) -> Settings:
     """``--https``: the settings with the hub's own CA-signed certificate (made once under the data
     directory, see :mod:`hub.edge.tls`); a ``server.tls`` in the config is kept as it is."""
@@ -127,35 +111,16 @@ def _print_https(settings: Settings, host: str, port: int) -> None:
     print(f"HTTPS: phones trust the hub's CA once, from https://{lan[0]}:{port}/ca", flush=True)
 
 
-WS_MAX_FRAME_BYTES = 128 * 1024
-"""Largest WebSocket message a client may send (uvicorn's default is 16 MiB). Clients send only
-receipts and replies (``instructions.text_max_chars``, at most 20,000 characters of 4 bytes); a
-larger frame closes the socket with 1009 before it is read into memory, instead of being parsed on
-the event loop (a 15 MiB one held it 0.3 s) and held per connection."""
-
-
 def _serve(settings: object, secret: str, host: str, port: int) -> None:
     import uvicorn
 
     from hub.app import create_app
+    from hub.edge.serving import uvicorn_options
 
     assert isinstance(settings, Settings)
     settle_malloc()
     app = create_app(settings, secret, on_started=settle_gc)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.server.shutdown_timeout_s) or 1,
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
-        # Feed messages are small JSON: compressing each costs more CPU than it saves on a LAN.
-        ws_per_message_deflate=False,
-        ws_max_size=WS_MAX_FRAME_BYTES,
-        **proxy_options(settings),
-        **tls_options(settings),
-    )
+    config = uvicorn.Config(app, host=host, port=port, **uvicorn_options(settings))
     uvicorn.Server(config).run()
 
 

@@ -122,12 +122,21 @@ def seed_scenes(data_dir: Path, camera_urls: Iterable[str]) -> None:
             shutil.copyfile(rendered, target)
 
 
-HARD_MARGIN_S = 240.0
+HARD_MARGIN_S = float(os.environ.get("SKYHUB_TEST_HANG_MARGIN_S", "240"))
 """Past a test's pytest-timeout (120 s, or its ``timeout`` mark): how much longer a test (setup,
 call and teardown) may take before the run is ended. pytest-timeout's signal raises into whatever
 the main thread runs, which can leave an event loop that the test's teardown then waits on for
 ever; this bound turns such a hang into the test's output and every thread's stack, and a failed
 run, not a run that never ends."""
+
+
+_FAILURES: list[pytest.TestReport] = []
+"""The run's failures so far: a run that is ended never prints its summary, so it prints these."""
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.failed:
+        _FAILURES.append(report)
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -137,24 +146,48 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     import threading
 
     mark = item.get_closest_marker("timeout")
-    limit = float(mark.args[0] if mark and mark.args else item.config.getini("timeout") or 120) + HARD_MARGIN_S
+    timeout = float(mark.args[0] if mark and mark.args else item.config.getini("timeout") or 120)
+    capture = item.config.pluginmanager.getplugin("capturemanager")
+
+    def tasks() -> None:
+        # What each asyncio task waits on, read from this thread: pytest-timeout shows only the
+        # main thread, which in an async test is the event loop waiting in select().
+        for task in list(asyncio.tasks._all_tasks):  # type: ignore[attr-defined]
+            if not task.done():
+                print(f"--- task {task.get_name()}: {task.get_coro()}", file=sys.stderr)
+                task.print_stack(limit=12, file=sys.stderr)
+
+    def about_to_time_out() -> None:
+        if capture is not None:
+            capture.suspend_global_capture()
+        try:
+            print(f"\n=== {item.nodeid} about to time out: its asyncio tasks ===", file=sys.stderr)
+            tasks()
+            sys.stderr.flush()
+        finally:
+            if capture is not None:
+                capture.resume_global_capture()
 
     def end_the_run() -> None:
-        capture = item.config.pluginmanager.getplugin("capturemanager")
         if capture is not None:  # what the test printed, then out to the real stderr
             out, err = capture.read_global_capture()
             capture.suspend_global_capture()
             sys.stderr.write(f"{out}\n{err}")
-        print(f"\n=== {item.nodeid} still running after {limit:.0f} s: every thread ===", file=sys.stderr)
+        for report in _FAILURES:
+            print(f"\n=== failed: {report.nodeid} ({report.when}) ===\n{report.longreprtext}", file=sys.stderr)
+        print(f"\n=== {item.nodeid} still running {HARD_MARGIN_S:.0f} s past its timeout ===", file=sys.stderr)
         faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+        tasks()
         sys.stderr.flush()
         sys.stdout.flush()
         os._exit(70)
 
-    watchdog = threading.Timer(limit, end_the_run)
-    watchdog.daemon = True
-    watchdog.start()
+    timers = [threading.Timer(timeout - 1, about_to_time_out), threading.Timer(timeout + HARD_MARGIN_S, end_the_run)]
+    for timer in timers:
+        timer.daemon = True
+        timer.start()
     try:
         yield
     finally:
-        watchdog.cancel()
+        for timer in timers:
+            timer.cancel()

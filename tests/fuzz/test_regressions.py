@@ -11,7 +11,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from hub.cli import WS_MAX_FRAME_BYTES
+from hub.edge.serving import WS_MAX_FRAME_BYTES
 from tests.fuzz.hubproc import FuzzHub
 from tests.hub.conftest import make_settings, serve
 

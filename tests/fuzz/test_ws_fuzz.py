@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
-from hub.cli import WS_MAX_FRAME_BYTES
+from hub.edge.serving import WS_MAX_FRAME_BYTES
 from tests.fuzz.hubproc import FuzzHub, scaled
 
 CHANNELS = ("/ws/events", "/ws/worker", "/ws/calls")

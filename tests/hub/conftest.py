@@ -20,8 +20,8 @@ import uvicorn
 from argon2 import PasswordHasher
 
 from hub.app import create_app
-from hub.cli import proxy_options, tls_options
 from hub.config import Settings
+from hub.edge.serving import uvicorn_options
 from hub.edge.tls import local_ca
 from tests.conftest import free_port, require_postgres, require_redis, seed_scenes
 
@@ -161,16 +161,9 @@ async def serve(settings: Settings, clock: Any = None, port: int | None = None) 
     """Run a real hub server until the block ends, then shut it down (bounded); on a free port unless given."""
     app = create_app(settings, SECRET, clock)
     port = port or free_port()
-    config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        timeout_graceful_shutdown=5,
-        lifespan="on",
-        **proxy_options(settings),
-        **tls_options(settings),
-    )
+    # Served as `skyhub run` serves it (its WebSocket protocol, limits, proxy and TLS options).
+    options = {**uvicorn_options(settings), "timeout_graceful_shutdown": 5, "lifespan": "on"}
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, **options)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
