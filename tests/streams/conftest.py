@@ -120,17 +120,11 @@ class RtspServer:
 
     def kill(self) -> None:
         """Kill it hard (a camera losing power)."""
-        rc = self.proc.poll() if self.proc is not None else "none"
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
         self.proc = None
         if self.log_path is not None:
-            import os, shutil
-            os.makedirs("/tmp/rtsp-logs", exist_ok=True)
-            with open(self.log_path, "a") as f:
-                f.write(f"\n=== exit status before kill: {rc}\n")
-            shutil.copy(self.log_path, f"/tmp/rtsp-logs/{self.log_path.name}")
             self.log_path.unlink(missing_ok=True)
 
 
