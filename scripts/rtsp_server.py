@@ -132,14 +132,16 @@ def live_media(media: GstRtspServer.RTSPMedia) -> None:
     keyframe at once.
 
     Clients (FFmpeg among them) send ``Range: npt=0.000-`` with PLAY, and GStreamer answers that
-    with a flushing seek of the media's pipeline whenever it says it can seek (``videotestsrc``
-    does, live or not) and its position is not exactly 0. On a shared mount every new client so
-    restarted the encoder and the timeline under the clients already playing; and a PLAY handled
-    while such a flush was still on its way to the payloader (several clients joining at once)
-    found a playing stream without a segment, on which libgstrtspserver 1.22 aborts
-    (``gst_rtsp_media_get_rates: assertion failed``, SIGABRT): every client cut off at once, and
-    nothing listening any more. So the payloader answers the pipeline's SEEKING query with "not
-    seekable" (GStreamer then skips the seek), and the keyframe the seek used to bring a new client
+    with a flushing seek of the media's pipeline whenever the pipeline says it can seek
+    (``videotestsrc`` does, live or not) and its position is not exactly 0. On a shared mount each
+    new client so restarted the encoder and the timeline under the clients already playing. Worse,
+    when a second client's PLAY came while the first one's switch to PLAYING was still pending (a
+    few milliseconds; clients connecting right after the server started), its seek flushed the
+    segment away, the first switch's async-done was taken for the seek's, and the reply's rates
+    were read before a new segment had got through the encoder: libgstrtspserver 1.22 aborts on
+    that (``gst_rtsp_media_get_rates: assertion failed``, SIGABRT), every client is cut off and
+    nothing listens any more. So the payloader answers the pipeline's SEEKING query with "not
+    seekable" (GStreamer then skips the seek), and the keyframe that the seek brought a new client
     is asked of the encoder instead (:func:`keyframe_on_play`).
     """
     pad = media.get_element().get_by_name("pay0").get_static_pad("src")
