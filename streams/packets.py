@@ -110,6 +110,10 @@ def describe_error(exc: BaseException, url: str, target: str) -> str:
         text = f"file not found: {target}"
     elif isinstance(exc, av.error.InvalidDataError):
         text = f"{target} is not a video stream (the data could not be understood)"
+    elif err == errno.EPERM and url.startswith(("rtsp:", "rtsps:")):
+        # FFmpeg's RTSP client says EPERM ("Operation not permitted") for a request that got an
+        # error status it has no code for, or no answer (a camera that dropped the session).
+        text = f"{target} answered an RTSP request with an error or not at all (the camera may be restarting)"
     elif isinstance(exc, ConnectionError | EOFError):
         text = f"the connection to {target} was closed"
     else:

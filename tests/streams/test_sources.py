@@ -259,3 +259,17 @@ def test_a_refused_connection_on_a_port_spelling_401_is_not_an_authentication_fa
     exc = av.error.ConnectionRefusedError(errno.ECONNREFUSED, "Connection refused", url)
     reason = describe_error(exc, url, f"127.0.0.1:{port}")
     assert reason == f"connection refused by 127.0.0.1:{port}: nothing is listening there"
+
+
+def test_an_rtsp_request_left_unanswered_is_said_as_such_not_as_a_permission() -> None:
+    import errno
+
+    import av
+
+    from streams.packets import describe_error
+
+    url = "rtsp://admin:s3cret@127.0.0.1:8554/cam"
+    exc = av.error.PermissionError(errno.EPERM, "Operation not permitted", url)
+    reason = describe_error(exc, url, "127.0.0.1:8554")
+    said = "answered an RTSP request with an error or not at all (the camera may be restarting)"
+    assert reason == f"127.0.0.1:8554 {said}"
