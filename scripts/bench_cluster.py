@@ -58,7 +58,7 @@ from bench_ingest import ANALYSIS_FPS, MAIN_FPS, machine_busy, run_phase, shortf
 from bench_instructions import _sim_process, tokens  # noqa: E402
 from bench_instructions import config as workers_config  # noqa: E402
 from bench_webrtc import ReceiverProcs  # noqa: E402
-from loadgen import SECRET, machine, pct, proc_cpu_s, scratch_postgres  # noqa: E402
+from loadgen import SECRET, machine, pct, proc_cpu_s, scratch_postgres, start_rtsp_stand_in  # noqa: E402
 
 PG_ADMIN = os.environ.get("SKYHUB_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("SKYHUB_TEST_REDIS", "redis://127.0.0.1:6379/0")
@@ -285,17 +285,11 @@ def camera_round(k: int, n: int, a: argparse.Namespace, base: str, stand_in: int
 def cameras_part(a: argparse.Namespace, work: Path) -> dict[int, tuple[int, dict[str, Any] | None]]:
     """Largest N at full rate per node count, with the figures of the last size that held."""
     port = free_port()
-    server = subprocess.Popen(
-        ["/usr/bin/python3", str(REPO / "scripts" / "rtsp_server.py"), "--port", str(port),
-         "--mount", "main=ball:1280x720@25,bitrate=3000,shared=1",
-         "--mount", "sub=ball:640x360@10,bitrate=500,shared=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    server = start_rtsp_stand_in(
+        port, "main=ball:1280x720@25,bitrate=3000,shared=1", "sub=ball:640x360@10,bitrate=500,shared=1"
+    )
     best: dict[int, tuple[int, dict[str, Any] | None]] = {k: (0, None) for k in NODE_COUNTS}
     try:
-        assert server.stdout is not None
-        if "READY" not in server.stdout.readline():
-            raise RuntimeError("RTSP stand-in did not start")
         base = f"rtsp://127.0.0.1:{port}"
         print(f"\n1. cameras at full rate (main 1280x720@{MAIN_FPS} relayed, sub decoded at {ANALYSIS_FPS} fps);"
               f" {a.seconds:g} s windows, {a.rounds} round(s) per size")  # fmt: skip
@@ -448,16 +442,9 @@ async def receiver_round(
 
 def receivers_part(a: argparse.Namespace, work: Path) -> dict[int, tuple[int, dict[str, Any] | None]]:
     port = free_port()
-    server = subprocess.Popen(
-        ["/usr/bin/python3", str(REPO / "scripts" / "rtsp_server.py"), "--port", str(port),
-         "--mount", "view=ball:854x480@25,bitrate=500,shared=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    server = start_rtsp_stand_in(port, "view=ball:854x480@25,bitrate=500,shared=1")
     best: dict[int, tuple[int, dict[str, Any] | None]] = {k: (0, None) for k in NODE_COUNTS}
     try:
-        assert server.stdout is not None
-        if "READY" not in server.stdout.readline():
-            raise RuntimeError("RTSP stand-in did not start")
         base = f"rtsp://127.0.0.1:{port}"
         print(f"\n2. WHEP receivers of two 854x480@{VIEW_FPS} cameras (~500 kbit/s), each at its owner;"
               f" {a.rx_procs} receiver processes; load = receivers + stand-in")  # fmt: skip

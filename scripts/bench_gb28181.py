@@ -47,6 +47,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from bench_ingest import Window  # noqa: E402
+from loadgen import start_rtsp_stand_in  # noqa: E402
 
 FPS = 25
 PASSWORD = "bench-gb-password"
@@ -429,15 +430,8 @@ def main() -> int:
         print(json.dumps(asyncio.run(viewers_phase(a.clip, a.viewers, a.seconds, data))))
         return 0
     port = free_port()
-    server = subprocess.Popen(
-        ["/usr/bin/python3", str(REPO / "scripts" / "rtsp_server.py"), "--port", str(port),
-         "--mount", "main=ball:1280x720@25,bitrate=2000,shared=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    server = start_rtsp_stand_in(port, "main=ball:1280x720@25,bitrate=2000,shared=1")
     try:
-        assert server.stdout is not None
-        if "READY" not in server.stdout.readline():
-            raise RuntimeError("RTSP stand-in did not start")
         base = f"rtsp://127.0.0.1:{port}"
         clip = data / "main-720p-2M.mp4"
         record(f"{base}/main?cam=rec", clip, 10.0)

@@ -40,6 +40,9 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from loadgen import start_rtsp_stand_in  # noqa: E402
 
 MAIN_FPS = 25
 SUB_FPS = 10
@@ -287,16 +290,10 @@ def main() -> int:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        ["/usr/bin/python3", str(REPO / "scripts" / "rtsp_server.py"), "--port", str(port),
-         "--mount", "main=ball:1280x720@25,bitrate=3000,shared=1",
-         "--mount", "sub=ball:640x360@10,bitrate=500,shared=1"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    server = start_rtsp_stand_in(
+        port, "main=ball:1280x720@25,bitrate=3000,shared=1", "sub=ball:640x360@10,bitrate=500,shared=1"
+    )
     try:
-        assert server.stdout is not None
-        if "READY" not in server.stdout.readline():
-            raise RuntimeError("RTSP stand-in did not start")
         base = f"rtsp://127.0.0.1:{port}"
         print(f"ingest benchmark: {os.cpu_count()} cores, main 1280x720@{MAIN_FPS} ~3 Mbit/s, "
               f"sub 640x360@{SUB_FPS} decoded at {ANALYSIS_FPS} fps; {a.seconds:g} s per phase, "

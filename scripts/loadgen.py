@@ -39,6 +39,22 @@ def proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def start_rtsp_stand_in(port: int, *mounts: str) -> subprocess.Popen[str]:
+    """GStreamer's RTSP stand-in (``scripts/rtsp_server.py``) on ``port`` with ``mounts``, once it
+    says READY; the caller terminates it."""
+    args = [a for m in mounts for a in ("--mount", m)]
+    server = subprocess.Popen(
+        ["/usr/bin/python3", str(REPO / "scripts" / "rtsp_server.py"), "--port", str(port), *args],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    assert server.stdout is not None
+    if "READY" not in server.stdout.readline():
+        server.kill()
+        server.wait(10)
+        raise RuntimeError("RTSP stand-in did not start")
+    return server
+
+
 def start_hub(
     tmp: Path, port: int, queue_events: int = 512, extra: dict[str, Any] | None = None
 ) -> subprocess.Popen[bytes]:
