@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 from urllib.parse import urlencode
 
@@ -31,6 +32,19 @@ class LoginPage:
         await self.username.fill(username)
         await self.password.fill(password)
         await self.submit.click()
+
+
+async def until_true(page: Any, expression: str, timeout_s: float = 30.0) -> None:
+    """Waits until ``expression`` (a function, which may be ``async``) is truthy in the page.
+
+    Playwright's ``wait_for_function`` does not await a promise: an ``async`` predicate's promise is
+    truthy at once, so that wait passes without having waited (the cause of a flaky offline test).
+    """
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not await page.evaluate(expression):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still false after {timeout_s:g} s: {expression}")
+        await asyncio.sleep(0.05)
 
 
 async def view_shows(page: Any, title: str) -> None:

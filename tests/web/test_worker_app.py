@@ -24,6 +24,7 @@ from tests.web.conftest import (
     MIC_HZ,
     PHONE,
     ConsoleWatch,
+    DeadSpot,
     NewPage,
     PhoneCA,
     WatchedContexts,
@@ -33,7 +34,12 @@ from tests.web.conftest import (
     screenshot,
     trusting_browser,
 )
+from tests.web.pages import until_true
 from tests.web.test_desk_incidents import DESK_FRAMES_JS, DESKTOP, create, eventually, open_incidents
+
+SHELL_KEPT = """async () => !!navigator.serviceWorker.controller
+  && !!(await caches.match('/worker')) && !!(await caches.match('/web/views/worker/worker-app.js'))"""
+"""True once the service worker has taken the page over with the app shell kept: the app opens offline."""
 
 HERE = {"latitude": 31.2304, "longitude": 121.4737}
 """Where the test phone says it is."""
@@ -181,19 +187,25 @@ async def events_of(rh: RunningHub, kind: str, subject: str) -> int:
     return sum(1 for ev in found if ev.subject == subject)
 
 
+@pytest.fixture
+async def spot(running: RunningHub) -> AsyncIterator[DeadSpot]:
+    """The way from the test phone to :func:`running`, through a place that can be a dead spot."""
+    async with DeadSpot(running.port) as relay:
+        yield relay
+
+
 async def test_a_dead_spot_loses_nothing_and_doubles_nothing(
-    running: RunningHub, phone: Phone, console: ConsoleWatch, tmp_path: Path
+    running: RunningHub, spot: DeadSpot, phone: Phone, console: ConsoleWatch, tmp_path: Path
 ) -> None:
     console.allow("ERR_INTERNET_DISCONNECTED")  # what the browser logs of requests made offline
     page = await phone()
-    await open_app(page, running.url)
+    await open_app(page, spot.url(running.url))
     iid = await send(running, "Count the sandbags at the pier")
     await page.locator(f"{instruction(iid)} button.ack").wait_for()
     # The app shell is kept by the service worker once it has taken over.
-    await page.wait_for_function("async () => (await caches.keys()).length > 0 && !!navigator.serviceWorker.controller")
-    await page.wait_for_function("async () => !!(await caches.match('/web/views/worker/worker-app.js'))")
+    await until_true(page, SHELL_KEPT)
 
-    await page.context.set_offline(True)
+    await spot.lose(page)
     await page.locator("#link-state.link-offline").wait_for(timeout=30_000)
     await page.locator(f"{instruction(iid)} button.ack").tap()
     await page.locator(f"{instruction(iid)}:has-text('waiting to be sent')").wait_for()
@@ -219,7 +231,7 @@ async def test_a_dead_spot_loses_nothing_and_doubles_nothing(
     phone_context = page.context
     await page.close()
     page = await phone_context.new_page()
-    await page.goto(f"{running.url}/worker")
+    await page.goto(f"{spot.url(running.url)}/worker")
     assert page.url.endswith("/worker")  # not sent to the login, which needs the network
     await page.locator(".outbox-bar[data-waiting='2']").wait_for()
     await page.locator(f"{instruction(iid)}:has-text('waiting to be sent')").wait_for()
@@ -228,7 +240,7 @@ async def test_a_dead_spot_loses_nothing_and_doubles_nothing(
     await page.locator("#report-category").wait_for()
     await page.locator(".tab-inbox").tap()
 
-    await page.context.set_offline(False)
+    await spot.regain(page)
     await page.locator(".outbox-bar").wait_for(state="detached", timeout=60_000)
     await page.locator(f"{instruction(iid)}[data-state=acknowledged]").wait_for(timeout=30_000)
     async with await running.client("dispatcher") as c:
