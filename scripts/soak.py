@@ -19,7 +19,9 @@ From the first row after the warm-up (``--warmup``, a sixth of the run) to the l
 first four may grow by more than 5 %; the store grows with the log by design, so it is shown per
 event. The hub's log must have no error. It prints the table, draws the series into ``--png``
 (matplotlib) and exits 1 if a check failed. Shorter runs scale the load (500 call cycles and
-10,000 WebSocket connects an hour); ``--only`` runs some of the loads.
+10,000 WebSocket connects an hour); ``--only`` runs some of the loads. ``--trace-memory`` runs
+the hub under tracemalloc (``scripts/traced_hub.py``) and prints where its Python allocations grew
+from the warm-up's end to the end of the run.
 """
 
 from __future__ import annotations
@@ -147,13 +149,18 @@ class Rtsp:
 
 
 class Hub:
-    def __init__(self, work: Path, config: Path) -> None:
+    def __init__(self, work: Path, config: Path, traced: bool = False) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.data = work / "data"
         self.log = work / "hub.log"
+        self.trace_dir = work / "trace" if traced else None
         env = {**os.environ, "SKYHUB_SECRET": SECRET, "SKYHUB_ICE_ADDRESSES": "127.0.0.1"}
         cmd = [sys.executable, "-m", "hub", "run", "--config", str(config), "--port", str(self.port)]
+        if self.trace_dir is not None:
+            self.trace_dir.mkdir(parents=True, exist_ok=True)
+            env["SKYHUB_TRACE_DIR"] = str(self.trace_dir)
+            cmd[1:3] = [str(REPO / "scripts" / "traced_hub.py")]
         cmd += ["--data", str(self.data), "--log-level", "info"]
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -167,6 +174,19 @@ class Hub:
                     if (await c.get("/healthz")).status_code == 200:
                         return
                 await asyncio.sleep(0.2)
+
+    async def snapshot(self) -> Path:
+        """Have the traced hub write a snapshot of its allocations; the file's path once written."""
+        assert self.trace_dir is not None
+        n = len(list(self.trace_dir.glob("snapshot-*.pickle"))) + 1
+        path = self.trace_dir / f"snapshot-{n}.pickle"
+        self.proc.send_signal(signal.SIGUSR2)
+        size = -1
+        async with asyncio.timeout(300):
+            while not path.exists() or path.stat().st_size != size:  # written, and no longer growing
+                size = path.stat().st_size if path.exists() else -1
+                await asyncio.sleep(1.0)
+        return path
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -344,6 +364,19 @@ async def camera_killer(rtsp: Rtsp, until: float, counts: Counts) -> None:
         counts.ok("camera restarts")
 
 
+def memory_growth(first: Path, last: Path, top: int = 15) -> None:
+    """Where Python's allocations grew between two snapshots of the traced hub, biggest first."""
+    import tracemalloc
+
+    a, b = tracemalloc.Snapshot.load(str(first)), tracemalloc.Snapshot.load(str(last))
+    total = sum(s.size for s in b.statistics("filename")) - sum(s.size for s in a.statistics("filename"))
+    print(f"\nPython allocations (tracemalloc) grew by {total / 2**20:+.1f} MiB; the biggest growth by place:")
+    for stat in b.compare_to(a, "traceback")[:top]:
+        print(f"  {stat.size_diff / 2**10:+9.1f} KiB {stat.count_diff:+7d} blocks")
+        for line in stat.traceback.format(limit=4, most_recent_first=True):
+            print("      " + line.strip())
+
+
 def draw(samples: list[dict[str, float]], warmup_min: float, png: Path) -> None:
     try:
         import matplotlib
@@ -378,6 +411,11 @@ async def main() -> int:
         default=",".join(LOADS),
         help=f"comma-separated loads to run, to find which one grows something (default: all of {', '.join(LOADS)})",
     )
+    ap.add_argument(
+        "--trace-memory",
+        action="store_true",
+        help="run the hub under tracemalloc and show where its Python allocations grew after the warm-up (slow)",
+    )
     ap.add_argument("--png", type=Path, default=Path("soak.png"))
     ap.add_argument("--work", type=Path, default=None, help="working directory (default: a temporary one)")
     args = ap.parse_args()
@@ -402,7 +440,8 @@ async def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     rtsp = Rtsp(free_port(), work / "rtsp.log")
     rtsp.start()
-    hub = Hub(work, write_config(work, rtsp.port))
+    hub = Hub(work, write_config(work, rtsp.port), traced=args.trace_memory)
+    snapshots: list[Path] = []
     counts = Counts()
     samples: list[dict[str, float]] = []
     try:
@@ -431,6 +470,8 @@ async def main() -> int:
             s = {k: min(r[k] for r in reads) for k in FLOORED} | {k: reads[-1][k] for k in ("store_mib", "events")}
             s["minute"] = (time.monotonic() - t0) / 60
             samples.append(s)
+            if hub.trace_dir is not None and not snapshots and s["minute"] >= args.warmup:
+                snapshots.append(await hub.snapshot())
             print(
                 f"{s['minute']:5.1f} {s['rss_mib']:8.1f} {s['open_files']:6.0f} {s['threads']:7.0f} "
                 f"{s['asyncio_tasks']:6.0f} {s['store_mib']:9.1f} {s['events']:8.0f}",
@@ -440,6 +481,8 @@ async def main() -> int:
                 break
         await asyncio.gather(*load, return_exceptions=True)
         await admin.aclose()
+        if snapshots:
+            snapshots.append(await hub.snapshot())
     finally:
         hub.stop()
         rtsp.kill()
@@ -470,6 +513,8 @@ async def main() -> int:
     for ln in errors[:10]:
         print("  " + ln[:200])
     failed |= bool(errors)
+    if len(snapshots) == 2:
+        memory_growth(*snapshots)
     draw(samples, args.warmup, args.png)
     return 1 if failed else 0
 
