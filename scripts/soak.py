@@ -480,6 +480,11 @@ async def main() -> int:
             if time.monotonic() >= until - 1:
                 break
         await asyncio.gather(*load, return_exceptions=True)
+        metrics = (await admin.get("/metrics")).text
+        found = dict(re.findall(r"^skyhub_rtc_(collections|collection_seconds)_total (\S+)", metrics, re.MULTILINE))
+        if found:
+            n, took = float(found.get("collections", 0)), float(found.get("collection_seconds", 0))
+            print(f"collections after peers closed: {n:.0f}, {1000 * took / max(n, 1):.1f} ms each on average")
         await admin.aclose()
         if snapshots:
             snapshots.append(await hub.snapshot())

@@ -165,6 +165,16 @@ class HubCollector(Collector):
         yield CounterMetricFamily(
             "skyhub_rtc_vanished", "Peers released because they disappeared.", value=calls["vanished"]
         )
+        yield CounterMetricFamily(
+            "skyhub_rtc_collections",
+            "Full garbage collections run after peer connections closed (aiortc's objects form cycles).",
+            value=hub.calls.sessions.collections,
+        )
+        yield CounterMetricFamily(
+            "skyhub_rtc_collection_seconds",
+            "Time those collections took, in all (the event loop waits for each).",
+            value=hub.calls.sessions.collect_s,
+        )
         dropped = CounterMetricFamily(
             "skyhub_rtc_dropped",
             "Lost by calls' bounded queues: video packets a slow member missed, voice frames pushed out, "

@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from aiortc import RTCPeerConnection
 
 from hub.calls.feeds import EncodedFeed
 from hub.calls.ice import CONSENT_EXPIRY_S, CONSENT_INTERVAL, CONSENT_ROUND_MAX_S
-from hub.calls.sessions import CLOSE_TIMEOUT_S
+from hub.calls.sessions import CLOSE_TIMEOUT_S, COLLECT_AFTER_S
 from hub.calls.tracks import AudioFanout, AudioSwitch, PassthroughTrack
 from streams.relay import PacketRelay
 from tests.calls.conftest import BoxVideoTrack, Peer, ToneTrack, api, calls_settings, poll
@@ -166,6 +167,44 @@ async def test_100_call_cycles_leave_nothing_behind(tmp_path: Path, call_page: A
     assert rss1 - rss0 < 40, f"memory grew {rss1 - rss0:.1f} MB over 100 calls ({rss0:.0f} -> {rss1:.0f} MB)"
     assert svc.sessions.released >= 2 * 103
     print(f"100 calls: tasks {tasks0}->{tasks1}, fds {fds0}->{fds1}, rss {rss0:.0f}->{rss1:.0f} MB")
+
+
+async def test_a_closed_peer_connection_is_freed_without_waiting_for_pythons_collector(
+    tmp_path: Path, call_page: Any
+) -> None:
+    """aiortc's objects refer to each other in cycles: a closed call's peer connections, with their
+    native DTLS, SRTP and codec state, are freed only by a full collection, which in a big process
+    comes rarely. With Python's automatic collection off, the registry's own collection after the
+    sessions closed must still free them."""
+    async with serve(calls_settings(tmp_path, cameras=[])) as rh:
+        svc = rh.hub.calls
+        hub_pcs: list[weakref.ref[RTCPeerConnection]] = []
+        svc.sessions.on_release.append(lambda s: hub_pcs.append(weakref.ref(s.pc)))
+        await call_page(rh, "worker1")
+        automatic = gc.isenabled()
+        gc.disable()
+        try:
+            async with await api(rh, "dispatcher") as d, await api(rh, "worker1") as w:
+                call = (await d.post("/api/calls", json={"to": "worker1"})).json()
+                caller = Peer([("audio", "sendrecv", ToneTrack(440)), ("video", "sendrecv", BoxVideoTrack())])
+                callee = Peer([("audio", "sendrecv", ToneTrack(880)), ("video", "sendrecv", BoxVideoTrack())])
+                assert (await caller.connect(d, f"/api/calls/{call['id']}/media")).status_code == 201
+                assert (await callee.connect(w, f"/api/calls/{call['id']}/media")).status_code == 201
+                await poll(lambda: caller.frames.get(1, 0) >= 5 and callee.frames.get(1, 0) >= 5, 30, "video")
+                assert (await d.post(f"/api/calls/{call['id']}/hangup")).status_code == 200
+                await caller.close()
+                await callee.close()
+                await poll(lambda: len(hub_pcs) == 2 and len(svc.sessions) == 0, 10, "sessions released")
+                collections = svc.sessions.collections
+                await poll(
+                    lambda: all(ref() is None for ref in hub_pcs),
+                    COLLECT_AFTER_S + 10,
+                    lambda: f"{sum(ref() is not None for ref in hub_pcs)} of 2 closed peer connections still alive",
+                )
+                assert svc.sessions.collections > collections
+        finally:
+            if automatic:
+                gc.enable()
 
 
 async def test_shutdown_releases_live_calls_and_viewers(tmp_path: Path, peers: Any, call_page: Any) -> None:
