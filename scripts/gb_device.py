@@ -178,8 +178,8 @@ def ps_frames(path: str) -> tuple[list[tuple[float, bytes]], float]:
         out.close()
         if sink.chunks:
             frames.append((last, b"".join(sink.chunks)))
+        fps = float(vs.average_rate or 25)  # PyAV 18: a closed container's streams cannot be read
         inp.close()
-        fps = float(vs.average_rate or 25)
         _PS_CACHE[path] = (frames, last + 1.0 / fps)
         return _PS_CACHE[path]
 
