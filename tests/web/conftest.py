@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shutil
@@ -30,6 +29,7 @@ from tests.hub.conftest import (  # noqa: F401  (hub fixtures, shared)
     running,
     serve,
 )
+from tests.hub.test_leases import CuttableProxy
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -297,71 +297,35 @@ async def trusting_browser(phone_ca: PhoneCA) -> AsyncIterator[Any]:
 
 
 class DeadSpot:
-    """A TCP relay between a phone and the hub that can lose the network as a dead spot does.
+    """The way from a phone to the hub, through a place that can be a dead spot.
 
     Chromium's offline emulation (``context.set_offline``) tells the page it is offline, but it is
     lifted from a page while it is reloaded or closed: that page's ``online`` handlers run and
     their requests reach the hub. A phone in a real dead spot reaches nothing, so the tests that go
-    through a reload in one open the app through this relay and cut it as well.
+    through a reload in one open the app through a TCP relay (:class:`CuttableProxy`) and cut it
+    as well.
     """
 
     def __init__(self, hub_port: int) -> None:
         self.hub_port = hub_port
-        self.port = 0
-        self.cut = False
-        self._pipes: set[asyncio.StreamWriter] = set()
-        self._server: asyncio.Server | None = None
+        self.relay = CuttableProxy(hub_port)
 
     def url(self, hub_url: str) -> str:
         """``hub_url`` with the relay's port: the address the phone opens."""
-        return hub_url.replace(f":{self.hub_port}", f":{self.port}", 1)
+        return hub_url.replace(f":{self.hub_port}", f":{self.relay.port}", 1)
 
     async def __aenter__(self) -> DeadSpot:
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
+        await self.relay.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        assert self._server is not None
-        self._server.close()
-        self._drop()
-        await self._server.wait_closed()
+        await self.relay.aclose()
 
     async def lose(self, page: Any) -> None:
         """The phone in the dead spot: it says so, and nothing it sends arrives."""
-        self.cut = True
-        self._drop()
+        self.relay.sever()
         await page.context.set_offline(True)
 
     async def regain(self, page: Any) -> None:
-        self.cut = False
+        self.relay.cut = False
         await page.context.set_offline(False)
-
-    def _drop(self) -> None:
-        for w in list(self._pipes):
-            w.transport.abort()
-        self._pipes.clear()
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.cut:
-            writer.transport.abort()
-            return
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.hub_port)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._pipes |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                dst.transport.abort() if self.cut else dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self._pipes -= {writer, up_writer}
