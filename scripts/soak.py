@@ -181,11 +181,7 @@ class Hub:
         n = len(list(self.trace_dir.glob("snapshot-*.pickle"))) + 1
         path = self.trace_dir / f"snapshot-{n}.pickle"
         self.proc.send_signal(signal.SIGUSR2)
-        size = -1
-        async with asyncio.timeout(300):
-            while not path.exists() or path.stat().st_size != size:  # written, and no longer growing
-                size = path.stat().st_size if path.exists() else -1
-                await asyncio.sleep(1.0)
+        await poll(path.exists, 300)  # renamed into place once written whole
         return path
 
     def stop(self) -> None:
@@ -369,9 +365,10 @@ def memory_growth(first: Path, last: Path, top: int = 15) -> None:
     import tracemalloc
 
     a, b = tracemalloc.Snapshot.load(str(first)), tracemalloc.Snapshot.load(str(last))
-    total = sum(s.size for s in b.statistics("filename")) - sum(s.size for s in a.statistics("filename"))
+    diffs = b.compare_to(a, "traceback")
+    total = sum(d.size_diff for d in diffs)
     print(f"\nPython allocations (tracemalloc) grew by {total / 2**20:+.1f} MiB; the biggest growth by place:")
-    for stat in b.compare_to(a, "traceback")[:top]:
+    for stat in diffs[:top]:
         print(f"  {stat.size_diff / 2**10:+9.1f} KiB {stat.count_diff:+7d} blocks")
         for line in stat.traceback.format(limit=4, most_recent_first=True):
             print("      " + line.strip())

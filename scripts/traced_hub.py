@@ -24,7 +24,9 @@ taken = 0
 def snapshot(signum: int, frame: FrameType | None) -> None:
     global taken
     taken += 1
-    tracemalloc.take_snapshot().dump(str(OUT / f"snapshot-{taken}.pickle"))
+    path = OUT / f"snapshot-{taken}.pickle"
+    tracemalloc.take_snapshot().dump(str(path.with_suffix(".part")))
+    path.with_suffix(".part").rename(path)  # whole, or not there: scripts/soak.py waits for the name
 
 
 if not tracemalloc.is_tracing():
