@@ -34,6 +34,22 @@ class LoginRequest(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
 
 
+class ViewerSwitch(BaseModel):
+    """``POST /whep/{camera}/{session}/switch``: what a connected viewer session shows next."""
+
+    model_config = ConfigDict(extra="forbid")
+    camera: str | None = Field(
+        min_length=1, max_length=128, description="A camera id, or null to park the session (it sends nothing)."
+    )
+
+
+class ViewerSwitched(BaseModel):
+    """A viewer session after a switch."""
+
+    camera: str | None
+    location: str = Field(description="The session's URL from now on (PATCH, DELETE, switch).")
+
+
 class TokenResponse(BaseModel):
     """A bearer token."""
 

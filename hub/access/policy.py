@@ -108,6 +108,7 @@ POLICY: Final[dict[tuple[str, str], frozenset[Role]]] = {
     ("POST", "/whep/{camera_id}"): ALL,
     ("DELETE", "/whep/{camera_id}/{session_id}"): ALL,
     ("PATCH", "/whep/{camera_id}/{session_id}"): ALL,
+    ("POST", "/whep/{camera_id}/{session_id}/switch"): ALL,
     # CORS preflights from the other nodes' wall pages carry no token (hub.edge.cors decides the headers).
     ("OPTIONS", "/whep/{camera_id}"): PUBLIC,
     ("OPTIONS", "/whep/{camera_id}/{session_id}"): PUBLIC,

@@ -106,6 +106,10 @@ class PeerSession:
     """The peer's ICE password, from its offer."""
     trickled: int = 0
     """Candidates the peer has trickled so far (bounded)."""
+    named: str | None = None
+    """The camera its resource URL names, when that is not its subject (a parked WHEP viewer)."""
+    view: Any = None
+    """What the viewing record holds open for it (a WHEP viewer's current view), if anything."""
     seq: int = field(default_factory=lambda: next(_seq))
 
     def received_packets(self) -> int:

@@ -136,6 +136,12 @@ class PassthroughTrack(MediaStreamTrack):
         self._dropped_before += sub.dropped
         sub.close()
 
+    def watch(self, source: PacketRelay, fallback: Callable[[], PacketRelay | None] | None) -> None:
+        """Forward another camera: ``source`` from its cached keyframe group on, with ``fallback`` as
+        the constructor takes it (where to go should its packets not be H.264)."""
+        self._fallback = fallback
+        self.switch(source)
+
     def switch(self, source: PacketRelay | None) -> None:
         """Forward ``source`` from its cached keyframe group on (``None``: send nothing)."""
         if source is self._source and (source is None or self._sub is not None):

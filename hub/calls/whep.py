@@ -118,8 +118,9 @@ async def open_viewer(
     session.on_close.append(lambda _s: track.stop())
     # The source ending ends the session: at once while packets flow, or from the registry's
     # watch loop while the connection is still being set up (nothing reads the track then).
-    track.on("ended", lambda: registry.close_soon(session, f"{source.id} ended") if track.source_ended else None)
-    session.checks.append(lambda: f"{source.id} ended" if track.check_source() else None)
+    # Named through the session: a switched viewer's source is its subject now.
+    track.on("ended", lambda: registry.close_soon(session, f"{session.subject} ended") if track.source_ended else None)
+    session.checks.append(lambda: f"{session.subject} ended" if track.check_source() else None)
     try:
         add_video(pc, track, "sendonly", packetizer)
         sdp = await answer(pc, offer, ice_addresses, config.consent_expiry_s)
@@ -135,3 +136,57 @@ async def open_viewer(
     session.etag = f'"{local_ufrag.group(1) if local_ufrag else session.id}"'
     log.info("whep %s: viewer %s joined (session %s)", source.id, viewer, session.id)
     return session, sdp
+
+
+def viewer_track(session: PeerSession) -> PassthroughTrack:
+    """The video track a WHEP viewer session sends."""
+    for t in session.pc.getTransceivers():
+        if isinstance(t.sender.track, PassthroughTrack):
+            return t.sender.track
+    raise CallError(409, "this session sends no camera video")
+
+
+def check_switch(registry: SessionRegistry, config: CallsConfig, session: PeerSession, source: Source) -> None:
+    """Raise what :func:`switch_viewer` would refuse for ``source``: the same checks as a new offer
+    (the source's state and codec, the caps; the session itself is not counted twice)."""
+    if viewer_track(session).readyState != "live" or session.closed.is_set():
+        raise CallError(404, "no such viewer session")
+    if source.id == session.subject:
+        return
+    check_source(source)
+    if registry.count("whep", source.id, owner=session.owner) >= config.max_views_of_a_camera_per_user:
+        raise CallError(
+            429,
+            f"you already watch camera {source.id} {config.max_views_of_a_camera_per_user} times "
+            "(calls.max_views_of_a_camera_per_user)",
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )
+    if registry.count("whep", source.id) >= config.max_viewers_per_camera:
+        raise CallError(
+            503,
+            f"camera {source.id} already has {config.max_viewers_per_camera} viewers (calls.max_viewers_per_camera)",
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+
+def switch_viewer(registry: SessionRegistry, config: CallsConfig, session: PeerSession, source: Source | None) -> None:
+    """Point a connected WHEP viewer at another source, or park it (``None``: it sends nothing).
+
+    The wall's tiles change cameras this way on a layout switch: the peer connection, its ICE and
+    DTLS stay, and the new camera's cached keyframe group goes out at once on the viewer's own
+    timeline, so the browser shows it within a round trip instead of after a new handshake. A
+    parked session still counts for its owner (``calls.max_viewers_per_user``), for no camera.
+    Like :func:`open_viewer`, no ``await`` may come between looking ``source`` up and this call.
+    """
+    track = viewer_track(session)
+    if source is None:
+        track.switch(None)
+        session.subject = ""
+        log.info("whep: viewer %s parked session %s", session.owner, session.id)
+        return
+    check_switch(registry, config, session, source)
+    if source.id == session.subject:
+        return
+    track.watch(source.relay, source.fallback)
+    session.subject = source.id
+    log.info("whep %s: viewer %s switched here (session %s)", source.id, session.owner, session.id)

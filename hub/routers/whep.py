@@ -10,6 +10,11 @@ The protocol as the IETF WHEP draft and RFC 9725 (WHIP, which it follows) write 
   422 for an ICE restart (not supported: POST again), 412 when ``If-Match`` names another ICE
   session, 415 for another content type;
 - ``DELETE`` on the session → 204;
+- ``POST`` on the session's ``/switch`` with ``{"camera": id}`` → 200: the same connection shows
+  another camera from its cached keyframe (no new handshake: the wall's layout switches), or with
+  ``{"camera": null}`` it is parked and sends nothing until switched again; the answer has the
+  session's new ``location``. The checks of an offer apply (404, 503, 415, 429); a camera another
+  node ingests is 409 (offer there). Not part of WHEP: other players simply offer again;
 - 404 for an unknown camera or session, 415 for an offer that is not ``application/sdp``, 422 with
   the reason for SDP the hub cannot use (no H.264 video, no DTLS fingerprint, too large…), 400 for
   text that is not SDP at all. A refused offer leaves nothing behind.
@@ -18,6 +23,7 @@ The protocol as the IETF WHEP draft and RFC 9725 (WHIP, which it follows) write 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, status
 from fastapi.responses import Response
@@ -32,14 +38,19 @@ from hub.calls.peer import MAX_SDP_BYTES
 from hub.calls.sessions import PeerSession
 from hub.calls.trickle import CONTENT_TYPE as SDPFRAG
 from hub.calls.trickle import MAX_FRAGMENT_BYTES, apply_fragment
-from hub.calls.whep import open_viewer
+from hub.calls.whep import check_switch, open_viewer, switch_viewer
 from hub.config import Role
 from hub.edge.deps import CallerDep, HubDep, camera_elsewhere, client_address, remote_published
+from hub.schemas import ViewerSwitch, ViewerSwitched
 from hub.services import Hub
 
 ENDPOINT_ALLOW = "OPTIONS, POST"
 SESSION_ALLOW = "OPTIONS, PATCH, DELETE"
-ALLOWED = {"/whep/{camera_id}": ENDPOINT_ALLOW, "/whep/{camera_id}/{session_id}": SESSION_ALLOW}
+ALLOWED = {
+    "/whep/{camera_id}": ENDPOINT_ALLOW,
+    "/whep/{camera_id}/{session_id}": SESSION_ALLOW,
+    "/whep/{camera_id}/{session_id}/switch": "POST",
+}
 """Every method each WHEP path takes, for the ``Allow`` of a 405."""
 
 
@@ -124,11 +135,11 @@ async def whep_offer(camera_id: str, request: Request, hub: HubDep, who: CallerD
     session, sdp = await open_viewer(
         svc.sessions, svc.config, svc.ice_addresses, source, who.username, text, svc.packetizer
     )
-    # The viewing record: from the offer to the session's end, whatever ends it.
-    view, started = hub.viewing.new_view(), time.time()
-    session.on_close.append(lambda s: hub.viewing.live_ended(who.username, camera, view, started, s.reason or "closed"))
+    # The viewing record: from the offer to the session's end (or its switch), whatever ends it.
+    session.view = LiveView(camera, hub.viewing.new_view(), time.time())
+    session.on_close.append(lambda s: end_view(hub, s, s.reason or "closed"))
     try:
-        await hub.viewing.live_started(who.username, camera, client_address(request), view)
+        await hub.viewing.live_started(who.username, camera, client_address(request), session.view.view)
     except BaseException:
         await svc.sessions.close(session, "the viewing record could not be written")
         raise
@@ -143,10 +154,26 @@ async def whep_offer(camera_id: str, request: Request, hub: HubDep, who: CallerD
     return response
 
 
+@dataclass(frozen=True)
+class LiveView:
+    """One camera's view by a viewer session, open in the viewing record."""
+
+    camera: str
+    view: str
+    started: float
+
+
+def end_view(hub: Hub, session: PeerSession, reason: str) -> None:
+    """Close the session's open view in the viewing record (if it has one)."""
+    view, session.view = session.view, None
+    if isinstance(view, LiveView):
+        hub.viewing.live_ended(session.owner, view.camera, view.view, view.started, reason)
+
+
 def viewer_session(hub: Hub, camera_id: str, session_id: str, who: Principal) -> PeerSession:
-    """The caller's WHEP session (an admin: anyone's), or 404."""
+    """The caller's WHEP session (an admin: anyone's), at the URL the hub last gave it, or 404."""
     session = hub.calls.sessions.get(session_id)
-    if session is None or session.kind != "whep" or session.subject != camera_id:
+    if session is None or session.kind != "whep" or (session.named or session.subject) != camera_id:
         raise CallError(404, "no such viewer session")
     if session.owner != who.username and Role.ADMIN not in who.roles:
         raise CallError(404, "no such viewer session")
@@ -172,6 +199,59 @@ async def whep_delete(camera_id: str, session_id: str, hub: HubDep, who: CallerD
     session = viewer_session(hub, camera_id, session_id, who)
     await hub.calls.sessions.close(session, "deleted by the viewer")
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post("/whep/{camera_id}/{session_id}/switch")
+async def whep_switch(
+    camera_id: str, session_id: str, body: ViewerSwitch, request: Request, hub: HubDep, who: CallerDep
+) -> ViewerSwitched:
+    """Show another camera on a connected viewer session, from its cached keyframe, or park it.
+
+    ``{"camera": null}`` parks it (it sends nothing; it still counts as one of the caller's
+    viewers); a camera id shows that camera. The new camera's view is in the viewing record before
+    its first packet goes out, and the previous one ends there. Errors: 404 unknown session or
+    camera, 409 a camera another hub node ingests (offer there) or a call member's video, 503
+    offline or full, 415 a codec browsers cannot play, 429 the caller's caps; the session keeps
+    what it showed.
+    """
+    session = viewer_session(hub, camera_id, session_id, who)
+    if session.subject.startswith("@"):
+        raise CallError(409, "a call member's video cannot be switched; offer for the camera")
+    svc = hub.calls
+    target = body.camera
+    if target is None:
+        switch_viewer(svc.sessions, svc.config, session, None)
+        session.named = camera_id  # its URL stays as it was
+        end_view(hub, session, "parked")
+        return ViewerSwitched(camera=None, location=f"/whep/{camera_id}/{session.id}")
+    cam = hub.directory.cameras.get(target)
+    grids = who.visible_grids()
+    if cam is None or (grids is not None and cam.grid not in grids):
+        raise CallError(404, f"no camera {target!r}")
+    location = f"/whep/{target}/{session.id}"
+    if target == session.subject:
+        return ViewerSwitched(camera=target, location=location)
+    if await camera_elsewhere(hub, request, target) is not None:
+        raise CallError(409, f"camera {target} is ingested by another hub node: offer for it there")
+    source = svc.source(target)
+    if source is None:
+        raise CallError(503, f"camera {target} is not ingested here at the moment", {"Retry-After": "1"})
+    check_switch(svc.sessions, svc.config, session, source)
+    # On the record before its first packet goes out (as an offer's view before its answer).
+    view = LiveView(target, hub.viewing.new_view(), time.time())
+    await hub.viewing.live_started(session.owner, target, client_address(request), view.view)
+    source = svc.source(target)  # looked up again: no await between this and the switch
+    try:
+        if source is None:
+            raise CallError(503, f"camera {target} stopped here meanwhile", {"Retry-After": "1"})
+        switch_viewer(svc.sessions, svc.config, session, source)
+    except BaseException as exc:
+        hub.viewing.live_ended(session.owner, target, view.view, view.started, f"refused: {exc}")
+        raise
+    session.named = None  # its URL names its camera again
+    end_view(hub, session, f"switched to {target}")
+    session.view = view
+    return ViewerSwitched(camera=target, location=location)
 
 
 @router.options("/whep/{camera_id}", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)

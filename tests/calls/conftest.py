@@ -146,6 +146,8 @@ class Peer:
         """Frames decoded per m-line index."""
         self.audio: dict[int, list[av.AudioFrame]] = {}
         """Recent audio frames per m-line index (the last 50)."""
+        self.sizes: dict[int, tuple[int, int]] = {}
+        """The last decoded picture's width and height per video m-line index."""
         self.location: str | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.pc.on("track", self._on_track)
@@ -164,6 +166,8 @@ class Peer:
                     buf = self.audio.setdefault(index, [])
                     buf.append(frame)  # type: ignore[arg-type]
                     del buf[:-50]
+                else:
+                    self.sizes[index] = (frame.width, frame.height)  # type: ignore[union-attr]
         except MediaStreamError:
             pass
 

@@ -383,3 +383,90 @@ async def test_an_offer_with_hundreds_of_candidates_is_refused(tmp_path: Path) -
             r = await c.post("/whep/cam-street", content=sdp[:at] + flood + sdp[at:], headers=SDP)
             assert r.status_code == 422 and "at most 32" in r.json()["detail"]
             assert len(rh.hub.calls.sessions) == 0
+
+
+async def test_a_connected_viewer_switches_cameras_parks_and_comes_back(tmp_path: Path, peers: Any) -> None:
+    """The wall's layout switch: one connection shows another camera (its own picture, at once),
+    parks, comes back; refused switches leave it showing what it showed; the record follows."""
+    wide = make_video(tmp_path / "wide.mp4", size=(480, 270), seconds=4, gop=10)
+    cameras = [
+        *CAMERAS,
+        {"id": "cam-wide", "url": f"file://{wide}", "grid": "g1", "analysis": {"enabled": False}},
+        {"id": "cam-far", "url": f"file://{wide}", "grid": "g2", "analysis": {"enabled": False}},
+        {"id": "cam-dead", "url": "rtsp://127.0.0.1:9/x", "grid": "g1", "connect_timeout_s": 1},
+    ]
+    async with serve(calls_settings(tmp_path, cameras=cameras)) as rh:
+        street, wide_cam = rh.hub.cameras.get("cam-street"), rh.hub.cameras.get("cam-wide")
+        await poll(lambda: street.relay.keyframe_group() and wide_cam.relay.keyframe_group(), 60, "both keyframes")
+        await poll(lambda: rh.hub.cameras.get("cam-dead").state.value == "offline", 60, "the dead camera")
+        async with await api(rh, "worker1") as w, await api(rh, "admin") as admin, await api(rh, "dispatcher") as d:
+            viewer = peers([("video", "recvonly", None)])
+            assert (await viewer.connect(w, "/whep/cam-street")).status_code == 201
+            first = viewer.location
+            assert first is not None
+            await poll(lambda: viewer.frames.get(0, 0) >= 5, 30, "the street's frames")
+            street_size = viewer.sizes[0]
+            (session,) = rh.hub.calls.sessions.all()
+
+            r = await w.post(first + "/switch", json={"camera": "cam-wide"})
+            assert r.status_code == 200, r.text
+            moved = r.json()["location"]
+            assert r.json()["camera"] == "cam-wide" and moved.startswith("/whep/cam-wide/")
+            # The same connection, now with the other camera's own picture.
+            await poll(lambda: viewer.sizes.get(0) == (480, 270), 10, lambda: f"the wide picture (got {viewer.sizes})")
+            assert street_size != (480, 270)
+            assert rh.hub.calls.sessions.all() == [session] and not street.relay.subscribers
+            # Its URL is the one last given (the old one is gone).
+            assert (await w.post(first + "/switch", json={"camera": "cam-wide"})).status_code == 404
+            frames = viewer.frames[0]
+            await poll(lambda: viewer.frames[0] >= frames + 10, 20, "the wide camera's frames go on")
+
+            # Refused: each with its reason, and the viewer keeps its picture.
+            bad = [
+                ({"camera": "nope"}, 404),
+                ({"camera": "cam-far"}, 404),  # on a grid worker1 does not see
+                ({"camera": "cam-dead"}, 503),
+                ({"camera": ""}, 422),
+                ({"camera": 7}, 422),
+                ({"cam": "cam-street"}, 422),
+            ]
+            for body, code in bad:
+                r = await w.post(moved + "/switch", json=body)
+                assert r.status_code == code, (body, r.text)
+                assert r.json()["detail"]
+            r = await w.post(moved + "/switch", content=b"{not json", headers={"Content-Type": "application/json"})
+            assert r.status_code == 422
+            assert (await d.post(moved + "/switch", json={"camera": "cam-street"})).status_code == 404  # not theirs
+            assert (await w.post("/whep/cam-wide/nope/switch", json={"camera": "cam-street"})).status_code == 404
+            assert session.subject == "cam-wide" and len(wide_cam.relay.subscribers) == 1
+            frames = viewer.frames[0]
+            await poll(lambda: viewer.frames[0] >= frames + 5, 20, "frames after the refusals")
+
+            # Parked: nothing is forwarded; then back to the street, its picture at once.
+            r = await w.post(moved + "/switch", json={"camera": None})
+            assert r.status_code == 200 and r.json()["camera"] is None
+            assert not wide_cam.relay.subscribers and session.subject == ""
+            assert rh.hub.calls.sessions.count("whep", owner="worker1") == 1
+            r = await w.post(moved + "/switch", json={"camera": "cam-street"})
+            assert r.status_code == 200
+            await poll(lambda: viewer.sizes.get(0) == street_size, 10, "the street's picture again")
+
+            # The viewing record: each camera's view, ended by the switch or the park.
+            async def views() -> list[dict[str, Any]]:
+                r = await admin.get("/api/audit", params={"user": "worker1"})
+                return [x for x in r.json()["records"] if x["kind"] == "live"]
+
+            assert (await w.delete(r.json()["location"])).status_code == 204
+            await poll(lambda: rh.hub.calls.sessions.count() == 0, 10, "the session released")
+
+            async def all_ended() -> bool:
+                got = await views()
+                return len(got) == 3 and all(x["ended_at"] is not None for x in got)
+
+            await poll(all_ended, 10, "three views, all ended")
+            by_camera = {(x["camera"], x["end_reason"]) for x in await views()}
+            assert by_camera == {
+                ("cam-street", "switched to cam-wide"),
+                ("cam-wide", "parked"),
+                ("cam-street", "deleted by the viewer"),
+            }
