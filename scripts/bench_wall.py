@@ -340,6 +340,9 @@ INSTALL_JS = r"""() => {
               const rec = B.pcs.filter((r) => r.camera === cam && r.posted >= t0).shift();
               const offer = rec && B.offers.find((o) => o.camera === cam && o.start >= rec.posted - 1);
               const busy = offer ? B.requests.filter((q) => q.start < offer.start && q.end > offer.start) : [];
+              const sw = (window.__switches || []).filter((q) => q.camera === cam && q.posted >= t0).shift();
+              // A kept connection switched to the camera (peer-pool.js): no offer, ICE or DTLS.
+              if (!rec && sw) stages[cam] = { switched: true, posted: rel(sw.posted), answered: rel(sw.answered) };
               // An offer made ahead of time (before the key) has no "made" step of its own.
               if (rec) stages[cam] = { created: rec.created >= t0 ? rel(rec.created) : null, ready: rec.created < t0,
                 posted: rel(rec.posted),
@@ -383,9 +386,18 @@ PC_WATCH_JS = r"""(() => {
   Object.setPrototypeOf(WatchedPC, NativePC);
   window.RTCPeerConnection = WatchedPC;
   const nativeFetch = window.fetch;
+  const switches = (window.__switches = []);
   window.fetch = function (input, init) {
     const p = nativeFetch.call(this, input, init);
     const path = new URL(typeof input === "string" ? input : input.url, location.href).pathname;
+    if (/^\/whep\/[^/]+\/[^/]+\/switch$/.test(path) && init && init.method === "POST") {
+      const camera = JSON.parse(String(init.body)).camera;
+      if (camera) {
+        const rec = { camera, posted: performance.now(), answered: null };
+        switches.push(rec);
+        p.then(() => { rec.answered = performance.now(); }, () => {});
+      }
+    }
     const m = /^\/whep\/([^/]+)$/.exec(path);
     if (m && init && init.method === "POST") {
       const rec = pcs.find((r) => r.camera === null && r.pc.localDescription?.sdp === init.body);
@@ -774,6 +786,23 @@ def report(args: argparse.Namespace, **r: Any) -> None:
         f"hub CPU during the switches: {100 * r['switch_core']:.1f} % of a core over {r['switch_s']:.0f} s, "
         f"{1000 * extra / max(1, started):.0f} ms above the steady wall per player started ({started} started)"
     )
+    by_switch = [
+        float(sw["first"][c])
+        for sw in r["switches"]
+        for c, st in sw.get("stages", {}).items()
+        if st.get("switched") and c in sw["first"]
+    ]
+    by_offer = [
+        float(sw["first"][c])
+        for sw in r["switches"]
+        for c, st in sw.get("stages", {}).items()
+        if not st.get("switched") and c in sw["first"]
+    ]
+    print(
+        f"first frame by how the tile got its connection: a kept one switched to its camera {len(by_switch)} "
+        f"(p50 {pct(by_switch, 0.5):.0f} / p95 {pct(by_switch, 0.95):.0f} ms), a new offer {len(by_offer)} "
+        f"(p50 {pct(by_offer, 0.5):.0f} / p95 {pct(by_offer, 0.95):.0f} ms)"
+    )
     order = ["created", "posted", "sent", "firstByte", "answered", "ice", "connected", "first"]
     names = {
         "created": "keydown → player made (render)",
@@ -787,7 +816,7 @@ def report(args: argparse.Namespace, **r: Any) -> None:
     }
     steps: dict[str, list[float]] = {k: [] for k in order}
     crowded = [st for sw in r["switches"] for st in sw.get("stages", {}).values() if st.get("inFlight", 0) >= 6]
-    offered = sum(len(sw.get("stages", {})) for sw in r["switches"])
+    offered = sum(1 for sw in r["switches"] for st in sw.get("stages", {}).values() if not st.get("switched"))
     snaps = [st.get("snapshotsInFlight", 0) for st in crowded]
     print(
         f"offers made while 6 or more of the page's other requests to the hub were pending (Chromium opens 6 "
@@ -796,6 +825,8 @@ def report(args: argparse.Namespace, **r: Any) -> None:
     )
     for sw in r["switches"]:
         for cam, st in sw.get("stages", {}).items():
+            if st.get("switched"):
+                continue
             marks = {k: st.get(k) for k in order[:-1]} | {"first": sw["first"].get(cam)}
             prev = 0.0
             for k in order:

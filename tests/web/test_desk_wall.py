@@ -171,7 +171,9 @@ async def test_four_live_tiles_decode_and_the_layout_follows_keys_and_buttons(
         assert sessions.count("whep") == 4
         assert await wall.layout_button(4).get_attribute("aria-pressed") == "true"
 
-        # Number keys: 9, 1, and 6 for 16; a smaller layout lets the hidden tiles' sessions go.
+        # Number keys: 9, 1, and 6 for 16; a smaller layout stops the hidden tiles' cameras (their
+        # connections are parked, kept for the next switch), and a larger one plays them again on
+        # those same connections (no new offer).
         await wall.press("9")
         await poll(wall.size, lambda n: n == 9, 5, "nine tiles")
         assert await wall.grid_tiles.count() == 9
@@ -179,10 +181,18 @@ async def test_four_live_tiles_decode_and_the_layout_follows_keys_and_buttons(
         await wall.press("1")
         await poll(wall.size, lambda n: n == 1, 5, "one tile")
         assert await wall.grid_cameras() == ["cam-a"]
-        await poll(lambda: asyncio.sleep(0, sessions.count("whep")), lambda n: n == 1, 10, "three viewers released")
+
+        def watched() -> list[str]:
+            return sorted(s.subject for s in sessions.all() if s.kind == "whep")
+
+        await poll(lambda: asyncio.sleep(0, watched()), lambda w: w == ["", "", "", "cam-a"], 10, "three parked")
         await wall.press("6")
         await poll(wall.size, lambda n: n == 16, 5, "sixteen tiles")
         assert await wall.grid_tiles.count() == 16
+        for cam in ("cam-b", "cam-c", "cam-d"):
+            first = await poll(lambda c=cam: wall.frames(c), lambda n: n > 0, 30, f"{cam} playing again")
+            await poll(lambda c=cam: wall.frames(c), lambda n, f=first: n >= f + 5, 30, f"{cam} still playing")
+        assert watched() == ["cam-a", "cam-b", "cam-c", "cam-d"]  # the same four connections
         assert await wall.layout_button(16).get_attribute("aria-pressed") == "true"
         # The buttons do the same.
         await wall.layout_button(4).click()

@@ -6,12 +6,29 @@
 // time while the page is quiet, and a player takes one instead of making its own. A taken
 // connection is the player's; an unused one is closed when the page stops asking.
 // Only receive-only video offers are kept (the wall's); any other kind is made on the spot.
+//
+// Better still, connections are kept. When a wall tile goes (a layout switch), its player leaves
+// its connected session here instead of ending it; a tile that comes takes it and asks the hub to
+// switch it to its camera (POST {session}/switch): no offer, no ICE, no DTLS, and the camera's
+// cached keyframe goes out at once. A left session is parked first (the hub sends nothing on it)
+// and waits there for the next switch; one more than the page keeps is ended.
+import { request } from "../../api/client.js";
 
 /** After the last take, wait this long before making more (the switch's players come first). */
 const REFILL_QUIET_MS = 1_500;
 
 /** @type {RTCPeerConnection[]} */
 const ready = [];
+/**
+ * A connected viewer session left by a player, for another to switch to its camera.
+ * @typedef {object} KeptSession
+ * @property {RTCPeerConnection} pc
+ * @property {string} location Its URL on this hub (absolute).
+ * @property {MediaStreamTrack} track The video it receives.
+ * @property {Promise<unknown>} busy Its last request to the hub (a park): the next waits for it.
+ */
+/** @type {KeptSession[]} */
+const kept = [];
 let wanted = 0;
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let timer;
@@ -74,7 +91,72 @@ export function keepOffersReady(count) {
     wanted = 0;
     clearTimeout(timer);
     for (const pc of ready.splice(0)) pc.close();
+    for (const k of kept.splice(0)) end(k);
   };
+}
+
+/**
+ * End a kept session: DELETE it on the hub, then close the connection.
+ * @param {KeptSession} k
+ */
+export function end(k) {
+  const close = () => k.pc.close();
+  k.busy.finally(() => request(k.location, { method: "DELETE", keepalive: true }).catch(() => {}).finally(close));
+}
+
+/**
+ * A player is done with its connected session: keep it for the next player of this page (true),
+ * or not (false: the page keeps none, it is not connected, or enough are kept), and the caller ends it.
+ * @param {RTCPeerConnection} pc
+ * @param {string} location
+ * @returns {boolean}
+ */
+export function leaveSession(pc, location) {
+  const track = pc.getReceivers().find((r) => r.track.kind === "video")?.track;
+  if (!wanted || !track || pc.connectionState !== "connected" || kept.length >= wanted) return false;
+  /** @type {KeptSession} */
+  const k = { pc, location, track, busy: Promise.resolve() };
+  kept.push(k);
+  // Parked at once, even when a tile of this same switch takes it: that tile asks for its camera
+  // once the park is answered, so no picture of the old camera still on its way reaches it.
+  k.busy = request(`${k.location}/switch`, { method: "POST", body: { camera: null }, priority: "high" }).catch(
+    () => {
+      const at = kept.indexOf(k); // the hub no longer has it
+      if (at >= 0) kept.splice(at, 1);
+      k.pc.close();
+    },
+  );
+  return true;
+}
+
+/**
+ * A kept session switched to `camera`, with its new URL; null when none is kept or the hub
+ * refused (the session is ended then; the caller offers as usual and learns why from that).
+ * @param {string} camera
+ * @returns {Promise<{pc: RTCPeerConnection, location: string, track: MediaStreamTrack} | null>}
+ */
+export async function takeSession(camera) {
+  let k;
+  while ((k = kept.shift())) {
+    if (k.pc.connectionState === "connected") break;
+    end(k);
+  }
+  if (!k) return null;
+  lastTake = performance.now();
+  const own = k;
+  try {
+    await own.busy;
+    const r = await request(`${own.location}/switch`, {
+      method: "POST",
+      body: { camera },
+      priority: "high",
+    });
+    const answer = /** @type {{location: string}} */ (await r.json());
+    return { pc: own.pc, location: new URL(answer.location, own.location).href, track: own.track };
+  } catch {
+    end(own);
+    return null;
+  }
 }
 
 /**

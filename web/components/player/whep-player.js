@@ -2,7 +2,8 @@
 // A camera live over WHEP: POST /whep/{camera} with an SDP offer (recvonly video, and audio when
 // asked), the answer, then play; DELETE the session's Location on unmount. The offer goes without
 // our candidates (the hub learns our address from our checks), made ahead of time when the page
-// keeps offers ready (peer-pool.js). A camera another hub node ingests is played from that
+// keeps offers ready (peer-pool.js). On such a page (the wall) a player first takes a connected
+// session another player left, switched to its camera, and leaves its own there on unmount. A camera another hub node ingests is played from that
 // node (`base`, the camera's owner_url) with the same token: a browser can neither keep
 // Authorization across a cross-origin redirect nor read its Location.
 // Errors are reported once per mount through onError ("startup" | "stalled" | "decode"); the
@@ -11,7 +12,7 @@ import { html } from "htm/preact";
 import { useLayoutEffect, useRef } from "preact/hooks";
 import { HttpError, request } from "../../api/client.js";
 import { holdForLive } from "./live-first.js";
-import { takeOffer } from "./peer-pool.js";
+import { end, leaveSession, takeOffer, takeSession } from "./peer-pool.js";
 
 /** @typedef {import("../../types/player").PlayerError} PlayerError */
 /** @typedef {import("../../types/player").PlayerErrorKind} PlayerErrorKind */
@@ -107,6 +108,8 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
     let lastReceivedAt = since;
     let disconnectedSince = 0;
     let counts = { received: 0, decoded: 0 };
+    /** What a taken connection had decoded before this player (its own count starts there). */
+    let before = 0;
     /** @param {RTCPeerConnection} pc */
     const check = async (pc) => {
       if (closed || failed) return;
@@ -123,7 +126,7 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
       counts = c;
       // Frames arriving without being decoded is a decoding problem; nothing arriving is not.
       const arriving = now - lastReceivedAt < DECODE_TIMEOUT_MS && c.received > 0;
-      if (c.decoded === 0) {
+      if (c.decoded === before) {
         if (now - since > STARTUP_TIMEOUT_MS) return fail(arriving ? "decode" : "startup", "no picture");
       } else if (now - lastProgress > STALL_TIMEOUT_MS) {
         return fail(arriving ? "decode" : "stalled", "the picture stopped");
@@ -133,6 +136,20 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
 
     (async () => {
       try {
+        // A connected session another player left (the wall's layout switch), switched to ours.
+        const taken = audio || base ? null : await takeSession(camera);
+        if (taken) {
+          if (closed) return end({ ...taken, busy: Promise.resolve() });
+          pc = taken.pc;
+          location = taken.location;
+          stream.addTrack(taken.track);
+          el.srcObject = stream;
+          const own = taken.pc;
+          counts = await videoCounts(own);
+          before = counts.decoded;
+          watch = setInterval(() => check(own), WATCH_EVERY_MS);
+          return undefined;
+        }
         // The offer made ahead of time when the page keeps some ready (peer-pool.js), else now.
         const own = await takeOffer({ audio });
         if (closed) {
@@ -177,6 +194,8 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
       }
       const where = location;
       location = null;
+      // A page that keeps sessions (the wall) gives it to its next player instead.
+      if (!failed && !base && !audio && leaveSession(own, where)) return;
       const close = () => own.close();
       setTimeout(close, RELEASE_WAIT_MS);
       request(where, { method: "DELETE", keepalive: true }).catch(() => {}).finally(close);
