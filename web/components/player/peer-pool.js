@@ -16,6 +16,8 @@ import { request } from "../../api/client.js";
 
 /** After the last take, wait this long before making more (the switch's players come first). */
 const REFILL_QUIET_MS = 1_500;
+/** A kept session nobody took for this long is ended (the hub holds it for nothing). */
+const KEPT_MS = 120_000;
 
 /** @type {RTCPeerConnection[]} */
 const ready = [];
@@ -117,6 +119,12 @@ export function leaveSession(pc, location) {
   /** @type {KeptSession} */
   const k = { pc, location, track, busy: Promise.resolve() };
   kept.push(k);
+  setTimeout(() => {
+    const at = kept.indexOf(k);
+    if (at < 0) return;
+    kept.splice(at, 1);
+    end(k);
+  }, KEPT_MS);
   // Parked at once, even when a tile of this same switch takes it: that tile asks for its camera
   // once the park is answered, so no picture of the old camera still on its way reaches it.
   k.busy = request(`${k.location}/switch`, { method: "POST", body: { camera: null }, priority: "high" }).catch(
