@@ -37,7 +37,7 @@ from sqlalchemy.engine import Connection
 from hub.calls.model import Call, CallKind, CallState, MemberState
 from hub.calls.presence import Presence
 from hub.store.eventlog import EventDraft, EventLog, events_table
-from hub.store.redislink import RedisLink
+from hub.store.redislink import RedisLink, stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +174,7 @@ class CallCluster:
                     await self.link.send_to(node, payload)
                 self.stats.relayed_out += 1
             except Exception as exc:  # the member's page resyncs when it reconnects
+                stop_if_cancelled(exc)
                 self.stats.dropped += 1
                 log.warning("calls: a call state for node %s was not sent (%s)", node, type(exc).__name__)
 

@@ -56,7 +56,7 @@ from sqlalchemy.engine import Connection
 
 from hub.logsafe import mask
 from hub.store.eventlog import PG_CONNECT_ARGS, EventDraft, Op, metadata
-from hub.store.redislink import NODE_TTL_MS
+from hub.store.redislink import NODE_TTL_MS, stop_if_cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -367,6 +367,7 @@ class CameraLeases:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the deadline watch stops what cannot be renewed in time
+                stop_if_cancelled(exc)
                 self._store_failed(exc)
             else:
                 if asked:  # holding nothing, it did not ask the store anything
@@ -434,9 +435,11 @@ class CameraLeases:
             except asyncio.CancelledError:
                 raise
             except _RegistryUnavailable as exc:  # Redis away: take and hand back nothing this round
+                stop_if_cancelled(exc)
                 self.stats.errors += 1
                 logger.debug("leases %s: round skipped, the registry cannot answer (%s)", self.node, exc)
             except Exception as exc:  # the store away: take nothing, try next round
+                stop_if_cancelled(exc)
                 self._store_failed(exc)
             await asyncio.sleep(self.renew_s)
 

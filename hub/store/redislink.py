@@ -79,6 +79,19 @@ def connect(url: str, timeout_s: float, **extra: object) -> aioredis.Redis:
     )
 
 
+def stop_if_cancelled(exc: BaseException | None = None) -> None:
+    """Raise ``CancelledError`` when this task was asked to stop and the request got lost below.
+
+    A loop that retries on any error must not take a swallowed cancellation for one more failure:
+    a node's Redis heartbeat once went on beating after its hub was told to stop (its task
+    "cancelling" for ever, the hub's shutdown waiting on it), the request lost somewhere under a
+    Redis command. Loops call this where they catch errors and where they wait.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from exc
+
+
 async def close_quietly(client: aioredis.Redis, url: str) -> None:
     """Close a client's connection pool: bounded, never raises (shutdown goes on regardless)."""
     try:
@@ -202,6 +215,7 @@ class RedisLink:
                 await self._client.set(node_key(self.prefix, self.node), json.dumps(self.entry()), px=NODE_TTL_MS)
                 self.peers = [n for n in await self.nodes() if n.get("node") != self.node]
             except Exception as exc:  # the registry is informative: retry next beat
+                stop_if_cancelled(exc)
                 self._failed("heartbeat", exc)
             else:
                 await self._notice_gone()
@@ -209,7 +223,7 @@ class RedisLink:
                 async with asyncio.timeout(HEARTBEAT_S):
                     await self._beat.wait()
             except TimeoutError:
-                pass
+                stop_if_cancelled()
 
     async def _notice_gone(self) -> None:
         """Tell :attr:`on_gone` about peers missing from the registry for :data:`GONE_AFTER_S`."""
@@ -265,6 +279,7 @@ class RedisLink:
                 self.stats.announced += 1
                 delay = RETRY_MIN_S
             except Exception as exc:  # any failure: back off and retry, never take the hub down
+                stop_if_cancelled(exc)
                 self._failed("announce", exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX_S)
@@ -291,6 +306,7 @@ class RedisLink:
                             # Whatever was committed while we were not listening: look now.
                             self.log.nudge()
             except Exception as exc:  # any failure: back off and resubscribe, never take the hub down
+                stop_if_cancelled(exc)
                 self._failed("listen", exc)
             self.stats.connected = False
             await asyncio.sleep(delay)

@@ -83,6 +83,37 @@ async def test_redis_wakes_the_other_node_long_before_its_poll(pg_url: str, redi
         assert await a.collect_until(evs[-1].id, within_s=5) == [ev.id, *(e.id for e in evs)]
 
 
+async def test_a_node_told_to_stop_stops_beating_even_if_redis_swallows_the_request(
+    pg_url: str, redis_url: str, redis_prefix: str
+) -> None:
+    """A Redis command that turns a cancellation into an error of its own (seen: a hub's shutdown
+    waited for ever on its heartbeat, which kept beating) must not keep the node's loops alive."""
+    import redis.exceptions
+
+    from hub.store.redislink import HEARTBEAT_S
+
+    async with Node(pg_url, 30.0, redis_url, redis_prefix) as a:
+        link = a.link
+        assert link is not None and link._client is not None
+        beat = next(t for t in a.tasks if t.get_name() == "redis-heartbeat")
+        inside = asyncio.Event()
+
+        async def set_swallowing_cancel(*args: Any, **kwargs: Any) -> None:
+            inside.set()
+            try:
+                await asyncio.Event().wait()  # Redis slow to answer
+            except asyncio.CancelledError:
+                raise redis.exceptions.ConnectionError("connection closed while reading") from None
+
+        link._client.set = set_swallowing_cancel  # type: ignore[method-assign]
+        link.beat_now()
+        async with asyncio.timeout(HEARTBEAT_S * 2):
+            await inside.wait()
+        beat.cancel()
+        done, _ = await asyncio.wait([beat], timeout=HEARTBEAT_S * 2)
+        assert beat in done and beat.cancelled(), "the heartbeat went on after it was told to stop"
+
+
 async def test_without_redis_the_poll_still_delivers_and_the_password_stays_hidden(
     pg_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
