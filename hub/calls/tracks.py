@@ -29,13 +29,15 @@ from aiortc import MediaStreamTrack
 from aiortc.codecs.h264 import H264Encoder
 from aiortc.mediastreams import VIDEO_TIME_BASE, MediaStreamError, convert_timebase
 
-from streams.media import TIME_BASE, Packet
+from streams.media import CLOCK_HZ, TIME_BASE, Packet
 from streams.relay import PacketRelay, PacketSubscription, SubscriptionClosed
 
 log = logging.getLogger(__name__)
 
 MAX_FRAME_GAP = 90_000
 """Largest step of the outgoing timeline between two frames (1 s at 90 kHz): bridges pauses."""
+MAX_RESUME_GAP = 600 * 90_000
+"""Largest step across a switch (10 minutes): the timeline follows the clock while nothing is sent."""
 KEYFRAME_REPLAY_MIN_INTERVAL_S = 1.0
 """At most one replay of the cached keyframe group per second, however often a viewer asks."""
 AUDIO_RATE = 48_000
@@ -89,6 +91,8 @@ class PassthroughTrack(MediaStreamTrack):
         self._replay: deque[Packet] = deque()
         self._catchup = 0
         self._last_out: int | None = None
+        self._last_out_m = 0.0
+        self._resume = False
         self._prev_dts = 0
         self._last_replay_m = float("-inf")
         self.sent = 0
@@ -151,6 +155,7 @@ class PassthroughTrack(MediaStreamTrack):
             self._sub = None
         self._replay.clear()
         self._source = source
+        self._resume = True
         if source is not None and self.readyState == "live":
             self._sub = source.subscribe(self._queue_packets, self.name)
             self._catchup = self._sub.qsize()
@@ -218,14 +223,22 @@ class PassthroughTrack(MediaStreamTrack):
                     continue
                 self.skipped += 1
                 continue
+            now = time.monotonic()
             if self._last_out is None:
                 out = 0
+            elif self._resume:
+                # The first packet after a switch (a parked viewer's new camera, the floor's next
+                # speaker): the timeline has moved on with the clock meanwhile, as a camera's does,
+                # so the viewer's jitter buffer does not take the new frames for seconds late.
+                out = self._last_out + min(max(round((now - self._last_out_m) * CLOCK_HZ), 1), MAX_RESUME_GAP)
             elif squeeze:
                 out = self._last_out + 1
             else:
                 out = self._last_out + min(max(packet.dts - self._prev_dts, 1), MAX_FRAME_GAP)
+            self._resume = False
             self._prev_dts = packet.dts
             self._last_out = out
+            self._last_out_m = now
             av_packet = av.Packet(packet.data)
             # B-frames keep their reordering offset; browser cameras rarely send any.
             av_packet.pts = out + max(0, packet.pts - packet.dts)

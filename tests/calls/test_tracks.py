@@ -1,7 +1,10 @@
-"""What a viewer's bounded queue lets go is counted, across every source it forwards."""
+"""A viewer's track across switches: what its bounded queue lets go is counted, and its timeline follows the clock."""
 
 from __future__ import annotations
 
+import pytest
+
+from hub.calls import tracks
 from hub.calls.tracks import PassthroughTrack
 from streams.media import CodecInfo, Packet
 from streams.relay import PacketRelay
@@ -24,3 +27,30 @@ async def test_a_slow_viewer_s_losses_add_up_over_switches_and_stop() -> None:
     assert track.dropped == 6 + 3
     track.stop()
     assert track.dropped == 9
+
+
+async def test_after_a_pause_the_timeline_moves_on_with_the_clock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A viewer parked for 5 s, then switched to another camera: its next frame is stamped 5 s on
+    (not a tick on, which a browser's jitter buffer would take for a frame 5 s late); within a
+    source, frames keep their own spacing and the cached group still goes out squeezed."""
+    clock = [100.0]
+    monkeypatch.setattr(tracks.time, "monotonic", lambda: clock[0])
+    a, b = PacketRelay("a"), PacketRelay("b")
+    track = PassthroughTrack(a, "viewer")
+    for i in range(3):  # 10 fps: 9,000 ticks apart
+        a.publish(Packet(b"\x00\x00\x00\x01\x41", i * 9000, i * 9000, i == 0, float(i), H264))
+    stamps = []
+    for _ in range(3):
+        stamps.append((await track.recv()).pts)
+        clock[0] += 0.1
+    assert stamps == [0, 9000, 18000]
+    track.switch(None)  # parked
+    clock[0] += 5.0
+    track.switch(b)
+    b.publish(Packet(b"\x00\x00\x00\x01\x65", 777, 777, True, 0.0, H264))
+    b.publish(Packet(b"\x00\x00\x00\x01\x41", 9777, 9777, False, 0.1, H264))
+    first = (await track.recv()).pts
+    assert first == 18000 + round(5.1 * 90_000)
+    second = (await track.recv()).pts
+    assert second - first == 9000
+    track.stop()
