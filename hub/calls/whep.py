@@ -67,6 +67,23 @@ def check_source(source: Source) -> None:
         raise CallError(415, f"camera {source.id}: {source.codec.unplayable_reason}", codec=source.codec.codec)
 
 
+def check_camera_room(registry: SessionRegistry, config: CallsConfig, camera: str, viewer: str) -> None:
+    """429 when ``viewer`` already holds their share of ``camera``'s places, 503 when it has none left."""
+    if registry.count("whep", camera, owner=viewer) >= config.max_views_of_a_camera_per_user:
+        raise CallError(
+            429,
+            f"you already watch camera {camera} {config.max_views_of_a_camera_per_user} times "
+            "(calls.max_views_of_a_camera_per_user)",
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )
+    if registry.count("whep", camera) >= config.max_viewers_per_camera:
+        raise CallError(
+            503,
+            f"camera {camera} already has {config.max_viewers_per_camera} viewers (calls.max_viewers_per_camera)",
+            {"Retry-After": str(RETRY_AFTER_S)},
+        )
+
+
 async def open_viewer(
     registry: SessionRegistry,
     config: CallsConfig,
@@ -91,19 +108,7 @@ async def open_viewer(
             f"you already watch {config.max_viewers_per_user} streams (calls.max_viewers_per_user); close some first",
             {"Retry-After": str(RETRY_AFTER_S)},
         )
-    if registry.count("whep", source.id, owner=viewer) >= config.max_views_of_a_camera_per_user:
-        raise CallError(
-            429,
-            f"you already watch camera {source.id} {config.max_views_of_a_camera_per_user} times "
-            "(calls.max_views_of_a_camera_per_user)",
-            {"Retry-After": str(RETRY_AFTER_S)},
-        )
-    if registry.count("whep", source.id) >= config.max_viewers_per_camera:
-        raise CallError(
-            503,
-            f"camera {source.id} already has {config.max_viewers_per_camera} viewers (calls.max_viewers_per_camera)",
-            {"Retry-After": str(RETRY_AFTER_S)},
-        )
+    check_camera_room(registry, config, source.id, viewer)
     if registry.full():
         raise CallError(503, "the hub holds as many peer connections as it may", {"Retry-After": str(RETRY_AFTER_S)})
     pc = new_peer_connection(config)
@@ -154,19 +159,7 @@ def check_switch(registry: SessionRegistry, config: CallsConfig, session: PeerSe
     if source.id == session.subject:
         return
     check_source(source)
-    if registry.count("whep", source.id, owner=session.owner) >= config.max_views_of_a_camera_per_user:
-        raise CallError(
-            429,
-            f"you already watch camera {source.id} {config.max_views_of_a_camera_per_user} times "
-            "(calls.max_views_of_a_camera_per_user)",
-            {"Retry-After": str(RETRY_AFTER_S)},
-        )
-    if registry.count("whep", source.id) >= config.max_viewers_per_camera:
-        raise CallError(
-            503,
-            f"camera {source.id} already has {config.max_viewers_per_camera} viewers (calls.max_viewers_per_camera)",
-            {"Retry-After": str(RETRY_AFTER_S)},
-        )
+    check_camera_room(registry, config, source.id, session.owner)
 
 
 def switch_viewer(registry: SessionRegistry, config: CallsConfig, session: PeerSession, source: Source | None) -> None:

@@ -395,7 +395,8 @@ async def test_a_connected_viewer_switches_cameras_parks_and_comes_back(tmp_path
         {"id": "cam-far", "url": f"file://{wide}", "grid": "g2", "analysis": {"enabled": False}},
         {"id": "cam-dead", "url": "rtsp://127.0.0.1:9/x", "grid": "g1", "connect_timeout_s": 1},
     ]
-    async with serve(calls_settings(tmp_path, cameras=cameras)) as rh:
+    settings = calls_settings(tmp_path, cameras=cameras, calls={"max_viewers_per_camera": 1})
+    async with serve(settings) as rh:
         street, wide_cam = rh.hub.cameras.get("cam-street"), rh.hub.cameras.get("cam-wide")
         await poll(lambda: street.relay.keyframe_group() and wide_cam.relay.keyframe_group(), 60, "both keyframes")
         await poll(lambda: rh.hub.cameras.get("cam-dead").state.value == "offline", 60, "the dead camera")
@@ -422,7 +423,10 @@ async def test_a_connected_viewer_switches_cameras_parks_and_comes_back(tmp_path
             await poll(lambda: viewer.frames[0] >= frames + 10, 20, "the wide camera's frames go on")
 
             # Refused: each with its reason, and the viewer keeps its picture.
+            other = peers([("video", "recvonly", None)])  # the street's one place taken
+            assert (await other.connect(d, "/whep/cam-street")).status_code == 201
             bad = [
+                ({"camera": "cam-street"}, 503),  # full
                 ({"camera": "nope"}, 404),
                 ({"camera": "cam-far"}, 404),  # on a grid worker1 does not see
                 ({"camera": "cam-dead"}, 503),
@@ -439,6 +443,7 @@ async def test_a_connected_viewer_switches_cameras_parks_and_comes_back(tmp_path
             assert (await d.post(moved + "/switch", json={"camera": "cam-street"})).status_code == 404  # not theirs
             assert (await w.post("/whep/cam-wide/nope/switch", json={"camera": "cam-street"})).status_code == 404
             assert session.subject == "cam-wide" and len(wide_cam.relay.subscribers) == 1
+            assert (await d.delete(other.location)).status_code == 204
             frames = viewer.frames[0]
             await poll(lambda: viewer.frames[0] >= frames + 5, 20, "frames after the refusals")
 
