@@ -16,15 +16,17 @@ from tests.conftest import REPO, SHARED_MEDIA, free_port
 
 
 def launch_demo(port: int, data: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    """The demo exactly as the README's command runs it (after setup), on a free port."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "hub", "demo", "--port", str(port), "--data", str(data)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    """The demo exactly as the README's command runs it (after setup), on a free port; its log
+    (stderr) goes to ``demo.log`` beside ``data``, for a failure to quote."""
+    with (data.parent / "demo.log").open("wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "hub", "demo", "--port", str(port), "--data", str(data)],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
 
 
 async def test_demo_runs_with_generated_cameras(tmp_path: Path) -> None:
@@ -78,7 +80,8 @@ async def test_demo_runs_with_generated_cameras(tmp_path: Path) -> None:
             proc.kill()
             raise AssertionError("demo did not stop within 20 s of SIGINT") from None
     # A graceful stop on Ctrl-C exits with the shell's code for it (128 + SIGINT).
-    assert proc.returncode == 128 + signal.SIGINT
+    log = (tmp_path / "demo.log").read_text(errors="replace")
+    assert proc.returncode == 128 + signal.SIGINT, f"exit code {proc.returncode}; the demo's log ends:\n{log[-3000:]}"
 
 
 def test_demo_with_a_short_secret_says_so_and_starts_nothing(tmp_path: Path) -> None:
