@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterable
@@ -14,6 +15,12 @@ from urllib.parse import urlsplit
 import pytest
 
 from streams.synthetic import SCENES, ensure_scene
+
+# A runner started in the background by a script (`bash .ci/run &`) inherits Ctrl-C ignored, and
+# so would every process the tests start: the hub's children would then never see the Ctrl-C the
+# tests send them as a terminal's. The tests' processes get it as a terminal gives it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_MEDIA = REPO.parent / "shared" / "media"

@@ -175,7 +175,8 @@ async def test_two_nodes_from_one_command_are_ready_share_the_cameras_and_stop_o
                 here = [h["id"] for h in cams if h["state"] == "online"]
                 there = [h["id"] for h in cams if h["state"] == "remote" and h.get("owner_url") == other]
                 seen[name] = (sorted(here), sorted(there))
-            return len(seen["1"][0]) == 2 and seen["1"] == (seen["2"][1], seen["2"][0])
+            # Two online on each (one node's two alone, the other's still starting, is not it).
+            return len(seen["1"][0]) == len(seen["2"][0]) == 2 and seen["1"] == (seen["2"][1], seen["2"][0])
 
         for _ in range(300):
             if await spread():
