@@ -191,3 +191,35 @@ async def test_live_video_goes_first_and_pictures_still_come(tmp_path: Path, new
         await poll(lambda: still.locator("img").get_attribute("src"), lambda s: s != first, 10, "a newer picture")
         await page.unroute("**/whep/cam-street")
         await page.evaluate(UNMOUNT_JS)
+
+
+async def test_an_offer_the_hub_never_answers_is_given_up_and_tried_again(tmp_path: Path, new_page: NewPage) -> None:
+    settings = make_settings(tmp_path, cameras=CAMERAS, server={"ice_addresses": ["127.0.0.1"]})
+    async with hub_and_pages(settings, new_page) as (rh, new_page):
+        page = await new_page()
+        await log_in_to_desk(page, rh.url, view="#/incidents")  # no wall tile offering too
+        # The first offer gets no answer at all (a hub node stuck, a connection lost on the way);
+        # the ones after it go through.
+        held: list[Any] = []
+
+        async def first_held(route: Any) -> None:
+            if route.request.method == "POST" and not held:
+                held.append(route)
+            else:
+                await route.continue_()
+
+        await page.route("**/whep/cam-street", first_held)
+        offers: list[float] = []
+        is_offer = lambda r: r.method == "POST" and "/whep/" in r.url  # noqa: E731
+        page.on("request", lambda r: offers.append(time.monotonic()) if is_offer(r) else None)
+        await page.evaluate(MOUNT_JS, {"camera": "cam-street", "props": {}})
+        player = page.locator("#player-test .camera-player")
+        # Not a black tile for ever: the player gives up after its startup time (15 s) and says so.
+        await poll(lambda: player.get_attribute("data-error"), lambda e: e == "startup", 25, "the startup error")
+        assert await page.locator("#player-test .player-status").filter(has_text="Reconnecting…").count() == 1
+        await poll(lambda: page.evaluate(FRAMES_JS), lambda n: n > 0, 60, "the next try's first frame")
+        assert len(held) == 1 and len(offers) == 2, offers
+        assert 14 < offers[1] - offers[0] < 25, offers
+        assert await player.get_attribute("data-error") is None
+        await page.unroute("**/whep/cam-street")
+        await page.evaluate(UNMOUNT_JS)

@@ -53,6 +53,17 @@ async def test_the_wall_of_one_node_plays_a_camera_another_node_ingests(
         await page.close()
 
 
+TILE_JS = """(cam) => {
+  const t = document.querySelector(`.wall-tile[data-camera="${cam}"]`);
+  return t ? `${JSON.stringify({ ...t.dataset })} ${t.innerText.replace(/\\s+/g, " ")}` : "no tile";
+}"""
+
+
+async def seen(wall: Any, cam: str) -> tuple[int, str]:
+    """The tile's decoded frames, and (for a failure's message) what it shows."""
+    return await wall.frames(cam), str(await wall.page.evaluate(TILE_JS, cam))
+
+
 async def test_a_node_killed_its_cameras_run_on_the_others_and_the_wall_follows_them(
     tmp_path: Path, new_page: Any, console: Any, pg_url: str, redis_url: str, redis_prefix: str
 ) -> None:
@@ -115,7 +126,11 @@ async def test_a_node_killed_its_cameras_run_on_the_others_and_the_wall_follows_
             wall = await WallPage.open(page, a.url)
             await wall.press("6")  # sixteen tiles: all twelve cameras
             for cam in moved:  # played from B, by B's URL
-                await poll(lambda cam=cam: wall.frames(cam), lambda n: n > 0, 60, f"{cam} (on B) to decode")
+                try:
+                    await poll(lambda cam=cam: seen(wall, cam), lambda s: s[0] > 0, 60, f"{cam} (on B) to decode")
+                except BaseException:  # pytest.fail's exception: what node B logged says why
+                    print(f"node B's log:\n{b.log.read_text()[-4000:]}")
+                    raise
 
             b.kill()
             killed_at = asyncio.get_running_loop().time()

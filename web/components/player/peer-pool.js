@@ -138,12 +138,26 @@ export function leaveSession(pc, location) {
 }
 
 /**
+ * Rejects when `signal` aborts; never without one.
+ * @param {AbortSignal} [signal]
+ * @returns {Promise<never>}
+ */
+function abortedBy(signal) {
+  return new Promise((_, reject) => {
+    if (signal?.aborted) reject(signal.reason);
+    else signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+  });
+}
+
+/**
  * A kept session switched to `camera`, with its new URL; null when none is kept or the hub
  * refused (the session is ended then; the caller offers as usual and learns why from that).
+ * Aborted through `signal`, the session is ended too.
  * @param {string} camera
+ * @param {AbortSignal} [signal]
  * @returns {Promise<{pc: RTCPeerConnection, location: string, track: MediaStreamTrack} | null>}
  */
-export async function takeSession(camera) {
+export async function takeSession(camera, signal) {
   let k;
   while ((k = kept.shift())) {
     if (k.pc.connectionState === "connected") break;
@@ -153,11 +167,12 @@ export async function takeSession(camera) {
   lastTake = performance.now();
   const own = k;
   try {
-    await own.busy;
+    await Promise.race([own.busy, abortedBy(signal)]);
     const r = await request(`${own.location}/switch`, {
       method: "POST",
       body: { camera },
       priority: "high",
+      signal,
     });
     const answer = /** @type {{location: string}} */ (await r.json());
     return { pc: own.pc, location: new URL(answer.location, own.location).href, track: own.track };

@@ -7,7 +7,9 @@
 // node (`base`, the camera's owner_url) with the same token: a browser can neither keep
 // Authorization across a cross-origin redirect nor read its Location.
 // Errors are reported once per mount through onError ("startup" | "stalled" | "decode"); the
-// caller (useCameraLiveMode) decides when to try again, by remounting with a new key.
+// caller (useCameraLiveMode) decides when to try again, by remounting with a new key. The startup
+// time counts from the mount: an offer (or a switch) the hub never answers is given up too, not
+// waited for with a black tile.
 import { html } from "htm/preact";
 import { useLayoutEffect, useRef } from "preact/hooks";
 import { HttpError, request } from "../../api/client.js";
@@ -74,8 +76,9 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
     let closed = false;
     let playing = false;
     let failed = false;
-    /** @type {ReturnType<typeof setInterval> | undefined} */
-    let watch;
+    /** Cancels the offer or switch still on its way when the player gives up (a player that
+     * goes before its answer still waits for it, to end the session it made). */
+    const asking = new AbortController();
     // The page's snapshot requests wait until this player plays (live-first.js).
     const started = holdForLive();
 
@@ -89,6 +92,7 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
       failed = true;
       started();
       clearInterval(watch);
+      asking.abort();
       callbacks.current.onError({ kind, message, ...extra });
     };
     const onPlay = () => {
@@ -110,10 +114,14 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
     let counts = { received: 0, decoded: 0 };
     /** What a taken connection had decoded before this player (its own count starts there). */
     let before = 0;
-    /** @param {RTCPeerConnection} pc */
+    /** @param {RTCPeerConnection | null} pc Null until the hub has answered. */
     const check = async (pc) => {
       if (closed || failed) return;
       const now = performance.now();
+      if (!pc) {
+        if (now - since > STARTUP_TIMEOUT_MS) fail("startup", "the hub did not answer");
+        return;
+      }
       const state = pc.connectionState;
       if (state === "failed" || state === "closed") return fail("stalled", `connection ${state}`);
       if (state === "disconnected") {
@@ -134,25 +142,27 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
       return undefined;
     };
 
+    /** @type {ReturnType<typeof setInterval> | undefined} */
+    let watch = setInterval(() => check(pc), WATCH_EVERY_MS);
+
     (async () => {
       try {
         // A connected session another player left (the wall's layout switch), switched to ours.
-        const taken = audio || base ? null : await takeSession(camera);
+        const taken = audio || base ? null : await takeSession(camera, asking.signal);
         if (taken) {
-          if (closed) return end({ ...taken, busy: Promise.resolve() });
-          pc = taken.pc;
-          location = taken.location;
-          stream.addTrack(taken.track);
-          el.srcObject = stream;
+          if (closed || failed) return end({ ...taken, busy: Promise.resolve() });
           const own = taken.pc;
           counts = await videoCounts(own);
           before = counts.decoded;
-          watch = setInterval(() => check(own), WATCH_EVERY_MS);
+          pc = own;
+          location = taken.location;
+          stream.addTrack(taken.track);
+          el.srcObject = stream;
           return undefined;
         }
         // The offer made ahead of time when the page keeps some ready (peer-pool.js), else now.
         const own = await takeOffer({ audio });
-        if (closed) {
+        if (closed || failed) {
           own.close();
           return;
         }
@@ -168,15 +178,19 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
           contentType: "application/sdp",
           base,
           priority: "high",
+          signal: asking.signal,
         });
         const where = r.headers.get("Location");
         // The session lives on the node that answered: DELETE it there.
         if (where) location = new URL(where, base || window.location.href).href;
         const answer = await r.text();
-        if (closed) return release();
+        if (closed || failed) return release();
         await own.setRemoteDescription({ type: "answer", sdp: answer });
-        watch = setInterval(() => check(own), WATCH_EVERY_MS);
       } catch (err) {
+        if (asking.signal.aborted) {
+          pc?.close(); // given up before the answer: the hub ends a session that never connects
+          return undefined;
+        }
         if (err instanceof HttpError) fail("startup", err.detail, { status: err.status, retryAfterS: err.retryAfterS });
         else fail("startup", err instanceof Error ? err.message : String(err));
       }
