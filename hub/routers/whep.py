@@ -114,12 +114,7 @@ async def whep_offer(camera_id: str, request: Request, hub: HubDep, who: CallerD
         if not who.roles & STAFF:
             raise CallError(403, "only staff can pull a call member's video")
     else:
-        cam = hub.directory.cameras.get(camera)
-        remote = remote_published(hub, camera) if cam is None else None
-        grid = cam.grid if cam is not None else (remote or {}).get("grid")
-        grids = who.visible_grids()
-        if (cam is None and remote is None) or (grids is not None and grid not in grids):
-            raise CallError(404, f"no camera {camera!r}")
+        check_visible(hub, who, camera)
         elsewhere = await camera_elsewhere(hub, request, camera)
         if elsewhere is not None:  # another node ingests it: the viewer goes there (same offer, 307)
             code, detail, headers = elsewhere
@@ -161,6 +156,17 @@ class LiveView:
     camera: str
     view: str
     started: float
+
+
+def check_visible(hub: Hub, who: Principal, camera: str) -> None:
+    """404 unless ``camera`` exists (configured, or a field camera published to another node) in a
+    grid ``who`` may see: a camera out of reach is answered as one that does not exist."""
+    cam = hub.directory.cameras.get(camera)
+    remote = remote_published(hub, camera) if cam is None else None
+    grid = cam.grid if cam is not None else (remote or {}).get("grid")
+    grids = who.visible_grids()
+    if (cam is None and remote is None) or (grids is not None and grid not in grids):
+        raise CallError(404, f"no camera {camera!r}")
 
 
 def end_view(hub: Hub, session: PeerSession, reason: str) -> None:
@@ -224,10 +230,7 @@ async def whep_switch(
         session.named = camera_id  # its URL stays as it was
         end_view(hub, session, "parked")
         return ViewerSwitched(camera=None, location=f"/whep/{camera_id}/{session.id}")
-    cam = hub.directory.cameras.get(target)
-    grids = who.visible_grids()
-    if cam is None or (grids is not None and cam.grid not in grids):
-        raise CallError(404, f"no camera {target!r}")
+    check_visible(hub, who, target)
     location = f"/whep/{target}/{session.id}"
     if target == session.subject:
         return ViewerSwitched(camera=target, location=location)
