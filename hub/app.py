@@ -140,7 +140,11 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _invalid_request)
     for unreachable in (StoreUnavailable, sa_exc.OperationalError, sa_exc.InterfaceError):
         app.add_exception_handler(unreachable, _store_unavailable)
+    # Routes are tried in this order, router by router: the busiest first (a wall's snapshot
+    # requests, 10 a second, each tried against every route before its own: 0.6 % of a core).
     routers = (
+        cameras,
+        whep,
         ops,
         auth,
         me,
@@ -153,8 +157,6 @@ def create_app(
         instructions,
         worker,
         people,
-        cameras,
-        whep,
         whip,
         calls,
         audit,

@@ -62,6 +62,22 @@ def encode_jpeg(frame: av.VideoFrame, quality: int = JPEG_QUALITY, width: int | 
     return bytes(buf)
 
 
+_decoders = threading.local()
+
+
+def _decoder(codec: str) -> Any:
+    """This thread's decoder of ``codec``, kept from snapshot to snapshot: opening one for each
+    (its tables, its frame pool) cost a fifth of a snapshot (a wall asks for ten a second)."""
+    by_codec: dict[str, Any] | None = getattr(_decoders, "by_codec", None)
+    if by_codec is None:
+        by_codec = _decoders.by_codec = {}
+    ctx = by_codec.get(codec)
+    if ctx is None:
+        ctx = by_codec[codec] = av.CodecContext.create(codec, "r")
+        ctx.thread_count = 1  # it already runs in a pool thread
+    return ctx
+
+
 def keyframe_to_jpeg(packets: list[Packet], width: int | None = None) -> bytes:
     """Decode the first keyframe in ``packets`` (a keyframe group) and encode it as JPEG (at most
     ``width`` pixels wide; an MJPEG camera's own JPEG is served as it is)."""
@@ -70,15 +86,17 @@ def keyframe_to_jpeg(packets: list[Packet], width: int | None = None) -> bytes:
         raise SnapshotError("no keyframe to decode")
     if key.codec.codec == "mjpeg":
         return key.data  # already a JPEG
-    ctx: Any = av.CodecContext.create(key.codec.codec, "r")
-    ctx.thread_count = 1
+    ctx = _decoder(key.codec.codec)
     frames: list[av.VideoFrame] = []
     try:
         frames.extend(ctx.decode(av.Packet(key.data)))
         if not frames:
-            frames.extend(ctx.decode(None))  # flush: the decoder may hold the frame back
+            frames.extend(ctx.decode(None))  # drain: the decoder may hold the frame back
     except av.error.FFmpegError as exc:
+        _decoders.by_codec.pop(key.codec.codec, None)  # not to be trusted with the next camera's
         raise SnapshotError(f"the keyframe could not be decoded: {exc}") from None
+    # Ready for the next keyframe, of any camera: nothing held back, out of the drained state.
+    ctx.flush_buffers()
     if not frames:
         raise SnapshotError("the keyframe gave no picture")
     return encode_jpeg(frames[0], width=width)

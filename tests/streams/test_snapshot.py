@@ -7,14 +7,18 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
 
 from streams.camera import CameraStream
-from streams.media import CameraState, NoPicture
+from streams.media import CameraState, CodecInfo, NoPicture, Packet, SnapshotError
+from streams.snapshot import keyframe_to_jpeg
 from tests.conftest import wait_until
 from tests.streams.conftest import ManagerFactory, RtspServer, make_video
 
@@ -145,3 +149,42 @@ def test_a_picture_encoded_by_several_threads_while_analysis_scales_it(tmp_path:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert int(done.stdout.split()[-1]) > 100
+
+
+def _keyframe(colour: tuple[int, int, int], width: int, height: int, b_frames: int = 0) -> Packet:
+    """A camera's keyframe as the hub holds it: Annex B with its parameter sets, no extradata.
+    With B-frames in the stream, a decoder holds its first picture back until drained."""
+    enc = av.CodecContext.create("libx264", "w")
+    enc.width, enc.height, enc.pix_fmt = width, height, "yuv420p"
+    enc.time_base = Fraction(1, 10)
+    enc.options = {"preset": "veryfast", "bf": str(b_frames)}
+    image = np.zeros((height, width, 3), np.uint8)
+    image[:] = colour
+    frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+    frame.pts = 0
+    data = b"".join(bytes(p) for p in [*enc.encode(frame), *enc.encode(None)])
+    return Packet(data, 0, 0, True, time.time(), CodecInfo("h264", width, height))
+
+
+def test_keyframes_of_cameras_in_turn_each_give_their_own_picture() -> None:
+    # One pool thread serves every camera's snapshots with the decoder it keeps: each picture is
+    # the camera's own (its size, its colours), whatever the thread decoded before, and a
+    # keyframe that cannot be decoded spoils nothing after it.
+    red, blue = _keyframe((0, 0, 220), 640, 360), _keyframe((220, 0, 0), 320, 240, b_frames=3)
+    broken = Packet(red.data[: len(red.data) // 3] + bytes(64), 0, 0, True, time.time(), red.codec)
+
+    def shot(key: Packet, width: int | None = None) -> np.ndarray:
+        return cv2.imdecode(np.frombuffer(keyframe_to_jpeg([key], width), np.uint8), cv2.IMREAD_COLOR)
+
+    with ThreadPoolExecutor(1) as pool:  # one thread, as a snapshot pool's
+        for key in (red, blue, red, broken, blue, red, blue):
+            try:
+                img = pool.submit(shot, key).result()
+            except SnapshotError:  # (or decoded with errors concealed: either way, nothing is spoilt)
+                assert key is broken
+                continue
+            if key is red:
+                assert img.shape == (360, 640, 3) and img[..., 2].mean() > 180 and img[..., 0].mean() < 40
+            elif key is blue:
+                assert img.shape == (240, 320, 3) and img[..., 0].mean() > 180 and img[..., 2].mean() < 40
+        assert pool.submit(shot, red, 320).result().shape == (180, 320, 3)
