@@ -201,6 +201,7 @@ def add_video(
         if packetizer is not None:
             # aiortc creates its encoder lazily when this is None; a set one is used as it is.
             transceiver.sender._RTCRtpSender__encoder = packetizer  # type: ignore[attr-defined]
+            track.restamped_only = True
     return transceiver
 
 

@@ -21,6 +21,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -51,6 +52,16 @@ VOICE_LATE_S = 0.5
 AUDIO_BITRATE_BPS = 96_000
 """Opus bitrate of a voice (aiortc's own encoder uses the same)."""
 AUDIO_TIME_BASE = Fraction(1, AUDIO_RATE)
+assert TIME_BASE == VIDEO_TIME_BASE, "relay timestamps go out as RTP timestamps unconverted"
+
+
+@dataclass(slots=True)
+class Restamped:
+    """A relay packet on one viewer's timeline (90 kHz), as a :class:`SharedPacketizer` takes it:
+    no ``av.Packet`` with its own copy of the bytes for every viewer of every frame."""
+
+    packet: Packet
+    pts: int
 
 
 class PassthroughTrack(MediaStreamTrack):
@@ -95,6 +106,9 @@ class PassthroughTrack(MediaStreamTrack):
         self._resume = False
         self._prev_dts = 0
         self._last_replay_m = float("-inf")
+        self.restamped_only = False
+        """``recv`` gives :class:`Restamped` packets: set when its sender packs through a
+        :class:`SharedPacketizer` (else aiortc's own H.264 packer wants ``av.Packet``)."""
         self.sent = 0
         """Packets handed to aiortc."""
         self.keyframe_requests = 0
@@ -203,7 +217,7 @@ class PassthroughTrack(MediaStreamTrack):
                 self._catchup -= 1
             return packet, squeeze
 
-    async def recv(self) -> av.Packet:
+    async def recv(self) -> av.Packet | Restamped:  # type: ignore[override]
         """The next packet, re-stamped onto this viewer's own continuous timeline."""
         while True:
             packet, squeeze = await self._next()
@@ -239,13 +253,16 @@ class PassthroughTrack(MediaStreamTrack):
             self._prev_dts = packet.dts
             self._last_out = out
             self._last_out_m = now
-            av_packet = av.Packet(packet.data)
             # B-frames keep their reordering offset; browser cameras rarely send any.
-            av_packet.pts = out + max(0, packet.pts - packet.dts)
+            pts = out + max(0, packet.pts - packet.dts)
+            self.sent += 1
+            if self.restamped_only:
+                return Restamped(packet, pts)
+            av_packet = av.Packet(packet.data)
+            av_packet.pts = pts
             av_packet.dts = out
             av_packet.time_base = TIME_BASE
             av_packet.opaque = packet  # lets SharedPacketizer reuse the payloads made for others
-            self.sent += 1
             return av_packet
 
     def stop(self) -> None:
@@ -276,23 +293,29 @@ class SharedPacketizer:
         self.reused = 0
         """Times a packetisation was reused for another viewer."""
 
-    def pack(self, av_packet: av.Packet) -> tuple[list[bytes], int]:
+    def pack(self, av_packet: av.Packet | Restamped) -> tuple[list[bytes], int]:
         """(RTP payloads, RTP timestamp) for one access unit, as aiortc's ``Encoder.pack``."""
-        source: Any = av_packet.opaque
+        if isinstance(av_packet, Restamped):
+            source: Any = av_packet.packet
+            timestamp = av_packet.pts  # already on the 90 kHz RTP clock
+        else:
+            source = av_packet.opaque
+            assert av_packet.pts is not None and av_packet.time_base is not None
+            timestamp = convert_timebase(av_packet.pts, av_packet.time_base, VIDEO_TIME_BASE)
         hit = self._cache.get(id(source)) if source is not None else None
         if hit is not None and hit[0] is source:
             payloads = hit[1]
             self.reused += 1
         else:
-            payloads = H264Encoder._packetize(H264Encoder._split_bitstream(bytes(av_packet)))
+            data = source.data if isinstance(av_packet, Restamped) else bytes(av_packet)
+            payloads = H264Encoder._packetize(H264Encoder._split_bitstream(data))
             self.packed += 1
             if source is not None:
                 # Holding the packet keeps its id from being reused while it is a cache key.
                 self._cache[id(source)] = (source, payloads)
                 if len(self._cache) > self._max:
                     self._cache.popitem(last=False)
-        assert av_packet.pts is not None and av_packet.time_base is not None
-        return payloads, convert_timebase(av_packet.pts, av_packet.time_base, VIDEO_TIME_BASE)
+        return payloads, timestamp
 
     def encode(self, frame: object, force_keyframe: bool = False) -> tuple[list[bytes], int]:
         """Passthrough senders never get decoded frames."""

@@ -54,3 +54,28 @@ async def test_after_a_pause_the_timeline_moves_on_with_the_clock(monkeypatch: p
     second = (await track.recv()).pts
     assert second - first == 9000
     track.stop()
+
+
+async def test_shared_packing_sends_what_aiortc_s_own_packer_sends() -> None:
+    """A viewer whose sender packs through the hub's SharedPacketizer gets the same RTP payloads
+    and timestamps as one packed by aiortc's H.264 encoder, and the second such viewer of a frame
+    reuses the first one's payloads."""
+    from aiortc.codecs.h264 import H264Encoder
+
+    from hub.calls.tracks import SharedPacketizer
+
+    relay = PacketRelay("cam")
+    own, shared1, shared2 = (PassthroughTrack(relay, f"viewer{i}") for i in range(3))
+    shared1.restamped_only = shared2.restamped_only = True
+    big = b"\x00\x00\x00\x01\x65" + bytes(range(256)) * 12  # more than one RTP packet: FU-A fragments
+    relay.publish(Packet(b"\x00\x00\x00\x01\x67\x42\x00\x1e\x00\x00\x00\x01\x68\xce" + big, 0, 0, True, 0.0, H264))
+    relay.publish(Packet(b"\x00\x00\x00\x01\x41" + bytes(300), 9000, 9000, False, 0.1, H264))
+    packer, theirs = SharedPacketizer(), H264Encoder()
+    for _ in range(2):
+        expected = theirs.pack(await own.recv())
+        assert packer.pack(await shared1.recv()) == expected
+        assert packer.pack(await shared2.recv()) == expected
+    assert len(expected[0]) == 1 and expected[1] == 9000
+    assert packer.packed == 2 and packer.reused == 2
+    for t in (own, shared1, shared2):
+        t.stop()
