@@ -99,6 +99,12 @@ class MapPage:
     def region(self, node: str) -> Any:
         return self.map.locator(f"path[data-role=region][data-node={node}]")
 
+    async def drill(self, node: str) -> None:
+        """Click a region once the map is at rest, as a person clicks where they see it (while the
+        map still zooms, the region is on its way elsewhere and the click lands beside it)."""
+        await self.page.locator("[data-map]:not([data-moving])").wait_for()
+        await self.region(node).click()
+
     def camera(self, cid: str) -> Any:
         return self.map.locator(f".map-marker-camera[data-camera={cid}]")
 
@@ -301,15 +307,15 @@ async def test_drill_down_by_clicking_regions_and_back_by_the_breadcrumb(tmp_pat
         assert words(await m.here.inner_text()) == "District District"
         width_at_district = (await m.map.locator("path[data-node=g1]").bounding_box())["width"]
 
-        await m.region("s1").click()
+        await m.drill("s1")
         await page.wait_for_url("**/#/map/s1")
         await m.focus_outline.and_(m.map.locator("[data-node=s1]")).wait_for()
         assert await m.ids(m.regions, "data-node") == {"c1"}
         assert words(await m.here.inner_text()) == "Street Street 1"
-        await m.region("c1").click()
+        await m.drill("c1")
         await m.focus_outline.and_(m.map.locator("[data-node=c1]")).wait_for()
         assert await m.ids(m.regions, "data-node") == {"g1", "g2"}
-        await m.region("g1").click()
+        await m.drill("g1")
         await m.focus_outline.and_(m.map.locator("[data-node=g1]")).wait_for()
         # A grid shows its properties, and the map has zoomed in on it.
         assert await m.ids(m.regions, "data-node") == {"p1"}
@@ -419,7 +425,7 @@ async def test_map_screens(tmp_path: Path, new_page: NewPage, lang: str, size: s
         await m.panel.wait_for()
         assert await axe_violations(page) == []
         await m.map.get_by_role("button", name="Close popup").click()
-        await m.region("s1").click()
+        await m.drill("s1")
         await m.focus_outline.and_(m.map.locator("[data-node=s1]")).wait_for()
         assert await axe_violations(page) == []
         await screenshot(page, f"map-street-{lang}-{size}")
@@ -463,8 +469,8 @@ async def test_the_demo_districts_map(tmp_path: Path, new_page: NewPage) -> None
         cameras = {c["id"] for c in data["cameras"]}
         assert {"ferry-square", "school-gate"} <= cameras
         assert await m.ids(m.cameras, "data-camera") == cameras
-        await m.region("harbour-st").click()
-        await m.region("dock-community").click()
+        await m.drill("harbour-st")
+        await m.drill("dock-community")
         await m.here.filter(has_text="Dock Community").wait_for()
         assert await m.ids(m.grids, "data-node") >= {"grid-d1", "grid-d2"}
         await inside(m, m.camera("ferry-square"), "grid-d1")

@@ -261,8 +261,13 @@ export function MapCanvas(props) {
 /** @param {MapModel} model */
 const hasOutlines = (model) => [...model.nodes.values()].some((n) => n.ring);
 
+/** The fit each map still has to make once it stops moving (the latest asked for only). */
+const fitsAfterMove = /** @type {WeakMap<L.Map, () => void>} */ (new WeakMap());
+
 /**
- * Zoom to what is drawn: the outlines, else the markers.
+ * Zoom to what is drawn: the outlines, else the markers. The map's box carries `data-moving` from
+ * here until the map is at rest; a fit asked for meanwhile (a region clicked while the map still
+ * zooms to the last one) waits for that, as Leaflet ignores a zoom asked for during its animation.
  * @param {L.Map} map
  * @param {L.Polygon[]} outlines
  * @param {L.Marker[]} markers
@@ -272,5 +277,18 @@ function fit(map, outlines, markers) {
   for (const p of outlines) bounds.extend(p.getBounds());
   if (!bounds.isValid()) for (const m of markers) bounds.extend(m.getLatLng());
   if (!bounds.isValid()) return;
+  const box = map.getContainer();
+  if (box.dataset.moving !== undefined) {
+    fitsAfterMove.set(map, () => fit(map, outlines, markers));
+    return;
+  }
+  box.dataset.moving = "";
+  // Every way fitBounds goes (animated or not, moving or not) ends with "moveend".
+  map.once("moveend", () => {
+    delete box.dataset.moving;
+    const next = fitsAfterMove.get(map);
+    fitsAfterMove.delete(map);
+    next?.();
+  });
   map.fitBounds(bounds, { padding: [28, 28], maxZoom: 18, animate: !reducedMotion() && map.getZoom() !== undefined });
 }
