@@ -46,6 +46,10 @@ async def test_viewer_gets_camera_packets_without_reencoding(tmp_path: Path, pee
             candidates = [ln for ln in r.text.splitlines() if ln.startswith("a=candidate")]
             assert candidates and all(" 127.0.0.1 " in ln for ln in candidates)
             assert "H264" in r.text and "VP8" not in r.text
+            # Keyframe requests and retransmissions, but no bandwidth estimates: the hub cannot
+            # send a camera's video at another rate, and each report costs it a packet to decrypt.
+            feedback = {ln.split(" ", 1)[1] for ln in r.text.splitlines() if ln.startswith("a=rtcp-fb:")}
+            assert {"nack", "nack pli"} <= feedback and "goog-remb" not in feedback, feedback
             # The cached keyframe group arrives first: a picture at once, then live frames.
             await poll(lambda: viewer.frames.get(0, 0) >= 1, 20, "the first decoded frame")
             await poll(lambda: viewer.frames.get(0, 0) >= 30, 30, "live frames")

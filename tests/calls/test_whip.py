@@ -66,6 +66,8 @@ async def test_published_video_is_a_camera_viewers_watch(tmp_path: Path, peers: 
             assert r.headers["etag"].startswith('"')
             etag = r.headers["etag"]
             assert "a=recvonly" in r.text and "H264" in r.text and "VP8" not in r.text
+            # The hub's bandwidth estimates go back to the phone's encoder (unlike a viewer's).
+            assert "a=rtcp-fb:" in r.text and " goog-remb" in r.text
             # Listed while live, placed at the worker's grid, online once a keyframe came.
             cam = await poll(lambda: _online(d), 30, "the published camera online in /api/cameras")
             assert (cam["source"], cam["grid"], cam["codec"]) == ("whip", "g1", "h264")
