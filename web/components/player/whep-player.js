@@ -150,10 +150,11 @@ export function WhepPlayer({ camera, base = "", label, audio = false, muted = tr
         // A connected session another player left (the wall's layout switch), switched to ours.
         const taken = audio || base ? null : await takeSession(camera, asking.signal);
         if (taken) {
-          if (closed || failed) return end({ ...taken, busy: Promise.resolve() });
           const own = taken.pc;
           counts = await videoCounts(own);
           before = counts.decoded;
+          // Gone meanwhile: its release found no connection to end, so end this one here.
+          if (closed || failed) return end({ ...taken, busy: Promise.resolve() });
           pc = own;
           location = taken.location;
           stream.addTrack(taken.track);
